@@ -1,0 +1,5 @@
+"""Blueplane: local, privacy-first telemetry for AI-assisted coding."""
+
+from .celery import app as celery_app
+
+__all__ = ["celery_app"]

@@ -1,0 +1,223 @@
+"""Blueplane settings: everything comes from the environment, with defaults that run on a fresh machine.
+
+A bad value stops start-up with ImproperlyConfigured naming the variable.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str) -> str:
+    value = os.environ.get(name, default)
+    if not value.strip():
+        raise ImproperlyConfigured(f"{name} is set but empty")
+    return value
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}")
+
+
+def _home() -> Path:
+    home = Path(env_str("BLUEPLANE_HOME", "~/.blueplane")).expanduser()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImproperlyConfigured(f"BLUEPLANE_HOME={home} cannot be created: {exc}") from None
+    return home.resolve()
+
+
+def _secret_key(home: Path) -> str:
+    """A per-install key kept in the home folder, so sessions survive restarts without configuration."""
+    if key := os.environ.get("BLUEPLANE_SECRET_KEY"):
+        return key
+    path = home / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+def _database(home: Path) -> dict:
+    url = os.environ.get("BLUEPLANE_DATABASE_URL")
+    if url is None:
+        path = home / "telemetry.db"
+        return _sqlite(path)
+    try:
+        config = dj_database_url.parse(url)
+    except (ValueError, KeyError) as exc:
+        raise ImproperlyConfigured(f"BLUEPLANE_DATABASE_URL is not a database URL: {exc}") from None
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        return _sqlite(Path(config["NAME"]))
+    if config["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("BLUEPLANE_DATABASE_URL must be a sqlite:// or postgres:// URL")
+    return config
+
+
+def _sqlite(path: Path) -> dict:
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(path),
+        "OPTIONS": {
+            # WAL lets the API and workers read while the fast path writes; NORMAL is durable
+            # across application crashes, which is what WAL needs.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            # Take the write lock at BEGIN, so two writers queue instead of failing mid-transaction.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        },
+        # Tests run the fast path and real workers in other processes: they need a file, not :memory:.
+        "TEST": {"NAME": str(path.with_name(f"test_{path.name}"))},
+    }
+
+
+BLUEPLANE_HOME = _home()
+SECRET_KEY = _secret_key(BLUEPLANE_HOME)
+DEBUG = env_bool("BLUEPLANE_DEBUG", False)
+ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", *os.environ.get("BLUEPLANE_ALLOWED_HOSTS", "").split()]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "telemetry",
+    "api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "blueplane.urls"
+WSGI_APPLICATION = "blueplane.wsgi.application"
+ASGI_APPLICATION = "blueplane.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": _database(BLUEPLANE_HOME)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BLUEPLANE_HOME / "static"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("BLUEPLANE_LOG_LEVEL", "INFO").upper()},
+}
+
+# --- Redis ---------------------------------------------------------------------------------------
+# Unset means: the embedded redis-server that blueplane starts on a unix socket under the home.
+BLUEPLANE_REDIS_URL = os.environ.get("BLUEPLANE_REDIS_URL") or None
+if BLUEPLANE_REDIS_URL is not None and not BLUEPLANE_REDIS_URL.startswith(
+    ("redis://", "rediss://", "unix://")
+):
+    raise ImproperlyConfigured("BLUEPLANE_REDIS_URL must start with redis://, rediss:// or unix://")
+REDIS_SOCKET_PATH = BLUEPLANE_HOME / "redis" / "redis.sock"
+REDIS_URL = BLUEPLANE_REDIS_URL or f"unix://{REDIS_SOCKET_PATH}"
+
+# --- Fast path ---------------------------------------------------------------------------------
+FASTPATH_BATCH_SIZE = env_int("BLUEPLANE_FASTPATH_BATCH_SIZE", 100, minimum=1)
+FASTPATH_FLUSH_MS = env_int("BLUEPLANE_FASTPATH_FLUSH_MS", 100, minimum=1)
+FASTPATH_IDLE_SLEEP_S = 0.0  # XREADGROUP already blocks for FASTPATH_FLUSH_MS when idle
+FASTPATH_MAX_EVENT_BYTES = env_int("BLUEPLANE_MAX_EVENT_BYTES", 1024 * 1024, minimum=1024)
+# An entry idle this long in another consumer's pending list is taken over (its consumer died).
+FASTPATH_RECLAIM_IDLE_MS = env_int("BLUEPLANE_FASTPATH_RECLAIM_IDLE_MS", 60_000, minimum=1)
+FASTPATH_RECLAIM_EVERY_S = env_int("BLUEPLANE_FASTPATH_RECLAIM_EVERY_S", 5, minimum=0)
+# An entry delivered this many times without being acknowledged is poison: dead-letter it.
+FASTPATH_MAX_DELIVERIES = env_int("BLUEPLANE_FASTPATH_MAX_DELIVERIES", 5, minimum=1)
+FASTPATH_TRIM_EVERY_S = env_int("BLUEPLANE_FASTPATH_TRIM_EVERY_S", 10, minimum=0)
+CDC_MAXLEN = env_int("BLUEPLANE_CDC_MAXLEN", 100_000, minimum=1)
+DLQ_MAXLEN = env_int("BLUEPLANE_DLQ_MAXLEN", 100_000, minimum=1)
+# Re-packing: per-session units written at ingest are merged into larger ones once this old.
+REPACK_AFTER_S = env_int("BLUEPLANE_REPACK_AFTER_S", 300, minimum=0)
+REPACK_MAX_UNIT_EVENTS = env_int("BLUEPLANE_REPACK_MAX_UNIT_EVENTS", 256, minimum=2)
+
+# --- Celery: one block holds every CELERY_* ------------------------------------------------------
+if REDIS_URL.startswith("unix://"):
+    # kombu spells a unix-socket Redis broker redis+socket://
+    CELERY_BROKER_URL = "redis+socket://" + REDIS_URL.removeprefix("unix://")
+else:
+    CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env_int("BLUEPLANE_TASK_TIME_LIMIT_S", 600, minimum=1)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30 if CELERY_TASK_TIME_LIMIT > 60 else None
+# Must exceed the slowest task, or a still-running task is redelivered to a second worker.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("BLUEPLANE_VISIBILITY_TIMEOUT_S", CELERY_TASK_TIME_LIMIT + 60, minimum=1)
+}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(BLUEPLANE_HOME / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE: dict = {
+    "repack-raw-traces": {"task": "telemetry.raw_traces_repack", "schedule": 60.0},
+    "sweep-dirty-sessions": {"task": "telemetry.sessions_catch_up", "schedule": 30.0},
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+}

@@ -1,0 +1,161 @@
+"""The wire contract (docs/wire-format.md): validate one stream entry and extract its index columns.
+
+Pure: no Redis, no database. An entry that breaks the contract raises InvalidEvent with a reason a
+person can act on; the consumer dead-letters it and carries on.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from hashlib import blake2b
+from typing import Any
+
+import orjson
+
+PLATFORMS = frozenset({"claude_code", "cursor"})
+SOURCES = frozenset({"hook", "transcript", "database", "otel", "http"})
+MAX_ID_CHARS = 256
+MAX_EVENT_TYPE_CHARS = 128
+
+
+class InvalidEvent(ValueError):
+    """The entry breaks the wire contract; str(exc) is the reason stored in the dead-letter stream."""
+
+
+@dataclass(slots=True, frozen=True)
+class Event:
+    """One validated event: the bytes to store and the columns to index it by."""
+
+    raw: bytes
+    event_id: str
+    event_key: bytes
+    platform: str
+    source: str
+    event_type: str
+    session_id: str
+    session_key: int
+    ts_ms: int
+    timestamp: str
+    model: str | None
+    tool_name: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cache_write_tokens: int | None
+    cache_read_tokens: int | None
+    duration_ms: int | None
+    lines_added: int | None
+    lines_removed: int | None
+
+
+def event_key(event_id: str) -> bytes:
+    """16-byte digest of an event id: the unique key of a raw row (compact, whatever the id's length)."""
+    return blake2b(event_id.encode(), digest_size=16).digest()
+
+
+def session_key(session_id: str) -> int:
+    """Signed 64-bit digest of a session id: raw rows index this instead of the id's text."""
+    return int.from_bytes(blake2b(session_id.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _text(envelope: dict, name: str, limit: int) -> str:
+    value = envelope.get(name)
+    if value is None:
+        raise InvalidEvent(f"missing field {name!r}")
+    if not isinstance(value, str):
+        raise InvalidEvent(f"field {name!r} must be a string, got {type(value).__name__}")
+    if not value or len(value) > limit:
+        raise InvalidEvent(f"field {name!r} must be 1-{limit} characters, got {len(value)}")
+    return value
+
+
+def _timestamp_ms(value: str) -> int:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidEvent(f"field 'timestamp' is not ISO 8601: {value[:64]!r}") from None
+    if moment.tzinfo is None:
+        raise InvalidEvent(f"field 'timestamp' has no time zone: {value[:64]!r}")
+    return int(moment.timestamp() * 1000)
+
+
+def _int_or_none(value: Any) -> int | None:
+    # bool is an int subclass; a true/false is not a count.
+    return value if type(value) is int else None
+
+
+def event_decode(raw: bytes, *, max_bytes: int) -> Event:
+    """Validate one entry's `event` field. Raises InvalidEvent with the reason."""
+    if len(raw) > max_bytes:
+        raise InvalidEvent(f"event is {len(raw)} bytes, over the {max_bytes}-byte limit")
+    try:
+        envelope = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(f"not valid JSON: {exc}") from None
+    if not isinstance(envelope, dict):
+        raise InvalidEvent(f"envelope must be a JSON object, got {type(envelope).__name__}")
+
+    event_id = _text(envelope, "event_id", MAX_ID_CHARS)
+    platform = _text(envelope, "platform", 32)
+    if platform not in PLATFORMS:
+        raise InvalidEvent(f"unknown platform {platform!r}; expected one of {sorted(PLATFORMS)}")
+    source = _text(envelope, "source", 32)
+    if source not in SOURCES:
+        raise InvalidEvent(f"unknown source {source!r}; expected one of {sorted(SOURCES)}")
+    event_type = _text(envelope, "event_type", MAX_EVENT_TYPE_CHARS)
+    session_id = _text(envelope, "session_id", MAX_ID_CHARS)
+    timestamp = _text(envelope, "timestamp", 64)
+    ts_ms = _timestamp_ms(timestamp)
+    payload = envelope.get("payload")
+    if not isinstance(payload, dict):
+        raise InvalidEvent(
+            "field 'payload' must be an object" if payload is not None else "missing field 'payload'"
+        )
+    hook_type = envelope.get("hook_type")
+    if hook_type is not None and not isinstance(hook_type, str):
+        raise InvalidEvent("field 'hook_type' must be a string or null")
+    metadata = envelope.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise InvalidEvent("field 'metadata' must be an object or null")
+
+    return Event(
+        raw=raw,
+        event_id=event_id,
+        event_key=event_key(event_id),
+        platform=platform,
+        source=source,
+        event_type=event_type,
+        session_id=session_id,
+        session_key=session_key(session_id),
+        ts_ms=ts_ms,
+        timestamp=timestamp,
+        **_index_columns(payload, metadata or {}),
+    )
+
+
+def _index_columns(payload: dict, metadata: dict) -> dict[str, Any]:
+    """The columns raw-trace queries filter and sum on, from the few places producers put them."""
+    message = payload.get("message")
+    message = message if isinstance(message, dict) else {}
+    usage = message.get("usage") or payload.get("usage")
+    usage = usage if isinstance(usage, dict) else {}
+
+    model = payload.get("model") or message.get("model")
+    tool_name = payload.get("tool_name")
+    if tool_name is None and isinstance(message.get("content"), list):
+        for block in message["content"]:
+            if isinstance(block, dict) and block.get("type") == "tool_use":
+                tool_name = block.get("name")
+                break
+    duration = payload.get("duration_ms", payload.get("durationMs", payload.get("duration")))
+    return {
+        "model": model if isinstance(model, str) else None,
+        "tool_name": tool_name if isinstance(tool_name, str) else None,
+        "input_tokens": _int_or_none(usage.get("input_tokens")),
+        "output_tokens": _int_or_none(usage.get("output_tokens")),
+        "cache_write_tokens": _int_or_none(usage.get("cache_creation_input_tokens")),
+        "cache_read_tokens": _int_or_none(usage.get("cache_read_input_tokens")),
+        "duration_ms": int(duration)
+        if isinstance(duration, int | float) and not isinstance(duration, bool)
+        else None,
+        "lines_added": _int_or_none(metadata.get("lines_added")),
+        "lines_removed": _int_or_none(metadata.get("lines_removed")),
+    }

@@ -1,0 +1,89 @@
+"""After a batch commits: publish its change records and hand its sessions to the slow path.
+
+Guarantee: at least once. This runs after the commit and before the stream entries are acked, so a
+crash in between re-delivers the batch, the (idempotent) insert stores nothing new, and the change
+records and session marks are published again; consumers of both tolerate repeats.
+
+Enqueueing a Celery task costs ~0.3-0.6 ms, more than the rest of a batch's Redis work, so sessions
+are marked dirty in a hash and a task is enqueued only when none is already waiting
+(`slowpath:scheduled`, cleared by the task when it starts). A busy fast path enqueues one task per
+task run, not one per batch.
+"""
+
+import orjson
+import redis
+
+from .batching import Unit
+from .streams import CDC_STREAM
+
+DIRTY_SESSIONS = "slowpath:dirty"
+SCHEDULED_FLAG = "slowpath:scheduled"
+# If an enqueue is lost after the flag was set (a crash between the two), the flag expires and the
+# next batch enqueues again; beat also sweeps dirty sessions periodically.
+SCHEDULED_TTL_S = 60
+
+
+def session_field(platform: str, session_id: str) -> str:
+    return f"{platform}:{session_id}"
+
+
+def session_parse(field: bytes | str) -> tuple[str, str]:
+    text = field.decode() if isinstance(field, bytes) else field
+    platform, _, session_id = text.partition(":")
+    return platform, session_id
+
+
+def batch_publish(client: redis.Redis, units: list[Unit], *, cdc_maxlen: int) -> bool:
+    """Publish change records, mark the sessions dirty, and enqueue a catch-up task if none waits.
+    Returns True if a task was enqueued."""
+    records = [
+        {
+            "platform": e.platform,
+            "session_id": e.session_id,
+            "event_id": e.event_id,
+            "event_type": e.event_type,
+            "timestamp": e.timestamp,
+        }
+        for unit in units
+        for e in unit.events
+    ]
+    sessions = [session_field(u.platform, u.session_id) for u in units]
+    pipe = client.pipeline(transaction=False)
+    pipe.xadd(CDC_STREAM, {"records": orjson.dumps(records)}, maxlen=cdc_maxlen, approximate=True)
+    for field in sessions:
+        pipe.hincrby(DIRTY_SESSIONS, field, 1)
+    pipe.set(SCHEDULED_FLAG, 1, nx=True, ex=SCHEDULED_TTL_S)
+    if not pipe.execute()[-1]:
+        return False
+    from ..tasks import sessions_catch_up as sessions_catch_up_task
+
+    sessions_catch_up_task.delay([[u.platform, u.session_id] for u in units])
+    return True
+
+
+# Delete a dirty mark only if no batch touched the session again since the snapshot was taken.
+_CLEAR_UNCHANGED = """
+local cleared = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    cleared = cleared + 1
+  end
+end
+return cleared
+"""
+
+
+def dirty_take(client: redis.Redis) -> dict[bytes, bytes]:
+    """Start of a catch-up run: let the next batch enqueue a new task, then snapshot the dirty sessions.
+    Clearing the flag first means a session marked after the snapshot always gets a task of its own."""
+    client.delete(SCHEDULED_FLAG)
+    return client.hgetall(DIRTY_SESSIONS)
+
+
+def dirty_clear(client: redis.Redis, snapshot: dict[bytes, bytes]) -> int:
+    """End of a successful run: drop the marks taken, except those touched again meanwhile."""
+    if not snapshot:
+        return 0
+    args = [x for pair in snapshot.items() for x in pair]
+    return client.eval(_CLEAR_UNCHANGED, 1, DIRTY_SESSIONS, *args)

@@ -1,0 +1,138 @@
+"""Redis Streams I/O of the fast path: read as a consumer group, acknowledge, dead-letter, reclaim, trim.
+
+Guarantee: an entry leaves the pending list only through `ack` (after its event is committed) or
+`dead_letter` (the dead-letter XADD and the XACK run in one MULTI, so a crash cannot drop it or
+dead-letter it twice). `telemetry:events` is trimmed only below the oldest entry any group still
+needs, never by length, so an unconsumed event is never cut.
+"""
+
+import time
+from dataclasses import dataclass
+
+import redis
+
+from .batching import DeadLetter
+
+EVENTS_STREAM = "telemetry:events"
+DLQ_STREAM = "telemetry:dlq"
+CDC_STREAM = "cdc:events"
+GROUP = "fastpath"
+DLQ_EVENT_MAX_BYTES = 64 * 1024
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+@dataclass(slots=True)
+class Reclaimed:
+    entries: list[Entry]  # to process again
+    poison: list[DeadLetter]  # delivered too often: dead-letter them
+
+
+class EventStream:
+    def __init__(self, client: redis.Redis, *, consumer: str, dlq_maxlen: int) -> None:
+        self.r = client
+        self.consumer = consumer
+        self.dlq_maxlen = dlq_maxlen
+
+    def ensure_group(self) -> None:
+        """Create the consumer group from the start of the stream, so events queued before the first
+        consumer ever ran are read too. Idempotent."""
+        try:
+            self.r.xgroup_create(EVENTS_STREAM, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def read(self, *, count: int, block_ms: int | None, pending: bool = False) -> list[Entry]:
+        """New entries for this consumer, or (pending=True) the ones it was given before and never acked."""
+        resp = self.r.xreadgroup(
+            GROUP, self.consumer, {EVENTS_STREAM: "0" if pending else ">"}, count=count,
+            block=None if pending else block_ms,
+        )  # fmt: skip
+        if not resp:
+            return []
+        entries = resp[0][1]
+        # A pending entry trimmed or deleted from the stream comes back without fields: nothing to store.
+        gone = [sid for sid, fields in entries if not fields]
+        if gone:
+            self.ack(gone)
+        return [(sid, fields) for sid, fields in entries if fields]
+
+    def ack(self, ids: list[bytes]) -> None:
+        if ids:
+            self.r.xack(EVENTS_STREAM, GROUP, *ids)
+
+    def dead_letter(self, dead: list[DeadLetter]) -> None:
+        """Move entries to the dead-letter stream with their reasons and acknowledge them, atomically."""
+        if not dead:
+            return
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        pipe = self.r.pipeline(transaction=True)
+        for d in dead:
+            fields = {
+                "event": d.raw[:DLQ_EVENT_MAX_BYTES],
+                "reason": d.reason,
+                "stream_id": d.stream_id,
+                "consumer": self.consumer,
+                "failed_at": now,
+            }
+            pipe.xadd(DLQ_STREAM, fields, maxlen=self.dlq_maxlen, approximate=True)
+        pipe.xack(EVENTS_STREAM, GROUP, *[d.stream_id for d in dead])
+        pipe.execute()
+
+    def reclaim(self, *, min_idle_ms: int, count: int, max_deliveries: int) -> Reclaimed:
+        """Take over entries idle in other (dead) consumers' pending lists.
+
+        XAUTOCLAIM moves them to this consumer and bumps their delivery count; XPENDING then tells how
+        often each was delivered. Entries at or over max_deliveries are poison (each delivery crashed
+        or stalled a consumer) and are handed back for the dead-letter stream."""
+        resp = self.r.xautoclaim(
+            EVENTS_STREAM, GROUP, self.consumer, min_idle_ms, start_id="0-0", count=count
+        )
+        claimed = [(sid, fields) for sid, fields in resp[1] if sid is not None]
+        # Entries deleted from the stream while pending come back without fields: nothing to store.
+        gone = [sid for sid, fields in claimed if not fields]
+        if gone:
+            self.ack(gone)
+        claimed = [(sid, fields) for sid, fields in claimed if fields]
+        if not claimed:
+            return Reclaimed([], [])
+        pending = self.r.xpending_range(
+            EVENTS_STREAM, GROUP, min=claimed[0][0], max=claimed[-1][0], count=len(claimed) * 2,
+            consumername=self.consumer,
+        )  # fmt: skip
+        deliveries = {p["message_id"]: p["times_delivered"] for p in pending}
+        entries, poison = [], []
+        for sid, fields in claimed:
+            n = deliveries.get(sid, 1)
+            if n >= max_deliveries:
+                raw = fields.get(b"event", b"")
+                poison.append(DeadLetter(sid, raw, f"delivered {n} times without being acknowledged"))
+            else:
+                entries.append((sid, fields))
+        return Reclaimed(entries, poison)
+
+    def trim(self) -> int:
+        """Drop entries every consumer group has acknowledged. Returns how many were removed."""
+        try:
+            groups = self.r.xinfo_groups(EVENTS_STREAM)
+        except redis.ResponseError:
+            return 0  # no stream yet
+        if not groups:
+            return 0
+        floor = None
+        for g in groups:
+            summary = self.r.xpending(EVENTS_STREAM, g["name"])
+            # Everything below the oldest pending entry, and up to the last delivered one, is acknowledged.
+            keep_from = summary["min"] if summary["pending"] else g["last-delivered-id"]
+            key = _id_tuple(keep_from)
+            floor = key if floor is None or key < floor else floor
+        if floor is None or floor == (0, 0):
+            return 0
+        return self.r.xtrim(EVENTS_STREAM, minid=f"{floor[0]}-{floor[1]}", approximate=True)
+
+
+def _id_tuple(stream_id: bytes | str) -> tuple[int, int]:
+    text = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)

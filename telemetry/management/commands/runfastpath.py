@@ -1,0 +1,41 @@
+"""`python manage.py runfastpath`: move events from the Redis stream into the raw trace store."""
+
+import logging
+import signal
+import threading
+
+from django.core.management.base import BaseCommand
+
+from blueplane.redis_server import redis_url_ensure
+from telemetry.ingest.consumer import StreamConsumer
+
+logger = logging.getLogger(__name__)
+
+
+def stop_on_signals() -> threading.Event:
+    """SIGINT/SIGTERM set the event; the loop finishes the batch in hand, so nothing is half-done."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+class Command(BaseCommand):
+    help = "Run the fast path: read telemetry:events, store raw traces, publish changes, acknowledge."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--once", action="store_true", help="drain what is queued, then exit")
+        parser.add_argument("--consumer", help="consumer name in group 'fastpath' (default: host-pid)")
+
+    def handle(self, *args, once: bool, consumer: str | None, **options) -> None:
+        redis_url_ensure()
+        fastpath = StreamConsumer.from_settings(consumer=consumer)
+        stop = stop_on_signals()
+        logger.info("fast path consumer %s started", fastpath.consumer)
+        total = 0
+        while not stop.is_set():
+            handled = fastpath.run_once()
+            total += handled
+            if once and not handled:
+                break  # --once: drain what is queued, then exit
+        logger.info("fast path consumer %s stopped after %d entries", fastpath.consumer, total)
