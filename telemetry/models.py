@@ -56,10 +56,13 @@ class RawTrace(models.Model):
     """One stored event: its index columns and where its bytes are."""
 
     seq = models.BigAutoField(primary_key=True)
-    event_key = models.BinaryField(max_length=16, unique=True, help_text="BLAKE2b-128 of the event id")
+    event_key = models.BinaryField(
+        max_length=16, unique=True, help_text="Event time (6 bytes) + BLAKE2b-80 of the event id"
+    )
     session_key = models.BigIntegerField(help_text="BLAKE2b-64 of the session id")
     source = models.CharField(max_length=16)
     event_type = models.CharField(max_length=128)
+    # Not indexed: event_key starts with the time, so time ranges are key ranges (event_key_bounds).
     ts_ms = models.BigIntegerField(help_text="Event time, epoch milliseconds UTC")
     model = models.CharField(max_length=128, null=True)
     tool_name = models.CharField(max_length=128, null=True)
@@ -94,7 +97,6 @@ class ClaudeRawTrace(RawTrace):
         db_table = "claude_raw_traces"
         indexes = [
             models.Index(fields=["session_key", "seq"], name="claude_raw_session"),
-            models.Index(fields=["ts_ms"], name="claude_raw_ts"),
         ]
 
 
@@ -107,7 +109,6 @@ class CursorRawTrace(RawTrace):
         db_table = "cursor_raw_traces"
         indexes = [
             models.Index(fields=["session_key", "seq"], name="cursor_raw_session"),
-            models.Index(fields=["ts_ms"], name="cursor_raw_ts"),
         ]
 
 
