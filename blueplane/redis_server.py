@@ -5,13 +5,17 @@ file (fsync every second), so a clean restart loses nothing and a crash of Redis
 its last second of writes. A server already answering on the socket is reused, never started twice.
 """
 
+import contextlib
 import logging
+import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 logger = logging.getLogger(__name__)
 
@@ -54,18 +58,31 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
+    def _client(self) -> redis.Redis:
+        # No retries: a refused connection is the answer to "is it running?", not a glitch to wait out.
+        return redis.Redis(
+            unix_socket_path=str(self.socket_path),
+            socket_timeout=2,
+            socket_connect_timeout=1,
+            retry=Retry(NoBackoff(), 0),
+        )
+
     def ping(self) -> bool:
         if not self.socket_path.exists():
             return False
-        client = redis.Redis(
-            unix_socket_path=str(self.socket_path), socket_timeout=1, socket_connect_timeout=1
-        )
+        client = self._client()
         try:
             return bool(client.ping())
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             return False
         finally:
             client.close()
+
+    def _pid(self) -> int | None:
+        try:
+            return int(self.pid_path.read_text().strip())
+        except (OSError, ValueError):
+            return None
 
     def start(self, *, timeout_s: float = 10.0) -> bool:
         """Start the server unless one already answers. Returns True if this call started it."""
@@ -105,15 +122,26 @@ class EmbeddedRedis:
         """Shut the server down, flushing its append-only file. Returns True if one was running."""
         if not self.ping():
             return False
-        client = redis.Redis(unix_socket_path=str(self.socket_path))
-        try:
-            client.shutdown()  # SHUTDOWN fsyncs the AOF before exiting
-        except redis.ConnectionError:
-            pass  # the server closes the connection as it exits
+        pid = self._pid()
+        client = self._client()
+        # SHUTDOWN fsyncs the AOF before exiting; the server closes the connection as it exits.
+        with contextlib.suppress(redis.ConnectionError):
+            client.shutdown()
+        client.close()
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self.ping():
+        while time.monotonic() < deadline and (self.ping() or (pid and _alive(pid))):
             time.sleep(0.02)
         return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def redis_url_ensure() -> str:

@@ -48,10 +48,12 @@ class Codec:
     def _compressor(self) -> zstandard.ZstdCompressor:
         if not hasattr(self._local, "compressor"):
             zdict = self._dict()
+            # A checksum catches damaged units; the dictionary id is redundant with the stored codec id.
+            options = {"level": self.level, "write_checksum": True, "write_dict_id": False}
             self._local.compressor = (
-                zstandard.ZstdCompressor(level=self.level, dict_data=zdict)
+                zstandard.ZstdCompressor(dict_data=zdict, **options)
                 if zdict
-                else zstandard.ZstdCompressor(level=self.level)
+                else zstandard.ZstdCompressor(**options)
             )
         return self._local.compressor
 

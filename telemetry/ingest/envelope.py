@@ -6,6 +6,7 @@ person can act on; the consumer dead-letters it and carries on.
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from hashlib import blake2b
 from typing import Any
 
@@ -21,7 +22,7 @@ class InvalidEvent(ValueError):
     """The entry breaks the wire contract; str(exc) is the reason stored in the dead-letter stream."""
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs ~2x, per event
 class Event:
     """One validated event: the bytes to store and the columns to index it by."""
 
@@ -61,20 +62,29 @@ def event_key_bounds(start_ms: int, end_ms: int) -> tuple[bytes, bytes]:
     return max(start_ms, 0).to_bytes(6, "big") + bytes(10), max(end_ms, 0).to_bytes(6, "big") + bytes(10)
 
 
+@lru_cache(maxsize=4096)  # few sessions are active at once; the digest is the costliest step per event
 def session_key(session_id: str) -> int:
     """Signed 64-bit digest of a session id: raw rows index this instead of the id's text."""
     return int.from_bytes(blake2b(session_id.encode(), digest_size=8).digest(), "big", signed=True)
 
 
-def _text(envelope: dict, name: str, limit: int) -> str:
-    value = envelope.get(name)
+# Required text fields and their length limits, in the order event_decode unpacks them.
+_TEXT_FIELDS = (
+    ("event_id", MAX_ID_CHARS),
+    ("platform", 32),
+    ("source", 32),
+    ("event_type", MAX_EVENT_TYPE_CHARS),
+    ("session_id", MAX_ID_CHARS),
+    ("timestamp", 64),
+)
+
+
+def _text_problem(name: str, value: Any, limit: int) -> str:
     if value is None:
-        raise InvalidEvent(f"missing field {name!r}")
+        return f"missing field {name!r}"
     if not isinstance(value, str):
-        raise InvalidEvent(f"field {name!r} must be a string, got {type(value).__name__}")
-    if not value or len(value) > limit:
-        raise InvalidEvent(f"field {name!r} must be 1-{limit} characters, got {len(value)}")
-    return value
+        return f"field {name!r} must be a string, got {type(value).__name__}"
+    return f"field {name!r} must be 1-{limit} characters, got {len(value)}"
 
 
 def _timestamp_ms(value: str) -> int:
@@ -85,11 +95,6 @@ def _timestamp_ms(value: str) -> int:
     if moment.tzinfo is None:
         raise InvalidEvent(f"field 'timestamp' has no time zone: {value[:64]!r}")
     return int(moment.timestamp() * 1000)
-
-
-def _int_or_none(value: Any) -> int | None:
-    # bool is an int subclass; a true/false is not a count.
-    return value if type(value) is int else None
 
 
 def event_decode(raw: bytes, *, max_bytes: int) -> Event:
@@ -103,16 +108,17 @@ def event_decode(raw: bytes, *, max_bytes: int) -> Event:
     if not isinstance(envelope, dict):
         raise InvalidEvent(f"envelope must be a JSON object, got {type(envelope).__name__}")
 
-    event_id = _text(envelope, "event_id", MAX_ID_CHARS)
-    platform = _text(envelope, "platform", 32)
+    values = []
+    for name, limit in _TEXT_FIELDS:
+        value = envelope.get(name)
+        if type(value) is not str or not 0 < len(value) <= limit:
+            raise InvalidEvent(_text_problem(name, value, limit))
+        values.append(value)
+    event_id, platform, source, event_type, session_id, timestamp = values
     if platform not in PLATFORMS:
         raise InvalidEvent(f"unknown platform {platform!r}; expected one of {sorted(PLATFORMS)}")
-    source = _text(envelope, "source", 32)
     if source not in SOURCES:
         raise InvalidEvent(f"unknown source {source!r}; expected one of {sorted(SOURCES)}")
-    event_type = _text(envelope, "event_type", MAX_EVENT_TYPE_CHARS)
-    session_id = _text(envelope, "session_id", MAX_ID_CHARS)
-    timestamp = _text(envelope, "timestamp", 64)
     ts_ms = _timestamp_ms(timestamp)
     payload = envelope.get("payload")
     if not isinstance(payload, dict):
@@ -127,45 +133,57 @@ def event_decode(raw: bytes, *, max_bytes: int) -> Event:
         raise InvalidEvent("field 'metadata' must be an object or null")
 
     return Event(
-        raw=raw,
-        event_id=event_id,
-        event_key=event_key(event_id, ts_ms),
-        platform=platform,
-        source=source,
-        event_type=event_type,
-        session_id=session_id,
-        session_key=session_key(session_id),
-        ts_ms=ts_ms,
-        timestamp=timestamp,
-        **_index_columns(payload, metadata or {}),
+        raw,
+        event_id,
+        event_key(event_id, ts_ms),
+        platform,
+        source,
+        event_type,
+        session_id,
+        session_key(session_id),
+        ts_ms,
+        timestamp,
+        *_index_columns(payload, metadata),
     )
 
 
-def _index_columns(payload: dict, metadata: dict) -> dict[str, Any]:
-    """The columns raw-trace queries filter and sum on, from the few places producers put them."""
-    message = payload.get("message")
-    message = message if isinstance(message, dict) else {}
-    usage = message.get("usage") or payload.get("usage")
-    usage = usage if isinstance(usage, dict) else {}
+def _count(value: Any) -> int | None:
+    # bool is an int subclass; a true/false is not a count.
+    return value if type(value) is int else None
 
-    model = payload.get("model") or message.get("model")
+
+def _index_columns(payload: dict, metadata: dict | None) -> tuple:
+    """The columns raw-trace queries filter and sum on, from the few places producers put them:
+    (model, tool_name, input, output, cache write, cache read tokens, duration_ms, lines +, lines -)."""
+    message = payload.get("message")
+    if type(message) is dict:
+        model, usage, content = message.get("model"), message.get("usage"), message.get("content")
+    else:
+        model, usage, content = payload.get("model"), payload.get("usage"), None
     tool_name = payload.get("tool_name")
-    if tool_name is None and isinstance(message.get("content"), list):
-        for block in message["content"]:
-            if isinstance(block, dict) and block.get("type") == "tool_use":
-                tool_name = block.get("name")
-                break
+    if tool_name is None and type(content) is list:
+        tool_name = next(
+            (b.get("name") for b in content if type(b) is dict and b.get("type") == "tool_use"), None
+        )
+    if type(usage) is dict:
+        tokens = (
+            _count(usage.get("input_tokens")),
+            _count(usage.get("output_tokens")),
+            _count(usage.get("cache_creation_input_tokens")),
+            _count(usage.get("cache_read_input_tokens")),
+        )
+    else:
+        tokens = (None, None, None, None)
     duration = payload.get("duration_ms", payload.get("durationMs", payload.get("duration")))
-    return {
-        "model": model if isinstance(model, str) else None,
-        "tool_name": tool_name if isinstance(tool_name, str) else None,
-        "input_tokens": _int_or_none(usage.get("input_tokens")),
-        "output_tokens": _int_or_none(usage.get("output_tokens")),
-        "cache_write_tokens": _int_or_none(usage.get("cache_creation_input_tokens")),
-        "cache_read_tokens": _int_or_none(usage.get("cache_read_input_tokens")),
-        "duration_ms": int(duration)
-        if isinstance(duration, int | float) and not isinstance(duration, bool)
-        else None,
-        "lines_added": _int_or_none(metadata.get("lines_added")),
-        "lines_removed": _int_or_none(metadata.get("lines_removed")),
-    }
+    lines = (
+        (_count(metadata.get("lines_added")), _count(metadata.get("lines_removed")))
+        if metadata
+        else (None, None)
+    )
+    return (
+        model if type(model) is str else None,
+        tool_name if type(tool_name) is str else None,
+        *tokens,
+        int(duration) if type(duration) in (int, float) else None,
+        *lines,
+    )

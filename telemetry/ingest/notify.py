@@ -38,14 +38,11 @@ def batch_publish(client: redis.Redis, units: list[Unit], *, cdc_maxlen: int) ->
     Returns True if a task was enqueued."""
     records = [
         {
-            "platform": e.platform,
-            "session_id": e.session_id,
-            "event_id": e.event_id,
-            "event_type": e.event_type,
-            "timestamp": e.timestamp,
+            "platform": u.platform,
+            "session_id": u.session_id,
+            "events": [[e.event_id, e.event_type, e.timestamp] for e in u.events],
         }
-        for unit in units
-        for e in unit.events
+        for u in units
     ]
     sessions = [session_field(u.platform, u.session_id) for u in units]
     pipe = client.pipeline(transaction=False)

@@ -25,10 +25,19 @@ INSERT_ROW = {
     "ON CONFLICT (event_key) DO NOTHING"
     for platform, model in RAW_TRACE_MODELS.items()
 }
-INSERT_CHUNK = (
+_CHUNK_VALUES = "(%s, %s, %s, %s, %s, %s, %s, %s)"
+_INSERT_CHUNKS = (
     "INSERT INTO raw_chunks (platform, session_id, codec_id, n_events, raw_bytes, created_ms, sealed, body) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+    "VALUES {values} RETURNING id, platform, session_id"
 )
+
+
+def chunks_insert(cursor, chunks: list[tuple]) -> dict[tuple[str, str], int]:
+    """Insert units in one statement. Returns their ids by (platform, session_id), which is unique
+    within a batch (RETURNING does not promise row order, so ids are matched by key)."""
+    sql = _INSERT_CHUNKS.format(values=", ".join([_CHUNK_VALUES] * len(chunks)))
+    cursor.execute(sql, [value for chunk in chunks for value in chunk])
+    return {(platform, session_id): chunk_id for chunk_id, platform, session_id in cursor.fetchall()}
 
 
 def units_compress(units: list[Unit], codec: Codec) -> list[bytes]:
@@ -39,15 +48,24 @@ def units_compress(units: list[Unit], codec: Codec) -> list[bytes]:
 def batch_write(units: list[Unit], blobs: list[bytes], codec: Codec) -> int:
     """Store the units and index rows in one transaction. Returns how many events were new."""
     now_ms = int(time.time() * 1000)
-    rows: dict[str, list[tuple]] = {}
+    chunks = [
+        (
+            u.platform,
+            u.session_id,
+            codec.id,
+            len(u.events),
+            sum(len(e.raw) for e in u.events),
+            now_ms,
+            False,
+            blob,
+        )
+        for u, blob in zip(units, blobs, strict=True)
+    ]
     with transaction.atomic(), connection.cursor() as cursor:
-        for unit, blob in zip(units, blobs, strict=True):
-            raw_bytes = sum(len(e.raw) for e in unit.events)
-            cursor.execute(
-                INSERT_CHUNK,
-                (unit.platform, unit.session_id, codec.id, len(unit.events), raw_bytes, now_ms, False, blob),
-            )
-            chunk_id = cursor.fetchone()[0]
+        chunk_ids = chunks_insert(cursor, chunks)
+        rows: dict[str, list[tuple]] = {}
+        for unit in units:
+            chunk_id = chunk_ids[(unit.platform, unit.session_id)]
             rows.setdefault(unit.platform, []).extend(
                 (
                     e.event_key,

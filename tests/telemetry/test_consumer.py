@@ -1,15 +1,22 @@
+"""The fast path against a real Redis and a real SQLite database."""
+
+import time
+
+import orjson
 import pytest
 
+from telemetry.ingest import notify
 from telemetry.ingest.consumer import StreamConsumer
-from telemetry.ingest.streams import DLQ_STREAM, EVENTS_STREAM
-from telemetry.models import ClaudeRawTrace
+from telemetry.ingest.streams import CDC_STREAM, DLQ_STREAM, EVENTS_STREAM, GROUP
+from telemetry.models import ClaudeRawTrace, CursorRawTrace, RawChunk
 from tests.factories import entry, envelope
 
 pytestmark = pytest.mark.django_db
 
 
 def make_consumer(redis, name: str = "c1", **kw) -> StreamConsumer:
-    return StreamConsumer(client=redis, consumer=name, flush_ms=20, **kw)
+    kw.setdefault("flush_ms", 20)
+    return StreamConsumer(client=redis, consumer=name, **kw)
 
 
 def drain(consumer: StreamConsumer) -> int:
@@ -19,12 +26,158 @@ def drain(consumer: StreamConsumer) -> int:
     return total
 
 
+def publish(redis, events) -> list[bytes]:
+    return [redis.xadd(EVENTS_STREAM, entry(e)) for e in events]
+
+
+def pending(redis) -> int:
+    return redis.xpending(EVENTS_STREAM, GROUP)["pending"]
+
+
 def test_events_in_become_rows(redis):
-    events = [envelope() for _ in range(250)]
     consumer = make_consumer(redis)
-    for e in events:
-        redis.xadd(EVENTS_STREAM, entry(e))
+    publish(redis, [envelope() for _ in range(250)])
     assert drain(consumer) == 250
     assert ClaudeRawTrace.objects.count() == 250
-    assert redis.xpending(EVENTS_STREAM, "fastpath")["pending"] == 0
+    assert pending(redis) == 0
     assert redis.xlen(DLQ_STREAM) == 0
+
+
+def test_platforms_go_to_their_own_tables(redis):
+    consumer = make_consumer(redis)
+    publish(
+        redis, [envelope(), envelope(platform="cursor", event_type="afterFileEdit", session_id="composer-1")]
+    )
+    drain(consumer)
+    assert ClaudeRawTrace.objects.count() == 1
+    assert CursorRawTrace.objects.get().event_type == "afterFileEdit"
+
+
+def test_same_events_again_store_nothing_new(redis):
+    events = [envelope() for _ in range(120)]
+    consumer = make_consumer(redis)
+    publish(redis, events)
+    drain(consumer)
+    publish(redis, events)
+    assert drain(consumer) == 120
+    assert ClaudeRawTrace.objects.count() == 120
+    assert consumer.last_flush.inserted == 0
+
+
+def test_entry_delivered_twice_after_crash_before_ack_is_stored_once(redis, monkeypatch):
+    events = [envelope() for _ in range(30)]
+    publish(redis, events)
+    crashing = make_consumer(redis, "crashes")
+
+    def crash(ids):
+        raise SystemExit("killed after insert, before ack")
+
+    monkeypatch.setattr(crashing.stream, "ack", crash)
+    with pytest.raises(SystemExit):
+        crashing.run_once()
+    assert ClaudeRawTrace.objects.count() == 30
+    assert pending(redis) == 30
+
+    # The same consumer restarted finds its unacknowledged entries first and stores nothing twice.
+    restarted = make_consumer(redis, "crashes")
+    assert drain(restarted) == 30
+    assert ClaudeRawTrace.objects.count() == 30
+    assert pending(redis) == 0
+
+
+def test_stale_pending_entries_are_reclaimed_by_another_consumer(redis):
+    survivor = make_consumer(redis, "survivor", reclaim_idle_ms=1, reclaim_every_s=0)
+    publish(redis, [envelope() for _ in range(10)])
+    # Another consumer takes the entries and dies before storing them.
+    redis.xreadgroup(GROUP, "dead", {EVENTS_STREAM: ">"}, count=100)
+    assert pending(redis) == 10
+    time.sleep(0.01)  # idle longer than reclaim_idle_ms
+    assert drain(survivor) == 10
+    assert ClaudeRawTrace.objects.count() == 10
+    assert pending(redis) == 0
+
+
+def test_entry_delivered_too_often_goes_to_dead_letter(redis):
+    survivor = make_consumer(redis, "survivor", reclaim_idle_ms=1, reclaim_every_s=0, max_deliveries=3)
+    (stream_id,) = publish(redis, [envelope()])
+    redis.xreadgroup(GROUP, "dead-1", {EVENTS_STREAM: ">"})  # delivered once, then its consumer died
+    redis.xclaim(EVENTS_STREAM, GROUP, "dead-2", 0, [stream_id])  # taken over (2nd delivery), died again
+    time.sleep(0.01)  # idle longer than reclaim_idle_ms
+    drain(survivor)
+    assert ClaudeRawTrace.objects.count() == 0
+    (dead,) = redis.xrange(DLQ_STREAM)
+    assert b"delivered 3 times" in dead[1][b"reason"]
+    assert dead[1][b"stream_id"] == stream_id
+    assert pending(redis) == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", b"not valid JSON"),
+        (b"[1, 2]", b"envelope must be a JSON object"),
+        ({k: v for k, v in envelope().items() if k != "session_id"}, b"missing field 'session_id'"),
+        (envelope(timestamp=12), b"field 'timestamp' must be a string, got int"),
+        (envelope(timestamp="2025-10-20T08:00:00"), b"has no time zone"),
+        (envelope(platform="vim"), b"unknown platform 'vim'"),
+        (envelope(payload=[1]), b"field 'payload' must be an object"),
+        (envelope(payload={"blob": "x" * 5000}), b"over the 4096-byte limit"),
+    ],
+)
+def test_bad_event_goes_to_dead_letter_and_the_batch_carries_on(redis, raw, reason):
+    good_before, good_after = envelope(), envelope()
+    publish(redis, [good_before])
+    bad_id = redis.xadd(EVENTS_STREAM, entry(raw))
+    publish(redis, [good_after])
+    consumer = make_consumer(redis, max_event_bytes=4096)
+    assert drain(consumer) == 3
+    assert ClaudeRawTrace.objects.count() == 2
+    (dead,) = redis.xrange(DLQ_STREAM)
+    assert reason in dead[1][b"reason"], dead[1][b"reason"]
+    assert dead[1][b"stream_id"] == bad_id
+    assert pending(redis) == 0
+
+
+def test_entry_without_event_field_goes_to_dead_letter(redis):
+    redis.xadd(EVENTS_STREAM, {"data": "x"})
+    drain(make_consumer(redis))
+    (dead,) = redis.xrange(DLQ_STREAM)
+    assert b"no 'event' field" in dead[1][b"reason"]
+
+
+def test_flush_publishes_change_records_and_marks_sessions(redis, django_capture_on_commit_callbacks):
+    publish(redis, [envelope(session_id="s1"), envelope(session_id="s2"), envelope(session_id="s1")])
+    drain(make_consumer(redis))
+    records = [r for _, fields in redis.xrange(CDC_STREAM) for r in orjson.loads(fields[b"records"])]
+    assert sorted((r["session_id"], len(r["events"])) for r in records) == [("s1", 2), ("s2", 1)]
+    assert set(redis.hkeys(notify.DIRTY_SESSIONS)) == {b"claude_code:s1", b"claude_code:s2"}
+
+
+def test_one_task_is_enqueued_while_one_is_waiting(redis):
+    consumer = make_consumer(redis, batch_size=1)
+    publish(redis, [envelope(session_id=f"s{i}") for i in range(5)])
+    drain(consumer)
+    # Five batches, each touching a new session: one catch-up task is queued, not five.
+    assert redis.llen("celery") == 1
+    assert redis.hlen(notify.DIRTY_SESSIONS) == 5
+
+
+def test_events_of_one_session_in_a_batch_share_one_unit(redis):
+    publish(redis, [envelope(session_id="s1") for _ in range(5)] + [envelope(session_id="s2")])
+    drain(make_consumer(redis))
+    assert sorted(RawChunk.objects.values_list("n_events", flat=True)) == [1, 5]
+
+
+def test_stream_is_trimmed_only_below_what_was_acknowledged(redis):
+    publish(redis, [envelope() for _ in range(300)])
+    consumer = make_consumer(redis, batch_size=100)
+    consumer.run_once()  # 100 acknowledged
+    redis.xreadgroup(GROUP, "other", {EVENTS_STREAM: ">"}, count=50)  # 50 pending elsewhere
+    consumer.stream.trim()
+    remaining = redis.xlen(EVENTS_STREAM)
+    # Approximate trimming removes whole nodes only; it never removes unacknowledged entries.
+    assert 200 <= remaining <= 300
+    oldest_pending = redis.xpending(EVENTS_STREAM, GROUP)["min"]
+    assert redis.xrange(EVENTS_STREAM, min=oldest_pending, max=oldest_pending)
+    drain(make_consumer(redis, "late", reclaim_idle_ms=1, reclaim_every_s=0))
+    assert ClaudeRawTrace.objects.count() == 300

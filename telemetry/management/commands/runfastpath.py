@@ -7,6 +7,7 @@ import threading
 from django.core.management.base import BaseCommand
 
 from blueplane.redis_server import redis_url_ensure
+from telemetry.ingest.checkpoint import wal_checkpoints
 from telemetry.ingest.consumer import StreamConsumer
 
 logger = logging.getLogger(__name__)
@@ -33,9 +34,10 @@ class Command(BaseCommand):
         stop = stop_on_signals()
         logger.info("fast path consumer %s started", fastpath.consumer)
         total = 0
-        while not stop.is_set():
-            handled = fastpath.run_once()
-            total += handled
-            if once and not handled:
-                break  # --once: drain what is queued, then exit
+        with wal_checkpoints():
+            while not stop.is_set():
+                handled = fastpath.run_once()
+                total += handled
+                if once and not handled:
+                    break  # --once: drain what is queued, then exit
         logger.info("fast path consumer %s stopped after %d entries", fastpath.consumer, total)

@@ -1,0 +1,45 @@
+"""Pure batching rules: no Redis, no database."""
+
+import orjson
+
+from telemetry.ingest.batching import BatchClock, entries_decode, units_group
+from telemetry.ingest.envelope import event_decode
+from tests.factories import envelope
+
+
+def decode(**overrides):
+    return event_decode(orjson.dumps(envelope(**overrides)), max_bytes=1 << 20)
+
+
+def test_flushes_when_batch_is_full():
+    clock = BatchClock(max_events=3, flush_ms=100)
+    clock.add(3, now_ms=0)
+    assert clock.wait_ms(now_ms=1) == 0
+
+
+def test_flushes_when_first_entry_is_flush_ms_old():
+    clock = BatchClock(max_events=100, flush_ms=100)
+    assert clock.wait_ms(now_ms=0) == 100  # empty: wait a full interval for a first entry
+    clock.add(1, now_ms=1000)
+    assert clock.wait_ms(now_ms=1040) == 60
+    assert clock.wait_ms(now_ms=1100) == 0
+    assert clock.room() == 99
+
+
+def test_units_group_by_session_in_arrival_order_and_drop_repeats():
+    a1, b1, a2 = decode(session_id="a"), decode(session_id="b"), decode(session_id="a")
+    units = units_group([a1, b1, a2, a1])
+    assert [(u.session_id, [e.event_id for e in u.events]) for u in units] == [
+        ("a", [a1.event_id, a2.event_id]),
+        ("b", [b1.event_id]),
+    ]
+
+
+def test_entries_decode_separates_dead_letters_and_keeps_every_id():
+    good = orjson.dumps(envelope())
+    decoded = entries_decode(
+        [(b"1-0", {b"event": good}), (b"2-0", {b"event": b"nope"}), (b"3-0", {})], max_bytes=1024
+    )
+    assert [e.raw for e in decoded.events] == [good]
+    assert [d.stream_id for d in decoded.dead] == [b"2-0", b"3-0"]
+    assert decoded.ids == [b"1-0", b"2-0", b"3-0"]

@@ -1,0 +1,83 @@
+"""The wire contract: what is accepted and what the index columns get."""
+
+import orjson
+import pytest
+
+from telemetry.ingest.envelope import InvalidEvent, event_decode, event_key, event_key_bounds
+from tests.factories import envelope
+
+
+def decode(event: dict):
+    return event_decode(orjson.dumps(event), max_bytes=1 << 20)
+
+
+def test_transcript_assistant_record_indexes_model_tokens_and_tool():
+    event = decode(
+        envelope(
+            source="transcript",
+            event_type="assistant",
+            payload={
+                "type": "assistant",
+                "message": {
+                    "model": "claude-sonnet-4-5-20250929",
+                    "content": [
+                        {"type": "text", "chars": 10},
+                        {"type": "tool_use", "name": "Edit", "id": "t1"},
+                    ],
+                    "usage": {
+                        "input_tokens": 3,
+                        "output_tokens": 50,
+                        "cache_creation_input_tokens": 1000,
+                        "cache_read_input_tokens": 2000,
+                    },
+                },
+            },
+            metadata={"lines_added": 4, "lines_removed": 1},
+        )
+    )
+    assert (event.model, event.tool_name) == ("claude-sonnet-4-5-20250929", "Edit")
+    assert (event.input_tokens, event.output_tokens, event.cache_write_tokens, event.cache_read_tokens) == (
+        3,
+        50,
+        1000,
+        2000,
+    )
+    assert (event.lines_added, event.lines_removed) == (4, 1)
+
+
+def test_hook_event_indexes_tool_name_and_duration():
+    event = decode(envelope(payload={"tool_name": "Bash", "duration_ms": 12.7}))
+    assert (event.tool_name, event.duration_ms, event.model, event.input_tokens) == ("Bash", 12, None, None)
+
+
+def test_booleans_are_not_counts():
+    event = decode(envelope(metadata={"lines_added": True}))
+    assert event.lines_added is None
+
+
+def test_timestamp_with_offset_is_utc_milliseconds():
+    event = decode(envelope(timestamp="2025-10-20T10:00:00.250+02:00"))
+    assert event.ts_ms == 1760947200250
+
+
+def test_event_key_is_time_ordered_and_deterministic():
+    assert event_key("a", 2000) > event_key("z", 1000)
+    assert event_key("a", 1000) == event_key("a", 1000)
+    assert event_key("a", 1000) != event_key("b", 1000)
+    lo, hi = event_key_bounds(1000, 2000)
+    assert lo <= event_key("x", 1000) < hi <= event_key("x", 2000)
+
+
+def test_unknown_extra_fields_are_accepted():
+    assert decode(envelope(version="9.9", something={"new": True})).event_type == "PreToolUse"
+
+
+@pytest.mark.parametrize("field", ["event_id", "platform", "source", "event_type", "session_id", "timestamp"])
+def test_empty_required_text_is_rejected(field):
+    with pytest.raises(InvalidEvent, match=f"field '{field}' must be 1-"):
+        decode(envelope(**{field: ""}))
+
+
+def test_wrong_metadata_type_is_rejected():
+    with pytest.raises(InvalidEvent, match="'metadata' must be an object"):
+        decode(envelope(metadata="x"))

@@ -1,0 +1,46 @@
+"""The slow path's catch-up task, called synchronously (its worker runs in the end-to-end tests)."""
+
+import pytest
+
+from telemetry import tasks
+from telemetry.ingest import notify
+from telemetry.ingest.streams import EVENTS_STREAM
+from telemetry.models import ClaudeRawTrace, SessionProgress
+from tests.factories import entry, envelope
+from tests.telemetry.test_consumer import drain, make_consumer
+
+pytestmark = pytest.mark.django_db
+
+
+def test_catch_up_records_waiting_raw_events_per_session(redis):
+    for session in ("s1", "s1", "s2"):
+        redis.xadd(EVENTS_STREAM, entry(envelope(session_id=session)))
+    drain(make_consumer(redis))
+
+    assert tasks.sessions_catch_up() == 2
+
+    progress = {p.session_id: p for p in SessionProgress.objects.all()}
+    newest = ClaudeRawTrace.objects.order_by("-seq").first().seq
+    assert progress["s2"].raw_through_seq == newest
+    assert progress["s1"].raw_through_seq < newest
+    assert all(p.waiting for p in progress.values())
+    assert redis.hlen(notify.DIRTY_SESSIONS) == 0
+    assert not redis.exists(notify.SCHEDULED_FLAG)
+
+
+def test_repeated_catch_up_changes_nothing(redis):
+    redis.xadd(EVENTS_STREAM, entry(envelope(session_id="s1")))
+    drain(make_consumer(redis))
+    tasks.sessions_catch_up()
+    before = list(SessionProgress.objects.values_list("session_id", "raw_through_seq"))
+    tasks.sessions_catch_up([["claude_code", "s1"]])
+    assert list(SessionProgress.objects.values_list("session_id", "raw_through_seq")) == before
+
+
+def test_session_marked_during_a_run_stays_dirty(redis):
+    redis.xadd(EVENTS_STREAM, entry(envelope(session_id="s1")))
+    drain(make_consumer(redis))
+    snapshot = notify.dirty_take(redis)
+    redis.hincrby(notify.DIRTY_SESSIONS, "claude_code:s1", 1)  # a batch touched it again meanwhile
+    notify.dirty_clear(redis, snapshot)
+    assert redis.hget(notify.DIRTY_SESSIONS, "claude_code:s1") == b"2"
