@@ -142,3 +142,303 @@ class SessionProgress(models.Model):
     @property
     def waiting(self) -> bool:
         return self.raw_through_seq > self.processed_seq
+
+
+# --- Derived data: written only by the slow path (telemetry.processing), read by every interface ------
+
+
+class Project(models.Model):
+    """A project, identified at capture by its git root: a salted hash of the root plus its folder name."""
+
+    key = models.CharField(max_length=64, unique=True, help_text="Salted hash of the git root (or cwd)")
+    name = models.CharField(max_length=255)
+
+    UNKNOWN_KEY = "unknown"
+
+    class Meta:
+        db_table = "projects"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SessionStatus(models.TextChoices):
+    ACTIVE = "active"
+    ENDED = "ended"
+    TIMED_OUT = "timed_out"
+
+
+class Session(models.Model):
+    """One assistant session: a Claude Code session, or a Cursor window session.
+
+    The counters are recomputed from the session's turns, tool calls and code changes whenever the
+    session changes, so they are never incremented twice."""
+
+    platform = models.CharField(max_length=16)
+    session_id = models.CharField(max_length=256)
+    project = models.ForeignKey(Project, null=True, on_delete=models.SET_NULL, related_name="sessions")
+    parent_session_id = models.CharField(max_length=256, blank=True, default="", help_text="Fork origin")
+    git_branch = models.CharField(max_length=255, blank=True, default="")
+    models_used = models.JSONField(default=list)
+    status = models.CharField(max_length=16, choices=SessionStatus.choices, default=SessionStatus.ACTIVE)
+    end_reason = models.CharField(max_length=64, blank=True, default="")
+    started_at = models.DateTimeField(null=True)
+    last_event_at = models.DateTimeField(null=True)
+    ended_at = models.DateTimeField(null=True)
+    prompts = models.IntegerField(default=0)
+    assistant_messages = models.IntegerField(default=0)
+    tool_calls = models.IntegerField(default=0)
+    tool_failures = models.IntegerField(default=0)
+    tool_rejections = models.IntegerField(default=0)
+    tool_interruptions = models.IntegerField(default=0)
+    api_errors = models.IntegerField(default=0)
+    compactions = models.IntegerField(default=0)
+    subagent_runs = models.IntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+    lines_added = models.IntegerField(default=0)
+    lines_removed = models.IntegerField(default=0)
+    active_seconds = models.IntegerField(default=0)
+    data_issues = models.IntegerField(default=0, help_text="Events that could not be fully understood")
+
+    class Meta:
+        db_table = "sessions"
+        constraints = [models.UniqueConstraint(fields=["platform", "session_id"], name="session_key")]
+        indexes = [models.Index(fields=["status", "last_event_at"], name="session_status_idle")]
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.session_id}"
+
+
+class Conversation(models.Model):
+    """A conversation: a Claude Code session is one; a Cursor session can hold many (composers)."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="conversations")
+    conversation_id = models.CharField(max_length=256)
+    title = models.CharField(max_length=255, blank=True, default="")
+    mode = models.CharField(max_length=32, blank=True, default="")
+    started_at = models.DateTimeField(null=True)
+    last_event_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "conversations"
+        constraints = [
+            models.UniqueConstraint(fields=["session", "conversation_id"], name="conversation_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.conversation_id
+
+
+class TurnKind(models.TextChoices):
+    USER_PROMPT = "user_prompt"
+    ASSISTANT_RESPONSE = "assistant_response"
+    COMPACTION = "compaction"
+    SUBAGENT_RUN = "subagent_run"
+    API_ERROR = "api_error"
+
+
+class Turn(models.Model):
+    """One step of a conversation: a prompt (sizes, not text), an assistant response (model, tokens,
+    cost, stop reason, latency), a compaction, a sub-agent run or an API error. Tool calls are in
+    ToolCall. `key` identifies the source thing (message id, record uuid) so re-derivation upserts."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="turns")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="turns")
+    project = models.ForeignKey(Project, null=True, on_delete=models.SET_NULL, related_name="+")
+    key = models.CharField(max_length=300)
+    kind = models.CharField(max_length=32, choices=TurnKind.choices)
+    timestamp = models.DateTimeField()
+    hour = models.DateTimeField(help_text="UTC hour of the timestamp (rollup bucket)")
+    model = models.CharField(max_length=128, blank=True, default="")
+    stop_reason = models.CharField(max_length=64, blank=True, default="")
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    cache_write_1h_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=16, decimal_places=8, null=True)
+    price_table = models.CharField(max_length=64, blank=True, default="")
+    latency_ms = models.IntegerField(null=True, help_text="From the preceding prompt or tool result")
+    chars = models.IntegerField(null=True, help_text="Prompt size in characters (text is not stored)")
+    lines = models.IntegerField(null=True)
+    agent_id = models.CharField(max_length=128, blank=True, default="")
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "turns"
+        constraints = [models.UniqueConstraint(fields=["session", "key"], name="turn_key")]
+        indexes = [models.Index(fields=["hour", "model"], name="turn_hour_model")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key}"
+
+
+class ToolStatus(models.TextChoices):
+    PENDING = "pending"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    REJECTED = "rejected"  # the user (or a permission rule) said no
+    INTERRUPTED = "interrupted"  # the user stopped it while it ran
+
+
+class ToolCall(models.Model):
+    """A tool call, merged from hook events (Pre/PostToolUse, PostToolUseFailure) and transcript
+    records (tool_use / tool_result) joined by the tool-use id, so it is counted once."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="tool_call_set")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="tool_calls")
+    project = models.ForeignKey(Project, null=True, on_delete=models.SET_NULL, related_name="+")
+    tool_use_id = models.CharField(max_length=128)
+    tool_name = models.CharField(max_length=128, blank=True, default="")
+    mcp_server = models.CharField(max_length=128, blank=True, default="")
+    status = models.CharField(max_length=16, choices=ToolStatus.choices, default=ToolStatus.PENDING)
+    error_type = models.CharField(max_length=128, blank=True, default="")
+    started_at = models.DateTimeField(null=True)
+    finished_at = models.DateTimeField(null=True)
+    hour = models.DateTimeField(help_text="UTC hour of the call (rollup bucket)")
+    duration_ms = models.IntegerField(null=True)
+    message_key = models.CharField(
+        max_length=300, blank=True, default="", help_text="Turn key of the request"
+    )
+    agent_id = models.CharField(max_length=128, blank=True, default="")
+    seen_in_hooks = models.BooleanField(default=False)
+    seen_in_transcript = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "tool_calls"
+        constraints = [models.UniqueConstraint(fields=["session", "tool_use_id"], name="tool_call_key")]
+        indexes = [models.Index(fields=["hour", "tool_name"], name="tool_call_hour_tool")]
+
+    def __str__(self) -> str:
+        return f"{self.tool_name} {self.tool_use_id}"
+
+
+class ChangeStatus(models.TextChoices):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    REVERTED = "reverted"
+
+
+class CodeChange(models.Model):
+    """A change an AI edit made to a file: extension and line counts, never the code."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="code_changes")
+    project = models.ForeignKey(Project, null=True, on_delete=models.SET_NULL, related_name="+")
+    key = models.CharField(max_length=300, help_text="Tool-use id (+ file) or Cursor edit id")
+    tool_name = models.CharField(max_length=128, blank=True, default="")
+    file_extension = models.CharField(max_length=32, blank=True, default="")
+    path_hash = models.CharField(max_length=64, blank=True, default="")
+    lines_added = models.IntegerField(default=0)
+    lines_removed = models.IntegerField(default=0)
+    status = models.CharField(max_length=16, choices=ChangeStatus.choices, default=ChangeStatus.ACCEPTED)
+    timestamp = models.DateTimeField()
+    hour = models.DateTimeField()
+
+    class Meta:
+        db_table = "code_changes"
+        constraints = [models.UniqueConstraint(fields=["session", "key"], name="code_change_key")]
+        indexes = [models.Index(fields=["hour"], name="code_change_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.file_extension} +{self.lines_added} -{self.lines_removed}"
+
+
+class DataIssue(models.Model):
+    """Bad or surprising input the slow path met (an unknown record kind, a tool result without its
+    call, a missing field): recorded and counted, never fatal."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="issues")
+    seq = models.BigIntegerField(help_text="Raw trace seq of the event")
+    kind = models.CharField(max_length=64)
+    detail = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        db_table = "data_issues"
+        constraints = [models.UniqueConstraint(fields=["session", "seq", "kind"], name="data_issue_key")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.seq}"
+
+
+# --- Rollups per UTC hour: days in any time zone are sums of hours at query time ---------------------
+
+
+class UsageHour(models.Model):
+    """Assistant responses, tokens and cost per hour, platform, project and model."""
+
+    hour = models.DateTimeField()
+    platform = models.CharField(max_length=16)
+    # Never null (NULLs would not collide in the unique key): events without a project use Project.UNKNOWN.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    model = models.CharField(max_length=128, blank=True, default="")
+    messages = models.IntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+
+    class Meta:
+        db_table = "rollup_usage_hour"
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "platform", "project", "model"], name="usage_hour_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.model}"
+
+
+class ToolHour(models.Model):
+    """Tool calls per hour, platform, project and tool: outcomes and a latency histogram (fixed
+    log-spaced buckets, see processing.rollups), so percentiles of any span come from summed hours."""
+
+    hour = models.DateTimeField()
+    platform = models.CharField(max_length=16)
+    # Never null (NULLs would not collide in the unique key): events without a project use Project.UNKNOWN.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    tool_name = models.CharField(max_length=128)
+    calls = models.IntegerField(default=0)
+    failures = models.IntegerField(default=0)
+    rejections = models.IntegerField(default=0)
+    interruptions = models.IntegerField(default=0)
+    duration_ms_sum = models.BigIntegerField(default=0)
+    duration_histogram = models.JSONField(default=list)
+
+    class Meta:
+        db_table = "rollup_tool_hour"
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "platform", "project", "tool_name"], name="tool_hour_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.tool_name}"
+
+
+class ActivityHour(models.Model):
+    """Prompts, sessions, code changes and active time per hour, platform and project."""
+
+    hour = models.DateTimeField()
+    platform = models.CharField(max_length=16)
+    # Never null (NULLs would not collide in the unique key): events without a project use Project.UNKNOWN.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    sessions = models.IntegerField(default=0, help_text="Sessions with any event in the hour")
+    prompts = models.IntegerField(default=0)
+    api_errors = models.IntegerField(default=0)
+    lines_added = models.IntegerField(default=0)
+    lines_removed = models.IntegerField(default=0)
+    edits_accepted = models.IntegerField(default=0)
+    edits_rejected = models.IntegerField(default=0)
+    active_seconds = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "rollup_activity_hour"
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "platform", "project"], name="activity_hour_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h"
