@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 
 from ..models import RAW_TRACE_MODELS, RawChunk
-from .codec import CURRENT, Codec
+from .codec import REPACK, Codec
 from .envelope import session_key
 from .rawstore import chunk_events
 
@@ -35,7 +35,7 @@ def sessions_to_repack(*, quiet_before_ms: int, limit: int) -> list[tuple[str, s
     return [(r["platform"], r["session_id"]) for r in rows]
 
 
-def session_repack(*, platform: str, session_id: str, max_unit_events: int, codec: Codec = CURRENT) -> int:
+def session_repack(*, platform: str, session_id: str, max_unit_events: int, codec: Codec = REPACK) -> int:
     """Merge a session's unsealed units into sealed ones. Returns the number of units written."""
     model = RAW_TRACE_MODELS[platform]
     table = model._meta.db_table

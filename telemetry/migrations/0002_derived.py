@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('telemetry', '0002_builtin_codecs'),
+        ('telemetry', '0001_raw_store'),
     ]
 
     operations = [
