@@ -1,10 +1,10 @@
-"""WAL checkpoints off the fast path's thread.
+"""WAL checkpoints off the fast path's commit thread.
 
 SQLite runs a checkpoint inside whichever commit pushes the WAL past 1000 pages, and that commit then
 pays for copying and fsyncing the pages: every ~15th fast-path batch took several times longer. The
-fast path turns automatic checkpoints off on its connection and this thread checkpoints (PASSIVE, so
-it never blocks writers or readers) on a connection of its own; sqlite3 releases the GIL meanwhile.
-Other processes keep automatic checkpoints, so the WAL stays bounded if the fast path is gone.
+fast path turns automatic checkpoints off on its own connection, and a background thread checkpoints
+(PASSIVE, so it never blocks writers or readers) on a connection of its own; sqlite3 releases the GIL
+meanwhile. Other processes keep automatic checkpoints, so the WAL stays bounded if the fast path is gone.
 """
 
 import logging
@@ -20,13 +20,11 @@ logger = logging.getLogger(__name__)
 
 @contextmanager
 def wal_checkpoints(*, interval_s: float = 0.1) -> Iterator[None]:
-    """Checkpoint in the background while the block runs; a no-op on databases other than SQLite."""
+    """Checkpoint in a background thread while the block runs; a no-op on databases other than SQLite."""
     if connection.vendor != "sqlite":
         yield
         return
     path = connection.settings_dict["NAME"]
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA wal_autocheckpoint=0")
     stop = threading.Event()
 
     def run() -> None:
@@ -47,5 +45,18 @@ def wal_checkpoints(*, interval_s: float = 0.1) -> Iterator[None]:
     finally:
         stop.set()
         thread.join(timeout=10)
+
+
+@contextmanager
+def automatic_checkpoints_off() -> Iterator[None]:
+    """On this thread's connection, leave checkpoints to wal_checkpoints() while the block runs."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
+    try:
+        yield
+    finally:
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA wal_autocheckpoint=1000")

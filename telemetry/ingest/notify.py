@@ -1,13 +1,17 @@
 """After a batch commits: publish its change records and hand its sessions to the slow path.
 
-Guarantee: at least once. This runs after the commit and before the stream entries are acked, so a
-crash in between re-delivers the batch, the (idempotent) insert stores nothing new, and the change
-records and session marks are published again; consumers of both tolerate repeats.
+Guarantee: at least once. The records and marks are queued on the same pipeline as the stream
+acknowledgement, ahead of it (Redis runs a pipeline's commands in order), after the batch committed:
+a crash before they run re-delivers the batch, the (idempotent) insert stores nothing new, and they
+are published again; consumers of both tolerate repeats.
 
-Enqueueing a Celery task costs ~0.3-0.6 ms, more than the rest of a batch's Redis work, so sessions
-are marked dirty in a hash and a task is enqueued only when none is already waiting
-(`slowpath:scheduled`, cleared by the task when it starts). A busy fast path enqueues one task per
-task run, not one per batch.
+The durable hand-over to the slow path is the dirty mark in `slowpath:dirty` (Redis persists it; the
+catch-up task drains it). Enqueueing a Celery task costs ~0.3-0.6 ms, more than the rest of a batch's
+Redis work, so a task is enqueued only to wake the workers, when none is already waiting
+(`slowpath:scheduled`, cleared by the task when it starts): a busy fast path enqueues one task per
+task run, not one per batch. If the process dies between the acknowledgement and that enqueue, the
+marks stay; the flag expires after SCHEDULED_TTL_S and the next batch, or beat's periodic sweep,
+wakes a worker.
 """
 
 import orjson
@@ -33,9 +37,9 @@ def session_parse(field: bytes | str) -> tuple[str, str]:
     return platform, session_id
 
 
-def batch_publish(client: redis.Redis, units: list[Unit], *, cdc_maxlen: int) -> bool:
-    """Publish change records, mark the sessions dirty, and enqueue a catch-up task if none waits.
-    Returns True if a task was enqueued."""
+def batch_publish(pipe: redis.client.Pipeline, units: list[Unit], *, cdc_maxlen: int) -> int:
+    """Queue the batch's change records and dirty marks on pipe. Returns the index of the
+    scheduled-flag result in the pipeline's results: true there means wake_slow_path() is due."""
     records = [
         {
             "platform": u.platform,
@@ -44,18 +48,18 @@ def batch_publish(client: redis.Redis, units: list[Unit], *, cdc_maxlen: int) ->
         }
         for u in units
     ]
-    sessions = [session_field(u.platform, u.session_id) for u in units]
-    pipe = client.pipeline(transaction=False)
     pipe.xadd(CDC_STREAM, {"records": orjson.dumps(records)}, maxlen=cdc_maxlen, approximate=True)
-    for field in sessions:
-        pipe.hincrby(DIRTY_SESSIONS, field, 1)
+    for u in units:
+        pipe.hincrby(DIRTY_SESSIONS, session_field(u.platform, u.session_id), 1)
     pipe.set(SCHEDULED_FLAG, 1, nx=True, ex=SCHEDULED_TTL_S)
-    if not pipe.execute()[-1]:
-        return False
+    return len(pipe) - 1
+
+
+def wake_slow_path(units: list[Unit]) -> None:
+    """Enqueue one catch-up task naming the batch's sessions (it drains every dirty session)."""
     from ..tasks import sessions_catch_up as sessions_catch_up_task
 
     sessions_catch_up_task.delay([[u.platform, u.session_id] for u in units])
-    return True
 
 
 # Delete a dirty mark only if no batch touched the session again since the snapshot was taken.

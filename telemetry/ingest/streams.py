@@ -31,6 +31,10 @@ class Reclaimed:
 class EventStream:
     def __init__(self, client: redis.Redis, *, consumer: str, dlq_maxlen: int) -> None:
         self.r = client
+        # XREADGROUP replies are parsed here, not by redis-py's generic callback: on the fast path that
+        # callback cost ~1.5 us per entry, a quarter of the read. Same connections, own callbacks.
+        self._reader = redis.Redis(connection_pool=client.connection_pool)
+        self._reader.set_response_callback("XREADGROUP", lambda response, **options: response)
         self.consumer = consumer
         self.dlq_maxlen = dlq_maxlen
 
@@ -43,24 +47,32 @@ class EventStream:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    def read(self, *, count: int, block_ms: int | None, pending: bool = False) -> list[Entry]:
-        """New entries for this consumer, or (pending=True) the ones it was given before and never acked."""
-        resp = self.r.xreadgroup(
-            GROUP, self.consumer, {EVENTS_STREAM: "0" if pending else ">"}, count=count,
-            block=None if pending else block_ms,
+    def read(self, *, count: int, block_ms: int | None, pending: bytes | str | None = None) -> list[Entry]:
+        """New entries for this consumer; or, with pending=<id>, the entries after that id it was given
+        before and never acknowledged ("0" for all of them)."""
+        resp = self._reader.xreadgroup(
+            GROUP, self.consumer, {EVENTS_STREAM: pending if pending is not None else ">"}, count=count,
+            block=None if pending is not None else block_ms,
         )  # fmt: skip
         if not resp:
             return []
-        entries = resp[0][1]
-        # A pending entry trimmed or deleted from the stream comes back without fields: nothing to store.
+        # RESP3 (redis-py's default): {stream: [[id, [field, value, ...]], ...]}; RESP2: [[stream, [...]]].
+        # A pending entry trimmed or deleted from the stream comes back without fields: nothing to
+        # store, just acknowledge it.
+        entries = next(iter(resp.values())) if isinstance(resp, dict) else resp[0][1]
         gone = [sid for sid, fields in entries if not fields]
         if gone:
             self.ack(gone)
-        return [(sid, fields) for sid, fields in entries if fields]
+        return [(sid, _fields(flat)) for sid, flat in entries if flat]
 
     def ack(self, ids: list[bytes]) -> None:
         if ids:
             self.r.xack(EVENTS_STREAM, GROUP, *ids)
+
+    def ack_on(self, pipe: redis.client.Pipeline, ids: list[bytes]) -> None:
+        """Queue the acknowledgement on a pipeline that runs other commands first."""
+        if ids:
+            pipe.xack(EVENTS_STREAM, GROUP, *ids)
 
     def dead_letter(self, dead: list[DeadLetter]) -> None:
         """Move entries to the dead-letter stream with their reasons and acknowledge them, atomically."""
@@ -130,6 +142,12 @@ class EventStream:
         if floor is None or floor == (0, 0):
             return 0
         return self.r.xtrim(EVENTS_STREAM, minid=f"{floor[0]}-{floor[1]}", approximate=True)
+
+
+def _fields(flat: list[bytes]) -> dict[bytes, bytes]:
+    if len(flat) == 2:  # the wire format's single `event` field
+        return {flat[0]: flat[1]}
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _id_tuple(stream_id: bytes | str) -> tuple[int, int]:

@@ -69,10 +69,10 @@ def test_entry_delivered_twice_after_crash_before_ack_is_stored_once(redis, monk
     publish(redis, events)
     crashing = make_consumer(redis, "crashes")
 
-    def crash(ids):
+    def crash(pipe, ids):
         raise SystemExit("killed after insert, before ack")
 
-    monkeypatch.setattr(crashing.stream, "ack", crash)
+    monkeypatch.setattr(crashing.stream, "ack_on", crash)
     with pytest.raises(SystemExit):
         crashing.run_once()
     assert ClaudeRawTrace.objects.count() == 30

@@ -7,7 +7,6 @@ import threading
 from django.core.management.base import BaseCommand
 
 from blueplane.redis_server import redis_url_ensure
-from telemetry.ingest.checkpoint import wal_checkpoints
 from telemetry.ingest.consumer import StreamConsumer
 
 logger = logging.getLogger(__name__)
@@ -33,11 +32,5 @@ class Command(BaseCommand):
         fastpath = StreamConsumer.from_settings(consumer=consumer)
         stop = stop_on_signals()
         logger.info("fast path consumer %s started", fastpath.consumer)
-        total = 0
-        with wal_checkpoints():
-            while not stop.is_set():
-                handled = fastpath.run_once()
-                total += handled
-                if once and not handled:
-                    break  # --once: drain what is queued, then exit
+        total = fastpath.run(stop, once=once)  # --once: drain what is queued, then exit
         logger.info("fast path consumer %s stopped after %d entries", fastpath.consumer, total)
