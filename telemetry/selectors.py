@@ -1,12 +1,12 @@
 """Reads shared by the API, admin, MCP server and CLI. Interfaces call these, never their own queries."""
 
 import redis
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 
 from .connections import redis_client
 from .ingest import rawstore
 from .ingest.envelope import session_key
-from .models import RAW_TRACE_MODELS, RawTrace
+from .models import RAW_TRACE_MODELS, RawChunk, RawTrace
 
 
 def redis_ok() -> bool:
@@ -29,3 +29,29 @@ def trace_list(*, platform: str, session_id: str | None = None, event_type: str 
 def trace_event(*, trace: RawTrace) -> dict | None:
     """The decompressed event of one raw trace row."""
     return rawstore.event_load(platform=trace.PLATFORM, seq=trace.seq)
+
+
+def trace_list_with_units(*, platform: str) -> QuerySet:
+    """trace_list joined to each row's unit in the same query (for the session id, which index rows
+    store only as a digest); the unit's compressed body is left out."""
+    return trace_list(platform=platform).select_related("chunk").defer("chunk__body")
+
+
+def chunk_list() -> QuerySet:
+    """Compressed units, newest first, without their bodies (or the codec's dictionary)."""
+    return RawChunk.objects.select_related("codec").defer("body", "codec__dictionary").order_by("-id")
+
+
+def chunk_events_load(*, chunk_id: int) -> list[bytes] | None:
+    """The decompressed events of one unit in stored order, or None if the unit is gone."""
+    row = RawChunk.objects.filter(id=chunk_id).values_list("codec_id", "body").first()
+    return None if row is None else rawstore.chunk_events(chunk_id, row[0], row[1])
+
+
+def row_id_span(*, model: type[Model]) -> tuple[int, int] | None:
+    """Lowest and highest primary key of a table, or None if it is empty. Two LIMIT 1 reads of the
+    primary-key index: cheap on any size, unlike COUNT(*), and SQLite would scan the whole table for
+    MIN() and MAX() in one SELECT. hi - lo + 1 bounds the row count from above."""
+    ids = model._default_manager.order_by("pk").values_list("pk", flat=True)
+    lo = ids.first()
+    return None if lo is None else (lo, ids.order_by("-pk").first())
