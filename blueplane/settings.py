@@ -216,8 +216,42 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(BLUEPLANE_HOME / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     "repack-raw-traces": {"task": "telemetry.raw_traces_repack", "schedule": 60.0},
     "sweep-dirty-sessions": {"task": "telemetry.sessions_catch_up", "schedule": 30.0},
+    "close-idle-sessions": {"task": "telemetry.sessions_idle_close", "schedule": 60.0},
+    "refresh-recent-rollups": {"task": "telemetry.rollups_recent_refresh", "schedule": 300.0},
+    "archive-raw-traces": {"task": "telemetry.raw_traces_archive", "schedule": 3600.0},
 }
+
+# --- Slow path: sessions, rollups, archive ------------------------------------------------------
+# An active session with no event for this long becomes timed_out (beat and `rebuild` apply the same rule).
+BLUEPLANE_SESSION_IDLE_TIMEOUT_S = env_int("BLUEPLANE_SESSION_IDLE_TIMEOUT_S", 30 * 60, minimum=1)
+# Raw traces older than this many days move to Parquet files under BLUEPLANE_ARCHIVE_DIR.
+# Unset means never: history is kept in the database forever by default.
+BLUEPLANE_ARCHIVE_AFTER_DAYS: int | None = (
+    env_int("BLUEPLANE_ARCHIVE_AFTER_DAYS", 0, minimum=1)
+    if os.environ.get("BLUEPLANE_ARCHIVE_AFTER_DAYS")
+    else None
+)
+BLUEPLANE_ARCHIVE_DIR = Path(env_str("BLUEPLANE_ARCHIVE_DIR", str(BLUEPLANE_HOME / "archive"))).expanduser()
+
+# --- `blueplane up` -------------------------------------------------------------------------------
+# The web server (admin, API) it starts listens on loopback only, on this port.
+BLUEPLANE_PORT = env_int("BLUEPLANE_PORT", 7531, minimum=1)
+if BLUEPLANE_PORT > 65535:
+    raise ImproperlyConfigured(f"BLUEPLANE_PORT must be at most 65535, got {BLUEPLANE_PORT}")
 
 REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
 }
+
+# --- Capture (telemetry/capture): where Claude Code keeps its files, what the capture keeps ---------
+CLAUDE_CONFIG_DIR = Path(os.environ.get("CLAUDE_CONFIG_DIR") or "~/.claude").expanduser()
+CLAUDE_PROJECTS_DIR = Path(
+    os.environ.get("BLUEPLANE_CLAUDE_PROJECTS_DIR") or CLAUDE_CONFIG_DIR / "projects"
+).expanduser()
+CLAUDE_SETTINGS_PATH = Path(
+    os.environ.get("BLUEPLANE_CLAUDE_SETTINGS") or CLAUDE_CONFIG_DIR / "settings.json"
+).expanduser()
+CLAUDE_BIN = os.environ.get("BLUEPLANE_CLAUDE_BIN") or None  # unset: `claude` on PATH
+# Opt-in: keep prompts, responses, file contents and tool output instead of sizes and hashes.
+CAPTURE_STORE_CONTENT = env_bool("BLUEPLANE_STORE_CONTENT", False)
+CAPTURE_POLL_S = 0.5

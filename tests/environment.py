@@ -6,3 +6,5 @@ import tempfile
 
 # Short, so the embedded Redis's unix socket path stays under the 107-byte limit.
 os.environ.setdefault("BLUEPLANE_HOME", tempfile.mkdtemp(prefix="bp-test-"))
+# Claude Code's settings and transcripts too: no test may touch the user's ~/.claude.
+os.environ.setdefault("CLAUDE_CONFIG_DIR", tempfile.mkdtemp(prefix="bp-claude-"))

@@ -1,0 +1,94 @@
+"""Claude Code hook entry point: one hook call in, one event out, within milliseconds.
+
+Run by Claude Code exactly as the installer wrote it, e.g.
+    BLUEPLANE_HOME=/home/me/.blueplane /usr/bin/python3.11 -I -S /.../telemetry/capture/hook.py claude-code
+with the hook payload on stdin. It imports only the standard library's cheapest modules (`-S` skips
+`site`; `json`, `socket` and `hashlib` are avoided for their import cost), filters the payload for
+privacy, XADDs the envelope to Redis over a raw socket, and when Redis cannot be reached appends it to
+the spool under $BLUEPLANE_HOME. It never writes to stdout (Claude Code may read stdout as hook output)
+and always exits 0, whatever happens.
+
+$BLUEPLANE_HOME/capture.json (written by `blueplane install`) gives the Redis address and options:
+    {"redis": "unix:///home/me/.blueplane/redis/redis.sock", "store_content": false}
+"""
+
+import os
+import sys
+import time
+
+EVENTS_STREAM = "telemetry:events"
+
+
+def _config(home: str) -> dict:
+    try:
+        with open(os.path.join(home, "capture.json"), "rb") as f:
+            config = loads(f.read())
+        return config if isinstance(config, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def capture(raw: bytes, *, home: str, capture_ns: int) -> str:
+    """Turn one hook payload into a stored or spooled event. Returns "redis" or "spool"."""
+    config = _config(home)
+    try:
+        privacy = Privacy(
+            salt_load(os.path.join(home, "salt")), store_content=config.get("store_content") is True
+        )
+        line = dumps(hook_envelope(raw, capture_ns=capture_ns, privacy=privacy)).encode()
+    except Exception as exc:
+        # A bug in filtering must not lose the call, nor let unfiltered content through.
+        line = dumps(_error_envelope(raw, capture_ns, exc)).encode()
+    url = config.get("redis") or "unix://" + os.path.join(home, "redis", "redis.sock")
+    try:
+        xadd(url, EVENTS_STREAM, {"event": line})
+        return "redis"
+    except Exception:
+        spool_append(home, line)
+        return "spool"
+
+
+def _error_envelope(raw: bytes, capture_ns: int, exc: Exception) -> dict:
+    stamp = iso_from_ns(capture_ns)
+    return {
+        "event_id": f"cc:h:error:{capture_ns}:{os.getpid()}",
+        "platform": PLATFORM,
+        "source": "hook",
+        "event_type": "unknown",
+        "session_id": "unknown",
+        "timestamp": stamp,
+        "payload": {"capture_error": type(exc).__name__, "payload_bytes": len(raw)},
+        "metadata": {"capture_ts": stamp, "capture": "hook"},
+    }
+
+
+def main() -> None:
+    capture_ns = time.time_ns()
+    try:
+        raw = sys.stdin.buffer.read()
+        home = os.environ.get("BLUEPLANE_HOME") or os.path.expanduser("~/.blueplane")
+        capture(raw, home=home, capture_ns=capture_ns)
+    except BaseException:  # a telemetry hook must never fail the assistant
+        pass
+    # Skip interpreter teardown: nothing is buffered, and the assistant may be waiting on us.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    # Sibling modules are imported as top-level ones: `-I` keeps the script's folder off sys.path.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    try:
+        from claude_events import PLATFORM, hook_envelope, iso_from_ns
+        from jsonlite import dumps, loads
+        from privacy import Privacy, salt_load
+        from resp import xadd
+        from spool import spool_append
+    except BaseException:
+        os._exit(0)
+    main()
+else:
+    from .claude_events import PLATFORM, hook_envelope, iso_from_ns
+    from .jsonlite import dumps, loads
+    from .privacy import Privacy, salt_load
+    from .resp import xadd
+    from .spool import spool_append

@@ -1,0 +1,234 @@
+"""Add Blueplane's hook to Claude Code's settings.json, and take it out again.
+
+Rules:
+- One entry per hook event the installed Claude Code knows. An unknown event name makes Claude Code
+  ignore the *whole* settings file silently, so the list comes from the CLI itself (the event-name
+  array in its binary, as the claude-real harness does), else from a per-version table (the largest
+  known version not newer than the installed one: versions add events, they do not remove them),
+  else from a conservative list every 2.x knows.
+- Never WorktreeCreate/WorktreeRemove: a hook for them replaces git's worktree handling.
+- The user's hooks and other settings are kept; our entries are recognised by their command
+  (`.../telemetry/capture/hook.py claude-code`), so a moved checkout is updated, not duplicated.
+- Pure functions over dicts here; commands.py does the file I/O, backups and printing.
+"""
+
+import copy
+import json
+import mmap
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+HOOK_SCRIPT = Path(__file__).resolve().with_name("hook.py")
+HOOK_TARGET = "claude-code"
+HOOK_TIMEOUT_S = 10  # Claude Code's per-hook limit; ours takes milliseconds
+
+# Every event name Claude Code 2.1.331 validates (read from its binary by ../shared/claude-real).
+EVENTS_2_1_331 = (
+    "PreToolUse", "PostToolUse", "PostToolUseFailure", "PostToolBatch", "Notification", "UserPromptSubmit",
+    "UserPromptExpansion", "SessionStart", "SessionEnd", "Stop", "StopFailure", "SubagentStart",
+    "SubagentStop", "PreCompact", "PostCompact", "PreModelSwitch", "PostModelSwitch", "PermissionRequest",
+    "PermissionDenied", "Setup", "TeammateIdle", "TaskCreated", "TaskCompleted", "Elicitation",
+    "ElicitationResult", "ConfigChange", "WorktreeCreate", "WorktreeRemove", "InstructionsLoaded",
+    "CwdChanged", "FileChanged", "DirectoryAdded", "MessageDisplay",
+)  # fmt: skip
+# What 2.0.77 accepts (the harness ran it: a longer list made it ignore the settings file).
+EVENTS_2_0_77 = (
+    "PreToolUse", "PostToolUse", "PostToolUseFailure", "Notification", "UserPromptSubmit", "SessionStart",
+    "SessionEnd", "Stop", "SubagentStart", "SubagentStop", "PreCompact", "PermissionRequest",
+)  # fmt: skip
+# Events every Claude Code 2.x knows: used when the version cannot be found.
+EVENTS_CONSERVATIVE = (
+    "PreToolUse", "PostToolUse", "Notification", "UserPromptSubmit", "SessionStart", "SessionEnd", "Stop",
+    "SubagentStop", "PreCompact",
+)  # fmt: skip
+KNOWN_VERSIONS: dict[tuple[int, ...], tuple[str, ...]] = {
+    (2, 0, 77): EVENTS_2_0_77,
+    (2, 1, 331): EVENTS_2_1_331,
+}
+# A hook for these replaces behaviour rather than observing it.
+EVENTS_NEVER = frozenset({"WorktreeCreate", "WorktreeRemove"})
+
+_OURS = re.compile(r"telemetry/capture/hook\.py['\"]?\s+claude-code\s*$")
+
+
+class SettingsError(ValueError):
+    """The settings file cannot be merged (not JSON, or `hooks` is not an object)."""
+
+
+def hook_command(*, home: str, python: str | None = None, script: Path = HOOK_SCRIPT) -> str:
+    """The exact command line Claude Code will run through `sh -c`.
+
+    The real interpreter binary, not a shim (a pyenv shim costs ~70 ms), run with -I -S: no `site`,
+    no user environment; the hook needs only the standard library. BLUEPLANE_HOME is fixed here
+    because hooks do not reliably see the user's shell environment.
+    """
+    python = python or os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
+    return (
+        f"BLUEPLANE_HOME={shlex.quote(home)} {shlex.quote(python)} -I -S "
+        f"{shlex.quote(str(script))} {HOOK_TARGET}"
+    )
+
+
+def is_ours(command: object) -> bool:
+    return isinstance(command, str) and bool(_OURS.search(command))
+
+
+def claude_version(claude_bin: str) -> tuple[int, ...] | None:
+    """The installed CLI's version from `claude --version`, or None."""
+    try:
+        out = subprocess.run(
+            [claude_bin, "--version"], capture_output=True, text=True, timeout=15, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r"(\d+)\.(\d+)\.(\d+)", out)
+    return tuple(int(x) for x in match.groups()) if match else None
+
+
+def events_in_binary(path: str) -> list[str]:
+    """The longest `["PreToolUse","PostToolUse",...]` array in the CLI binary (or cli.js)."""
+    best: list[str] = []
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            needle = b'["PreToolUse","PostToolUse"'
+            i = m.find(needle)
+            while i >= 0:
+                j = m.find(b"]", i)
+                chunk = m[i : j + 1]
+                if j > i and len(chunk) < 4000 and re.fullmatch(rb'\[("[A-Za-z]+",?)+\]', chunk):
+                    names = json.loads(chunk)
+                    if len(names) > len(best):
+                        best = names
+                i = m.find(needle, i + 1)
+    except (OSError, ValueError):
+        return []
+    return best
+
+
+def events_supported(claude_bin: str | None) -> tuple[list[str], str]:
+    """(event names to register, how they were chosen)."""
+    if claude_bin:
+        target = os.path.realpath(claude_bin)
+        candidates = [target]
+        if os.path.exists(target) and os.path.getsize(target) < 1 << 20:
+            # An npm launcher: the event list is in cli.js (1.x/2.0.x) next to it.
+            candidates.append(os.path.join(os.path.dirname(target), "..", "cli.js"))
+            candidates.append(os.path.join(os.path.dirname(target), "cli.js"))
+        for candidate in candidates:
+            found = events_in_binary(candidate)
+            if found:
+                return [e for e in found if e not in EVENTS_NEVER], f"read from {candidate}"
+        version = claude_version(claude_bin)
+        if version:
+            known = [v for v in KNOWN_VERSIONS if v <= version]
+            if known:
+                best = max(known)
+                events = [e for e in KNOWN_VERSIONS[best] if e not in EVENTS_NEVER]
+                label = ".".join(map(str, version))
+                return events, f"Claude Code {label}: the list known for {'.'.join(map(str, best))}"
+    return list(EVENTS_CONSERVATIVE), "Claude Code version unknown: the events every 2.x knows"
+
+
+def settings_parse(text: str | None) -> dict:
+    if text is None or not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"not valid JSON ({exc}); fix or move it, then run this again") from None
+    if not isinstance(data, dict):
+        raise SettingsError("not a JSON object")
+    if not isinstance(data.get("hooks", {}), dict):
+        raise SettingsError("its `hooks` is not an object")
+    return data
+
+
+def settings_render(data: dict) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _without_ours(groups: object) -> object:
+    """An event's matcher groups with our commands taken out (groups left empty by that dropped)."""
+    if not isinstance(groups, list):
+        return groups
+    kept = []
+    for group in groups:
+        hooks = group.get("hooks") if isinstance(group, dict) else None
+        if not isinstance(hooks, list) or not any(
+            isinstance(h, dict) and is_ours(h.get("command")) for h in hooks
+        ):
+            kept.append(group)
+            continue
+        rest = [h for h in hooks if not (isinstance(h, dict) and is_ours(h.get("command")))]
+        if rest:
+            kept.append({**group, "hooks": rest})
+    return kept
+
+
+def _has_exact(groups: object, command: str) -> bool:
+    return isinstance(groups, list) and any(
+        isinstance(g, dict)
+        and isinstance(g.get("hooks"), list)
+        and any(isinstance(h, dict) and h.get("command") == command for h in g["hooks"])
+        for g in groups
+    )
+
+
+def settings_install(data: dict, *, command: str, events: list[str]) -> dict:
+    """A copy of the settings with our hook on exactly `events` (and nowhere else)."""
+    data = copy.deepcopy(data)
+    hooks = data.get("hooks", {})
+    wanted = set(events)
+    for event in list(hooks):
+        if event in wanted and _has_exact(hooks[event], command):
+            # Already there: leave the event untouched, unless older copies of ours sit beside it.
+            ours = sum(
+                1
+                for g in hooks[event]
+                if isinstance(g, dict)
+                for h in g.get("hooks") or []
+                if isinstance(h, dict) and is_ours(h.get("command"))
+            )
+            if ours == 1:
+                continue
+        cleaned = _without_ours(hooks[event])
+        if cleaned != hooks[event]:
+            if cleaned:
+                hooks[event] = cleaned
+            else:
+                del hooks[event]
+    for event in events:
+        if _has_exact(hooks.get(event), command):
+            continue
+        entry = {
+            "matcher": "*",
+            "hooks": [{"type": "command", "command": command, "timeout": HOOK_TIMEOUT_S}],
+        }
+        groups = hooks.get(event)
+        hooks[event] = [*groups, entry] if isinstance(groups, list) else [entry]
+    if hooks:
+        data["hooks"] = hooks
+    return data
+
+
+def settings_uninstall(data: dict) -> dict:
+    """A copy of the settings with every hook of ours removed, and nothing else changed."""
+    data = copy.deepcopy(data)
+    hooks = data.get("hooks")
+    if not isinstance(hooks, dict):
+        return data
+    for event in list(hooks):
+        cleaned = _without_ours(hooks[event])
+        if cleaned == hooks[event]:
+            continue
+        if cleaned:
+            hooks[event] = cleaned
+        else:
+            del hooks[event]
+    if not hooks:
+        del data["hooks"]
+    return data

@@ -1,0 +1,50 @@
+"""Capture settings for the Django-side processes (tailer, importer, installer), from blueplane.settings.
+
+The hook cannot read Django settings (it runs `python -I -S` with only the standard library), so the
+installer and `runcapture` write what it needs to $BLUEPLANE_HOME/capture.json.
+"""
+
+import os
+from pathlib import Path
+
+import orjson
+from django.conf import settings
+
+from .privacy import Privacy, salt_load
+
+CONFIG_NAME = "capture.json"
+SALT_NAME = "salt"
+
+
+def home() -> Path:
+    return Path(settings.BLUEPLANE_HOME)
+
+
+def privacy_get() -> Privacy:
+    """This install's privacy filter (creates the salt on first use)."""
+    return Privacy(salt_load(str(home() / SALT_NAME)), store_content=settings.CAPTURE_STORE_CONTENT)
+
+
+def offsets_path() -> str:
+    return str(home() / "capture" / "claude-offsets.json")
+
+
+def capture_config() -> dict:
+    return {"redis": settings.REDIS_URL, "store_content": bool(settings.CAPTURE_STORE_CONTENT)}
+
+
+def capture_config_write() -> bool:
+    """Write capture.json for the hook (mode 0600, atomic). Returns True if it changed."""
+    path = home() / CONFIG_NAME
+    body = orjson.dumps(capture_config(), option=orjson.OPT_INDENT_2) + b"\n"
+    try:
+        if path.read_bytes() == body:
+            return False
+    except FileNotFoundError:
+        pass
+    tmp = path.with_name(f"{CONFIG_NAME}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(body)
+    os.replace(tmp, path)
+    return True

@@ -1,0 +1,164 @@
+import json
+import os
+import shutil
+
+import orjson
+import pytest
+
+from telemetry.capture.privacy import Privacy
+from telemetry.capture.tailer import FileState, ProjectCache, Tailer, file_events
+from telemetry.ingest.streams import EVENTS_STREAM
+from telemetry.models import ClaudeRawTrace
+
+from .helpers import PROJECTS, drain
+
+pytestmark = pytest.mark.django_db
+
+SESSION = "11111111-2222-3333-4444-555555555555"
+PRIVACY = Privacy(b"test-salt" * 4)
+
+
+def record(n: int, **extra) -> bytes:
+    body = {
+        "type": "user",
+        "uuid": f"u-{n}",
+        "sessionId": SESSION,
+        "timestamp": f"2026-01-01T00:00:{n:02d}.000Z",
+        "message": {"role": "user", "content": f"secret prompt {n}"},
+        **extra,
+    }
+    return json.dumps(body).encode() + b"\n"
+
+
+@pytest.fixture
+def tailer_for(redis, tmp_path):
+    root = tmp_path / "projects"
+    (root / "-work-app").mkdir(parents=True)
+
+    def make() -> Tailer:
+        return Tailer(
+            root=str(root), client=redis, offsets_path=str(tmp_path / "offsets.json"), privacy=PRIVACY
+        )
+
+    return root, make
+
+
+def sent(redis) -> list[dict]:
+    return [orjson.loads(f[b"event"]) for _, f in redis.xrange(EVENTS_STREAM)]
+
+
+def test_appended_lines_are_sent_once_and_offsets_survive_a_restart(redis, tailer_for):
+    root, make = tailer_for
+    path = root / "-work-app" / f"{SESSION}.jsonl"
+    path.write_bytes(record(1) + record(2))
+    tailer = make()
+    assert tailer.poll() == 2
+    assert tailer.poll() == 0
+    with path.open("ab") as f:
+        f.write(record(3))
+    assert tailer.poll() == 1
+    assert [e["event_id"] for e in sent(redis)] == [f"cc:t:{SESSION}:u-{n}" for n in (1, 2, 3)]
+    assert make().poll() == 0  # a new process starts from the saved offsets
+    assert b"secret prompt" not in b"".join(f[b"event"] for _, f in redis.xrange(EVENTS_STREAM))
+
+
+def test_half_written_line_waits_for_its_end(redis, tailer_for):
+    root, make = tailer_for
+    path = root / "-work-app" / f"{SESSION}.jsonl"
+    line = record(2)
+    path.write_bytes(record(1) + line[:25])
+    tailer = make()
+    assert tailer.poll() == 1
+    with path.open("ab") as f:
+        f.write(line[25:])
+    assert tailer.poll() == 1
+    assert [e["event_id"] for e in sent(redis)][-1] == f"cc:t:{SESSION}:u-2"
+    assert sent(redis)[-1]["metadata"]["offset"] == len(record(1))
+
+
+def test_truncated_or_replaced_file_is_read_again_without_duplicates(redis, tailer_for):
+    root, make = tailer_for
+    path = root / "-work-app" / f"{SESSION}.jsonl"
+    path.write_bytes(record(1) + record(2) + record(3))
+    tailer = make()
+    assert tailer.poll() == 3
+    path.write_bytes(record(1))  # truncated in place
+    assert tailer.poll() == 1
+    replacement = path.with_suffix(".new")
+    replacement.write_bytes(record(1) + record(2) + record(4) + record(5))
+    os.replace(replacement, path)  # a new inode
+    assert tailer.poll() == 4
+    drain(redis)
+    ids = sorted(ClaudeRawTrace.objects.values_list("event_type", flat=True))
+    assert len(ids) == 5  # u-1..u-5, each stored once
+
+
+def test_new_subagent_file_is_found_without_hooks(redis, tailer_for):
+    root, make = tailer_for
+    (root / "-work-app" / f"{SESSION}.jsonl").write_bytes(record(1))
+    tailer = make()
+    assert tailer.poll() == 1
+    sub = root / "-work-app" / SESSION / "subagents"
+    sub.mkdir(parents=True)
+    (sub / "agent-abc123.jsonl").write_bytes(record(7, isSidechain=True, agentId="abc123"))
+    assert tailer.poll() == 1
+    event = sent(redis)[-1]
+    assert event["session_id"] == SESSION
+    assert event["metadata"]["agent_id"] == "abc123"
+
+
+def test_records_without_uuid_session_or_timestamp_get_stable_values(redis, tailer_for):
+    root, make = tailer_for
+    path = root / "-work-app" / f"{SESSION}.jsonl"
+    lines = b'{"type":"mode","mode":"normal"}\n' + record(1) + b'{"type":"brand-new-kind"}\n'
+    path.write_bytes(lines)
+    assert make().poll() == 3
+    first, _, last = sent(redis)
+    assert first["session_id"] == SESSION  # from the file name
+    assert first["timestamp"] == "2026-01-01T00:00:01.000Z"  # borrowed from the next line
+    assert first["event_id"] == f"cc:t:{SESSION}:0"
+    assert last["event_type"] == "brand-new-kind"
+    assert last["timestamp"] == "2026-01-01T00:00:01.000Z"  # from the nearest earlier line
+    # A fresh read of the same file gives the same envelopes, byte for byte.
+    envelopes, _ = file_events(
+        str(path), FileState(), privacy=PRIVACY, projects=ProjectCache(PRIVACY), final=True
+    )
+    assert [orjson.loads(e) for e in envelopes] == sent(redis)
+
+
+def test_a_file_that_starts_without_timestamps_is_held_until_one_arrives(redis, tailer_for):
+    root, make = tailer_for
+    path = root / "-work-app" / f"{SESSION}.jsonl"
+    path.write_bytes(b'{"type":"mode","mode":"normal"}\n')
+    tailer = make()
+    assert tailer.poll() == 0
+    with path.open("ab") as f:
+        f.write(record(1))
+    assert tailer.poll() == 2
+
+
+def test_redis_down_sends_nothing_and_keeps_the_offsets(redis, tailer_for, tmp_path):
+    import redis as redis_py
+
+    root, make = tailer_for
+    (root / "-work-app" / f"{SESSION}.jsonl").write_bytes(record(1))
+    dead = redis_py.Redis(unix_socket_path=str(tmp_path / "none.sock"))
+    broken = Tailer(root=str(root), client=dead, offsets_path=str(tmp_path / "offsets.json"), privacy=PRIVACY)
+    with pytest.raises(redis_py.ConnectionError):
+        broken.poll()
+    assert make().poll() == 1
+
+
+def test_tailing_the_corpus_matches_importing_it(redis, tmp_path):
+    from telemetry.capture.importer import history_import
+
+    root = tmp_path / "projects"
+    shutil.copytree(PROJECTS, root)
+    tailer = Tailer(root=str(root), client=redis, offsets_path=str(tmp_path / "o.json"), privacy=PRIVACY)
+    tailed = tailer.poll()
+    tailed_events = [f[b"event"] for _, f in redis.xrange(EVENTS_STREAM)]
+    redis.delete(EVENTS_STREAM)
+    stats = history_import(str(root), client=redis, privacy=PRIVACY, progress=False)
+    imported_events = [f[b"event"] for _, f in redis.xrange(EVENTS_STREAM)]
+    assert tailed == stats.events
+    assert sorted(tailed_events) == sorted(imported_events)
