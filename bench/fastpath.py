@@ -1,0 +1,652 @@
+"""Benchmark of the fast path as shipped: StreamConsumer over the embedded Redis into SQLite.
+
+Backlog mode (default): pre-fill `telemetry:events` with N envelopes (bench/events.py, a seed the
+dictionary was not trained on), drain them with `run_once()` in this process, then re-pack and VACUUM,
+and report throughput, batch latency, compression and database size per event.
+Rate mode (`--rate R`): a producer process XADDs R events/s for `--seconds` while the consumer runs;
+reports batch processing time and end-to-end latency (XADD to commit, and to ack).
+`--with-limits` also runs ../shared/limits/bench_e2e.py backlog (the minimal loop that sets the speed
+bar) in a copy under /tmp, so both are measured in one session on this shared machine.
+`--profile FILE` runs the drain under cProfile and prints the hot spots in telemetry/ingest.
+
+Everything runs in a fresh BLUEPLANE_HOME under /tmp (removed afterwards unless --keep). The last line
+printed is one JSON object with every figure.
+
+usage: python bench/fastpath.py [-n 50000] [--seed 7] [--rate R [--seconds 8]] [--with-limits]
+                                [--profile FILE] [--keep]
+"""
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.events import envelopes_generate  # noqa: E402
+
+TRAIN_SEED = 1001  # bench/train_dictionary.py trains on this seed; measure on another
+LIMITS_DIR = ROOT.parent / "shared" / "limits"
+TARGETS = {
+    "events_per_s": (">=", 45_000),
+    "batch_p95_ms": ("<=", 5.0),
+    "ratio_repacked": (">=", 7.0),
+    "db_to_event_bytes_repacked_vacuumed": ("<=", 0.25),
+}
+
+
+def pct(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (the same definition as ../shared/limits/common.py)."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, round(p / 100 * len(s) + 0.5) - 1))
+    return s[k]
+
+
+def ms_summary(prefix: str, seconds: list[float]) -> dict[str, float]:
+    ms = [x * 1000 for x in seconds]
+    return {f"{prefix}_p{p}_ms": round(pct(ms, p), 3) for p in (50, 95, 99)} | {
+        f"{prefix}_max_ms": round(max(ms), 3) if ms else float("nan")
+    }
+
+
+class Phases:
+    """Wall time spent in the functions the consumer calls, by wrapping them (about 1 us per call)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.commit_wall: float = 0.0  # time.time() when the last batch_write returned (committed)
+        self._undo: list[tuple[Any, str, Any]] = []
+
+    def wrap(self, owner: Any, attr: str, name: str, *, commit: bool = False) -> None:
+        fn = getattr(owner, attr, None)
+        if fn is None:  # the fast path's code moved on; time what still exists
+            return
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[name] += time.perf_counter() - t0
+                if commit:
+                    self.commit_wall = time.time()
+
+        self._undo.append((owner, attr, fn))
+        setattr(owner, attr, timed)
+
+    def instrument(self, consumer: Any) -> None:
+        from telemetry.ingest import batching, notify, writer
+
+        self.wrap(consumer.stream, "read", "xreadgroup")
+        self.wrap(consumer, "prepare", "prepare")
+        self.wrap(consumer, "commit", "commit")
+        self.wrap(batching, "entries_decode", "decode+validate")
+        self.wrap(batching, "units_group", "group")
+        self.wrap(writer, "units_compress", "compress")
+        self.wrap(writer, "batch_write", "sqlite txn", commit=True)
+        self.wrap(notify, "wake_slow_path", "celery enqueue")
+
+    @staticmethod
+    def shares(seconds: dict[str, float], wall: float) -> dict[str, float]:
+        """Percent of wall time per step; the Redis pipeline (CDC, dirty marks, XACK) is what commit
+        spends outside the SQLite transaction and the Celery enqueue."""
+        s = dict(seconds)
+        out = {k: s.get(k, 0.0) for k in ("xreadgroup", "decode+validate", "group", "compress", "sqlite txn")}
+        if "commit" in s:
+            out["redis cdc+dirty+xack"] = (
+                s["commit"] - s.get("sqlite txn", 0.0) - s.get("celery enqueue", 0.0)
+            )
+        out["celery enqueue"] = s.get("celery enqueue", 0.0)
+        accounted = s.get("xreadgroup", 0.0) + s.get("prepare", 0.0) + s.get("commit", 0.0)
+        out["other (loop, housekeeping, prepare glue)"] = (
+            wall
+            - accounted
+            + (
+                s.get("prepare", 0.0)
+                - s.get("decode+validate", 0.0)
+                - s.get("group", 0.0)
+                - s.get("compress", 0.0)
+            )
+        )
+        return {k: round(100 * v / wall, 1) for k, v in out.items()}
+
+    def restore(self) -> None:
+        for owner, attr, fn in reversed(self._undo):
+            setattr(owner, attr, fn)
+        self._undo.clear()
+
+
+# ---- environment -----------------------------------------------------------------------------------
+
+
+def django_start(home: Path) -> None:
+    """Point the project at a fresh home (before Django reads settings), migrate, start the Redis."""
+    os.environ["BLUEPLANE_HOME"] = str(home)
+    for var in ("BLUEPLANE_REDIS_URL", "BLUEPLANE_DATABASE_URL"):
+        os.environ.pop(var, None)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "blueplane.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from blueplane.redis_server import EmbeddedRedis
+
+    call_command("migrate", verbosity=0)
+    EmbeddedRedis(home).start()
+
+
+@contextmanager
+def fastpath_regime(*, background_checkpoints: bool = True) -> Iterator[None]:
+    """The conditions StreamConsumer.run() (runfastpath) consumes under: WAL checkpoints in a
+    background thread, none in the commits. Nothing if this version of the code has no such thing,
+    or with background_checkpoints=False (SQLite's automatic checkpoints, for comparison)."""
+    if not background_checkpoints:
+        yield
+        return
+    try:
+        from telemetry.ingest.checkpoint import automatic_checkpoints_off, wal_checkpoints
+    except ImportError:
+        yield
+        return
+    with wal_checkpoints(), automatic_checkpoints_off():
+        yield
+
+
+def stream_prefill(client: Any, events: list[bytes]) -> None:
+    from telemetry.ingest.streams import EVENTS_STREAM
+
+    for i in range(0, len(events), 1000):
+        pipe = client.pipeline(transaction=False)
+        for e in events[i : i + 1000]:
+            pipe.xadd(EVENTS_STREAM, {"event": e})
+        pipe.execute()
+
+
+# ---- the store -------------------------------------------------------------------------------------
+
+
+def db_files_bytes() -> int:
+    """DB + WAL file size after a TRUNCATE checkpoint (what the user's disk holds)."""
+    from django.conf import settings
+    from django.db import connection
+
+    with connection.cursor() as c:
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    path = Path(settings.DATABASES["default"]["NAME"])
+    wal = path.with_name(path.name + "-wal")
+    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
+def db_breakdown() -> dict[str, int] | None:
+    """Bytes by kind from the dbstat virtual table, or None if SQLite was built without it."""
+    from django.db import OperationalError, connection
+
+    with connection.cursor() as c:
+        try:
+            c.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name")
+        except OperationalError:
+            return None
+        sizes = dict(c.fetchall())
+        c.execute("SELECT name, type, tbl_name FROM sqlite_master WHERE type IN ('table', 'index')")
+        kinds = {name: (kind, table) for name, kind, table in c.fetchall()}
+        c.execute("PRAGMA freelist_count")
+        free_pages = c.fetchone()[0]
+        c.execute("PRAGMA page_size")
+        page = c.fetchone()[0]
+    raw_tables = {"claude_raw_traces", "cursor_raw_traces"}
+    out = {"chunks_table": 0, "trace_tables": 0, "raw_indexes": 0, "other": 0, "free": free_pages * page}
+    for name, size in sizes.items():
+        kind, table = kinds.get(name, ("table", name))
+        if table == "raw_chunks" and kind == "table":
+            out["chunks_table"] += size
+        elif table in raw_tables and kind == "table":
+            out["trace_tables"] += size
+        elif (table in raw_tables or table == "raw_chunks") and kind == "index":
+            out["raw_indexes"] += size
+        else:
+            out["other"] += size
+    return out
+
+
+def chunk_totals() -> tuple[int, int, int]:
+    """(event bytes, compressed bytes, units) over raw_chunks."""
+    from django.db import connection
+
+    with connection.cursor() as c:
+        c.execute("SELECT SUM(raw_bytes), SUM(LENGTH(body)), COUNT(*) FROM raw_chunks")
+        raw, packed, units = c.fetchone()
+    return raw or 0, packed or 0, units or 0
+
+
+def rows_stored() -> int:
+    from telemetry.models import RAW_TRACE_MODELS
+
+    return sum(m.objects.count() for m in RAW_TRACE_MODELS.values())
+
+
+def store_report(n_events: int, event_bytes: int, baseline_bytes: int) -> dict[str, Any]:
+    """Compression and size figures: as written, after re-packing, after re-packing + VACUUM."""
+    from django.db import connection
+
+    from telemetry.ingest.repack import units_repack
+
+    out: dict[str, Any] = {"rows_stored": rows_stored(), "db_bytes_empty_schema": baseline_bytes}
+    raw, packed, units = chunk_totals()
+    out |= {"ratio_ingest": round(raw / packed, 3), "units_ingest": units, "events_per_unit_ingest": 0.0}
+    out["events_per_unit_ingest"] = round(out["rows_stored"] / units, 2)
+    size = db_files_bytes()
+    stats = db_breakdown()
+    out |= size_figures("as_written", size, stats, n_events, event_bytes)
+
+    t0 = time.perf_counter()
+    written = 0
+    while step := units_repack(older_than_s=0):
+        written += step
+    out["repack_s"] = round(time.perf_counter() - t0, 3)
+    out["repack_events_per_s"] = round(n_events / out["repack_s"]) if out["repack_s"] else None
+    raw, packed, units = chunk_totals()
+    out |= {"ratio_repacked": round(raw / packed, 3), "units_repacked": units}
+    out |= size_figures("repacked", db_files_bytes(), None, n_events, event_bytes)
+
+    with connection.cursor() as c:
+        c.execute("VACUUM")
+    size = db_files_bytes()
+    out |= size_figures("repacked_vacuumed", size, db_breakdown(), n_events, event_bytes)
+    return out
+
+
+def size_figures(
+    tag: str, size: int, stats: dict[str, int] | None, n_events: int, event_bytes: int
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        f"db_bytes_{tag}": size,
+        f"db_bytes_per_event_{tag}": round(size / n_events, 1),
+        f"db_to_event_bytes_{tag}": round(size / event_bytes, 4),
+    }
+    if stats is not None:
+        out[f"dbstat_{tag}"] = stats
+        out[f"index_bytes_per_event_{tag}"] = round(stats["raw_indexes"] / n_events, 1)
+        out[f"trace_row_bytes_per_event_{tag}"] = round(stats["trace_tables"] / n_events, 1)
+        out[f"chunk_bytes_per_event_{tag}"] = round(stats["chunks_table"] / n_events, 1)
+    return out
+
+
+# ---- backlog ---------------------------------------------------------------------------------------
+
+
+def run_backlog(args: argparse.Namespace, events: list[bytes], baseline: int) -> dict[str, Any]:
+    from telemetry.connections import redis_client
+    from telemetry.ingest.consumer import StreamConsumer
+    from telemetry.ingest.streams import EVENTS_STREAM, GROUP
+
+    client = redis_client()
+    t0 = time.perf_counter()
+    stream_prefill(client, events)
+    prefill_s = time.perf_counter() - t0
+    consumer = StreamConsumer.from_settings(consumer="bench")
+    phases = Phases()
+    if not args.profile:
+        phases.instrument(consumer)
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+    run_s: list[float] = []
+    commit_s: list[float] = []
+    flush_s: list[float] = []
+    done = 0
+    enqueues = 0
+    snapshot: dict[str, float] = {}
+    with fastpath_regime(background_checkpoints=args.checkpoints == "background"):
+        c0 = time.process_time()
+        t_start = time.perf_counter()
+        t_end = t_start
+        if profiler:
+            profiler.enable()
+        while True:
+            tb = time.perf_counter()
+            n = consumer.run_once()
+            te = time.perf_counter()
+            if not n:
+                break  # the idle pass blocked for flush_ms: not part of the drain
+            t_end = te
+            done += n
+            run_s.append(te - tb)
+            last = consumer.last_flush
+            commit_s.append(last.seconds)
+            flush_s.append(getattr(last, "since_read", last.seconds))
+            enqueues += last.enqueued
+            if phases.seconds:
+                snapshot = dict(phases.seconds)
+        if profiler:
+            profiler.disable()
+    cpu = time.process_time() - c0
+    wall = t_end - t_start
+    phases.restore()
+    pending = client.xpending(EVENTS_STREAM, GROUP)["pending"]
+    out: dict[str, Any] = {
+        "events_handled": done,
+        "prefill_s": round(prefill_s, 3),
+        "drain_s": round(wall, 3),
+        "events_per_s": round(done / wall),
+        "event_mb_per_s": round(sum(map(len, events)) / wall / 1e6, 2),
+        "cpu_share": round(cpu / wall, 3),
+        "batches": len(run_s),
+        "avg_batch": round(done / len(run_s), 1),
+        "celery_enqueues": enqueues,
+        "pending_after": pending,
+        **ms_summary("batch", run_s),
+        **ms_summary("flush", flush_s),
+        **ms_summary("commit", commit_s),
+    }
+    if snapshot:
+        out["phase_pct"] = Phases.shares(snapshot, wall)
+    if profiler:
+        profile_report(profiler, args.profile)
+    return out
+
+
+def profile_report(profiler: Any, path: str) -> None:
+    import io
+    import pstats
+
+    profiler.dump_stats(path)
+    for key, restrict in (("tottime", 30), ("cumulative", 40)):
+        buf = io.StringIO()
+        stats = pstats.Stats(profiler, stream=buf).strip_dirs().sort_stats(key)
+        stats.print_stats(restrict)
+        print(f"\n--- cProfile, top {restrict} by {key} (saved to {path}) ---")
+        print("\n".join(buf.getvalue().splitlines()[4:]))
+    buf = io.StringIO()
+    pstats.Stats(profiler, stream=buf).sort_stats("tottime").print_stats(r"telemetry/ingest", 25)
+    print("--- cProfile, telemetry/ingest functions by own time ---")
+    print("\n".join(buf.getvalue().splitlines()[4:]))
+
+
+# ---- rate ------------------------------------------------------------------------------------------
+
+
+def _producer(sock: str, events: list[bytes], rate: int, seconds: float, ready: Any, sent: Any) -> None:
+    import redis
+
+    from telemetry.ingest.streams import EVENTS_STREAM
+
+    r = redis.Redis(unix_socket_path=sock)
+    chunk = max(1, rate // 100)  # one pipeline every 10 ms
+    ready.wait()
+    t0 = time.perf_counter()
+    i = 0
+    while time.perf_counter() - t0 < seconds and i < len(events):
+        pipe = r.pipeline(transaction=False)
+        for e in events[i : i + chunk]:
+            pipe.xadd(EVENTS_STREAM, {"event": e})
+        i += len(events[i : i + chunk])
+        pipe.execute()
+        next_t = t0 + i / rate
+        if next_t > time.perf_counter():
+            time.sleep(next_t - time.perf_counter())
+    sent.value = i
+
+
+def run_rate(args: argparse.Namespace, events: list[bytes], baseline: int) -> dict[str, Any]:
+    from django.conf import settings
+
+    from telemetry.connections import redis_client
+    from telemetry.ingest.consumer import StreamConsumer
+
+    consumer = StreamConsumer.from_settings(consumer="bench")
+    phases = Phases()
+    phases.instrument(consumer)
+    batches: list[tuple[list[bytes], float, float]] = []  # (stream ids, commit wall, ack wall)
+    flush_orig = consumer.flush
+
+    def flush(entries: list) -> Any:
+        stats = flush_orig(entries)
+        batches.append(([sid for sid, _ in entries], phases.commit_wall, time.time()))
+        return stats
+
+    consumer.flush = flush  # type: ignore[method-assign]
+    ctx = mp.get_context("fork")
+    ready, sent = ctx.Event(), ctx.Value("q", 0)
+    sock = str(settings.REDIS_SOCKET_PATH)
+    prod = ctx.Process(target=_producer, args=(sock, events, args.rate, args.seconds, ready, sent))
+    prod.start()
+    redis_client().ping()
+    flush_s: list[float] = []
+    commit_s: list[float] = []
+    done = 0
+    with fastpath_regime(background_checkpoints=args.checkpoints == "background"):
+        ready.set()
+        t0 = time.perf_counter()
+        while True:
+            n = consumer.run_once()
+            if n:
+                done += n
+                last = consumer.last_flush
+                commit_s.append(last.seconds)
+                flush_s.append(getattr(last, "since_read", last.seconds))
+            elif not prod.is_alive():
+                break
+        wall = time.perf_counter() - t0
+    prod.join()
+    phases.restore()
+    commit_lat: list[float] = []
+    ack_lat: list[float] = []
+    for ids, commit, ack in batches:
+        for sid in ids:
+            xadd_s = int(sid.split(b"-")[0]) / 1000
+            commit_lat.append(commit - xadd_s)
+            ack_lat.append(ack - xadd_s)
+    return {
+        "rate_target": args.rate,
+        "events_sent": sent.value,
+        "events_handled": done,
+        "events_per_s": round(done / wall),
+        "batches": len(flush_s),
+        "avg_batch": round(done / len(flush_s), 1),
+        **ms_summary("batch", flush_s),
+        **ms_summary("commit", commit_s),
+        **ms_summary("e2e_commit", commit_lat),
+        **ms_summary("e2e_ack", ack_lat),
+    }
+
+
+# ---- the limits loop -------------------------------------------------------------------------------
+
+
+def run_limits(repeats: int) -> dict[str, Any] | None:
+    """Run ../shared/limits/bench_e2e.py backlog in a copy under /tmp; medians per variant."""
+    if not LIMITS_DIR.is_dir():
+        print(f"no {LIMITS_DIR}: skipping the limits comparison")
+        return None
+    work = Path(tempfile.mkdtemp(prefix="bpl-", dir="/tmp"))
+    try:
+        shutil.copytree(LIMITS_DIR, work / "limits", ignore=shutil.ignore_patterns(".work", "__pycache__"))
+        env = os.environ | {"LIMITS_REPEATS": str(repeats)}
+        for var in ("DJANGO_SETTINGS_MODULE", "BLUEPLANE_HOME"):
+            env.pop(var, None)
+        cwd = work / "limits"
+        print(
+            f"\nlimits: gen_events.py 50000 and bench_e2e.py backlog (repeats={repeats}) in {cwd}", flush=True
+        )
+        subprocess.run([sys.executable, "gen_events.py", "50000"], cwd=cwd, env=env, check=True)
+        subprocess.run([sys.executable, "bench_e2e.py", "backlog"], cwd=cwd, env=env, check=True)
+        saved = json.loads((cwd / ".work/results/e2e-backlog.json").read_text())
+        out = {"repeats": repeats, "foreign_cores": round(saved["load"]["foreign_cores"], 2), "variants": {}}
+        for name, res in saved["results"].items():
+            s = res["summary"]
+            out["variants"][name.strip()] = {
+                "events_per_s": round(s["events_per_s"]["median"]),
+                "batch_p95_ms": round(s["batch_p95_ms"]["median"], 3),
+            }
+        return out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# ---- main ------------------------------------------------------------------------------------------
+
+
+def targets_check(fig: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, (op, bound) in TARGETS.items():
+        if key == "events_per_s" and fig["mode"] == "rate":
+            continue  # the producer sets the rate
+        value = fig.get(key)
+        if value is None:
+            continue
+        ok = value >= bound if op == ">=" else value <= bound
+        out[key] = {"target": f"{op} {bound}", "value": value, "ok": ok}
+    return out
+
+
+def _lat(fig: dict[str, Any], prefix: str) -> str:
+    return "  ".join(f"{q} {fig[f'{prefix}_{q.lower()}_ms']}" for q in ("P50", "P95", "P99", "max"))
+
+
+def print_readable(fig: dict[str, Any]) -> None:
+    p = print
+    p("")
+    if fig["mode"] == "backlog":
+        p(
+            f"drain: {fig['events_handled']} events in {fig['drain_s']} s = {fig['events_per_s']} events/s "
+            f"({fig['event_mb_per_s']} MB/s), CPU share {fig['cpu_share']}, {fig['batches']} batches of "
+            f"{fig['avg_batch']}, celery enqueues {fig['celery_enqueues']}, pending after {fig['pending_after']}"
+        )
+        p(f"batch = run_once wall (XREADGROUP .. XACK) ms: {_lat(fig, 'batch')}")
+        p(f"flush = prepare+commit (last_flush.since_read) ms: {_lat(fig, 'flush')}")
+        p(f"commit (last_flush.seconds) ms: {_lat(fig, 'commit')}")
+        if "phase_pct" in fig:
+            p("share of drain wall time: " + ", ".join(f"{k} {v}%" for k, v in fig["phase_pct"].items()))
+    else:
+        p(
+            f"rate {fig['rate_target']}/s: {fig['events_handled']} of {fig['events_sent']} events handled, "
+            f"{fig['batches']} batches of {fig['avg_batch']} on average"
+        )
+        p(f"batch = prepare+commit (no waiting) ms: {_lat(fig, 'batch')}")
+        p(f"commit (last_flush.seconds) ms: {_lat(fig, 'commit')}")
+        p(f"end to end, XADD -> commit ms: {_lat(fig, 'e2e_commit')}")
+        p(f"end to end, XADD -> XACK ms: {_lat(fig, 'e2e_ack')}")
+    p(
+        f"compression: {fig['ratio_ingest']}x at ingest ({fig['events_per_unit_ingest']} events/unit), "
+        f"{fig['ratio_repacked']}x after re-packing ({fig['units_repacked']} units, {fig['repack_s']} s)"
+    )
+    p(
+        f"event bytes {fig['event_bytes']:,} ({fig['event_bytes_avg']} B/event avg); "
+        f"empty schema {fig['db_bytes_empty_schema']:,} B"
+    )
+    labels = {
+        "as_written": "as written",
+        "repacked": "after re-pack",
+        "repacked_vacuumed": "re-pack + VACUUM",
+    }
+    for tag, label in labels.items():
+        line = (
+            f"DB {label}: {fig[f'db_bytes_{tag}']:,} B = {fig[f'db_bytes_per_event_{tag}']} B/event "
+            f"= {fig[f'db_to_event_bytes_{tag}']} of event bytes"
+        )
+        if f"index_bytes_per_event_{tag}" in fig:
+            line += (
+                f"; per event: units {fig[f'chunk_bytes_per_event_{tag}']} B, index rows "
+                f"{fig[f'trace_row_bytes_per_event_{tag}']} B, indexes {fig[f'index_bytes_per_event_{tag}']} B"
+            )
+        p(line)
+    if fig.get("limits"):
+        p(f"limits loop (median of {fig['limits']['repeats']} runs, this session):")
+        for name, v in fig["limits"]["variants"].items():
+            p(f"  {name:<66} {v['events_per_s']:>7} events/s  batch P95 {v['batch_p95_ms']} ms")
+    checks = [
+        f"{k} {v['value']} ({v['target']}: {'ok' if v['ok'] else 'MISSED'})"
+        for k, v in fig["targets"].items()
+    ]
+    p("targets: " + ", ".join(checks))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--events", type=int, default=50_000, help="events to pre-fill (backlog)")
+    parser.add_argument("--seed", type=int, default=7, help=f"generator seed (training uses {TRAIN_SEED})")
+    parser.add_argument("--rate", type=int, default=0, help="producer rate, events/s (rate mode)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="producer duration in rate mode")
+    parser.add_argument("--with-limits", action="store_true", help="also run ../shared/limits backlog")
+    parser.add_argument("--limits-repeats", type=int, default=3)
+    parser.add_argument("--profile", metavar="FILE", help="drain under cProfile, stats to FILE")
+    parser.add_argument(
+        "--checkpoints",
+        choices=["background", "auto"],
+        default="background",
+        help="WAL checkpoints as runfastpath does them (background thread) or SQLite's automatic ones",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary BLUEPLANE_HOME")
+    args = parser.parse_args()
+    if args.seed == TRAIN_SEED:
+        print(f"warning: seed {TRAIN_SEED} is the dictionary's training seed; ratios will flatter")
+
+    n = max(args.events, int(args.rate * args.seconds * 1.05)) if args.rate else args.events
+    t0 = time.perf_counter()
+    events = envelopes_generate(n, seed=args.seed)
+    event_bytes = sum(map(len, events))
+    print(
+        f"generated {n} envelopes (seed {args.seed}), {event_bytes / 1e6:.1f} MB in {time.perf_counter() - t0:.1f} s"
+    )
+
+    home = Path(tempfile.mkdtemp(prefix="bpf-", dir="/tmp"))
+    server = None
+    try:
+        django_start(home)
+        from blueplane.redis_server import EmbeddedRedis
+
+        server = EmbeddedRedis(home)
+        baseline = db_files_bytes()
+        mode = "rate" if args.rate else "backlog"
+        fig: dict[str, Any] = {
+            "mode": mode,
+            "seed": args.seed,
+            "train_seed": TRAIN_SEED,
+            "checkpoints": args.checkpoints,
+        }
+        if args.rate:
+            fig |= run_rate(args, events, baseline)
+            stored = fig["events_handled"]
+            event_bytes = sum(map(len, events[: fig["events_sent"]]))
+        else:
+            fig |= run_backlog(args, events, baseline)
+            stored = n
+        fig |= {"events": stored, "event_bytes": event_bytes, "event_bytes_avg": round(event_bytes / stored)}
+        fig["profiled"] = bool(args.profile)
+        fig |= store_report(stored, event_bytes, baseline)
+        fig["limits"] = run_limits(args.limits_repeats) if args.with_limits else None
+        fig["targets"] = targets_check(fig)
+        fig["machine"] = {"nproc": os.cpu_count(), "loadavg": [round(x, 2) for x in os.getloadavg()]}
+        print_readable(fig)
+        print(json.dumps(fig, separators=(",", ":")))
+    finally:
+        if "django.db" in sys.modules:
+            from django.db import connections
+
+            connections.close_all()
+        if server is not None:
+            server.stop()
+        if args.keep:
+            print(f"kept {home}", file=sys.stderr)
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
