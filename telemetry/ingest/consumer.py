@@ -114,6 +114,7 @@ class StreamConsumer:
         variant that prepared the next batch while a second thread committed the previous one gained
         under 10% here: most of both halves holds the GIL.)"""
         total = 0
+        notify.slow_path_connect()
         with wal_checkpoints(), automatic_checkpoints_off():
             while not stop.is_set():
                 handled = self.run_once()
