@@ -12,7 +12,7 @@ from tests.telemetry.test_consumer import drain, make_consumer
 pytestmark = pytest.mark.django_db
 
 
-def test_catch_up_records_waiting_raw_events_per_session(redis):
+def test_catch_up_applies_waiting_raw_events_per_session(redis):
     for session in ("s1", "s1", "s2"):
         redis.xadd(EVENTS_STREAM, entry(envelope(session_id=session)))
     drain(make_consumer(redis))
@@ -23,7 +23,7 @@ def test_catch_up_records_waiting_raw_events_per_session(redis):
     newest = ClaudeRawTrace.objects.order_by("-seq").first().seq
     assert progress["s2"].raw_through_seq == newest
     assert progress["s1"].raw_through_seq < newest
-    assert all(p.waiting for p in progress.values())
+    assert not any(p.waiting for p in progress.values())  # applied: watermark = newest raw seq
     assert redis.hlen(notify.DIRTY_SESSIONS) == 0
     assert not redis.exists(notify.SCHEDULED_FLAG)
 

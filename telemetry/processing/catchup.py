@@ -1,0 +1,637 @@
+"""The slow path's core: bring one session's derived rows up to date with its raw events, exactly once
+in effect.
+
+`session_catch_up` reads the raw events after the session's watermark (SessionProgress.processed_seq),
+turns them into facts (per platform: claude.py; Cursor only feeds the session's times for now), merges
+the facts into the stored rows, recomputes what is a function of the stored rows (session counters,
+fork de-duplication, edit status, latencies, orphan tool results), refreshes the rollups of the
+buckets it changed, and moves the watermark: all in ONE transaction. A crash anywhere rolls all of it
+back; a repeat finds the watermark past its events and changes nothing. Two workers on one session
+are serialised by the database: SQLite transactions BEGIN IMMEDIATE (the write lock is taken before
+the watermark is read); on PostgreSQL the SessionProgress row is locked with SELECT ... FOR UPDATE.
+
+Merges are commutative and idempotent (facts.py), and everything else is recomputed from stored rows,
+so the rows do not depend on arrival order or on how the events were split into catch-ups: a rebuild
+from watermark 0 gives the same rows as the live path.
+"""
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from hashlib import blake2b
+
+import orjson
+from django.db import connection, transaction
+from django.db.models import Count, Max, Q, Sum
+
+from ..ingest.envelope import session_key
+from ..ingest.rawstore import session_events_iter
+from ..models import (
+    RAW_TRACE_MODELS,
+    ChangeStatus,
+    CodeChange,
+    Conversation,
+    DataIssue,
+    Project,
+    Session,
+    SessionProgress,
+    SessionStatus,
+    ToolCall,
+    ToolStatus,
+    Turn,
+    TurnKind,
+)
+from . import claude
+from .facts import (
+    ChangeFact,
+    Fact,
+    IssueFact,
+    Reduced,
+    SessionFact,
+    SessionSummary,
+    ToolFact,
+    TurnFact,
+    change_merge,
+    facts_reduce,
+    tool_merge,
+    turn_merge,
+)
+
+logger = logging.getLogger(__name__)
+
+try:
+    from .rollups import hour_floor, rollups_refresh
+except ImportError:  # rollups are written alongside; without them the catch-up still derives rows
+    rollups_refresh = None
+
+    def hour_floor(moment: datetime) -> datetime:
+        return moment.replace(minute=0, second=0, microsecond=0)
+
+
+try:
+    from .rollups import active_seconds
+except ImportError:
+
+    def active_seconds(times: Iterable[datetime]) -> int:
+        return 0
+
+
+ORPHAN_RESULT = "tool_result_without_call"
+DERIVE_ERROR = "derive_error"
+PAGE_EVENTS = 5000
+
+
+def _cursor_facts(*, seq: int, event: dict) -> list[Fact]:
+    # TODO: Cursor derivation (composers as conversations, bubbles as turns) is not written yet; until
+    # then a Cursor session only gets its first and last event times.
+    ts = claude.ts_parse(event.get("timestamp"))
+    session = event.get("session_id")
+    if ts is None or not isinstance(session, str):
+        return [IssueFact(str(session), seq, "bad_envelope", "missing session or timestamp")]
+    return [SessionFact(session, ts)]
+
+
+# Per platform: one stored envelope -> facts. A platform's derivation slots in here.
+DERIVERS: dict[str, Callable[..., list[Fact]]] = {
+    "claude_code": claude.claude_facts,
+    "cursor": _cursor_facts,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUpResult:
+    """What one catch-up did: events applied (0: nothing new), and the UTC hours and project ids whose
+    derived rows changed (old buckets of moved rows included)."""
+
+    applied: int
+    hours: frozenset[datetime] = frozenset()
+    project_ids: frozenset[int] = frozenset()
+
+
+@dataclass
+class _Touched:
+    buckets: set[tuple[datetime, int]] = field(default_factory=set)
+    sessions: set[int] = field(default_factory=set)
+
+    def add(self, hour: datetime | None, project_id: int | None) -> None:
+        if hour is not None and project_id is not None:
+            self.buckets.add((hour, project_id))
+
+
+def events_derive(
+    *, platform: str, events: Iterable[tuple[int, bytes]], into: Reduced | None = None
+) -> Reduced:
+    """Facts of raw (seq, bytes) events, reduced per entity. Never raises on bad events: each becomes a
+    DataIssue fact of the session being read."""
+    derive = DERIVERS[platform]
+    reduced = into or Reduced()
+    for seq, raw in events:
+        try:
+            event = orjson.loads(raw)
+            facts = derive(seq=seq, event=event) if isinstance(event, dict) else None
+        except Exception as exc:  # bad data must never fail the task; it is recorded instead
+            logger.warning("event %s of %s could not be derived: %r", seq, platform, exc)
+            facts = [IssueFact("", seq, DERIVE_ERROR, repr(exc)[:500])]
+        if facts is None:
+            facts = [IssueFact("", seq, "bad_envelope", "event is not a JSON object")]
+        facts_reduce(facts, reduced)
+    return reduced
+
+
+def session_catch_up(*, platform: str, session_id: str) -> CatchUpResult:
+    """Apply the session's raw events after its watermark, in one transaction. Returns what was applied;
+    `applied == 0` when a repeat finds nothing new."""
+    with transaction.atomic():
+        progress = _progress_lock(platform, session_id)
+        raw_model = RAW_TRACE_MODELS[platform]
+        through = (
+            raw_model.objects.filter(session_key=session_key(session_id)).aggregate(m=Max("seq"))["m"] or 0
+        )
+        reduced = Reduced()
+        applied = 0
+        last_seq = progress.processed_seq
+        for seq, raw in session_events_iter(
+            platform=platform, session_id=session_id, after_seq=progress.processed_seq, page=PAGE_EVENTS
+        ):
+            events_derive(platform=platform, events=[(seq, raw)], into=reduced)
+            applied += 1
+            last_seq = seq
+        if not applied:
+            if progress.raw_through_seq < through:
+                progress.raw_through_seq = through
+                progress.save(update_fields=["raw_through_seq", "updated_at"])
+            return CatchUpResult(0)
+        _issues_attribute(reduced, session_id)
+        touched = _Touched()
+        sessions = _facts_apply(platform, session_id, reduced, touched)
+        for session in sorted(sessions.values(), key=lambda s: s.session_id):
+            _session_finalize(session, touched)
+        _rollups(platform, touched)
+        progress.processed_seq = last_seq
+        progress.raw_through_seq = max(progress.raw_through_seq, through, last_seq)
+        progress.save(update_fields=["processed_seq", "raw_through_seq", "updated_at"])
+    hours = frozenset(h for h, _ in touched.buckets)
+    return CatchUpResult(applied, hours, frozenset(p for _, p in touched.buckets))
+
+
+def _progress_lock(platform: str, session_id: str) -> SessionProgress:
+    progress, _ = SessionProgress.objects.get_or_create(platform=platform, session_id=session_id)
+    if connection.vendor == "postgresql":
+        progress = SessionProgress.objects.select_for_update().get(pk=progress.pk)
+    return progress
+
+
+def _rollups(platform: str, touched: _Touched) -> None:
+    if rollups_refresh is None or not touched.buckets:
+        return
+    rollups_refresh(
+        hours={h for h, _ in touched.buckets}, project_ids={p for _, p in touched.buckets}, platform=platform
+    )
+
+
+def _issues_attribute(reduced: Reduced, session_id: str) -> None:
+    # Issues of unreadable events have no session of their own: they belong to the one being read.
+    for key, issue in list(reduced.issues.items()):
+        if issue.session_id != session_id:
+            del reduced.issues[key]
+            fixed = IssueFact(session_id, issue.seq, issue.kind, issue.detail)
+            reduced.issues.setdefault(("issue", session_id, issue.seq, issue.kind), fixed)
+
+
+# --- applying facts to rows ------------------------------------------------------------------------
+
+
+def project_unknown() -> Project:
+    project, _ = Project.objects.get_or_create(key=Project.UNKNOWN_KEY, defaults={"name": "(unknown)"})
+    return project
+
+
+def _project_get(key: str, name: str) -> Project:
+    project, _ = Project.objects.get_or_create(key=key, defaults={"name": name})
+    return project
+
+
+def _session_get(platform: str, session_id: str) -> Session:
+    session, _ = Session.objects.get_or_create(
+        platform=platform, session_id=session_id, defaults={"project": project_unknown()}
+    )
+    if session.project_id is None:
+        session.project = project_unknown()
+        session.save(update_fields=["project"])
+    if connection.vendor == "postgresql":
+        # Rows of another session (a fork's origin) are merged too: serialise on that session as well.
+        # Copies only go to an ancestor, so lock order follows the fork tree and cannot cycle.
+        _progress_lock(platform, session_id)
+        session = Session.objects.select_for_update().get(pk=session.pk)
+    return session
+
+
+def _conversation_get(session: Session) -> Conversation:
+    conversation, _ = Conversation.objects.get_or_create(session=session, conversation_id=session.session_id)
+    return conversation
+
+
+def _facts_apply(platform: str, session_id: str, reduced: Reduced, touched: _Touched) -> dict[str, Session]:
+    owners = {session_id} | set(reduced.sessions)
+    owners |= {k[1] for k in reduced.turns} | {k[1] for k in reduced.tools} | {k[1] for k in reduced.changes}
+    sessions = {sid: _session_get(platform, sid) for sid in sorted(owners)}
+    for sid, summary in reduced.sessions.items():
+        _session_summary_apply(sessions[sid], summary, touched)
+    conversations = {sid: _conversation_get(s) for sid, s in sessions.items()}
+    _turns_apply(sessions, conversations, reduced.turns.values(), touched)
+    _tools_apply(sessions, conversations, reduced.tools.values(), touched)
+    _changes_apply(sessions, reduced.changes.values(), touched)
+    issues = [
+        DataIssue(session=sessions[i.session_id], seq=i.seq, kind=i.kind[:64], detail=i.detail[:500])
+        for i in reduced.issues.values()
+    ]
+    DataIssue.objects.bulk_create(issues, ignore_conflicts=True)
+    return sessions
+
+
+def _session_summary_apply(session: Session, summary: SessionSummary, touched: _Touched) -> None:
+    started_before, last_before = session.started_at, session.last_event_at
+    session.started_at = summary.first_ts if started_before is None else min(started_before, summary.first_ts)
+    session.last_event_at = summary.last_ts if last_before is None else max(last_before, summary.last_ts)
+    # Project and branch: those of the earliest event that names one. The stored value's own time is
+    # not kept, so the session's first event time stands in for it.
+    if summary.project:
+        unknown = session.project.key == Project.UNKNOWN_KEY
+        if unknown or started_before is None or summary.project_ts < started_before:
+            session.project = _project_get(*summary.project)
+    if summary.git_branch and (
+        not session.git_branch or started_before is None or summary.git_branch_ts < started_before
+    ):
+        session.git_branch = summary.git_branch
+    if summary.parent_session_id and summary.parent_session_id != session.session_id:
+        session.parent_session_id = max(session.parent_session_id, summary.parent_session_id)
+    # Status is a function of the last event: ended when the newest event is a session end; a later
+    # event (a resume) makes it active again, as does any event after a time-out.
+    if summary.end_ts is not None and summary.end_ts >= session.last_event_at:
+        session.status = SessionStatus.ENDED
+        session.ended_at = summary.end_ts
+        session.end_reason = summary.end_reason
+    elif last_before is None or session.last_event_at > last_before:
+        session.status = SessionStatus.ACTIVE
+        session.ended_at = None
+        session.end_reason = ""
+    session.save()
+    touched.sessions.add(session.id)
+    touched.add(hour_floor(session.started_at), session.project_id)
+    touched.add(hour_floor(session.last_event_at), session.project_id)
+
+
+def _turn_fact(row: Turn) -> TurnFact:
+    detail = dict(row.detail or {})
+    rank = detail.pop("rank", None)
+    return TurnFact(
+        session_id="",
+        key=row.key,
+        kind=row.kind,
+        timestamp=row.timestamp,
+        model=row.model,
+        stop_reason=row.stop_reason,
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
+        cache_write_tokens=row.cache_write_tokens,
+        cache_write_1h_tokens=row.cache_write_1h_tokens,
+        cache_read_tokens=row.cache_read_tokens,
+        cost_usd=None if row.cost_usd is None else Decimal(row.cost_usd),
+        price_table=row.price_table,
+        chars=row.chars,
+        lines=row.lines,
+        agent_id=row.agent_id,
+        rank=tuple(rank) if rank is not None else None,
+        detail=detail,
+    )
+
+
+def _turn_values(fact: TurnFact) -> dict:
+    detail = dict(fact.detail)
+    if fact.rank is not None:
+        detail["rank"] = list(fact.rank)
+    return {
+        "kind": fact.kind,
+        "timestamp": fact.timestamp,
+        "hour": hour_floor(fact.timestamp),
+        "model": fact.model[:128],
+        "stop_reason": fact.stop_reason[:64],
+        "input_tokens": fact.input_tokens,
+        "output_tokens": fact.output_tokens,
+        "cache_write_tokens": fact.cache_write_tokens,
+        "cache_write_1h_tokens": fact.cache_write_1h_tokens,
+        "cache_read_tokens": fact.cache_read_tokens,
+        "cost_usd": fact.cost_usd,
+        "price_table": fact.price_table[:64],
+        "chars": fact.chars,
+        "lines": fact.lines,
+        "agent_id": fact.agent_id[:128],
+        "detail": detail,
+    }
+
+
+def _rows_by_key(
+    model: type, sessions: dict[str, Session], keys: dict[str, set[str]], field_name: str
+) -> dict:
+    rows = {}
+    by_pk = {s.pk: sid for sid, s in sessions.items()}
+    for sid, wanted in keys.items():
+        if wanted:
+            lookup = {"session": sessions[sid], f"{field_name}__in": wanted}
+            for row in model.objects.filter(**lookup):
+                rows[(by_pk[row.session_id], getattr(row, field_name))] = row
+    return rows
+
+
+def _group_keys(items: Iterable, attr: str) -> dict[str, set[str]]:
+    keys: dict[str, set[str]] = {}
+    for item in items:
+        keys.setdefault(item.session_id, set()).add(getattr(item, attr))
+    return keys
+
+
+def _row_update(row, values: dict, touched: _Touched) -> bool:
+    changed = [name for name, value in values.items() if getattr(row, name) != value]
+    if not changed:
+        return False
+    touched.add(getattr(row, "hour", None), row.project_id)
+    for name in changed:
+        setattr(row, name, values[name])
+    row.save(update_fields=changed)
+    touched.add(getattr(row, "hour", None), row.project_id)
+    return True
+
+
+def _turns_apply(sessions, conversations, facts: Iterable[TurnFact], touched: _Touched) -> None:
+    facts = list(facts)
+    existing = _rows_by_key(Turn, sessions, _group_keys(facts, "key"), "key")
+    new = []
+    for fact in facts:
+        session = sessions[fact.session_id]
+        row = existing.get((fact.session_id, fact.key))
+        if row is None:
+            values = _turn_values(fact)
+            new.append(Turn(session=session, conversation=conversations[fact.session_id],
+                            project_id=session.project_id, key=fact.key[:300], **values))  # fmt: skip
+            touched.add(values["hour"], session.project_id)
+        else:
+            merged = turn_merge(_turn_fact(row), fact)
+            _row_update(row, _turn_values(merged), touched)
+    Turn.objects.bulk_create(new)
+
+
+def _tool_fact(row: ToolCall) -> ToolFact:
+    return ToolFact(
+        session_id="",
+        tool_use_id=row.tool_use_id,
+        tool_name=row.tool_name,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        status=row.status,
+        error_type=row.error_type,
+        message_key=row.message_key,
+        agent_id=row.agent_id,
+        seen_in_hooks=row.seen_in_hooks,
+        seen_in_transcript=row.seen_in_transcript,
+    )
+
+
+def _tool_values(fact: ToolFact) -> dict:
+    moment = fact.started_at or fact.finished_at
+    return {
+        "tool_name": fact.tool_name[:128],
+        "mcp_server": claude.mcp_server(fact.tool_name)[:128],
+        "status": fact.status,
+        "error_type": fact.error_type[:128],
+        "started_at": fact.started_at,
+        "finished_at": fact.finished_at,
+        "hour": hour_floor(moment),
+        "duration_ms": fact.duration_ms,
+        "message_key": fact.message_key[:300],
+        "agent_id": fact.agent_id[:128],
+        "seen_in_hooks": fact.seen_in_hooks,
+        "seen_in_transcript": fact.seen_in_transcript,
+    }
+
+
+def _tools_apply(sessions, conversations, facts: Iterable[ToolFact], touched: _Touched) -> None:
+    facts = [f for f in facts if f.started_at or f.finished_at]
+    existing = _rows_by_key(ToolCall, sessions, _group_keys(facts, "tool_use_id"), "tool_use_id")
+    new = []
+    for fact in facts:
+        session = sessions[fact.session_id]
+        row = existing.get((fact.session_id, fact.tool_use_id))
+        if row is None:
+            values = _tool_values(fact)
+            new.append(ToolCall(session=session, conversation=conversations[fact.session_id],
+                                project_id=session.project_id, tool_use_id=fact.tool_use_id[:128], **values))  # fmt: skip
+            touched.add(values["hour"], session.project_id)
+        else:
+            _row_update(row, _tool_values(tool_merge(_tool_fact(row), fact)), touched)
+    ToolCall.objects.bulk_create(new)
+
+
+def _change_fact(row: CodeChange) -> ChangeFact:
+    return ChangeFact("", row.key, row.timestamp, row.tool_name, row.file_extension, row.path_hash,
+                      row.lines_added, row.lines_removed)  # fmt: skip
+
+
+def _change_values(fact: ChangeFact) -> dict:
+    return {
+        "tool_name": fact.tool_name[:128],
+        "file_extension": fact.file_extension[:32],
+        "path_hash": fact.path_hash[:64],
+        "lines_added": fact.lines_added,
+        "lines_removed": fact.lines_removed,
+        "timestamp": fact.timestamp,
+        "hour": hour_floor(fact.timestamp),
+    }
+
+
+def _changes_apply(sessions, facts: Iterable[ChangeFact], touched: _Touched) -> None:
+    facts = list(facts)
+    existing = _rows_by_key(CodeChange, sessions, _group_keys(facts, "key"), "key")
+    new = []
+    for fact in facts:
+        session = sessions[fact.session_id]
+        row = existing.get((fact.session_id, fact.key))
+        if row is None:
+            values = _change_values(fact)
+            new.append(
+                CodeChange(session=session, project_id=session.project_id, key=fact.key[:300], **values)
+            )
+            touched.add(values["hour"], session.project_id)
+        else:
+            _row_update(row, _change_values(change_merge(_change_fact(row), fact)), touched)
+    CodeChange.objects.bulk_create(new)
+
+
+# --- what is recomputed from the stored rows ----------------------------------------------------------
+
+
+def _session_finalize(session: Session, touched: _Touched) -> None:
+    session.refresh_from_db()
+    if session.parent_session_id:
+        _fork_copies_move(session, touched)
+    _project_propagate(session, touched)
+    _changes_status(session, touched)
+    _latencies(session)
+    _orphans_record(session)
+    _counters(session)
+
+
+def _fork_copies_move(session: Session, touched: _Touched) -> None:
+    """A fork's copies of its origin's tool results and edits are the origin's: merge each row whose
+    tool-use id the origin holds into the origin's row, and drop it here."""
+    parent = Session.objects.filter(platform=session.platform, session_id=session.parent_session_id).first()
+    if parent is None:
+        return
+    moved = False
+    for model, key_field, to_fact, merge, values in (
+        (ToolCall, "tool_use_id", _tool_fact, tool_merge, _tool_values),
+        (CodeChange, "key", _change_fact, change_merge, _change_values),
+    ):
+        mine = {getattr(r, key_field): r for r in model.objects.filter(session=session)}
+        if not mine:
+            continue
+        theirs = model.objects.filter(session=parent, **{f"{key_field}__in": list(mine)})
+        for row in theirs:
+            copy = mine[getattr(row, key_field)]
+            _row_update(row, values(merge(to_fact(row), to_fact(copy))), touched)
+            touched.add(copy.hour, copy.project_id)
+            copy.delete()
+            moved = True
+    if moved:
+        touched.sessions.add(parent.id)
+        _counters(parent)
+
+
+def _project_propagate(session: Session, touched: _Touched) -> None:
+    for model in (Turn, ToolCall, CodeChange):
+        stale = model.objects.filter(session=session).exclude(project_id=session.project_id)
+        for hour, project_id in stale.values_list("hour", "project_id").distinct():
+            touched.add(hour, project_id)
+            touched.add(hour, session.project_id)
+        stale.update(project_id=session.project_id)
+
+
+def _changes_status(session: Session, touched: _Touched) -> None:
+    """An edit is accepted when its call succeeded (or is not finished yet), rejected when the user or a
+    permission rule refused it; an edit whose call failed or was interrupted changed nothing."""
+    statuses = dict(ToolCall.objects.filter(session=session).values_list("tool_use_id", "status"))
+    for change in CodeChange.objects.filter(session=session):
+        status = statuses.get(change.key, ToolStatus.PENDING)
+        if status in (ToolStatus.FAILURE, ToolStatus.INTERRUPTED):
+            touched.add(change.hour, change.project_id)
+            change.delete()
+            continue
+        wanted = ChangeStatus.REJECTED if status == ToolStatus.REJECTED else ChangeStatus.ACCEPTED
+        _row_update(change, {"status": wanted}, touched)
+
+
+def _latencies(session: Session) -> None:
+    """An assistant response's latency: from the newest prompt or tool result before it, in the same
+    thread (main or one sub-agent)."""
+    marks: dict[str, list[datetime]] = {}
+    for agent, ts in Turn.objects.filter(session=session, kind=TurnKind.USER_PROMPT).values_list(
+        "agent_id", "timestamp"
+    ):
+        marks.setdefault(agent, []).append(ts)
+    for agent, ts in ToolCall.objects.filter(session=session, finished_at__isnull=False).values_list(
+        "agent_id", "finished_at"
+    ):
+        marks.setdefault(agent, []).append(ts)
+    for times in marks.values():
+        times.sort()
+    changed = []
+    for turn in Turn.objects.filter(session=session, kind=TurnKind.ASSISTANT_RESPONSE).only(
+        "id", "agent_id", "timestamp", "latency_ms"
+    ):
+        before = [t for t in marks.get(turn.agent_id, ()) if t <= turn.timestamp]
+        latency = round((turn.timestamp - before[-1]).total_seconds() * 1000) if before else None
+        if latency != turn.latency_ms:
+            turn.latency_ms = latency
+            changed.append(turn)
+    Turn.objects.bulk_update(changed, ["latency_ms"], batch_size=500)
+
+
+def _orphan_seq(tool_use_id: str) -> int:
+    # Not an event's seq (those are positive): a stable negative number per tool-use id, so the issue
+    # has one row whichever catch-up finds it.
+    return -int.from_bytes(blake2b(tool_use_id.encode(), digest_size=6).digest(), "big") - 1
+
+
+def _orphans_record(session: Session) -> None:
+    """A tool result whose call was never seen (no tool name from any side) is a data issue while it
+    lasts: the call may still arrive, so the set is recomputed every time."""
+    orphans = set(
+        ToolCall.objects.filter(session=session, tool_name="").values_list("tool_use_id", flat=True)
+    )
+    wanted = {_orphan_seq(t): t for t in orphans}
+    stored = set(DataIssue.objects.filter(session=session, kind=ORPHAN_RESULT).values_list("seq", flat=True))
+    DataIssue.objects.filter(session=session, kind=ORPHAN_RESULT, seq__in=stored - set(wanted)).delete()
+    DataIssue.objects.bulk_create(
+        [
+            DataIssue(session=session, seq=s, kind=ORPHAN_RESULT, detail=wanted[s])
+            for s in set(wanted) - stored
+        ]
+    )
+
+
+def _counters(session: Session) -> None:
+    """Every counter of the session, recomputed from its stored rows (never incremented)."""
+    turns = dict(Turn.objects.filter(session=session).values_list("kind").annotate(n=Count("id")).order_by())
+    usage = Turn.objects.filter(session=session, kind=TurnKind.ASSISTANT_RESPONSE).aggregate(
+        i=Sum("input_tokens"),
+        o=Sum("output_tokens"),
+        cw=Sum("cache_write_tokens"),
+        cr=Sum("cache_read_tokens"),
+    )
+    costs = Turn.objects.filter(session=session, kind=TurnKind.ASSISTANT_RESPONSE, cost_usd__isnull=False)
+    cost = sum((Decimal(c) for c in costs.values_list("cost_usd", flat=True)), Decimal(0))
+    tools = ToolCall.objects.filter(session=session).aggregate(
+        n=Count("id"),
+        failures=Count("id", filter=Q(status=ToolStatus.FAILURE)),
+        rejections=Count("id", filter=Q(status=ToolStatus.REJECTED)),
+        interruptions=Count("id", filter=Q(status=ToolStatus.INTERRUPTED)),
+    )
+    lines = CodeChange.objects.filter(session=session, status=ChangeStatus.ACCEPTED).aggregate(
+        a=Sum("lines_added"), r=Sum("lines_removed")
+    )
+    models = Turn.objects.filter(session=session, kind=TurnKind.ASSISTANT_RESPONSE).exclude(model="")
+    times = [
+        *Turn.objects.filter(session=session).values_list("timestamp", flat=True),
+        *ToolCall.objects.filter(session=session, started_at__isnull=False).values_list(
+            "started_at", flat=True
+        ),
+        *ToolCall.objects.filter(session=session, finished_at__isnull=False).values_list(
+            "finished_at", flat=True
+        ),
+    ]
+    values = {
+        "prompts": turns.get(TurnKind.USER_PROMPT, 0),
+        "assistant_messages": turns.get(TurnKind.ASSISTANT_RESPONSE, 0),
+        "api_errors": turns.get(TurnKind.API_ERROR, 0),
+        "compactions": turns.get(TurnKind.COMPACTION, 0),
+        "subagent_runs": turns.get(TurnKind.SUBAGENT_RUN, 0),
+        "tool_calls": tools["n"],
+        "tool_failures": tools["failures"],
+        "tool_rejections": tools["rejections"],
+        "tool_interruptions": tools["interruptions"],
+        "input_tokens": usage["i"] or 0,
+        "output_tokens": usage["o"] or 0,
+        "cache_write_tokens": usage["cw"] or 0,
+        "cache_read_tokens": usage["cr"] or 0,
+        "cost_usd": cost,
+        "lines_added": lines["a"] or 0,
+        "lines_removed": lines["r"] or 0,
+        "models_used": sorted(set(models.values_list("model", flat=True))),
+        "active_seconds": active_seconds(sorted(times)),
+        "data_issues": DataIssue.objects.filter(session=session).count(),
+    }
+    Session.objects.filter(pk=session.pk).update(**values)
+    Conversation.objects.filter(session=session).update(
+        started_at=session.started_at, last_event_at=session.last_event_at
+    )

@@ -1,0 +1,432 @@
+"""Claude Code events (hook calls and transcript records, privacy-filtered) -> derived facts.
+
+Pure: `claude_facts` maps one stored envelope to facts (telemetry.processing.facts); nothing here reads
+or writes the database. Hook events and transcript records of the same thing are given the same
+identity, so the merge counts them once:
+- a prompt: `UserPromptSubmit.prompt_id` = the transcript user record's `promptId`;
+- a tool call: `tool_use_id` of Pre/PostToolUse(Failure) = the tool_use block's `id` = the tool_result
+  block's `tool_use_id`;
+- a compaction: `PreCompact`/`PostCompact.prompt_id` = the compact-summary record's `promptId`;
+- a sub-agent run: `SubagentStart/Stop.agent_id` = the Task result's `agentId` = sidechain `agentId`;
+- an assistant message: `usage.usage_key` (message id + request id), its lines ranked by
+  (has stop_reason, token total, position in file), the order usage.py's dedup keeps.
+
+A fork copies its origin's records into its own file; the copied assistant lines carry
+`requestSessionId`, and they (with their tool calls) are attributed to that session, which is also
+recorded as the fork's parent. Content is never read: only ids, types, sizes, flags and timestamps.
+"""
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .facts import ChangeFact, Fact, IssueFact, SessionFact, ToolFact, TurnFact
+from .pricing import price_table_load
+from .usage import SYNTHETIC_MODEL, usage_cost, usage_from_record, usage_key
+
+EDIT_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit"})
+SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
+
+# Hook events that say nothing the derived tables keep (yet); anything else unknown is a DataIssue.
+HOOKS_IGNORED = frozenset(
+    {
+        "SessionStart", "Stop", "SubagentStop", "PostToolBatch", "MessageDisplay", "Notification",
+        "PermissionRequest", "StopFailure", "InstructionsLoaded", "ConfigChange", "CwdChanged",
+        "TaskCreated", "TaskCompleted", "FileChanged", "Setup", "PreModelSwitch", "PostModelSwitch",
+        "UserPromptExpansion", "PostCompact", "SubagentStart",
+    }
+)  # fmt: skip
+# Transcript record types that carry nothing derived (yet). Unknown ones are recorded, never fatal.
+RECORDS_IGNORED = frozenset(
+    {
+        "system", "summary", "attachment", "queue-operation", "file-history-snapshot", "file-history-delta",
+        "progress", "mode", "permission-mode", "last-prompt", "ai-title", "custom-title", "cost-state",
+        "atis-latch", "tools-used", "api-request", "api-request-blob", "api-request-shape", "agent-name",
+        "pr-link", "tag",
+    }
+)  # fmt: skip
+
+# Texts Claude Code writes into a tool result when the call did not run to its end. Only readable
+# when content is kept (opt-in); with the default filter, capture's `metadata.tool_outcomes`
+# (tool_use_id -> "rejected" | "interrupted") is the signal.
+_REJECTED_MARKS = ("user rejected tool use", "doesn't want to proceed", "tool use was rejected")
+_PERMISSION_MARKS = ("needs approval", "permission to use", "requires approval")
+_INTERRUPTED_MARKS = ("interrupted by user",)
+
+
+def ts_parse(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def mcp_server(tool_name: str) -> str:
+    """`mcp__<server>__<tool>` -> server; "" for built-in tools."""
+    if not tool_name.startswith("mcp__"):
+        return ""
+    server, _, _tool = tool_name[5:].partition("__")
+    return server
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _text_size(value: Any) -> tuple[int | None, int | None]:
+    """(chars, lines) of a text as stored: a filtered {chars, lines, hash}, or the text itself."""
+    if isinstance(value, Mapping):
+        chars, lines = value.get("chars"), value.get("lines")
+        return (chars if isinstance(chars, int) else None, lines if isinstance(lines, int) else None)
+    if isinstance(value, str):
+        return len(value), value.count("\n") + (1 if value and not value.endswith("\n") else 0)
+    return None, None
+
+
+def _prompt_size(content: Any) -> tuple[int | None, int | None]:
+    if isinstance(content, list):
+        chars = lines = 0
+        for block in content:
+            if isinstance(block, Mapping) and block.get("type") == "text":
+                c, n = _text_size(block.get("text"))
+                chars += c or 0
+                lines += n or 0
+        return chars, lines
+    return _text_size(content)
+
+
+def _extension(path: Any) -> str:
+    """The extension of a path, hashed (`path:<hash>.py`) or not."""
+    if not isinstance(path, str):
+        return ""
+    base = path.rstrip("/").rsplit("/", 1)[-1]
+    dot = base.rfind(".")
+    return base[dot + 1 :][:32].lower() if 0 < dot < len(base) - 1 else ""
+
+
+def _path_hash(path: Any) -> str:
+    if isinstance(path, str) and path.startswith("path:"):
+        return path[5:].split(".", 1)[0][:64]
+    return ""
+
+
+def _patch_lines(result: Mapping) -> tuple[int, int] | None:
+    """(added, removed) from a Write/Edit result's patch: hunk summaries (filtered) or hunks."""
+    patch = result.get("structuredPatch")
+    if isinstance(patch, list) and patch:
+        added = removed = 0
+        for hunk in patch:
+            if not isinstance(hunk, Mapping):
+                continue
+            if isinstance(hunk.get("added"), int):
+                added += hunk["added"]
+                removed += hunk.get("removed") or 0
+            elif isinstance(hunk.get("lines"), list):
+                added += sum(1 for x in hunk["lines"] if isinstance(x, str) and x.startswith("+"))
+                removed += sum(1 for x in hunk["lines"] if isinstance(x, str) and x.startswith("-"))
+        return added, removed
+    if result.get("type") == "create":
+        _chars, lines = _text_size(result.get("content"))
+        return (lines or 0), 0
+    return (0, 0) if isinstance(patch, list) else None
+
+
+def tool_result_outcome(*, is_error: bool, text: Any, result: Any, marked: str = "") -> tuple[str, str]:
+    """(status, error_type) of a finished tool call, from what its result says."""
+    if marked in ("rejected", "interrupted"):
+        return marked, marked
+    if isinstance(result, Mapping) and result.get("interrupted") is True:
+        return "interrupted", "interrupted"
+    if not is_error:
+        return "success", ""
+    texts = [t.lower() for t in (text, result) if isinstance(t, str)]
+    if any(mark in t for t in texts for mark in _REJECTED_MARKS):
+        return "rejected", "user_rejected"
+    if any(mark in t for t in texts for mark in _PERMISSION_MARKS):
+        return "rejected", "permission_denied"
+    if any(mark in t for t in texts for mark in _INTERRUPTED_MARKS):
+        return "interrupted", "interrupted"
+    if any("<tool_use_error>" in t for t in texts):
+        return "failure", "tool_use_error"
+    return "failure", "error"
+
+
+def _block_text(block: Mapping) -> Any:
+    content = block.get("content")
+    if isinstance(content, list):
+        parts = [b.get("text") for b in content if isinstance(b, Mapping) and isinstance(b.get("text"), str)]
+        return "\n".join(parts) if parts else None
+    return content
+
+
+def claude_facts(*, seq: int, event: Mapping[str, Any]) -> list[Fact]:
+    """The facts one stored Claude Code envelope states. Never raises on bad input: what it cannot
+    read becomes an IssueFact."""
+    session = _str(event.get("session_id"))
+    ts = ts_parse(event.get("timestamp"))
+    payload = event.get("payload")
+    metadata = event.get("metadata") if isinstance(event.get("metadata"), Mapping) else {}
+    if not session or ts is None or not isinstance(payload, Mapping):
+        return [IssueFact(session or "?", seq, "bad_envelope", "missing session, timestamp or payload")]
+    project = metadata.get("project")
+    project_key = None
+    if isinstance(project, Mapping) and isinstance(project.get("hash"), str):
+        project_key = (project["hash"][:64], _str(project.get("name"))[:255] or project["hash"][:16])
+    branch = _str(payload.get("gitBranch"))[:255] if event.get("source") == "transcript" else ""
+    facts: list[Fact] = []
+    if event.get("source") == "hook":
+        facts.extend(_hook_facts(seq, session, ts, event.get("event_type"), payload))
+    elif event.get("source") == "transcript":
+        facts.extend(_record_facts(seq, session, ts, payload, metadata))
+    else:
+        facts.append(IssueFact(session, seq, "unknown_source", _str(event.get("source"))[:100]))
+    end_reason = ""
+    parent = ""
+    for fact in facts:
+        if isinstance(fact, SessionFact):
+            end_reason = end_reason or fact.end_reason
+            parent = parent or fact.parent_session_id
+    facts = [f for f in facts if not isinstance(f, SessionFact)]
+    facts.append(
+        SessionFact(session, ts, project_key, branch, end_reason=end_reason, parent_session_id=parent)
+    )
+    return facts
+
+
+def _hook_facts(seq: int, session: str, ts: datetime, kind: Any, p: Mapping) -> list[Fact]:
+    agent = _str(p.get("agent_id"))
+    if kind == "UserPromptSubmit":
+        prompt_id = _str(p.get("prompt_id"))
+        if not prompt_id:
+            return [IssueFact(session, seq, "missing_field", "UserPromptSubmit without prompt_id")]
+        chars, lines = _text_size(p.get("prompt"))
+        return [
+            TurnFact(session, f"prompt:{prompt_id}", "user_prompt", ts, chars=chars, lines=lines,
+                     detail={"sources": ["hook"]})
+        ]  # fmt: skip
+    if kind in ("PreToolUse", "PostToolUse", "PostToolUseFailure"):
+        tool_id, name = _str(p.get("tool_use_id")), _str(p.get("tool_name"))
+        if not tool_id:
+            return [IssueFact(session, seq, "missing_field", f"{kind} without tool_use_id")]
+        if kind == "PreToolUse":
+            return [ToolFact(session, tool_id, name, started_at=ts, agent_id=agent, seen_in_hooks=True)]
+        duration = p.get("duration_ms")
+        started = ts - timedelta(milliseconds=duration) if isinstance(duration, int | float) else None
+        if kind == "PostToolUse":
+            status, error = "success", ""
+        elif p.get("is_interrupt") is True:
+            status, error = "interrupted", "interrupted"
+        else:
+            status, error = tool_result_outcome(is_error=True, text=p.get("error"), result=None)
+        facts: list[Fact] = [
+            ToolFact(session, tool_id, name, started_at=started, finished_at=ts, status=status,
+                     error_type=error, agent_id=agent, seen_in_hooks=True)
+        ]  # fmt: skip
+        response = p.get("tool_response")
+        if kind == "PostToolUse" and name in EDIT_TOOLS and isinstance(response, Mapping):
+            facts.extend(_change_facts(session, tool_id, name, ts, response, p.get("tool_input"), None))
+        return facts
+    if kind == "PreCompact":
+        prompt_id = _str(p.get("prompt_id"))
+        key = f"compact:{prompt_id}" if prompt_id else f"compact:seq:{seq}"
+        return [TurnFact(session, key, "compaction", ts, detail={"trigger": _str(p.get("trigger"))})]
+    if kind in ("SubagentStart", "SubagentStop") and agent:
+        agent_type = _str(p.get("agent_type"))
+        if kind == "SubagentStop" and not agent_type:
+            return []  # the compaction's internal agent reports a stop with no type
+        detail = {"agent_type": agent_type} if agent_type else {}
+        if kind == "SubagentStop":
+            detail["finished_at"] = ts.isoformat()
+        return [TurnFact(session, f"agent:{agent}", "subagent_run", ts, agent_id=agent, detail=detail)]
+    if kind == "SessionEnd":
+        return [SessionFact(session, ts, end_reason=_str(p.get("reason"))[:64] or "other")]
+    if kind in HOOKS_IGNORED:
+        return []
+    return [IssueFact(session, seq, "unknown_hook", _str(kind)[:200])]
+
+
+def _record_facts(seq: int, session: str, ts: datetime, r: Mapping, metadata: Mapping) -> list[Fact]:
+    kind = r.get("type")
+    agent = _str(r.get("agentId")) or _str(metadata.get("agent_id"))
+    facts: list[Fact] = []
+    if agent and r.get("isSidechain") and not agent.startswith("acompact"):
+        facts.append(TurnFact(session, f"agent:{agent}", "subagent_run", ts, agent_id=agent,
+                              detail={"finished_at": ts.isoformat()}))  # fmt: skip
+    if kind == "assistant":
+        facts.extend(_assistant_facts(seq, session, ts, r, metadata, agent))
+    elif kind == "user":
+        facts.extend(_user_facts(seq, session, ts, r, metadata, agent))
+    elif kind not in RECORDS_IGNORED:
+        facts.append(IssueFact(session, seq, "unknown_record", _str(kind)[:200] or type(kind).__name__))
+    return facts
+
+
+def _assistant_facts(
+    seq: int, session: str, ts: datetime, r: Mapping, metadata: Mapping, agent: str
+) -> list[Fact]:
+    message = r.get("message")
+    if not isinstance(message, Mapping):
+        return [IssueFact(session, seq, "missing_field", "assistant record without message")]
+    facts: list[Fact] = []
+    requested_by = _str(r.get("requestSessionId"))
+    owner = requested_by or session
+    if requested_by and requested_by != session:
+        facts.append(SessionFact(session, ts, parent_session_id=requested_by))
+    model = _str(message.get("model"))
+    key = (
+        usage_key(message_id=message.get("id"), request_id=r.get("requestId"), record_uuid=r.get("uuid"))
+        or f"seq:{seq}"
+    )
+    if model == SYNTHETIC_MODEL:
+        if r.get("isApiErrorMessage") or r.get("error") or r.get("apiError"):
+            error = _str(r.get("error")) or _str(r.get("apiErrorType")) or "api_error"
+            facts.append(TurnFact(owner, f"api_error:{key}", "api_error", ts, agent_id=agent,
+                                  detail={"error": error[:100]}))  # fmt: skip
+    else:
+        usage = usage_from_record(record={**r, "timestamp": ts.isoformat()}, parent_session_id=None)
+        if usage is None:
+            facts.append(IssueFact(session, seq, "missing_field", "assistant message without usage"))
+        else:
+            table = price_table_load()
+            rank = (
+                int(usage.has_stop_reason),
+                usage.total_tokens,
+                -1 if not isinstance(metadata.get("offset"), int) else metadata["offset"],
+                _str(metadata.get("file")),
+            )
+            facts.append(
+                TurnFact(
+                    owner, usage.key, "assistant_response", ts, model=model,
+                    stop_reason=_str(message.get("stop_reason"))[:64],
+                    input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                    cache_write_tokens=usage.cache_write_tokens,
+                    cache_write_1h_tokens=usage.cache_write_1h_tokens,
+                    cache_read_tokens=usage.cache_read_tokens,
+                    cost_usd=usage_cost(message=usage, table=table), price_table=table.version,
+                    agent_id=agent, rank=rank,
+                )
+            )  # fmt: skip
+    content = message.get("content")
+    for block in content if isinstance(content, list) else ():
+        if not isinstance(block, Mapping) or block.get("type") not in ("tool_use", "server_tool_use"):
+            continue
+        tool_id, name = _str(block.get("id")), _str(block.get("name"))
+        if not tool_id:
+            facts.append(IssueFact(session, seq, "missing_field", "tool_use without id"))
+            continue
+        facts.append(ToolFact(owner, tool_id, name, started_at=ts, message_key=key, agent_id=agent,
+                              seen_in_transcript=True))  # fmt: skip
+        tool_input = block.get("input")
+        if name in EDIT_TOOLS and isinstance(tool_input, Mapping):
+            path = tool_input.get("file_path") or tool_input.get("notebook_path")
+            facts.append(ChangeFact(owner, tool_id, ts, name, _extension(path), _path_hash(path)))
+    return facts
+
+
+def _user_facts(
+    seq: int, session: str, ts: datetime, r: Mapping, metadata: Mapping, agent: str
+) -> list[Fact]:
+    message = r.get("message")
+    if not isinstance(message, Mapping):
+        return [IssueFact(session, seq, "missing_field", "user record without message")]
+    content = message.get("content")
+    results = (
+        [b for b in content if isinstance(b, Mapping) and b.get("type") == "tool_result"]
+        if isinstance(content, list)
+        else []
+    )
+    prompt_id = _str(r.get("promptId"))
+    if r.get("isCompactSummary"):
+        key = f"compact:{prompt_id}" if prompt_id else f"compact:{_str(r.get('uuid')) or seq}"
+        return [TurnFact(session, key, "compaction", ts, detail={"sources": ["transcript"]})]
+    if not results:
+        if r.get("isMeta") or r.get("isSidechain") or r.get("isVisibleInTranscriptOnly"):
+            return []
+        if not _typed_prompt(r, content):
+            return []
+        chars, lines = _prompt_size(content)
+        key = f"prompt:{prompt_id}" if prompt_id else f"prompt:uuid:{_str(r.get('uuid')) or seq}"
+        return [TurnFact(session, key, "user_prompt", ts, chars=chars, lines=lines,
+                         detail={"sources": ["transcript"]})]  # fmt: skip
+    facts: list[Fact] = []
+    result = r.get("toolUseResult")
+    outcomes = metadata.get("tool_outcomes") if isinstance(metadata.get("tool_outcomes"), Mapping) else {}
+    for block in results:
+        tool_id = _str(block.get("tool_use_id"))
+        if not tool_id:
+            facts.append(IssueFact(session, seq, "missing_field", "tool_result without tool_use_id"))
+            continue
+        own = result if len(results) == 1 else None  # toolUseResult describes a record's only result
+        status, error = tool_result_outcome(
+            is_error=block.get("is_error") is True, text=_block_text(block), result=own,
+            marked=_str(outcomes.get(tool_id)),
+        )  # fmt: skip
+        facts.append(ToolFact(session, tool_id, finished_at=ts, status=status, error_type=error,
+                              agent_id=agent, seen_in_transcript=True))  # fmt: skip
+        if isinstance(own, Mapping):
+            facts.extend(_change_facts(session, tool_id, "", ts, own, None, metadata))
+            sub = _str(own.get("agentId"))
+            if sub:
+                detail: dict = {"finished_at": ts.isoformat()}
+                for name, value in (("agent_type", own.get("agentType")), ("status", own.get("status"))):
+                    if isinstance(value, str) and value:
+                        detail[name] = value
+                for name, value in (("duration_ms", own.get("totalDurationMs")),
+                                    ("total_tokens", own.get("totalTokens")),
+                                    ("tool_uses", own.get("totalToolUseCount"))):  # fmt: skip
+                    if isinstance(value, int):
+                        detail[name] = value
+                facts.append(
+                    TurnFact(session, f"agent:{sub}", "subagent_run", ts, agent_id=sub, detail=detail)
+                )
+    return facts
+
+
+# Text of user records that are not prompts: local slash commands (/compact, /model) and their output,
+# and the note left when the user interrupts. Readable only when content is kept.
+_NOT_PROMPT_PREFIXES = ("<command-name>/", "<local-command-", "[Request interrupted")
+
+
+def _typed_prompt(r: Mapping, content: Any) -> bool:
+    """Whether a user text record is a prompt sent to the model. Claude Code >= 2.1 marks those with
+    `turnPosition` (local commands and interruption notes lack it); older versions are judged by the
+    text when it is kept, else counted."""
+    if "turnPosition" in r or "promptSource" in r:
+        return True
+    if _version(r.get("version")) >= (2, 1):
+        return False
+    text = content if isinstance(content, str) else None
+    if isinstance(content, list):
+        text = next(
+            (b.get("text") for b in content if isinstance(b, Mapping) and b.get("type") == "text"), None
+        )
+    return not (isinstance(text, str) and text.lstrip().startswith(_NOT_PROMPT_PREFIXES))
+
+
+def _version(value: Any) -> tuple[int, ...]:
+    parts = []
+    for part in _str(value).split(".")[:3]:
+        digits = "".join(c for c in part if c.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def _change_facts(
+    session: str, tool_id: str, name: str, ts: datetime, result: Mapping, tool_input: Any,
+    metadata: Mapping | None,
+) -> list[Fact]:  # fmt: skip
+    path = result.get("filePath") or (
+        tool_input.get("file_path") if isinstance(tool_input, Mapping) else None
+    )
+    if path is None or ("structuredPatch" not in result and result.get("type") != "create"):
+        return []
+    lines = None
+    if metadata and isinstance(metadata.get("lines_added"), int):
+        lines = (metadata["lines_added"], metadata.get("lines_removed") or 0)
+    lines = lines or _patch_lines(result) or (0, 0)
+    return [ChangeFact(session, tool_id, ts, name, _extension(path), _path_hash(path), lines[0], lines[1])]

@@ -1,0 +1,316 @@
+"""Derived facts: what one raw event says about sessions, turns, tool calls and code changes.
+
+Pure: no database. A platform module (claude.py) turns one event into facts; the catch-up (catchup.py)
+merges them into the stored rows. Every merge here is commutative, associative and idempotent (a
+field takes the minimum, the maximum, the best by a total order, or a union), so the same events give
+the same rows whatever order they arrive in, however they are split into catch-ups, and however often
+one is applied again. That is what lets the slow path merge only the events after a watermark into
+what it stored before and still agree with a rebuild from zero.
+"""
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+# Tool call outcomes, weakest first: a later, stronger outcome wins whatever the arrival order. A call
+# the user rejected never ran, so that beats a generic failure report of the same call.
+TOOL_STATUS_RANK = {"pending": 0, "success": 1, "failure": 2, "interrupted": 3, "rejected": 4}
+
+
+def _min(a: Any, b: Any) -> Any:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _max(a: Any, b: Any) -> Any:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _text(a: str, b: str) -> str:
+    """Two readings of a text field: the non-empty one; if both are set, the larger (a total order, so
+    the result does not depend on which came first)."""
+    return max(a or "", b or "")
+
+
+def detail_merge(a: dict, b: dict) -> dict:
+    """Key-wise merge of two `detail` objects: lists are unions (sorted), other values the maximum."""
+    if not a:
+        return dict(b)
+    if not b:
+        return dict(a)
+    out = dict(a)
+    for key, value in b.items():
+        if key not in out or out[key] is None:
+            out[key] = value
+        elif value is None:
+            continue
+        elif isinstance(value, list) and isinstance(out[key], list):
+            out[key] = sorted({*map(_hashable, out[key]), *map(_hashable, value)}, key=repr)
+        elif type(value) is type(out[key]):
+            out[key] = max(out[key], value)
+        else:  # mixed types for one key: order by repr, still a total order
+            out[key] = max(out[key], value, key=repr)
+    return out
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFact:
+    """An event of a session happened at `ts`, with what it tells about the session."""
+
+    session_id: str
+    ts: datetime
+    project: tuple[str, str] | None = None  # (key, name)
+    git_branch: str = ""
+    end_reason: str = ""  # set by a session-end event
+    parent_session_id: str = ""  # a fork's origin
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFact:
+    """A turn or part of one. `rank` orders the lines of one assistant message (the best line's usage
+    wins); facts without a rank merge field by field."""
+
+    session_id: str
+    key: str
+    kind: str
+    timestamp: datetime
+    model: str = ""
+    stop_reason: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_usd: Decimal | None = None
+    price_table: str = ""
+    chars: int | None = None
+    lines: int | None = None
+    agent_id: str = ""
+    rank: tuple | None = None
+    detail: dict = field(default_factory=dict)
+
+
+_USAGE_FIELDS = (
+    "model",
+    "stop_reason",
+    "input_tokens",
+    "output_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_tokens",
+    "cost_usd",
+    "price_table",
+)
+
+
+def turn_merge(a: TurnFact, b: TurnFact) -> TurnFact:
+    if a.rank is not None or b.rank is not None:
+        # The best line of the message supplies all of its usage, so its numbers stay consistent.
+        best = a if b.rank is None or (a.rank is not None and a.rank >= b.rank) else b
+        usage = {name: getattr(best, name) for name in _USAGE_FIELDS}
+        rank = best.rank
+    else:
+        usage = {
+            "model": _text(a.model, b.model),
+            "stop_reason": _text(a.stop_reason, b.stop_reason),
+            "input_tokens": max(a.input_tokens, b.input_tokens),
+            "output_tokens": max(a.output_tokens, b.output_tokens),
+            "cache_write_tokens": max(a.cache_write_tokens, b.cache_write_tokens),
+            "cache_write_1h_tokens": max(a.cache_write_1h_tokens, b.cache_write_1h_tokens),
+            "cache_read_tokens": max(a.cache_read_tokens, b.cache_read_tokens),
+            "cost_usd": _max(a.cost_usd, b.cost_usd),
+            "price_table": _text(a.price_table, b.price_table),
+        }
+        rank = None
+    return TurnFact(
+        session_id=a.session_id,
+        key=a.key,
+        kind=_text(a.kind, b.kind),
+        timestamp=min(a.timestamp, b.timestamp),
+        chars=_max(a.chars, b.chars),
+        lines=_max(a.lines, b.lines),
+        agent_id=_text(a.agent_id, b.agent_id),
+        rank=rank,
+        detail=detail_merge(a.detail, b.detail),
+        **usage,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ToolFact:
+    """A tool call seen from one side: a hook (Pre/PostToolUse, PostToolUseFailure) or a transcript
+    record (the tool_use block, the tool_result block)."""
+
+    session_id: str
+    tool_use_id: str
+    tool_name: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    status: str = "pending"
+    error_type: str = ""
+    message_key: str = ""
+    agent_id: str = ""
+    seen_in_hooks: bool = False
+    seen_in_transcript: bool = False
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at is None or self.finished_at is None or self.finished_at < self.started_at:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+def tool_merge(a: ToolFact, b: ToolFact) -> ToolFact:
+    status = a.status if TOOL_STATUS_RANK[a.status] >= TOOL_STATUS_RANK[b.status] else b.status
+    return ToolFact(
+        session_id=a.session_id,
+        tool_use_id=a.tool_use_id,
+        tool_name=_text(a.tool_name, b.tool_name),
+        started_at=_min(a.started_at, b.started_at),
+        finished_at=_max(a.finished_at, b.finished_at),
+        status=status,
+        error_type=_text(a.error_type, b.error_type),
+        message_key=_text(a.message_key, b.message_key),
+        agent_id=_text(a.agent_id, b.agent_id),
+        seen_in_hooks=a.seen_in_hooks or b.seen_in_hooks,
+        seen_in_transcript=a.seen_in_transcript or b.seen_in_transcript,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeFact:
+    """A file change made by an edit tool call (key: its tool-use id). Lines come from the result's
+    patch; the accepted/rejected status follows the tool call's outcome (see catchup)."""
+
+    session_id: str
+    key: str
+    timestamp: datetime
+    tool_name: str = ""
+    file_extension: str = ""
+    path_hash: str = ""
+    lines_added: int = 0
+    lines_removed: int = 0
+
+
+def change_merge(a: ChangeFact, b: ChangeFact) -> ChangeFact:
+    return ChangeFact(
+        session_id=a.session_id,
+        key=a.key,
+        timestamp=min(a.timestamp, b.timestamp),
+        tool_name=_text(a.tool_name, b.tool_name),
+        file_extension=_text(a.file_extension, b.file_extension),
+        path_hash=_text(a.path_hash, b.path_hash),
+        lines_added=max(a.lines_added, b.lines_added),
+        lines_removed=max(a.lines_removed, b.lines_removed),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IssueFact:
+    """Something in event `seq` that could not be fully understood."""
+
+    session_id: str
+    seq: int
+    kind: str
+    detail: str = ""
+
+
+Fact = SessionFact | TurnFact | ToolFact | ChangeFact | IssueFact
+
+
+def fact_key(fact: Fact) -> tuple:
+    """The identity two facts must share to be merged."""
+    if isinstance(fact, TurnFact):
+        return ("turn", fact.session_id, fact.key)
+    if isinstance(fact, ToolFact):
+        return ("tool", fact.session_id, fact.tool_use_id)
+    if isinstance(fact, ChangeFact):
+        return ("change", fact.session_id, fact.key)
+    if isinstance(fact, IssueFact):
+        return ("issue", fact.session_id, fact.seq, fact.kind)
+    return ("session", fact.session_id)
+
+
+@dataclass(slots=True)
+class SessionSummary:
+    """The session-level facts of a batch of events, reduced (see `facts_reduce`)."""
+
+    session_id: str
+    first_ts: datetime
+    last_ts: datetime
+    project: tuple[str, str] | None = None
+    project_ts: datetime | None = None
+    git_branch: str = ""
+    git_branch_ts: datetime | None = None
+    end_ts: datetime | None = None
+    end_reason: str = ""
+    parent_session_id: str = ""
+
+
+def _earliest(current: Any, current_ts: datetime | None, value: Any, ts: datetime) -> tuple[Any, Any]:
+    """The value of the earliest event carrying one (ties: the larger value)."""
+    if current is None or current == "" or current_ts is None or (ts, value) < (current_ts, current):
+        return value, ts
+    return current, current_ts
+
+
+def session_summary_add(summary: SessionSummary | None, fact: SessionFact) -> SessionSummary:
+    if summary is None:
+        summary = SessionSummary(session_id=fact.session_id, first_ts=fact.ts, last_ts=fact.ts)
+    summary.first_ts = min(summary.first_ts, fact.ts)
+    summary.last_ts = max(summary.last_ts, fact.ts)
+    if fact.project:
+        summary.project, summary.project_ts = _earliest(
+            summary.project, summary.project_ts, fact.project, fact.ts
+        )
+    if fact.git_branch:
+        summary.git_branch, summary.git_branch_ts = _earliest(
+            summary.git_branch, summary.git_branch_ts, fact.git_branch, fact.ts
+        )
+    if fact.end_reason and (
+        summary.end_ts is None or (fact.ts, fact.end_reason) > (summary.end_ts, summary.end_reason)
+    ):
+        summary.end_ts, summary.end_reason = fact.ts, fact.end_reason
+    summary.parent_session_id = _text(summary.parent_session_id, fact.parent_session_id)
+    return summary
+
+
+@dataclass(slots=True)
+class Reduced:
+    """A batch of facts with the facts of one entity merged into one."""
+
+    sessions: dict[str, SessionSummary] = field(default_factory=dict)
+    turns: dict[tuple, TurnFact] = field(default_factory=dict)
+    tools: dict[tuple, ToolFact] = field(default_factory=dict)
+    changes: dict[tuple, ChangeFact] = field(default_factory=dict)
+    issues: dict[tuple, IssueFact] = field(default_factory=dict)
+
+
+def facts_reduce(facts: list[Fact], into: Reduced | None = None) -> Reduced:
+    """Merge facts per entity. Order of `facts` does not matter."""
+    out = into or Reduced()
+    for fact in facts:
+        key = fact_key(fact)
+        if isinstance(fact, SessionFact):
+            out.sessions[fact.session_id] = session_summary_add(out.sessions.get(fact.session_id), fact)
+        elif isinstance(fact, TurnFact):
+            old = out.turns.get(key)
+            out.turns[key] = fact if old is None else turn_merge(old, fact)
+        elif isinstance(fact, ToolFact):
+            old = out.tools.get(key)
+            out.tools[key] = fact if old is None else tool_merge(old, fact)
+        elif isinstance(fact, ChangeFact):
+            old = out.changes.get(key)
+            out.changes[key] = fact if old is None else change_merge(old, fact)
+        else:
+            out.issues.setdefault(key, fact)
+    return out
+
+
+def with_session(fact: Any, session_id: str) -> Any:
+    """The same fact, attributed to another session (a fork's copy moving to its origin)."""
+    return replace(fact, session_id=session_id)
