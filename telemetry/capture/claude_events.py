@@ -9,10 +9,10 @@ import time
 
 try:
     from .jsonlite import loads
-    from .privacy import Privacy, lines_changed
+    from .privacy import Privacy, lines_changed, outcome_of, tool_outcomes
 except ImportError:  # the hook runs this file's folder as top-level modules (python -I -S hook.py)
     from jsonlite import loads
-    from privacy import Privacy, lines_changed
+    from privacy import Privacy, lines_changed, outcome_of, tool_outcomes
 
 try:
     from _sha256 import sha256
@@ -77,6 +77,12 @@ def hook_envelope(raw: bytes, *, capture_ns: int, privacy: Privacy) -> dict:
         metadata["project"] = project
     if isinstance(source_payload.get("agent_id"), str):
         metadata["agent_id"] = source_payload["agent_id"]
+    tool_id, error = source_payload.get("tool_use_id"), source_payload.get("error")
+    if event_type == "PostToolUseFailure" and isinstance(tool_id, str) and isinstance(error, str):
+        # The error text is filtered out below; what it says about the call is kept.
+        metadata["tool_outcomes"] = {
+            tool_id: outcome_of(error, interrupted=source_payload.get("is_interrupt") is True)
+        }
     return {
         "event_id": f"cc:h:{digest}",
         "platform": PLATFORM,
@@ -126,6 +132,9 @@ def transcript_envelope(
     changed = lines_changed(record.get("toolUseResult"))
     if changed is not None:
         metadata["lines_added"], metadata["lines_removed"] = changed
+    outcomes = tool_outcomes(record)
+    if outcomes:
+        metadata["tool_outcomes"] = outcomes
     return {
         "event_id": event_id[:MAX_ID_CHARS],
         "platform": PLATFORM,

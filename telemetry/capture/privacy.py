@@ -187,6 +187,55 @@ def lines_changed(result: object) -> tuple[int, int] | None:
     return None
 
 
+# What Claude Code writes into a tool result that did not run to its end, by the error type it means.
+# Read here, before the filter drops the text; the slow path sees only the verdict.
+_OUTCOME_MARKS = (
+    ("user_rejected", ("user rejected tool use", "doesn't want to proceed", "tool use was rejected")),
+    ("permission_denied", ("needs approval", "permission to use", "requires approval")),
+    ("interrupted", ("interrupted by user",)),
+    ("tool_use_error", ("<tool_use_error>",)),
+)
+
+
+def _result_text(block: dict) -> str:
+    content = block.get("content")
+    if isinstance(content, list):
+        return " ".join(b["text"] for b in content if isinstance(b, dict) and isinstance(b.get("text"), str))
+    return content if isinstance(content, str) else ""
+
+
+def outcome_of(text: str, *, interrupted: bool = False) -> str:
+    """The error type a failed tool call's text means ("error" when it says nothing more)."""
+    lowered = text.lower()
+    kind = next((k for k, marks in _OUTCOME_MARKS if any(m in lowered for m in marks)), None)
+    return kind or ("interrupted" if interrupted else "error")
+
+
+def tool_outcomes(record: object) -> dict[str, str]:
+    """tool_use_id -> error type (user_rejected, permission_denied, interrupted, tool_use_error, error)
+    for each tool result of a user record that did not succeed. Computed before filtering drops the
+    result text that says which; successful results are left out."""
+    if not isinstance(record, dict):
+        return {}
+    message = record.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list):
+        return {}
+    results = [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
+    own = record.get("toolUseResult")  # describes the record's result when it has just one
+    outcomes = {}
+    for block in results:
+        tool_id = block.get("tool_use_id")
+        if not isinstance(tool_id, str):
+            continue
+        interrupted = len(results) == 1 and isinstance(own, dict) and own.get("interrupted") is True
+        if block.get("is_error") is not True and not interrupted:
+            continue
+        text = _result_text(block) + " " + (own if len(results) == 1 and isinstance(own, str) else "")
+        outcomes[tool_id] = outcome_of(text, interrupted=interrupted)
+    return outcomes
+
+
 def salt_load(path: str, *, create: bool = True) -> bytes:
     """The per-install salt, created (mode 0600) on first use; b"" only if it can be neither read nor made."""
     try:

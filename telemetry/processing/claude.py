@@ -46,12 +46,15 @@ RECORDS_IGNORED = frozenset(
     }
 )  # fmt: skip
 
-# Texts Claude Code writes into a tool result when the call did not run to its end. Only readable
-# when content is kept (opt-in); with the default filter, capture's `metadata.tool_outcomes`
-# (tool_use_id -> "rejected" | "interrupted") is the signal.
-_REJECTED_MARKS = ("user rejected tool use", "doesn't want to proceed", "tool use was rejected")
-_PERMISSION_MARKS = ("needs approval", "permission to use", "requires approval")
-_INTERRUPTED_MARKS = ("interrupted by user",)
+# Capture reads a failed tool result's text before the privacy filter drops it and records its
+# verdict in `metadata.tool_outcomes` (tool_use_id -> error type); the status each error type means:
+_OUTCOME_STATUS = {
+    "user_rejected": "rejected",
+    "permission_denied": "rejected",
+    "interrupted": "interrupted",
+    "tool_use_error": "failure",
+    "error": "failure",
+}
 
 
 def ts_parse(value: Any) -> datetime | None:
@@ -134,32 +137,16 @@ def _patch_lines(result: Mapping) -> tuple[int, int] | None:
     return (0, 0) if isinstance(patch, list) else None
 
 
-def tool_result_outcome(*, is_error: bool, text: Any, result: Any, marked: str = "") -> tuple[str, str]:
-    """(status, error_type) of a finished tool call, from what its result says."""
-    if marked in ("rejected", "interrupted"):
-        return marked, marked
+def tool_result_outcome(*, is_error: bool, result: Any, marked: str = "") -> tuple[str, str]:
+    """(status, error_type) of a finished tool call: capture's verdict when it gave one, else what the
+    structured result says."""
+    if marked in _OUTCOME_STATUS:
+        return _OUTCOME_STATUS[marked], marked
     if isinstance(result, Mapping) and result.get("interrupted") is True:
         return "interrupted", "interrupted"
     if not is_error:
         return "success", ""
-    texts = [t.lower() for t in (text, result) if isinstance(t, str)]
-    if any(mark in t for t in texts for mark in _REJECTED_MARKS):
-        return "rejected", "user_rejected"
-    if any(mark in t for t in texts for mark in _PERMISSION_MARKS):
-        return "rejected", "permission_denied"
-    if any(mark in t for t in texts for mark in _INTERRUPTED_MARKS):
-        return "interrupted", "interrupted"
-    if any("<tool_use_error>" in t for t in texts):
-        return "failure", "tool_use_error"
     return "failure", "error"
-
-
-def _block_text(block: Mapping) -> Any:
-    content = block.get("content")
-    if isinstance(content, list):
-        parts = [b.get("text") for b in content if isinstance(b, Mapping) and isinstance(b.get("text"), str)]
-        return "\n".join(parts) if parts else None
-    return content
 
 
 def claude_facts(*, seq: int, event: Mapping[str, Any]) -> list[Fact]:
@@ -178,7 +165,7 @@ def claude_facts(*, seq: int, event: Mapping[str, Any]) -> list[Fact]:
     branch = _str(payload.get("gitBranch"))[:255] if event.get("source") == "transcript" else ""
     facts: list[Fact] = []
     if event.get("source") == "hook":
-        facts.extend(_hook_facts(seq, session, ts, event.get("event_type"), payload))
+        facts.extend(_hook_facts(seq, session, ts, event.get("event_type"), payload, metadata))
     elif event.get("source") == "transcript":
         facts.extend(_record_facts(seq, session, ts, payload, metadata))
     else:
@@ -196,7 +183,7 @@ def claude_facts(*, seq: int, event: Mapping[str, Any]) -> list[Fact]:
     return facts
 
 
-def _hook_facts(seq: int, session: str, ts: datetime, kind: Any, p: Mapping) -> list[Fact]:
+def _hook_facts(seq: int, session: str, ts: datetime, kind: Any, p: Mapping, metadata: Mapping) -> list[Fact]:
     agent = _str(p.get("agent_id"))
     if kind == "UserPromptSubmit":
         prompt_id = _str(p.get("prompt_id"))
@@ -220,7 +207,9 @@ def _hook_facts(seq: int, session: str, ts: datetime, kind: Any, p: Mapping) -> 
         elif p.get("is_interrupt") is True:
             status, error = "interrupted", "interrupted"
         else:
-            status, error = tool_result_outcome(is_error=True, text=p.get("error"), result=None)
+            outcomes = metadata.get("tool_outcomes")
+            marked = _str(outcomes.get(tool_id)) if isinstance(outcomes, Mapping) else ""
+            status, error = tool_result_outcome(is_error=True, result=None, marked=marked)
         facts: list[Fact] = [
             ToolFact(session, tool_id, name, started_at=started, finished_at=ts, status=status,
                      error_type=error, agent_id=agent, seen_in_hooks=True)
@@ -361,9 +350,8 @@ def _user_facts(
             continue
         own = result if len(results) == 1 else None  # toolUseResult describes a record's only result
         status, error = tool_result_outcome(
-            is_error=block.get("is_error") is True, text=_block_text(block), result=own,
-            marked=_str(outcomes.get(tool_id)),
-        )  # fmt: skip
+            is_error=block.get("is_error") is True, result=own, marked=_str(outcomes.get(tool_id))
+        )
         facts.append(ToolFact(session, tool_id, finished_at=ts, status=status, error_type=error,
                               agent_id=agent, seen_in_transcript=True))  # fmt: skip
         if isinstance(own, Mapping):

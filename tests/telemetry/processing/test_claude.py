@@ -77,17 +77,19 @@ def test_mcp_server_comes_from_the_tool_name() -> None:
 
 
 def test_outcomes_of_tool_results() -> None:
-    assert tool_result_outcome(is_error=False, text=None, result=None) == ("success", "")
-    assert tool_result_outcome(is_error=True, text=None, result="User rejected tool use")[0] == "rejected"
-    assert tool_result_outcome(is_error=True, text="x needs approval", result=None) == (
+    assert tool_result_outcome(is_error=False, result=None) == ("success", "")
+    assert tool_result_outcome(is_error=False, result={"interrupted": True})[0] == "interrupted"
+    assert tool_result_outcome(is_error=True, result={"chars": 9}) == ("failure", "error")
+    # Capture's verdict, read from the text before the privacy filter dropped it.
+    assert tool_result_outcome(is_error=True, result=None, marked="user_rejected") == (
         "rejected",
-        "permission_denied",
+        "user_rejected",
     )
-    assert tool_result_outcome(is_error=False, text=None, result={"interrupted": True})[0] == "interrupted"
-    assert tool_result_outcome(is_error=True, text={"chars": 9}, result=None) == ("failure", "error")
-    # What capture marks survives the privacy filter.
-    assert (
-        tool_result_outcome(is_error=True, text={"chars": 9}, result=None, marked="rejected")[0] == "rejected"
+    assert tool_result_outcome(is_error=True, result=None, marked="permission_denied")[0] == "rejected"
+    assert tool_result_outcome(is_error=True, result=None, marked="interrupted")[0] == "interrupted"
+    assert tool_result_outcome(is_error=True, result=None, marked="tool_use_error") == (
+        "failure",
+        "tool_use_error",
     )
 
 
