@@ -1,0 +1,484 @@
+"""`blueplane up`: the embedded Redis, migrations and every long-running process, supervised.
+
+The foreground supervisor runs until Ctrl-C or SIGTERM, like `runserver`. `--detach` runs the same
+supervisor in a new session with its output in <home>/logs/blueplane.log; `blueplane down` sends it
+SIGTERM and waits. Either way the supervisor owns <home>/run/supervisor.pid, so a home has one.
+
+A child that dies is restarted with exponential backoff. On stop every child gets SIGTERM (the fast
+path finishes its batch, the worker its tasks), stragglers get SIGKILL after STOP_TIMEOUT_S, and only
+then is the embedded Redis shut down (flushing its append-only file), and only if this supervisor
+started it. Children run in process groups of their own, so a Ctrl-C reaches the supervisor alone and
+shutdown happens in that order.
+"""
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+
+from .redis_server import EmbeddedRedis
+
+logger = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S = 10.0
+BACKOFF_MIN_S = 1.0
+BACKOFF_MAX_S = 30.0
+# A child that ran this long before dying was healthy: its next restart waits BACKOFF_MIN_S again.
+STABLE_AFTER_S = 60.0
+# Fresh databases migrate in a few seconds; slow CI machines need more.
+DETACH_READY_TIMEOUT_S = 120.0
+# The supervisor's own shutdown takes up to STOP_TIMEOUT_S plus the Redis shutdown.
+DOWN_TIMEOUT_S = 60.0
+
+
+class SupervisorError(RuntimeError):
+    """`blueplane up` or `down` could not do its job; the message says why."""
+
+
+class AlreadyRunning(SupervisorError):
+    def __init__(self, pid: int) -> None:
+        super().__init__(f"Blueplane is already running (pid {pid}); `blueplane down` stops it")
+        self.pid = pid
+
+
+@dataclass(frozen=True)
+class Process:
+    """One long-running child: a name for logs and `blueplane status`, and its command line."""
+
+    name: str
+    argv: list[str]
+    # A Django management command the child runs: while it does not exist the child is skipped.
+    command: str | None = None
+
+
+def processes_default(*, port: int) -> list[Process]:
+    """What `blueplane up` runs, in start order. A new long-running process is one more line here."""
+    python = sys.executable
+    manage = [python, str(settings.BASE_DIR / "manage.py")]
+    celery = [python, "-m", "celery", "-A", "blueplane"]
+    return [
+        Process("fastpath", [*manage, "runfastpath"]),
+        Process(
+            "worker",
+            [
+                *celery,
+                "worker",
+                "--concurrency",
+                "2",
+                "--loglevel",
+                "INFO",
+                "-n",
+                f"blueplane-{os.getpid()}@%h",
+            ],
+        ),
+        Process(
+            "beat",
+            [*celery, "beat", "--loglevel", "INFO", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
+        ),
+        Process("capture", [*manage, "runcapture"], command="runcapture"),
+        # --insecure: serve the admin's static files without DEBUG; it listens on loopback only.
+        Process("web", [*manage, "runserver", f"127.0.0.1:{port}", "--noreload", "--insecure"]),
+    ]
+
+
+# --- files under the home ------------------------------------------------------------------------
+
+
+def pid_path(home: Path) -> Path:
+    return home / "run" / "supervisor.pid"
+
+
+def state_path(home: Path) -> Path:
+    return home / "run" / "processes.json"
+
+
+def log_path(home: Path) -> Path:
+    return home / "logs" / "blueplane.log"
+
+
+def pid_alive(pid: int, *, marker: bytes | None = b"blueplane") -> bool:
+    """Whether pid is a live process whose command line holds marker (so a reused pid is not taken
+    for ours). A zombie is not alive: its command line is empty."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()  # no /proc: trust kill(0)
+    except OSError:
+        return True
+    return bool(cmdline) and (marker is None or marker in cmdline)
+
+
+def supervisor_pid(home: Path) -> int | None:
+    """The pid of the supervisor running for this home, or None. A stale pid file is removed."""
+    path = pid_path(home)
+    try:
+        pid = int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    if pid_alive(pid):
+        return pid
+    path.unlink(missing_ok=True)
+    return None
+
+
+def state_read(home: Path) -> dict | None:
+    """The running supervisor's processes.json: its children, their pids and restarts."""
+    try:
+        return json.loads(state_path(home).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _pid_file_take(home: Path) -> None:
+    path = pid_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            if (pid := supervisor_pid(home)) is not None:
+                raise AlreadyRunning(pid) from None
+            continue  # the stale file was removed: try again
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()}\n")
+        return
+    raise SupervisorError(f"cannot take {path}: another `blueplane up` is starting")
+
+
+def leftovers_stop(home: Path) -> dict | None:
+    """Clean up after a supervisor that was killed: stop the children its processes.json lists that
+    still run with this home in their environment (SIGTERM, then SIGKILL). Returns that stale state
+    (None if there was none), which also says whether it had started the embedded Redis."""
+    state = state_read(home)
+    if state is None:
+        return None
+    owner = state.get("supervisor")
+    if owner == os.getpid() or (owner is not None and pid_alive(owner)):
+        return None  # its supervisor runs: nothing was left behind
+    marker = f"BLUEPLANE_HOME={home}".encode()
+    pids = []
+    for proc in state.get("processes", {}).values():
+        pid = proc.get("pid")
+        if pid is None or not pid_alive(pid, marker=None):
+            continue
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker in environ:  # not a reused pid: it is one of ours
+            pids.append(pid)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while any(pid_alive(pid, marker=None) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    if pids:
+        logger.warning("stopped %d processes left by a supervisor that was killed: %s", len(pids), pids)
+    state_path(home).unlink(missing_ok=True)
+    state["stopped"] = pids
+    return state
+
+
+# --- the supervisor ------------------------------------------------------------------------------
+
+
+@dataclass
+class Child:
+    spec: Process
+    popen: subprocess.Popen | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    backoff_s: float = BACKOFF_MIN_S
+    restart_at: float | None = None
+
+
+@dataclass
+class Supervisor:
+    home: Path
+    processes: list[Process]
+    port: int
+    out: BinaryIO = field(default_factory=lambda: sys.stdout.buffer)
+    stop: threading.Event = field(default_factory=threading.Event)
+    children: list[Child] = field(default_factory=list)
+    redis: EmbeddedRedis | None = None
+    redis_started: bool = False
+    _out_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def from_settings(cls) -> "Supervisor":
+        return cls(
+            home=settings.BLUEPLANE_HOME,
+            processes=processes_default(port=settings.BLUEPLANE_PORT),
+            port=settings.BLUEPLANE_PORT,
+        )
+
+    def run(self) -> int:
+        """Run until SIGINT/SIGTERM. Returns the exit code (0 after a clean stop)."""
+        _pid_file_take(self.home)
+        try:
+            stale = leftovers_stop(self.home)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: self.stop.set())
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a closed terminal must not stop a detached run
+            self._redis_ensure()
+            # A killed predecessor's Redis is still ours to stop: it was started by `up`, not by the user.
+            self.redis_started = self.redis_started or bool(stale and stale.get("redis_started"))
+            self._state_write(ready=False)  # from here on a killed supervisor leaves a record to clean up
+            if not self.stop.is_set():
+                self._migrate()
+            for spec in self._runnable():
+                if self.stop.is_set():
+                    break
+                child = Child(spec)
+                self.children.append(child)
+                self._spawn(child)
+                self._state_write(ready=False)
+            if not self.stop.is_set():
+                self._state_write(ready=True)
+                self._banner()
+            while not self.stop.wait(0.5):
+                self._tend()
+            logger.info("stopping")
+        finally:
+            self._children_stop()
+            if self.redis is not None and self.redis_started:
+                self.redis.stop()
+                logger.info("stopped embedded redis")
+            state_path(self.home).unlink(missing_ok=True)
+            pid_path(self.home).unlink(missing_ok=True)
+        return 0
+
+    def _redis_ensure(self) -> None:
+        if settings.BLUEPLANE_REDIS_URL:
+            from telemetry.selectors import redis_ok
+
+            if not redis_ok():
+                # The URL may hold a password: name the variable, not its value.
+                raise SupervisorError("cannot reach the Redis at BLUEPLANE_REDIS_URL")
+            logger.info("using the Redis at BLUEPLANE_REDIS_URL")
+            return
+        self.redis = EmbeddedRedis(self.home)
+        self.redis_started = self.redis.start()
+        if not self.redis_started:
+            logger.info(
+                "embedded redis already running on %s; leaving it running on stop", self.redis.socket_path
+            )
+
+    def _migrate(self) -> None:
+        from django.core.management import call_command
+        from django.db import connections
+
+        call_command("migrate", interactive=False, verbosity=0)
+        connections.close_all()  # the children write; the supervisor holds no connection
+        logger.info("database ready")
+
+    def _runnable(self) -> list[Process]:
+        from django.core.management import get_commands
+
+        commands = get_commands()
+        runnable = []
+        for spec in self.processes:
+            if spec.command and spec.command not in commands:
+                logger.info("%s: command %r does not exist yet; not started", spec.name, spec.command)
+                continue
+            runnable.append(spec)
+        return runnable
+
+    def _child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["BLUEPLANE_HOME"] = str(self.home)  # children resolve the same home even when it was defaulted
+        env["DJANGO_SETTINGS_MODULE"] = "blueplane.settings"
+        env["PYTHONUNBUFFERED"] = "1"  # lines reach the log as they are written
+        # Children run in the home, so the project must be importable from anywhere.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.BASE_DIR), env.get("PYTHONPATH")]))
+        return env
+
+    def _spawn(self, child: Child) -> None:
+        popen = subprocess.Popen(
+            child.spec.argv,
+            cwd=self.home,
+            env=self._child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            process_group=0,
+        )
+        child.popen = popen
+        child.started_at = time.monotonic()
+        child.restart_at = None
+        threading.Thread(target=self._pump, args=(child.spec.name, popen.stdout), daemon=True).start()
+        logger.info("started %s (pid %d)", child.spec.name, popen.pid)
+
+    def _pump(self, name: str, stream: BinaryIO) -> None:
+        """Copy a child's output to ours, each line prefixed with the child's name."""
+        prefix = f"{name:<8} | ".encode()
+        for line in iter(stream.readline, b""):
+            with self._out_lock, contextlib.suppress(OSError, ValueError):
+                # Keep draining even when our output is gone, or the child blocks on a full pipe.
+                self.out.write(prefix + line)
+                self.out.flush()
+        stream.close()
+
+    def _tend(self) -> None:
+        """Restart dead children once their backoff has passed."""
+        now = time.monotonic()
+        changed = False
+        for child in self.children:
+            if child.popen is not None and child.popen.poll() is not None:
+                ran_s = now - child.started_at
+                if ran_s >= STABLE_AFTER_S:
+                    child.backoff_s = BACKOFF_MIN_S
+                logger.warning(
+                    "%s (pid %d) exited with code %s after %.0fs; restarting in %.0fs",
+                    child.spec.name, child.popen.pid, child.popen.returncode, ran_s, child.backoff_s,
+                )  # fmt: skip
+                self._group_kill(child.popen.pid)  # leftovers, e.g. a dead worker's pool processes
+                child.popen = None
+                child.restart_at = now + child.backoff_s
+                child.backoff_s = min(child.backoff_s * 2, BACKOFF_MAX_S)
+            elif child.popen is None and child.restart_at is not None and now >= child.restart_at:
+                child.restarts += 1
+                self._spawn(child)
+                changed = True
+        if changed:
+            self._state_write(ready=True)
+
+    def _children_stop(self) -> None:
+        running = [c.popen for c in self.children if c.popen is not None and c.popen.poll() is None]
+        for popen in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(popen.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for popen in running:
+            try:
+                popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                logger.warning("pid %d did not stop within %.0fs; killing it", popen.pid, STOP_TIMEOUT_S)
+                self._group_kill(popen.pid)
+                popen.wait()
+        for child in self.children:
+            if child.popen is not None:
+                self._group_kill(child.popen.pid)
+                logger.info("stopped %s", child.spec.name)
+
+    @staticmethod
+    def _group_kill(pgid: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+
+    def _state_write(self, *, ready: bool) -> None:
+        state = {
+            "supervisor": os.getpid(),
+            "ready": ready,
+            "port": self.port,
+            "redis": "external" if settings.BLUEPLANE_REDIS_URL else "embedded",
+            "redis_started": self.redis_started,
+            "processes": {
+                c.spec.name: {"pid": c.popen.pid if c.popen else None, "restarts": c.restarts}
+                for c in self.children
+            },
+        }
+        path = state_path(self.home)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        os.replace(tmp, path)  # readers never see half a file
+
+    def _banner(self) -> None:
+        names = ", ".join(c.spec.name for c in self.children)
+        with self._out_lock:
+            print(f"\nBlueplane is running: {names}", flush=True)
+            print(banner(port=self.port, home=self.home), flush=True)
+            print("Press Ctrl-C to stop.\n", flush=True)
+
+
+def banner(*, port: int, home: Path) -> str:
+    return (
+        f"  admin  http://127.0.0.1:{port}/admin/  (create a user: blueplane manage createsuperuser)\n"
+        f"  API    http://127.0.0.1:{port}/api/\n"
+        f"  home   {home}"
+    )
+
+
+# --- detach and down -----------------------------------------------------------------------------
+
+
+def up_detached(*, home: Path, timeout_s: float = DETACH_READY_TIMEOUT_S) -> int:
+    """Start the supervisor in a new session and return its pid once Redis answers and every child
+    was started."""
+    if (pid := supervisor_pid(home)) is not None:
+        raise AlreadyRunning(pid)
+    log = log_path(home)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        log_offset = out.tell()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "blueplane.cli", "up"],
+            cwd=home,
+            env={**os.environ, "BLUEPLANE_HOME": str(home)},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = state_read(home)
+        if state and state.get("ready") and state.get("supervisor") == proc.pid:
+            return proc.pid
+        if (code := proc.poll()) is not None:
+            reason = _last_error(log, log_offset) or f"the supervisor exited with code {code} while starting"
+            raise SupervisorError(f"{reason} (log: {log})")
+        if time.monotonic() > deadline:
+            proc.terminate()
+            raise SupervisorError(f"not up after {timeout_s:.0f}s; stopped it (log: {log})")
+        time.sleep(0.1)
+
+
+def _last_error(log: Path, offset: int) -> str | None:
+    """The `blueplane: <message>` line the failed supervisor wrote, without its prefix."""
+    with log.open("rb") as f:
+        f.seek(offset)
+        lines = f.read().decode(errors="replace").splitlines()
+    errors = [line.removeprefix("blueplane: ") for line in lines if line.startswith("blueplane: ")]
+    return errors[-1] if errors else None
+
+
+def down(*, home: Path, timeout_s: float = DOWN_TIMEOUT_S) -> int | None:
+    """Stop the running supervisor and wait until it has exited. Returns its pid; None if none ran
+    (then whatever a killed supervisor left behind is stopped, its embedded Redis included)."""
+    pid = supervisor_pid(home)
+    if pid is None:
+        stale = leftovers_stop(home)
+        if stale and stale.get("redis_started") and EmbeddedRedis(home).stop():
+            logger.warning("stopped the embedded redis left by a supervisor that was killed")
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while pid_alive(pid):
+        if time.monotonic() > deadline:
+            raise SupervisorError(
+                f"the supervisor (pid {pid}) still runs after {timeout_s:.0f}s; see {log_path(home)}"
+            )
+        time.sleep(0.1)
+    return pid

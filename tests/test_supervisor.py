@@ -1,0 +1,238 @@
+"""`blueplane up` end to end: real Redis, migrations, fast path, Celery worker, beat and web server."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.factories import entry, envelope
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+BLUEPLANE = Path(sys.executable).parent / "blueplane"
+# At least these; `capture` and later processes join when their commands exist.
+EXPECTED = {"fastpath", "worker", "beat", "web"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Install:
+    """One BLUEPLANE_HOME and how to run `blueplane` against it."""
+
+    home: Path
+    port: int
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "BLUEPLANE_HOME": str(self.home),
+            "BLUEPLANE_PORT": str(self.port),
+            "CLAUDE_CONFIG_DIR": str(self.home / "claude"),  # the capture must not read the user's
+        }
+        for name in ("BLUEPLANE_REDIS_URL", "BLUEPLANE_DATABASE_URL"):
+            env.pop(name, None)  # this is about the embedded defaults
+        return env
+
+    def run(self, *args: str, timeout_s: float = 150) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BLUEPLANE), *args], env=self.env, stdin=subprocess.DEVNULL, capture_output=True,
+            text=True, timeout=timeout_s, check=False,
+        )  # fmt: skip
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis(unix_socket_path=str(self.home / "redis" / "redis.sock"), socket_timeout=5)
+
+    def redis_up(self) -> bool:
+        try:
+            return bool(self.redis().ping())
+        except (redis.ConnectionError, OSError):
+            return False
+
+    def state(self) -> dict | None:
+        try:
+            return json.loads((self.home / "run" / "processes.json").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def query(self, sql: str, *params: Any) -> list[tuple]:
+        db = sqlite3.connect(self.home / "telemetry.db", timeout=10)
+        try:
+            return db.execute(sql, params).fetchall()
+        except sqlite3.OperationalError:
+            return []  # not migrated yet
+        finally:
+            db.close()
+
+    def log_tail(self) -> str:
+        log = self.home / "logs" / "blueplane.log"
+        return "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log.exists() else "(no log)"
+
+    def wait_for(self, check: Callable[[], Any], *, what: str, timeout_s: float = 90) -> Any:
+        deadline = time.monotonic() + timeout_s
+        while not (result := check()):
+            if time.monotonic() > deadline:
+                pytest.fail(f"no {what} after {timeout_s:.0f}s; log:\n{self.log_tail()}")
+            time.sleep(0.2)
+        return result
+
+
+@pytest.fixture
+def install() -> Iterator[Install]:
+    # Its own short home (the Redis socket path must stay under 107 bytes), not the test run's.
+    home = Path(tempfile.mkdtemp(prefix="bp-e2e-", dir="/tmp"))
+    inst = Install(home=home, port=free_port())
+    yield inst
+    inst.run("down")  # whatever a failed test left running
+    if inst.redis_up():
+        inst.redis().shutdown(nosave=True)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def pid_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # Reaped processes vanish; one still listed must at least be a zombie with no command line.
+    return not Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def test_detached_pipeline_stores_events_runs_tasks_and_stops(install: Install) -> None:
+    up = install.run("up", "--detach")
+    assert up.returncode == 0, up.stderr + install.log_tail()
+    assert f"http://127.0.0.1:{install.port}/admin/" in up.stdout
+    assert install.redis_up()
+    state = install.state()
+    assert set(state["processes"]) >= EXPECTED
+    supervisor_pid = state["supervisor"]
+    child_pids = [p["pid"] for p in state["processes"].values()]
+
+    session_id = f"e2e-{os.getpid()}"
+    install.redis().xadd("telemetry:events", entry(envelope(session_id=session_id)))
+    install.wait_for(
+        lambda: install.query("SELECT count(*) FROM claude_raw_traces")[0][0] >= 1,
+        what="raw trace stored by the fast path",
+    )
+    # The fast path enqueued a catch-up task; only a running Celery worker records the progress row.
+    install.wait_for(
+        lambda: install.query(
+            "SELECT raw_through_seq FROM session_progress WHERE platform = 'claude_code' AND session_id = ? "
+            "AND raw_through_seq >= 1",
+            session_id,
+        ),
+        what="session_progress row written by the Celery worker",
+    )
+    install.wait_for(
+        lambda: http_ok(f"http://127.0.0.1:{install.port}/admin/login/"),
+        what="admin page from the web server",
+    )
+    status = install.run("status")
+    assert status.returncode == 0, status.stderr
+    assert f"supervisor  running (pid {supervisor_pid})" in status.stdout
+    assert "claude_code 1" in status.stdout
+
+    again = install.run("up", "--detach")
+    assert again.returncode == 1
+    assert again.stderr.splitlines() == [
+        f"blueplane: Blueplane is already running (pid {supervisor_pid}); `blueplane down` stops it"
+    ]
+
+    down = install.run("down")
+    assert down.returncode == 0, down.stderr
+    assert f"stopped (pid {supervisor_pid})" in down.stdout
+    assert pid_gone(supervisor_pid)
+    assert all(pid_gone(pid) for pid in child_pids)
+    assert not install.redis_up()
+    assert not (install.home / "run" / "supervisor.pid").exists()
+    # Stopping lost nothing that was stored.
+    assert install.query("SELECT count(*) FROM claude_raw_traces")[0][0] == 1
+
+
+def test_foreground_restarts_a_dead_child_and_stops_on_ctrl_c(install: Install) -> None:
+    log = (install.home / "foreground.log").open("wb")
+    proc = subprocess.Popen(
+        [str(BLUEPLANE), "up"],
+        env=install.env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        state = install.wait_for(
+            lambda: (s := install.state()) and s["ready"] and s, what="ready supervisor", timeout_s=120
+        )
+        assert set(state["processes"]) >= EXPECTED
+        fastpath_pid = state["processes"]["fastpath"]["pid"]
+        os.kill(fastpath_pid, signal.SIGKILL)
+        restarted = install.wait_for(
+            lambda: (s := install.state()) and s["processes"]["fastpath"]["restarts"] == 1 and s,
+            what="fastpath restarted",
+        )
+        assert restarted["processes"]["fastpath"]["pid"] != fastpath_pid
+
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.terminate()  # a clean stop, so a failed test leaves no children behind
+            proc.wait(timeout=60)
+        log.close()
+    assert all(pid_gone(p["pid"]) for p in restarted["processes"].values())
+    assert not install.redis_up()
+    output = (install.home / "foreground.log").read_text()
+    assert "fastpath (pid" in output and "restarting in" in output
+    assert "Traceback" not in output
+
+
+def test_up_and_down_clean_up_after_a_killed_supervisor(install: Install) -> None:
+    def up_then_kill() -> list[int]:
+        up = install.run("up", "--detach")
+        assert up.returncode == 0, up.stderr + install.log_tail()
+        state = install.state()
+        os.kill(state["supervisor"], signal.SIGKILL)  # no chance to stop its children or Redis
+        install.wait_for(lambda: pid_gone(state["supervisor"]), what="supervisor gone")
+        children = [p["pid"] for p in state["processes"].values()]
+        assert not any(pid_gone(pid) for pid in children)
+        return children
+
+    # The next `up` stops the leftovers and takes over the Redis the killed one started...
+    children = up_then_kill()
+    children_again = up_then_kill()
+    assert all(pid_gone(pid) for pid in children)
+    assert "left by a supervisor that was killed" in install.log_tail()
+
+    # ...and so does `down`, Redis included.
+    down = install.run("down")
+    assert down.returncode == 0, down.stderr
+    assert "not running" in down.stdout
+    assert "left by a supervisor that was killed" in down.stderr
+    assert all(pid_gone(pid) for pid in children_again)
+    assert not install.redis_up()
