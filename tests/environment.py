@@ -1,10 +1,21 @@
 """Loaded with `-p tests.environment` before Django settings are read: every test run gets its own
-BLUEPLANE_HOME (database, embedded Redis, spool), never the user's ~/.blueplane."""
+BLUEPLANE_HOME (database, embedded Redis, spool) and Claude Code folder, never the user's
+~/.blueplane or ~/.claude. Folders made here are removed when the run ends."""
 
+import atexit
 import os
+import shutil
 import tempfile
 
-# Short, so the embedded Redis's unix socket path stays under the 107-byte limit.
-os.environ.setdefault("BLUEPLANE_HOME", tempfile.mkdtemp(prefix="bp-test-"))
-# Claude Code's settings and transcripts too: no test may touch the user's ~/.claude.
-os.environ.setdefault("CLAUDE_CONFIG_DIR", tempfile.mkdtemp(prefix="bp-claude-"))
+
+def _own_temp_dir(variable: str, prefix: str) -> None:
+    if variable in os.environ:
+        return
+    # Short, so the embedded Redis's unix socket path stays under the 107-byte limit.
+    path = tempfile.mkdtemp(prefix=prefix)
+    os.environ[variable] = path
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+
+
+_own_temp_dir("BLUEPLANE_HOME", "bp-test-")
+_own_temp_dir("CLAUDE_CONFIG_DIR", "bp-claude-")
