@@ -1,12 +1,12 @@
 """Claude Code hook entry point: one hook call in, one event out, within milliseconds.
 
 Run by Claude Code exactly as the installer wrote it, e.g.
-    BLUEPLANE_HOME=/home/me/.blueplane /usr/bin/python3.11 -I -S /.../telemetry/capture/hook.py claude-code
-with the hook payload on stdin. It imports only the standard library's cheapest modules (`-S` skips
-`site`; `json`, `socket` and `hashlib` are avoided for their import cost), filters the payload for
-privacy, XADDs the envelope to Redis over a raw socket, and when Redis cannot be reached appends it to
-the spool under $BLUEPLANE_HOME. It never writes to stdout (Claude Code may read stdout as hook output)
-and always exits 0, whatever happens.
+    trap '' TERM; BLUEPLANE_HOME=/home/me/.blueplane /usr/bin/python3.11 -I -S /.../telemetry/capture/hook.py claude-code
+with the hook payload on stdin (installer.hook_command says why the trap). It imports only the
+standard library's cheapest modules (`-S` skips `site`; `json`, `socket` and `hashlib` are avoided
+for their import cost), filters the payload for privacy, XADDs the envelope to Redis over a raw
+socket, and when Redis cannot be reached appends it to the spool under $BLUEPLANE_HOME. It never
+writes to stdout (Claude Code may read stdout as hook output) and always exits 0, whatever happens.
 
 $BLUEPLANE_HOME/capture.json (written by `blueplane install`) gives the Redis address and options:
     {"redis": "unix:///home/me/.blueplane/redis/redis.sock", "store_content": false}
@@ -75,6 +75,14 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # First, before any import: Claude Code 2.1.331 sends SIGTERM to a StopFailure hook's process
+    # group a few ms after spawning it. The installed command already ignores it (`trap '' TERM`,
+    # inherited across exec, see installer.hook_command); this covers commands written by an
+    # older install, from here on. Redis is bounded by a 0.5 s timeout; SIGKILL still ends us.
+    # `_signal` is builtin: `signal` would import enum.
+    import _signal
+
+    _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
     # Sibling modules are imported as top-level ones: `-I` keeps the script's folder off sys.path.
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     try:

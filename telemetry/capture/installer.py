@@ -65,10 +65,16 @@ def hook_command(*, home: str, python: str | None = None, script: Path = HOOK_SC
     The real interpreter binary, not a shim (a pyenv shim costs ~70 ms), run with -I -S: no `site`,
     no user environment; the hook needs only the standard library. BLUEPLANE_HOME is fixed here
     because hooks do not reliably see the user's shell environment.
+
+    `trap '' TERM` first: Claude Code (2.1.331, seen with the real CLI) sends SIGTERM to a
+    StopFailure hook's process group (this `sh` and the interpreter) some 10-20 ms after spawning
+    it, while Python is still starting, so the event was lost in most runs and the CLI then waited
+    ~1.5 s for the group before its SIGKILL. An ignored signal stays ignored across exec, so the
+    hook finishes its few milliseconds of work and `sh` exits normally. SIGKILL still applies.
     """
     python = python or os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
     return (
-        f"BLUEPLANE_HOME={shlex.quote(home)} {shlex.quote(python)} -I -S "
+        f"trap '' TERM; BLUEPLANE_HOME={shlex.quote(home)} {shlex.quote(python)} -I -S "
         f"{shlex.quote(str(script))} {HOOK_TARGET}"
     )
 

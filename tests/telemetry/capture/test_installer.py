@@ -84,7 +84,7 @@ def test_dry_run_shows_the_change_and_writes_nothing(claude_settings, capsys):
 
 def test_hook_command_runs_the_real_interpreter_isolated():
     command = installer.hook_command(home="/tmp/bp home")
-    assert command.startswith("BLUEPLANE_HOME='/tmp/bp home' /")
+    assert command.startswith("trap '' TERM; BLUEPLANE_HOME='/tmp/bp home' /")
     assert " -I -S " in command and command.endswith("telemetry/capture/hook.py claude-code")
     assert "shims" not in command
     assert installer.is_ours(command)
