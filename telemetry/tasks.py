@@ -6,7 +6,7 @@ from django.db import OperationalError
 from .connections import redis_client
 from .ingest import notify, repack
 from .models import RAW_TRACE_MODELS
-from .processing import progress
+from .processing import catchup, lifecycle, live
 
 
 @shared_task(
@@ -18,14 +18,15 @@ from .processing import progress
     max_retries=5,
 )
 def sessions_catch_up(sessions: list[list[str]] | None = None) -> int:
-    """Bring every dirty session (and any named) up to date. Returns how many sessions were visited."""
+    """Bring every dirty session (and any named) up to date: derive its new raw events into rows, in one
+    transaction per session (see processing.catchup). Returns how many sessions were visited."""
     client = redis_client()
     snapshot = notify.dirty_take(client)
     keys = {notify.session_parse(f) for f in snapshot}
     keys.update((platform, session_id) for platform, session_id in sessions or [])
     for platform, session_id in sorted(keys):
         if platform in RAW_TRACE_MODELS:
-            progress.session_progress_record(platform=platform, session_id=session_id)
+            catchup.session_catch_up(platform=platform, session_id=session_id)
     notify.dirty_clear(client, snapshot)
     return len(keys)
 
@@ -36,3 +37,31 @@ def sessions_catch_up(sessions: list[list[str]] | None = None) -> int:
 def raw_traces_repack() -> int:
     """Merge small per-batch units of quiet sessions into larger ones. Returns units written."""
     return repack.units_repack()
+
+
+@shared_task(
+    name="telemetry.sessions_idle_close", acks_late=True, autoretry_for=(OperationalError,), max_retries=3
+)
+def sessions_idle_close() -> int:
+    """Time out sessions idle past BLUEPLANE_SESSION_IDLE_TIMEOUT_S. Returns how many were closed."""
+    return lifecycle.sessions_idle_close()
+
+
+@shared_task(
+    name="telemetry.rollups_recent_refresh", acks_late=True, autoretry_for=(OperationalError,), max_retries=3
+)
+def rollups_recent_refresh() -> bool:
+    """Rewrite the live metrics of the last hours from the rollups (repairs a lost post-commit write).
+    Returns False if Redis was unreachable."""
+    return live.live_metrics_recent_refresh()
+
+
+@shared_task(
+    name="telemetry.raw_traces_archive", acks_late=True, autoretry_for=(OperationalError,), max_retries=3
+)
+def raw_traces_archive() -> int:
+    """Move raw traces older than BLUEPLANE_ARCHIVE_AFTER_DAYS to Parquet (off when unset). Returns
+    events archived."""
+    from .processing import archive  # imports pyarrow (~0.2 s): only in the worker that archives
+
+    return archive.raw_traces_archive()

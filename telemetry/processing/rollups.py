@@ -1,0 +1,471 @@
+"""Hourly rollups (UsageHour, ToolHour, ActivityHour): a pure recompute from the derived tables.
+
+`rollups_refresh` deletes the rollup rows of each touched (UTC hour, platform, project) bucket and
+inserts them again from aggregate queries over Turn, ToolCall and CodeChange. It reads nothing it
+wrote before, so it is idempotent and the order of calls does not matter: running it after a rebuild
+gives the same rows as the live path did. It runs inside the caller's transaction (the catch-up's),
+so the derived rows and their rollups commit together; after the commit the live metrics in Redis are
+rewritten for the same hours (telemetry.processing.live).
+
+Tool latency is kept as a histogram over fixed log-spaced buckets (LATENCY_BOUNDS_MS) so that the
+percentiles of any span come from summing hours. Active time is defined by `active_intervals`.
+docs/metrics.md states every definition.
+"""
+
+import math
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from hashlib import blake2b
+
+from django.db import connection, transaction
+from django.db.models import BigIntegerField, Count, F, Q, Sum, Value
+from django.db.models.functions import Cast, Coalesce, Round
+
+from ..models import (
+    ActivityHour,
+    ChangeStatus,
+    CodeChange,
+    Project,
+    Session,
+    ToolCall,
+    ToolHour,
+    ToolStatus,
+    Turn,
+    TurnKind,
+    UsageHour,
+)
+
+HOUR = timedelta(hours=1)
+_HOUR_MS = 3_600_000
+
+# Ten buckets per decade from 1 ms to 10^6 ms (16.7 min): bucket 0 holds d <= 1 ms, bucket i (1..60)
+# holds 10^((i-1)/10) < d <= 10^(i/10) ms, bucket 61 everything longer. Each bucket spans a factor of
+# 1.26, so a percentile read back as the bucket's geometric middle is within 12% of the true value.
+LATENCY_BOUNDS_MS: tuple[float, ...] = tuple(10 ** (i / 10) for i in range(61))
+LATENCY_BUCKETS = len(LATENCY_BOUNDS_MS) + 1
+
+# Active time: a gap between two consecutive events of a session counts up to this long.
+ACTIVE_GAP_CAP = timedelta(minutes=5)
+
+# Costs are summed as integers of 10^-8 USD (the precision Turn.cost_usd stores), so a sum is exact and
+# does not depend on the order rows are read in (SQLite would sum REALs otherwise).
+_COST_SCALE = 10**8
+
+
+def hour_floor(moment: datetime) -> datetime:
+    """The UTC hour containing a moment (the rollup bucket)."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+# --- latency histograms ---------------------------------------------------------------------------
+
+
+def latency_bucket(duration_ms: float) -> int:
+    """Index of the histogram bucket a duration falls in."""
+    return bisect_left(LATENCY_BOUNDS_MS, duration_ms)
+
+
+def histogram_of(durations_ms: Iterable[float]) -> list[int]:
+    """Counts per bucket, trailing empty buckets left out (an empty list when there are none)."""
+    counts = [0] * LATENCY_BUCKETS
+    for d in durations_ms:
+        counts[latency_bucket(d)] += 1
+    return histogram_trim(counts)
+
+
+def histogram_trim(counts: list[int]) -> list[int]:
+    end = len(counts)
+    while end and not counts[end - 1]:
+        end -= 1
+    return counts[:end]
+
+
+def histogram_add(total: list[int], other: Iterable[int]) -> list[int]:
+    """Add a histogram into `total` (in place; lengths may differ). Returns total."""
+    for i, n in enumerate(other):
+        if i < len(total):
+            total[i] += n
+        else:
+            total.append(n)
+    return total
+
+
+def histogram_percentile(counts: list[int], q: float) -> float | None:
+    """The q-quantile (0 < q <= 1) in ms, as the geometric middle of the bucket holding it; None if
+    empty. The last bucket is open-ended: its lower bound (10^6 ms) is returned."""
+    n = sum(counts)
+    if not n:
+        return None
+    rank = max(1, math.ceil(q * n))
+    seen = 0
+    for i, c in enumerate(counts):
+        seen += c
+        if seen >= rank:
+            if i == 0:
+                return 1.0
+            if i >= len(LATENCY_BOUNDS_MS):
+                return LATENCY_BOUNDS_MS[-1]
+            return math.sqrt(LATENCY_BOUNDS_MS[i - 1] * LATENCY_BOUNDS_MS[i])
+    return None  # unreachable: seen ends at n >= rank
+
+
+# --- active time ----------------------------------------------------------------------------------
+
+
+def active_intervals(times: Iterable[datetime]) -> Iterator[tuple[datetime, datetime]]:
+    """Active time of one session: after each event, until the next event or ACTIVE_GAP_CAP later,
+    whichever comes first. The last event opens no interval. Sum of lengths = active time."""
+    previous = None
+    for t in sorted(set(times)):
+        if previous is not None:
+            yield previous, min(t, previous + ACTIVE_GAP_CAP)
+        previous = t
+
+
+def active_seconds(times: Iterable[datetime]) -> int:
+    """A session's active time in whole seconds (for Session.active_seconds)."""
+    total = sum(((end - start) for start, end in active_intervals(times)), timedelta())
+    return int(total.total_seconds())
+
+
+# --- refresh ----------------------------------------------------------------------------------------
+
+
+def project_unknown_id() -> int:
+    """The id of the project rows without one are counted under (created when first needed)."""
+    project, _ = Project.objects.get_or_create(key=Project.UNKNOWN_KEY, defaults={"name": "(unknown)"})
+    return project.id
+
+
+def _hours_normalise(hours: Iterable[datetime]) -> set[datetime]:
+    return {hour_floor(h) for h in hours}
+
+
+def _runs(hours: set[datetime]) -> list[tuple[datetime, datetime]]:
+    """Contiguous runs of hours as [start, end) ranges, so a few range queries cover any hour set."""
+    runs: list[list[datetime]] = []
+    for h in sorted(hours):
+        if runs and runs[-1][1] == h:
+            runs[-1][1] = h + HOUR
+        else:
+            runs.append([h, h + HOUR])
+    return [(a, b) for a, b in runs]
+
+
+def _project_q(field: str, project_ids: set[int], unknown_id: int) -> Q:
+    q = Q(**{f"{field}__in": project_ids})
+    if unknown_id in project_ids:
+        q |= Q(**{f"{field}__isnull": True})
+    return q
+
+
+def _lock_key(name: str) -> int:
+    # Python's hash() of a str differs per process; advisory lock keys must agree across workers.
+    return int.from_bytes(blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _buckets_lock(platform: str, hours: set[datetime], project_ids: set[int]) -> None:
+    """Serialise refreshes of the same buckets. SQLite needs nothing: its transactions take the write
+    lock at BEGIN (IMMEDIATE). On PostgreSQL two transactions could both delete a bucket and both
+    insert it (a unique violation), so each takes transaction-scoped advisory locks, in sorted order
+    (no deadlock), on its (platform, hour) pairs first."""
+    if connection.vendor != "postgresql":
+        return
+    keys = sorted({_lock_key(f"rollup:{platform}:{h:%Y%m%d%H}") for h in hours})
+    with connection.cursor() as cursor:
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+# Buckets collected while rollups_deferred() is active, per platform.
+_deferred: ContextVar[dict[str, tuple[set[datetime], set[int | None]]] | None] = ContextVar(
+    "rollups_deferred", default=None
+)
+
+
+@contextmanager
+def rollups_deferred() -> Iterator[None]:
+    """Within the block, rollups_refresh only collects its buckets; they are refreshed once, together,
+    when the block exits without error. For callers that apply many sessions in a row (rebuild, a
+    batch catch-up): the same result, one recompute per bucket instead of one per session. Nested
+    blocks join the outermost one."""
+    if _deferred.get() is not None:
+        yield
+        return
+    token = _deferred.set({})
+    try:
+        yield
+        pending = _deferred.get()
+    finally:
+        _deferred.reset(token)
+    for platform, (hours, pids) in sorted(pending.items()):
+        rollups_refresh(hours=hours, project_ids=pids, platform=platform)
+
+
+def rollups_refresh(*, hours: set[datetime], project_ids: set[int | None], platform: str) -> None:
+    """Recompute the rollup rows of every (hour, platform, project) bucket named (a None project is the
+    unknown project). Call inside the transaction that changed the derived rows; the live metrics of
+    these hours are rewritten after it commits."""
+    hours = _hours_normalise(hours)
+    if not hours or not project_ids:
+        return
+    pending = _deferred.get()
+    if pending is not None:
+        hs, ps = pending.setdefault(platform, (set(), set()))
+        hs.update(hours)
+        ps.update(project_ids)
+        return
+    unknown_id = project_unknown_id()
+    pids = {unknown_id if p is None else p for p in project_ids}
+    with transaction.atomic():
+        _buckets_lock(platform, hours, pids)
+        _usage_refresh(hours, pids, platform, unknown_id)
+        _tools_refresh(hours, pids, platform, unknown_id)
+        # A gap of active time can cross into the neighbouring hours (ACTIVE_GAP_CAP < 1 h).
+        _activity_refresh(
+            hours | {h - HOUR for h in hours} | {h + HOUR for h in hours}, pids, platform, unknown_id
+        )
+
+    from . import live
+
+    refreshed = set(hours) | {h - HOUR for h in hours} | {h + HOUR for h in hours}
+    transaction.on_commit(lambda: live.live_metrics_refresh(hours=refreshed))
+
+
+def _cost_units() -> Cast:
+    return Cast(Round(F("cost_usd") * Value(_COST_SCALE)), BigIntegerField())
+
+
+def _usage_refresh(hours: set[datetime], pids: set[int], platform: str, unknown_id: int) -> None:
+    UsageHour.objects.filter(hour__in=hours, platform=platform, project_id__in=pids).delete()
+    rows = (
+        Turn.objects.filter(
+            _project_q("project_id", pids, unknown_id),
+            hour__in=hours,
+            session__platform=platform,
+            kind=TurnKind.ASSISTANT_RESPONSE,
+        )
+        .annotate(pid=Coalesce("project_id", Value(unknown_id)))
+        .values("hour", "pid", "model")
+        .annotate(
+            n=Count("id"),
+            inp=Sum("input_tokens"),
+            out=Sum("output_tokens"),
+            cw=Sum("cache_write_tokens"),
+            cr=Sum("cache_read_tokens"),
+            cost=Sum(_cost_units()),
+        )
+        .order_by()
+    )
+    UsageHour.objects.bulk_create(
+        UsageHour(
+            hour=r["hour"],
+            platform=platform,
+            project_id=r["pid"],
+            model=r["model"],
+            messages=r["n"],
+            input_tokens=r["inp"] or 0,
+            output_tokens=r["out"] or 0,
+            cache_write_tokens=r["cw"] or 0,
+            cache_read_tokens=r["cr"] or 0,
+            cost_usd=Decimal(int(r["cost"] or 0)) / _COST_SCALE,
+        )
+        for r in rows
+    )
+
+
+def _tools_refresh(hours: set[datetime], pids: set[int], platform: str, unknown_id: int) -> None:
+    ToolHour.objects.filter(hour__in=hours, platform=platform, project_id__in=pids).delete()
+    buckets: dict[tuple, dict] = {}
+    # One query per hour, so no row's hour has to be converted back into a datetime.
+    for hour in sorted(hours):
+        rows = (
+            ToolCall.objects.filter(
+                _project_q("project_id", pids, unknown_id), hour=hour, session__platform=platform
+            )
+            .annotate(pid=Coalesce("project_id", Value(unknown_id)))
+            .values_list("pid", "tool_name", "status", "duration_ms")
+        )
+        for pid, tool, status, duration in rows.iterator(chunk_size=5000):
+            b = buckets.get((hour, pid, tool))
+            if b is None:
+                b = buckets[(hour, pid, tool)] = {
+                    "calls": 0,
+                    ToolStatus.FAILURE: 0,
+                    ToolStatus.REJECTED: 0,
+                    ToolStatus.INTERRUPTED: 0,
+                    "sum": 0,
+                    "hist": [0] * LATENCY_BUCKETS,
+                }
+            b["calls"] += 1
+            if status in b:
+                b[status] += 1
+            if duration is not None:
+                b["sum"] += duration
+                b["hist"][latency_bucket(duration)] += 1
+    ToolHour.objects.bulk_create(
+        ToolHour(
+            hour=hour,
+            platform=platform,
+            project_id=pid,
+            tool_name=tool,
+            calls=b["calls"],
+            failures=b[ToolStatus.FAILURE],
+            rejections=b[ToolStatus.REJECTED],
+            interruptions=b[ToolStatus.INTERRUPTED],
+            duration_ms_sum=b["sum"],
+            duration_histogram=histogram_trim(b["hist"]),
+        )
+        for (hour, pid, tool), b in sorted(buckets.items())
+    )
+
+
+def _activity_refresh(hours: set[datetime], pids: set[int], platform: str, unknown_id: int) -> None:
+    ActivityHour.objects.filter(hour__in=hours, platform=platform, project_id__in=pids).delete()
+    acc: dict[tuple[datetime, int], dict] = defaultdict(
+        lambda: {
+            "sessions": set(),
+            "prompts": 0,
+            "api_errors": 0,
+            "added": 0,
+            "removed": 0,
+            "accepted": 0,
+            "rejected": 0,
+            "active_ms": 0,
+        }
+    )
+    in_hours = Q(hour__in=hours)
+    turns = (
+        Turn.objects.filter(_project_q("project_id", pids, unknown_id), in_hours, session__platform=platform)
+        .filter(kind__in=[TurnKind.USER_PROMPT, TurnKind.API_ERROR])
+        .annotate(pid=Coalesce("project_id", Value(unknown_id)))
+        .values("hour", "pid", "kind")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for r in turns:
+        acc[(r["hour"], r["pid"])]["prompts" if r["kind"] == TurnKind.USER_PROMPT else "api_errors"] += r["n"]
+    changes = (
+        CodeChange.objects.filter(
+            _project_q("project_id", pids, unknown_id), in_hours, session__platform=platform
+        )
+        .annotate(pid=Coalesce("project_id", Value(unknown_id)))
+        .values("hour", "pid", "status")
+        .annotate(n=Count("id"), added=Sum("lines_added"), removed=Sum("lines_removed"))
+        .order_by()
+    )
+    for r in changes:
+        a = acc[(r["hour"], r["pid"])]
+        a["added"] += r["added"] or 0
+        a["removed"] += r["removed"] or 0
+        if r["status"] == ChangeStatus.ACCEPTED:
+            a["accepted"] += r["n"]
+        else:
+            a["rejected"] += r["n"]
+    hour_ms = {int(h.timestamp()) * 1000: h for h in hours}
+    cap_ms = ACTIVE_GAP_CAP // timedelta(milliseconds=1)
+    for sid, pid, times in _session_times(hours, pids, platform, unknown_id):
+        # Integer epoch milliseconds: this loop sees every event near the hours, per catch-up.
+        previous = None
+        for t in times:
+            h = hour_ms.get(t - t % _HOUR_MS)
+            if h is not None:
+                acc[(h, pid)]["sessions"].add(sid)
+            if previous is not None:
+                start, end = previous, min(t, previous + cap_ms)
+                edge = start - start % _HOUR_MS
+                while edge < end:
+                    h = hour_ms.get(edge)
+                    if h is not None:
+                        acc[(h, pid)]["active_ms"] += min(end, edge + _HOUR_MS) - max(start, edge)
+                    edge += _HOUR_MS
+            previous = t
+    ActivityHour.objects.bulk_create(
+        ActivityHour(
+            hour=hour,
+            platform=platform,
+            project_id=pid,
+            sessions=len(a["sessions"]),
+            prompts=a["prompts"],
+            api_errors=a["api_errors"],
+            lines_added=a["added"],
+            lines_removed=a["removed"],
+            edits_accepted=a["accepted"],
+            edits_rejected=a["rejected"],
+            active_seconds=round(a["active_ms"] / 1000),
+        )
+        for (hour, pid), a in sorted(acc.items())
+        if hour in hours
+    )
+
+
+# Event time as integer epoch milliseconds, computed by the database (converting hundreds of thousands
+# of datetimes in Python per catch-up would dominate its cost).
+_EPOCH_MS_SQL = {
+    "sqlite": "CAST(ROUND((julianday({col}) - 2440587.5) * 86400000) AS INTEGER)",
+    "postgresql": "CAST(ROUND(EXTRACT(EPOCH FROM {col}) * 1000) AS BIGINT)",
+}
+_TIME_SOURCES = (("turns", "timestamp"), ("tool_calls", "started_at"), ("tool_calls", "finished_at"),
+                 ("code_changes", "timestamp"))  # fmt: skip
+
+
+def _session_times(
+    hours: set[datetime], pids: set[int], platform: str, unknown_id: int
+) -> Iterator[tuple[int, int, list[int]]]:
+    """(session id, project id, sorted distinct event times in epoch ms) of the sessions of these
+    projects, for the times within ACTIVE_GAP_CAP of the hours: enough to cut each session's active
+    intervals at the hour edges. Event times are those of turns, tool call starts and ends, and code
+    changes."""
+    epoch = _EPOCH_MS_SQL[connection.vendor]
+    adapt = connection.ops.adapt_datetimefield_value
+    pid_list = sorted(pids)
+    project_sql = f"COALESCE(s.project_id, %s) IN ({', '.join(['%s'] * len(pid_list))})"
+    times: dict[int, set[int]] = defaultdict(set)
+    project_of: dict[int, int] = {}
+    with connection.cursor() as cursor:
+        for start, end in _runs(hours):
+            lo, hi = adapt(start - ACTIVE_GAP_CAP), adapt(end + ACTIVE_GAP_CAP)
+            parts, params = [], []
+            for table, col in _TIME_SOURCES:
+                parts.append(
+                    f"SELECT t.session_id, COALESCE(s.project_id, %s), {epoch.format(col=f't.{col}')} "
+                    f"FROM {table} t JOIN sessions s ON s.id = t.session_id "
+                    f"WHERE t.{col} >= %s AND t.{col} < %s AND s.platform = %s AND {project_sql}"
+                )
+                params += [unknown_id, lo, hi, platform, unknown_id, *pid_list]
+            cursor.execute(" UNION ALL ".join(parts), params)
+            for sid, pid, ms in cursor.fetchall():
+                times[sid].add(int(ms))
+                project_of[sid] = pid
+    for sid in sorted(times):
+        yield sid, project_of[sid], sorted(times[sid])
+
+
+def rollup_buckets_all() -> dict[str, tuple[set[datetime], set[int | None]]]:
+    """Per platform, every hour and project the derived tables hold (for a full recompute)."""
+    out: dict[str, tuple[set[datetime], set[int | None]]] = {}
+    for model in (Turn, ToolCall, CodeChange):
+        for platform, hour, pid in model.objects.values_list(
+            "session__platform", "hour", "project_id"
+        ).distinct():
+            hours, pids = out.setdefault(platform, (set(), set()))
+            hours.add(hour)
+            pids.add(pid)
+    for platform, pid in Session.objects.values_list("platform", "project_id").distinct():
+        out.setdefault(platform, (set(), set()))[1].add(pid)
+    return out
+
+
+def rollups_rebuild() -> int:
+    """Delete every rollup row and recompute all buckets. Returns the number of rollup rows written."""
+    with transaction.atomic():
+        for model in (UsageHour, ToolHour, ActivityHour):
+            model.objects.all().delete()
+        for platform, (hours, pids) in rollup_buckets_all().items():
+            rollups_refresh(hours=hours, project_ids=pids, platform=platform)
+    return sum(m.objects.count() for m in (UsageHour, ToolHour, ActivityHour))
