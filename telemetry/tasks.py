@@ -5,7 +5,6 @@ from django.db import OperationalError
 
 from .connections import redis_client
 from .ingest import notify, repack
-from .models import RAW_TRACE_MODELS
 from .processing import catchup, lifecycle, live
 
 
@@ -18,15 +17,13 @@ from .processing import catchup, lifecycle, live
     max_retries=5,
 )
 def sessions_catch_up(sessions: list[list[str]] | None = None) -> int:
-    """Bring every dirty session (and any named) up to date: derive its new raw events into rows, in one
-    transaction per session (see processing.catchup). Returns how many sessions were visited."""
+    """Bring every dirty session (and any named) up to date: derive their new raw events into rows, in one
+    transaction (see processing.catchup). Returns how many sessions were visited."""
     client = redis_client()
     snapshot = notify.dirty_take(client)
     keys = {notify.session_parse(f) for f in snapshot}
     keys.update((platform, session_id) for platform, session_id in sessions or [])
-    for platform, session_id in sorted(keys):
-        if platform in RAW_TRACE_MODELS:
-            catchup.session_catch_up(platform=platform, session_id=session_id)
+    catchup.sessions_catch_up(sessions=keys)
     notify.dirty_clear(client, snapshot)
     return len(keys)
 
