@@ -6,10 +6,13 @@ one line on stderr and exit code 1; a bad argument is argparse's usage and one l
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
 from types import ModuleType
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import LazySettings
 from django.core.exceptions import ImproperlyConfigured
@@ -93,11 +96,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _status_redis(settings: LazySettings) -> None:
-    import redis
-
-    from telemetry.connections import redis_client
-    from telemetry.ingest.streams import DLQ_STREAM, EVENTS_STREAM, GROUP
-    from telemetry.selectors import redis_ok
+    from telemetry.selectors import redis_ok, stream_state
 
     where = (
         "BLUEPLANE_REDIS_URL" if settings.BLUEPLANE_REDIS_URL else f"embedded, {settings.REDIS_SOCKET_PATH}"
@@ -106,21 +105,10 @@ def _status_redis(settings: LazySettings) -> None:
         print(f"redis       not answering ({where})")
         return
     print(f"redis       up ({where})")
-    # TODO: move these reads into telemetry.selectors (owned by the ingest side) once it has a stream reader.
-    client = redis_client()
-    pending = 0
-    with contextlib.suppress(redis.ResponseError):  # no stream yet: nothing was ever sent
-        pending = next(
-            (
-                g["pending"]
-                for g in client.xinfo_groups(EVENTS_STREAM)
-                if g["name"] in (GROUP, GROUP.encode())
-            ),
-            0,
-        )
+    state = stream_state()
     print(
-        f"stream      {EVENTS_STREAM}: {client.xlen(EVENTS_STREAM)} entries, {pending} pending; "
-        f"{DLQ_STREAM}: {client.xlen(DLQ_STREAM)} entries"
+        f"stream      telemetry:events: {state['events']} entries, {state['pending']} pending; "
+        f"telemetry:dlq: {state['dead_letters']} entries"
     )
 
 
@@ -185,6 +173,147 @@ def cmd_import(args: argparse.Namespace) -> int:
     return _capture_commands().import_history(args.target, args.path)
 
 
+# --- reports --------------------------------------------------------------------------------------
+
+
+class ReportError(ValueError):
+    """A report argument the database cannot answer for (an unknown time zone, a reversed range)."""
+
+
+def _local_zone() -> str:
+    """The machine's IANA time zone (TZ, else /etc/localtime's target), else UTC."""
+    if zone := os.environ.get("TZ", "").lstrip(":"):
+        return zone
+    with contextlib.suppress(OSError):
+        target = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in target:
+            return target.split("zoneinfo/", 1)[1]
+    return "UTC"
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _span(args: argparse.Namespace) -> tuple[date, date, ZoneInfo]:
+    try:
+        zone = ZoneInfo(args.tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ReportError(f"unknown time zone {args.tz!r} (use an IANA name such as Europe/Berlin)") from None
+    today = datetime.now(zone).date()
+    until = args.until or today
+    since = args.since or until - timedelta(days=args.days - 1)
+    if since > until:
+        raise ReportError(f"--since {since} is after --until {until}")
+    return since, until, zone
+
+
+def _table(rows: list[dict], columns: list[tuple[str, str, str]]) -> None:
+    """Print rows as aligned columns: (key, heading, format) with format 'text', 'int' or 'usd'."""
+
+    def cell(row: dict, key: str, kind: str) -> str:
+        value = row.get(key)
+        if value is None:
+            return "-"
+        if kind == "int":
+            return f"{round(value):,}"
+        if kind == "usd":
+            return f"{value:,.4f}"
+        return str(value)
+
+    cells = [[cell(r, k, kind) for k, _, kind in columns] for r in rows]
+    widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, (_, h, _) in enumerate(columns)]
+    for line in [[h for _, h, _ in columns], *cells]:
+        print(
+            "  ".join(
+                v.ljust(w) if kind == "text" else v.rjust(w)
+                for v, w, (_, _, kind) in zip(line, widths, columns, strict=True)
+            ).rstrip()
+        )
+
+
+_USAGE_COLUMNS = [
+    ("messages", "messages", "int"),
+    ("input_tokens", "input", "int"),
+    ("output_tokens", "output", "int"),
+    ("cache_write_tokens", "cache write", "int"),
+    ("cache_read_tokens", "cache read", "int"),
+    ("cost_usd", "cost USD", "usd"),
+]
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    django_setup()
+    from telemetry import selectors
+    from telemetry.processing.pricing import price_table_load
+
+    since, until, zone = _span(args)
+    if args.by == "session":
+        start = datetime.combine(since, time.min, zone)
+        end = datetime.combine(until + timedelta(days=1), time.min, zone)
+        rows = selectors.session_usage_list(start=start, end=end, limit=args.limit)
+        columns = [("session_id", "session", "text"), ("project", "project", "text"),
+                   ("started_at", "started", "text"), *_USAGE_COLUMNS]  # fmt: skip
+        for r in rows:
+            r["started_at"] = (
+                r["started_at"].astimezone(zone).strftime("%Y-%m-%d %H:%M") if r["started_at"] else ""
+            )
+    else:
+        by = {"model": ("model",), "project": ("project",), "day": ()}[args.by]
+        daily = selectors.usage_by_day(start=since, end=until, tz=args.tz, by=by)
+        rows = _usage_group(daily, key="day" if args.by == "day" else by[0])
+        columns = [(args.by, args.by, "text"), *_USAGE_COLUMNS]
+    if args.json:
+        print(json.dumps(rows, default=str, indent=2))
+        return 0
+    print(f"Usage {since} .. {until} ({args.tz}), by {args.by}")
+    if not rows:
+        print("no usage recorded in this period")
+        return 0
+    total = {k: sum((r[k] or 0) for r in rows) for k, _, _ in _USAGE_COLUMNS}
+    _table([*rows, {columns[0][0]: "total", **total}], columns)
+    print(f"prices: {price_table_load().version}")
+    return 0
+
+
+def _usage_group(daily: list[dict], *, key: str) -> list[dict]:
+    groups: dict = {}
+    for row in daily:
+        name = str(row[key])
+        acc = groups.setdefault(name, {key: name, **{k: 0 for k, _, _ in _USAGE_COLUMNS}})
+        for k, _, _ in _USAGE_COLUMNS:
+            acc[k] += row[k] or 0
+    return (
+        sorted(groups.values(), key=lambda r: (-r["cost_usd"], r[key]))
+        if key != "day"
+        else list(groups.values())
+    )
+
+
+def cmd_tools(args: argparse.Namespace) -> int:
+    django_setup()
+    from telemetry import selectors
+
+    since, until, zone = _span(args)
+    start = datetime.combine(since, time.min, zone)
+    end = datetime.combine(until + timedelta(days=1), time.min, zone)
+    rows = selectors.tool_stats(start=start, end=end)
+    if args.json:
+        print(json.dumps(rows, default=str, indent=2))
+        return 0
+    print(f"Tool calls {since} .. {until} ({args.tz})")
+    if not rows:
+        print("no tool calls recorded in this period")
+        return 0
+    _table(rows, [("tool_name", "tool", "text"), ("calls", "calls", "int"), ("failures", "failed", "int"),
+                  ("rejections", "rejected", "int"), ("interruptions", "interrupted", "int"),
+                  ("p50_ms", "p50 ms", "int"), ("p95_ms", "p95 ms", "int")])  # fmt: skip
+    return 0
+
+
 # --- parsing -------------------------------------------------------------------------------------
 
 
@@ -220,6 +349,26 @@ def parser_build() -> argparse.ArgumentParser:
         p = add(name, handler, help)
         p.add_argument("target", metavar="TARGET", help="the assistant, e.g. claude-code")
         p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+    for name, handler, help, choices in (
+        (
+            "usage",
+            cmd_usage,
+            "tokens and cost per model, project, day or session",
+            ("model", "project", "day", "session"),
+        ),
+        ("tools", cmd_tools, "tool calls, failures, rejections and latency per tool", None),
+    ):
+        p = add(name, handler, help)
+        if choices:
+            p.add_argument("--by", choices=choices, default="model", help="how to group (default: model)")
+            p.add_argument("--limit", type=int, default=50, help="sessions to list with --by session")
+        p.add_argument("--since", type=_day, help="first day, YYYY-MM-DD (default: --days before --until)")
+        p.add_argument("--until", type=_day, help="last day, YYYY-MM-DD (default: today)")
+        p.add_argument("--days", type=int, default=30, help="days to cover when --since is not given")
+        p.add_argument(
+            "--tz", default=_local_zone(), help="IANA time zone of the days (default: this machine's)"
+        )
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     imp = add("import", cmd_import, "import an assistant's existing history")
     imp.add_argument("target", metavar="TARGET", help="the assistant, e.g. claude-code")
     imp.add_argument(
@@ -245,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         # final flush from complaining about the same pipe.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except (ImproperlyConfigured, RedisStartError, SupervisorError, CommandUnavailable) as exc:
+    except (ImproperlyConfigured, RedisStartError, SupervisorError, CommandUnavailable, ReportError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
 

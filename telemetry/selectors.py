@@ -9,7 +9,7 @@ from django.db.models import Model, QuerySet, Sum
 from .connections import redis_client
 from .ingest import rawstore
 from .ingest.envelope import session_key
-from .models import RAW_TRACE_MODELS, ActivityHour, RawChunk, RawTrace, ToolHour, UsageHour
+from .models import RAW_TRACE_MODELS, ActivityHour, RawChunk, RawTrace, Session, ToolHour, UsageHour
 from .processing import rollups
 
 
@@ -284,4 +284,48 @@ def productivity_score(
             "impact": impact,
             **a,
         },
+    }
+
+
+def session_usage_list(*, start: datetime, end: datetime, limit: int = 50) -> list[dict]:
+    """Sessions with activity in [start, end), newest first: project, models, tokens, cost, counts."""
+    rows = (
+        Session.objects.filter(last_event_at__gte=start, started_at__lt=end)
+        .select_related("project")
+        .order_by("-last_event_at")[:limit]
+    )
+    return [
+        {
+            "session_id": s.session_id,
+            "platform": s.platform,
+            "project": s.project.name if s.project else "",
+            "started_at": s.started_at,
+            "status": s.status,
+            "models": s.models_used,
+            "messages": s.assistant_messages,
+            "input_tokens": s.input_tokens,
+            "output_tokens": s.output_tokens,
+            "cache_write_tokens": s.cache_write_tokens,
+            "cache_read_tokens": s.cache_read_tokens,
+            "cost_usd": s.cost_usd,
+            "prompts": s.prompts,
+            "tool_calls": s.tool_calls,
+        }
+        for s in rows
+    ]
+
+
+def stream_state() -> dict:
+    """Length of the event stream, entries read but not yet acknowledged, and dead letters."""
+    from .ingest.streams import DLQ_STREAM, EVENTS_STREAM, GROUP
+
+    client = redis_client()
+    try:
+        pending = client.xpending(EVENTS_STREAM, GROUP)["pending"]
+    except redis.ResponseError:  # no stream or group yet
+        pending = 0
+    return {
+        "events": client.xlen(EVENTS_STREAM),
+        "pending": pending,
+        "dead_letters": client.xlen(DLQ_STREAM),
     }

@@ -1,0 +1,69 @@
+"""`blueplane usage` and `blueplane tools` over the real fixture corpus: the numbers users check first."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from blueplane import cli
+from telemetry import tasks
+from telemetry.capture.importer import history_import
+from telemetry.capture.privacy import Privacy
+from tests.telemetry.test_consumer import drain, make_consumer
+
+pytestmark = pytest.mark.django_db
+PROJECTS = Path(__file__).parent / "fixtures" / "claude-real" / "projects"
+SPAN = ["--since", "2026-11-01", "--until", "2026-11-30", "--tz", "UTC"]
+# tests/fixtures/claude-real/README.md: what ccusage reports for the corpus.
+REFERENCE = {
+    "claude-sonnet-4-5-20250929": (301, 1254, 446193, 569663, "1.8843"),
+    "claude-opus-4-5-20251101": (61, 367, 111371, 132455, "0.7843"),
+    "claude-opus-4-1-20250805": (4, 28, 21942, 0, "0.4136"),
+    "claude-haiku-4-5-20251001": (48, 109, 112669, 47201, "0.1468"),
+    "total": (414, 1758, 692175, 749319, "3.2290"),
+}
+
+
+@pytest.fixture
+def corpus(redis) -> None:
+    history_import(str(PROJECTS), client=redis, privacy=Privacy(b"reports"), progress=False)
+    drain(make_consumer(redis))
+    tasks.sessions_catch_up()
+
+
+def run(capsys, *argv: str) -> str:
+    assert cli.main(list(argv)) == 0
+    return capsys.readouterr().out
+
+
+def test_usage_by_model_matches_ccusage(corpus, capsys):
+    out = run(capsys, "usage", "--by", "model", *SPAN)
+    for name, (inp, outp, write, read, cost) in REFERENCE.items():
+        (line,) = [line for line in out.splitlines() if line.startswith(name + " ")]
+        assert line.split()[2:] == [f"{inp:,}", f"{outp:,}", f"{write:,}", f"{read:,}", cost], line
+    assert "prices: claude-prices@" in out
+
+
+def test_usage_json_by_day_sums_to_the_total(corpus, capsys):
+    rows = json.loads(run(capsys, "usage", "--by", "day", "--json", *SPAN))
+    assert sum(r["output_tokens"] for r in rows) == 1758
+    assert all(r["day"].startswith("2026-11-") for r in rows)
+
+
+def test_usage_by_session_lists_sessions(corpus, capsys):
+    rows = json.loads(run(capsys, "usage", "--by", "session", "--json", *SPAN))
+    assert len(rows) >= 19
+    assert sum(r["output_tokens"] for r in rows) == 1758
+
+
+def test_tools_report_counts_failures(corpus, capsys):
+    rows = json.loads(run(capsys, "tools", "--json", *SPAN))
+    assert sum(r["calls"] for r in rows) > 40
+    assert sum(r["failures"] for r in rows) == 4
+    assert sum(r["rejections"] for r in rows) == 2
+
+
+def test_unknown_time_zone_is_one_line(capsys):
+    assert cli.main(["usage", "--tz", "Mars/Olympus"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown time zone" in err
