@@ -170,7 +170,29 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     django_setup()
+    if args.target == "archive":
+        return _archive_import(args.path)
     return _capture_commands().import_history(args.target, args.path)
+
+
+def _archive_import(path: str | None) -> int:
+    """Put archived raw traces (Parquet, see BLUEPLANE_ARCHIVE_AFTER_DAYS) back, and derive what they say."""
+    from django.conf import settings
+
+    from telemetry.processing.archive import archive_import
+    from telemetry.processing.catchup import sessions_catch_up
+
+    root = os.path.expanduser(path) if path else str(settings.BLUEPLANE_ARCHIVE_DIR)
+    if not os.path.exists(root):
+        print(f"{PROG}: {root}: no such file or folder", file=sys.stderr)
+        return 2
+    result = archive_import(root)
+    # Sessions new to this database are derived from scratch; known ones already include these events.
+    sessions_catch_up(sessions=result.sessions)
+    print(
+        f"imported {result.events} archived events ({result.skipped} already stored) of {len(result.sessions)} sessions"
+    )
+    return 0
 
 
 # --- reports --------------------------------------------------------------------------------------
@@ -370,7 +392,9 @@ def parser_build() -> argparse.ArgumentParser:
         )
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     imp = add("import", cmd_import, "import an assistant's existing history")
-    imp.add_argument("target", metavar="TARGET", help="the assistant, e.g. claude-code")
+    imp.add_argument(
+        "target", metavar="TARGET", help="the assistant (claude-code), or `archive` for Parquet archives"
+    )
     imp.add_argument(
         "path", metavar="PATH", nargs="?", help="where its history is (default: its usual place)"
     )

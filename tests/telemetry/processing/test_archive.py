@@ -106,3 +106,24 @@ def test_restore_for_a_rebuild_then_remove_leaves_the_store_as_it_was(redis, arc
     assert len(merged) == 7 and merged == sorted(merged) and max(merged) in live_seqs
     assert archive.archive_restored_remove(restored) == 5
     assert set(ClaudeRawTrace.objects.values_list("seq", flat=True)) == live_seqs
+
+
+def test_blueplane_import_archive_puts_history_back_on_a_fresh_database(redis, archive_root, capsys):
+    from blueplane import cli
+    from telemetry.models import Session, SessionProgress, ToolCall
+
+    ingest(redis, processed=False)
+    from telemetry import tasks
+
+    tasks.sessions_catch_up([["claude_code", "s1"], ["claude_code", "s2"]])
+    archive.raw_traces_archive(older_than_days=30, now=LATER)
+    # A new machine: the archive files are all there is.
+    for model in (ToolCall, Session, SessionProgress):
+        model.objects.all().delete()
+
+    assert cli.main(["import", "archive", str(archive_root)]) == 0
+    assert "imported 10 archived events" in capsys.readouterr().out
+    assert ClaudeRawTrace.objects.count() == 10
+    assert set(Session.objects.values_list("session_id", flat=True)) == {"s1", "s2"}
+    assert cli.main(["import", "archive", str(archive_root)]) == 0
+    assert "imported 0 archived events (10 already stored)" in capsys.readouterr().out
