@@ -6,6 +6,7 @@ traces (tests/telemetry/processing/test_rebuild.py's dump: every derived table, 
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -136,18 +137,23 @@ def test_events_become_sessions_and_turns_through_real_processes(redis):
 
 
 def test_task_of_a_killed_worker_is_redelivered_and_finishes_the_same(redis):
-    # Enough events that the catch-up takes a while, so the kill lands mid-task.
-    for raw in envelopes_generate(20_000, seed=3):
+    for raw in envelopes_generate(5_000, seed=3):
         redis.xadd(EVENTS_STREAM, {"event": raw})
     drain(make_consumer(redis))  # raw rows stored and a catch-up task enqueued (by the fast path)
-    first = worker("doomed", **REDELIVERY)
-    with running(first) as procs:
-        wait_for(
-            lambda: SessionProgress.objects.filter(processed_seq__gt=0).exists(), "the task to start", procs
-        )
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
-    assert not all_caught_up(), "the task finished before the kill; the test proves nothing"
+    # Hold the database's write lock, so the task, once taken, is inside its work when it is killed.
+    blocker = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        first = worker("doomed", **REDELIVERY)
+        with running(first) as procs:
+            wait_for(lambda: redis.hlen("unacked") == 1, "the worker to take the task", procs)
+            time.sleep(0.5)  # past the Redis reads, waiting for the write lock
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert not all_caught_up()
     # No new event arrives: only the redelivered message can finish the work.
     with running(worker("heir", **REDELIVERY)) as procs:
         wait_for(lambda: all_caught_up() and tasks_idle(redis), "the redelivered task to finish", procs)
