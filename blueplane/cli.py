@@ -233,6 +233,17 @@ def _span(args: argparse.Namespace) -> tuple[date, date, ZoneInfo]:
     return since, until, zone
 
 
+def _report_head(args: argparse.Namespace, rows: list[dict], heading: str, what: str) -> bool:
+    """Print JSON, or the heading (and say so when there is nothing). True when a table should follow."""
+    if args.json:
+        print(json.dumps(rows, default=str, indent=2))
+        return False
+    print(heading)
+    if not rows:
+        print(f"no {what} recorded in this period")
+    return bool(rows)
+
+
 def _table(rows: list[dict], columns: list[tuple[str, str, str]]) -> None:
     """Print rows as aligned columns: (key, heading, format) with format 'text', 'int' or 'usd'."""
 
@@ -288,12 +299,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
         daily = selectors.usage_by_day(start=since, end=until, tz=args.tz, by=by)
         rows = _usage_group(daily, key="day" if args.by == "day" else by[0])
         columns = [(args.by, args.by, "text"), *_USAGE_COLUMNS]
-    if args.json:
-        print(json.dumps(rows, default=str, indent=2))
-        return 0
-    print(f"Usage {since} .. {until} ({args.tz}), by {args.by}")
-    if not rows:
-        print("no usage recorded in this period")
+    if not _report_head(args, rows, f"Usage {since} .. {until} ({args.tz}), by {args.by}", "usage"):
         return 0
     total = {k: sum((r[k] or 0) for r in rows) for k, _, _ in _USAGE_COLUMNS}
     _table([*rows, {columns[0][0]: "total", **total}], columns)
@@ -323,12 +329,7 @@ def cmd_tools(args: argparse.Namespace) -> int:
     start = datetime.combine(since, time.min, zone)
     end = datetime.combine(until + timedelta(days=1), time.min, zone)
     rows = selectors.tool_stats(start=start, end=end)
-    if args.json:
-        print(json.dumps(rows, default=str, indent=2))
-        return 0
-    print(f"Tool calls {since} .. {until} ({args.tz})")
-    if not rows:
-        print("no tool calls recorded in this period")
+    if not _report_head(args, rows, f"Tool calls {since} .. {until} ({args.tz})", "tool calls"):
         return 0
     _table(rows, [("tool_name", "tool", "text"), ("calls", "calls", "int"), ("failures", "failed", "int"),
                   ("rejections", "rejected", "int"), ("interruptions", "interrupted", "int"),

@@ -7,7 +7,6 @@ its last second of writes. A server already answering on the socket is reused, n
 
 import contextlib
 import logging
-import os
 import shutil
 import subprocess
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from .pids import pid_alive
 
 logger = logging.getLogger(__name__)
 
@@ -129,19 +130,9 @@ class EmbeddedRedis:
             client.shutdown()
         client.close()
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and (self.ping() or (pid and _alive(pid))):
+        while time.monotonic() < deadline and (self.ping() or (pid and pid_alive(pid, marker=None))):
             time.sleep(0.02)
         return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def redis_url_ensure() -> str:

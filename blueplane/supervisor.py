@@ -26,6 +26,7 @@ from typing import BinaryIO
 
 from django.conf import settings
 
+from .pids import pid_alive
 from .redis_server import EmbeddedRedis
 
 logger = logging.getLogger(__name__)
@@ -104,24 +105,6 @@ def state_path(home: Path) -> Path:
 
 def log_path(home: Path) -> Path:
     return home / "logs" / "blueplane.log"
-
-
-def pid_alive(pid: int, *, marker: bytes | None = b"blueplane") -> bool:
-    """Whether pid is a live process whose command line holds marker (so a reused pid is not taken
-    for ours). A zombie is not alive: its command line is empty."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return not Path("/proc/self").exists()  # no /proc: trust kill(0)
-    except OSError:
-        return True
-    return bool(cmdline) and (marker is None or marker in cmdline)
 
 
 def supervisor_pid(home: Path) -> int | None:
