@@ -16,15 +16,15 @@ from watermark 0 gives the same rows as the live path.
 """
 
 import logging
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from hashlib import blake2b
 
 import orjson
 from django.db import connection, transaction
-from django.db.models import Count, Max, Q, Sum
 
 from ..ingest.envelope import session_key
 from ..ingest.rawstore import session_events_iter
@@ -58,7 +58,14 @@ from .facts import (
     tool_merge,
     turn_merge,
 )
-from .rollups import active_seconds, hour_floor, rollups_deferred, rollups_refresh
+from .rollups import (
+    ACTIVE_GAP_CAP,
+    EPOCH_US_SQL,
+    hour_floor,
+    project_unknown_id,
+    rollups_deferred,
+    rollups_refresh,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +73,8 @@ logger = logging.getLogger(__name__)
 ORPHAN_RESULT = "tool_result_without_call"
 DERIVE_ERROR = "derive_error"
 PAGE_EVENTS = 5000
+# Turn.cost_usd has 8 decimal places: a session's cost is summed as integers of 10^-8 USD.
+_COST_SCALE = 10**8
 
 
 def _cursor_facts(*, seq: int, event: dict) -> list[Fact]:
@@ -131,9 +140,7 @@ def session_catch_up(*, platform: str, session_id: str) -> CatchUpResult:
     with transaction.atomic():
         progress = _progress_lock(platform, session_id)
         raw_model = RAW_TRACE_MODELS[platform]
-        through = (
-            raw_model.objects.filter(session_key=session_key(session_id)).aggregate(m=Max("seq"))["m"] or 0
-        )
+        through = _raw_through(raw_model, session_id)
         reduced = Reduced()
         applied = 0
         last_seq = progress.processed_seq
@@ -180,6 +187,19 @@ def _progress_lock(platform: str, session_id: str) -> SessionProgress:
     return progress
 
 
+def _fetch(sql: str, params: list) -> list[tuple]:
+    # Raw SQL for the per-catch-up reads: building an ORM query costs more than running it here.
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _raw_through(raw_model: type, session_id: str) -> int:
+    table = raw_model._meta.db_table
+    rows = _fetch(f"SELECT MAX(seq) FROM {table} WHERE session_key = %s", [session_key(session_id)])
+    return rows[0][0] or 0
+
+
 def _rollups(platform: str, touched: _Touched) -> None:
     if not touched.buckets:
         return
@@ -211,9 +231,14 @@ def _project_get(key: str, name: str) -> Project:
 
 
 def _session_get(platform: str, session_id: str) -> Session:
-    session, _ = Session.objects.get_or_create(
-        platform=platform, session_id=session_id, defaults={"project": project_unknown()}
+    # select_related: the summary reads session.project.key, which would otherwise be a query more.
+    session = (
+        Session.objects.select_related("project").filter(platform=platform, session_id=session_id).first()
     )
+    if session is None:
+        session, _ = Session.objects.get_or_create(
+            platform=platform, session_id=session_id, defaults={"project_id": project_unknown_id()}
+        )
     if session.project_id is None:
         session.project = project_unknown()
         session.save(update_fields=["project"])
@@ -225,9 +250,16 @@ def _session_get(platform: str, session_id: str) -> Session:
     return session
 
 
-def _conversation_get(session: Session) -> Conversation:
+def _conversation_get(session: Session) -> int:
+    """The id of the session's conversation (created when first needed)."""
+    rows = _fetch(
+        "SELECT id FROM conversations WHERE session_id = %s AND conversation_id = %s",
+        [session.pk, session.session_id],
+    )
+    if rows:
+        return rows[0][0]
     conversation, _ = Conversation.objects.get_or_create(session=session, conversation_id=session.session_id)
-    return conversation
+    return conversation.pk
 
 
 def _facts_apply(platform: str, session_id: str, reduced: Reduced, touched: _Touched) -> dict[str, Session]:
@@ -254,7 +286,7 @@ def _session_summary_apply(session: Session, summary: SessionSummary, touched: _
     session.last_event_at = summary.last_ts if last_before is None else max(last_before, summary.last_ts)
     # Project and branch: those of the earliest event that names one. The stored value's own time is
     # not kept, so the session's first event time stands in for it.
-    if summary.project:
+    if summary.project and session.project.key != summary.project[0]:
         unknown = session.project.key == Project.UNKNOWN_KEY
         if unknown or started_before is None or summary.project_ts < started_before:
             session.project = _project_get(*summary.project)
@@ -335,11 +367,18 @@ def _rows_by_key(
     rows = {}
     by_pk = {s.pk: sid for sid, s in sessions.items()}
     for sid, wanted in keys.items():
-        if wanted:
+        if wanted and _any_stored(model, sessions[sid].pk, field_name, wanted):
             lookup = {"session": sessions[sid], f"{field_name}__in": wanted}
             for row in model.objects.filter(**lookup):
                 rows[(by_pk[row.session_id], getattr(row, field_name))] = row
     return rows
+
+
+def _any_stored(model: type, session_pk: int, field_name: str, keys: set[str]) -> bool:
+    # Most facts of a live catch-up are new rows: a raw probe spares building the ORM query for them.
+    marks = ", ".join(["%s"] * len(keys))
+    sql = f"SELECT 1 FROM {model._meta.db_table} WHERE session_id = %s AND {field_name} IN ({marks}) LIMIT 1"
+    return bool(_fetch(sql, [session_pk, *keys]))
 
 
 def _group_keys(items: Iterable, attr: str) -> dict[str, set[str]]:
@@ -347,6 +386,22 @@ def _group_keys(items: Iterable, attr: str) -> dict[str, set[str]]:
     for item in items:
         keys.setdefault(item.session_id, set()).add(getattr(item, attr))
     return keys
+
+
+def _rows_insert(rows: list) -> None:
+    """Insert new rows of one model as bulk_create would store them (each field's own conversion),
+    through executemany: the ORM's bulk_create costs several times more here (measured)."""
+    if not rows:
+        return
+    meta = rows[0]._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    sql = (
+        f"INSERT INTO {meta.db_table} ({', '.join(f.column for f in fields)})"
+        f" VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    params = [[f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields] for row in rows]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def _row_update(row, values: dict, touched: _Touched) -> bool:
@@ -370,13 +425,13 @@ def _turns_apply(sessions, conversations, facts: Iterable[TurnFact], touched: _T
         row = existing.get((fact.session_id, fact.key))
         if row is None:
             values = _turn_values(fact)
-            new.append(Turn(session=session, conversation=conversations[fact.session_id],
+            new.append(Turn(session=session, conversation_id=conversations[fact.session_id],
                             project_id=session.project_id, key=fact.key[:300], **values))  # fmt: skip
             touched.add(values["hour"], session.project_id)
         else:
             merged = turn_merge(_turn_fact(row), fact)
             _row_update(row, _turn_values(merged), touched)
-    Turn.objects.bulk_create(new)
+    _rows_insert(new)
 
 
 def _tool_fact(row: ToolCall) -> ToolFact:
@@ -422,12 +477,12 @@ def _tools_apply(sessions, conversations, facts: Iterable[ToolFact], touched: _T
         row = existing.get((fact.session_id, fact.tool_use_id))
         if row is None:
             values = _tool_values(fact)
-            new.append(ToolCall(session=session, conversation=conversations[fact.session_id],
+            new.append(ToolCall(session=session, conversation_id=conversations[fact.session_id],
                                 project_id=session.project_id, tool_use_id=fact.tool_use_id[:128], **values))  # fmt: skip
             touched.add(values["hour"], session.project_id)
         else:
             _row_update(row, _tool_values(tool_merge(_tool_fact(row), fact)), touched)
-    ToolCall.objects.bulk_create(new)
+    _rows_insert(new)
 
 
 def _change_fact(row: CodeChange) -> ChangeFact:
@@ -462,14 +517,15 @@ def _changes_apply(sessions, facts: Iterable[ChangeFact], touched: _Touched) -> 
             touched.add(values["hour"], session.project_id)
         else:
             _row_update(row, _change_values(change_merge(_change_fact(row), fact)), touched)
-    CodeChange.objects.bulk_create(new)
+    _rows_insert(new)
 
 
 # --- what is recomputed from the stored rows ----------------------------------------------------------
 
 
 def _session_finalize(session: Session, touched: _Touched) -> None:
-    session.refresh_from_db()
+    # No refresh_from_db: the session was read or saved in this transaction, and what ran since only
+    # updated counters of other sessions, which nothing below reads.
     if session.parent_session_id:
         _fork_copies_move(session, touched)
     _project_propagate(session, touched)
@@ -506,6 +562,8 @@ def _fork_copies_move(session: Session, touched: _Touched) -> None:
 
 
 def _project_propagate(session: Session, touched: _Touched) -> None:
+    if not _project_stale(session):
+        return  # the usual case: one cheap read instead of a read and an UPDATE per table
     for model in (Turn, ToolCall, CodeChange):
         stale = model.objects.filter(session=session).exclude(project_id=session.project_id)
         for hour, project_id in stale.values_list("hour", "project_id").distinct():
@@ -514,12 +572,38 @@ def _project_propagate(session: Session, touched: _Touched) -> None:
         stale.update(project_id=session.project_id)
 
 
+def _project_stale(session: Session) -> bool:
+    """Whether any row of the session has another project than the session (what `exclude` matches:
+    NULL counts as another project unless the session has none)."""
+    if session.project_id is None:
+        where, params = "project_id IS NOT NULL", []
+    else:
+        where, params = "(project_id IS NULL OR project_id <> %s)", [session.project_id]
+    sql = " UNION ALL ".join(
+        f"SELECT 1 FROM (SELECT 1 FROM {table} WHERE session_id = %s AND {where} LIMIT 1) {table}"
+        for table in ("turns", "tool_calls", "code_changes")
+    )
+    return bool(_fetch(sql, [session.pk, *params] * 3))
+
+
 def _changes_status(session: Session, touched: _Touched) -> None:
     """An edit is accepted when its call succeeded (or is not finished yet), rejected when the user or a
     permission rule refused it; an edit whose call failed or was interrupted changed nothing."""
-    statuses = dict(ToolCall.objects.filter(session=session).values_list("tool_use_id", "status"))
-    for change in CodeChange.objects.filter(session=session):
-        status = statuses.get(change.key, ToolStatus.PENDING)
+    # Only the edits whose status is wrong are loaded: almost always none.
+    wrong = dict(
+        _fetch(
+            "SELECT c.id, COALESCE(t.status, %s) FROM code_changes c LEFT JOIN tool_calls t"
+            " ON t.session_id = c.session_id AND t.tool_use_id = c.key"
+            " WHERE c.session_id = %s AND (COALESCE(t.status, %s) IN (%s, %s)"
+            " OR c.status <> CASE WHEN t.status = %s THEN %s ELSE %s END)",
+            [ToolStatus.PENDING, session.pk, ToolStatus.PENDING, ToolStatus.FAILURE, ToolStatus.INTERRUPTED,
+             ToolStatus.REJECTED, ChangeStatus.REJECTED, ChangeStatus.ACCEPTED],
+        )
+    )  # fmt: skip
+    if not wrong:
+        return
+    for change in CodeChange.objects.filter(pk__in=wrong):
+        status = wrong[change.pk]
         if status in (ToolStatus.FAILURE, ToolStatus.INTERRUPTED):
             touched.add(change.hour, change.project_id)
             change.delete()
@@ -528,30 +612,43 @@ def _changes_status(session: Session, touched: _Touched) -> None:
         _row_update(change, {"status": wanted}, touched)
 
 
+def _epoch_us(col: str) -> str:
+    return EPOCH_US_SQL[connection.vendor].format(col=col)
+
+
 def _latencies(session: Session) -> None:
     """An assistant response's latency: from the newest prompt or tool result before it, in the same
     thread (main or one sub-agent)."""
-    marks: dict[str, list[datetime]] = {}
-    for agent, ts in Turn.objects.filter(session=session, kind=TurnKind.USER_PROMPT).values_list(
-        "agent_id", "timestamp"
-    ):
-        marks.setdefault(agent, []).append(ts)
-    for agent, ts in ToolCall.objects.filter(session=session, finished_at__isnull=False).values_list(
-        "agent_id", "finished_at"
-    ):
-        marks.setdefault(agent, []).append(ts)
+    # Times as exact epoch microseconds, found by bisection: the whole session is read on every
+    # catch-up, so neither per-row datetime conversion nor a scan of all marks per turn is affordable.
+    rows = _fetch(
+        f"SELECT 0, agent_id, {_epoch_us('timestamp')}, NULL, NULL FROM turns"
+        " WHERE session_id = %s AND kind = %s"
+        f" UNION ALL SELECT 0, agent_id, {_epoch_us('finished_at')}, NULL, NULL FROM tool_calls"
+        " WHERE session_id = %s AND finished_at IS NOT NULL"
+        f" UNION ALL SELECT 1, agent_id, {_epoch_us('timestamp')}, id, latency_ms FROM turns"
+        " WHERE session_id = %s AND kind = %s",
+        [session.pk, TurnKind.USER_PROMPT, session.pk, session.pk, TurnKind.ASSISTANT_RESPONSE],
+    )
+    marks: dict[str, list[int]] = {}
+    for is_turn, agent, us, _, _ in rows:
+        if not is_turn:
+            marks.setdefault(agent, []).append(us)
     for times in marks.values():
         times.sort()
     changed = []
-    for turn in Turn.objects.filter(session=session, kind=TurnKind.ASSISTANT_RESPONSE).only(
-        "id", "agent_id", "timestamp", "latency_ms"
-    ):
-        before = [t for t in marks.get(turn.agent_id, ()) if t <= turn.timestamp]
-        latency = round((turn.timestamp - before[-1]).total_seconds() * 1000) if before else None
-        if latency != turn.latency_ms:
-            turn.latency_ms = latency
-            changed.append(turn)
-    Turn.objects.bulk_update(changed, ["latency_ms"], batch_size=500)
+    for is_turn, agent, us, turn_id, stored in rows:
+        if not is_turn:
+            continue
+        times = marks.get(agent, ())
+        i = bisect_right(times, us)
+        # The same arithmetic as on datetimes: timedelta.total_seconds() * 1000, rounded.
+        latency = round(timedelta(microseconds=us - times[i - 1]).total_seconds() * 1000) if i else None
+        if latency != stored:
+            changed.append((latency, turn_id))
+    if changed:
+        with connection.cursor() as cursor:
+            cursor.executemany("UPDATE turns SET latency_ms = %s WHERE id = %s", changed)
 
 
 def _orphan_seq(tool_use_id: str) -> int:
@@ -563,11 +660,21 @@ def _orphan_seq(tool_use_id: str) -> int:
 def _orphans_record(session: Session) -> None:
     """A tool result whose call was never seen (no tool name from any side) is a data issue while it
     lasts: the call may still arrive, so the set is recomputed every time."""
-    orphans = set(
-        ToolCall.objects.filter(session=session, tool_name="").values_list("tool_use_id", flat=True)
-    )
+    orphans = {
+        t
+        for (t,) in _fetch(
+            "SELECT tool_use_id FROM tool_calls WHERE session_id = %s AND tool_name = ''", [session.pk]
+        )
+    }
     wanted = {_orphan_seq(t): t for t in orphans}
-    stored = set(DataIssue.objects.filter(session=session, kind=ORPHAN_RESULT).values_list("seq", flat=True))
+    stored = {
+        q
+        for (q,) in _fetch(
+            "SELECT seq FROM data_issues WHERE session_id = %s AND kind = %s", [session.pk, ORPHAN_RESULT]
+        )
+    }
+    if stored == set(wanted):
+        return
     DataIssue.objects.filter(session=session, kind=ORPHAN_RESULT, seq__in=stored - set(wanted)).delete()
     DataIssue.objects.bulk_create(
         [
@@ -579,56 +686,86 @@ def _orphans_record(session: Session) -> None:
 
 def _counters(session: Session) -> None:
     """Every counter of the session, recomputed from its stored rows (never incremented)."""
-    turns = dict(Turn.objects.filter(session=session).values_list("kind").annotate(n=Count("id")).order_by())
-    usage = Turn.objects.filter(session=session, kind=TurnKind.ASSISTANT_RESPONSE).aggregate(
-        i=Sum("input_tokens"),
-        o=Sum("output_tokens"),
-        cw=Sum("cache_write_tokens"),
-        cr=Sum("cache_read_tokens"),
-    )
-    costs = Turn.objects.filter(session=session, kind=TurnKind.ASSISTANT_RESPONSE, cost_usd__isnull=False)
-    cost = sum((Decimal(c) for c in costs.values_list("cost_usd", flat=True)), Decimal(0))
-    tools = ToolCall.objects.filter(session=session).aggregate(
-        n=Count("id"),
-        failures=Count("id", filter=Q(status=ToolStatus.FAILURE)),
-        rejections=Count("id", filter=Q(status=ToolStatus.REJECTED)),
-        interruptions=Count("id", filter=Q(status=ToolStatus.INTERRUPTED)),
-    )
-    lines = CodeChange.objects.filter(session=session, status=ChangeStatus.ACCEPTED).aggregate(
-        a=Sum("lines_added"), r=Sum("lines_removed")
-    )
-    models = Turn.objects.filter(session=session, kind=TurnKind.ASSISTANT_RESPONSE).exclude(model="")
-    times = [
-        *Turn.objects.filter(session=session).values_list("timestamp", flat=True),
-        *ToolCall.objects.filter(session=session, started_at__isnull=False).values_list(
-            "started_at", flat=True
-        ),
-        *ToolCall.objects.filter(session=session, finished_at__isnull=False).values_list(
-            "finished_at", flat=True
-        ),
-    ]
-    values = {
-        "prompts": turns.get(TurnKind.USER_PROMPT, 0),
-        "assistant_messages": turns.get(TurnKind.ASSISTANT_RESPONSE, 0),
-        "api_errors": turns.get(TurnKind.API_ERROR, 0),
-        "compactions": turns.get(TurnKind.COMPACTION, 0),
-        "subagent_runs": turns.get(TurnKind.SUBAGENT_RUN, 0),
-        "tool_calls": tools["n"],
-        "tool_failures": tools["failures"],
-        "tool_rejections": tools["rejections"],
-        "tool_interruptions": tools["interruptions"],
-        "input_tokens": usage["i"] or 0,
-        "output_tokens": usage["o"] or 0,
-        "cache_write_tokens": usage["cw"] or 0,
-        "cache_read_tokens": usage["cr"] or 0,
-        "cost_usd": cost,
-        "lines_added": lines["a"] or 0,
-        "lines_removed": lines["r"] or 0,
-        "models_used": sorted(set(models.values_list("model", flat=True))),
-        "active_seconds": active_seconds(sorted(times)),
-        "data_issues": DataIssue.objects.filter(session=session).count(),
-    }
+    values = {**_turn_counters(session.pk), **_tool_counters(session.pk), **_other_counters(session.pk)}
     Session.objects.filter(pk=session.pk).update(**values)
     Conversation.objects.filter(session=session).update(
         started_at=session.started_at, last_event_at=session.last_event_at
+    )
+
+
+def _turn_counters(session_pk: int) -> dict:
+    # Costs are summed as integers of 10^-8 USD (Turn.cost_usd's precision): exact, like summing the
+    # stored Decimals, without converting each one.
+    rows = _fetch(
+        "SELECT kind, model, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_write_tokens),"
+        " SUM(cache_read_tokens), SUM(CAST(ROUND(cost_usd * 100000000) AS BIGINT))"
+        " FROM turns WHERE session_id = %s GROUP BY kind, model",
+        [session_pk],
+    )
+    kinds: dict[str, int] = {}
+    usage = [0, 0, 0, 0, 0]  # input, output, cache write, cache read, cost units
+    models = set()
+    for kind, model, n, *sums in rows:
+        kinds[kind] = kinds.get(kind, 0) + n
+        if kind == TurnKind.ASSISTANT_RESPONSE:
+            usage = [total + int(x or 0) for total, x in zip(usage, sums, strict=True)]
+            if model:
+                models.add(model)
+    return {
+        "prompts": kinds.get(TurnKind.USER_PROMPT, 0),
+        "assistant_messages": kinds.get(TurnKind.ASSISTANT_RESPONSE, 0),
+        "api_errors": kinds.get(TurnKind.API_ERROR, 0),
+        "compactions": kinds.get(TurnKind.COMPACTION, 0),
+        "subagent_runs": kinds.get(TurnKind.SUBAGENT_RUN, 0),
+        "input_tokens": usage[0],
+        "output_tokens": usage[1],
+        "cache_write_tokens": usage[2],
+        "cache_read_tokens": usage[3],
+        "cost_usd": Decimal(usage[4]) / _COST_SCALE,
+        "models_used": sorted(models),
+    }
+
+
+def _tool_counters(session_pk: int) -> dict:
+    statuses = dict(
+        _fetch("SELECT status, COUNT(*) FROM tool_calls WHERE session_id = %s GROUP BY status", [session_pk])
+    )
+    return {
+        "tool_calls": sum(statuses.values()),
+        "tool_failures": statuses.get(ToolStatus.FAILURE, 0),
+        "tool_rejections": statuses.get(ToolStatus.REJECTED, 0),
+        "tool_interruptions": statuses.get(ToolStatus.INTERRUPTED, 0),
+    }
+
+
+def _other_counters(session_pk: int) -> dict:
+    """Accepted lines, data issues and active time, in one query."""
+    ((added, removed, issues, active_us),) = _fetch(
+        "SELECT (SELECT SUM(lines_added) FROM code_changes WHERE session_id = %s AND status = %s),"
+        " (SELECT SUM(lines_removed) FROM code_changes WHERE session_id = %s AND status = %s),"
+        " (SELECT COUNT(*) FROM data_issues WHERE session_id = %s),"
+        f" ({_active_us_sql()})",
+        [session_pk, ChangeStatus.ACCEPTED, session_pk, ChangeStatus.ACCEPTED, session_pk,
+         ACTIVE_GAP_CAP // timedelta(microseconds=1), session_pk, session_pk, session_pk],
+    )  # fmt: skip
+    return {
+        "lines_added": added or 0,
+        "lines_removed": removed or 0,
+        "data_issues": issues,
+        # As rollups.active_seconds: whole seconds of the summed gaps, each capped.
+        "active_seconds": int(timedelta(microseconds=int(active_us or 0)).total_seconds()),
+    }
+
+
+def _active_us_sql() -> str:
+    """Active time in microseconds (rollups.active_intervals): the distinct event times of the session
+    (turns, tool call starts and ends), each gap to the next one capped. Its parameters: the cap, then
+    the session's pk three times."""
+    least = "LEAST" if connection.vendor == "postgresql" else "MIN"
+    return (
+        f"SELECT SUM({least}(us - prev, %s)) FROM (SELECT us, LAG(us) OVER (ORDER BY us) AS prev FROM ("
+        f"SELECT {_epoch_us('timestamp')} AS us FROM turns WHERE session_id = %s"
+        f" UNION SELECT {_epoch_us('started_at')} FROM tool_calls WHERE session_id = %s AND started_at IS NOT NULL"
+        f" UNION SELECT {_epoch_us('finished_at')} FROM tool_calls WHERE session_id = %s AND finished_at IS NOT NULL"
+        ") times) gaps WHERE prev IS NOT NULL"
     )

@@ -138,6 +138,13 @@ def active_seconds(times: Iterable[datetime]) -> int:
 
 def project_unknown_id() -> int:
     """The id of the project rows without one are counted under (created when first needed)."""
+    # Looked up every time rather than cached per process: a rolled-back transaction or a reset can
+    # remove the row, and this raw read costs less than building the ORM's get_or_create query.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM projects WHERE key = %s", [Project.UNKNOWN_KEY])
+        row = cursor.fetchone()
+    if row is not None:
+        return row[0]
     project, _ = Project.objects.get_or_create(key=Project.UNKNOWN_KEY, defaults={"name": "(unknown)"})
     return project.id
 
@@ -409,6 +416,14 @@ def _activity_refresh(hours: set[datetime], pids: set[int], platform: str, unkno
 _EPOCH_MS_SQL = {
     "sqlite": "CAST(ROUND((julianday({col}) - 2440587.5) * 86400000) AS INTEGER)",
     "postgresql": "CAST(ROUND(EXTRACT(EPOCH FROM {col}) * 1000) AS BIGINT)",
+}
+# Event time as exact integer epoch microseconds (active time and latencies compare and subtract them).
+# SQLite stores "YYYY-MM-DD HH:MM:SS[.ffffff]": strftime reads whole seconds only, since it rounds a
+# fraction to milliseconds (.9996 s would become the next second); the digits after the dot are added.
+EPOCH_US_SQL = {
+    "sqlite": "(CAST(strftime('%%s', substr({col}, 1, 19)) AS INTEGER) * 1000000"
+    " + CASE WHEN length({col}) > 20 THEN CAST(substr({col}, 21, 6) AS INTEGER) ELSE 0 END)",
+    "postgresql": "CAST(ROUND(EXTRACT(EPOCH FROM {col}) * 1000000) AS BIGINT)",
 }
 _TIME_SOURCES = (("turns", "timestamp"), ("tool_calls", "started_at"), ("tool_calls", "finished_at"),
                  ("code_changes", "timestamp"))  # fmt: skip

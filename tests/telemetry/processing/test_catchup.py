@@ -4,6 +4,7 @@ envelopes -> Redis stream -> StreamConsumer -> raw store -> session_catch_up), o
 import json
 import random
 from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from telemetry.models import (
 )
 from telemetry.processing import catchup
 from telemetry.processing.catchup import session_catch_up
+from telemetry.processing.rollups import active_seconds, hour_floor
 from tests.factories import entry
 from tests.telemetry.test_consumer import drain, make_consumer
 
@@ -453,3 +455,35 @@ def test_the_task_drains_dirty_sessions_into_derived_rows(redis) -> None:
     progress = SessionProgress.objects.get(session_id=FAILURES)
     assert progress.processed_seq == progress.raw_through_seq > 0
     assert redis.hlen(notify.DIRTY_SESSIONS) == 0
+
+
+def test_active_time_and_latencies_computed_in_sql_equal_the_datetime_definitions() -> None:
+    # The catch-up computes both from exact epoch microseconds in SQL; fractions just under a second
+    # (which SQLite's own date functions would round to milliseconds) and repeated times are the traps.
+    base = datetime(2025, 3, 1, 12, 0, 59, 999600, tzinfo=UTC)
+    offsets_us = [0, 1, 400, 999_999, 61_000_000, 61_000_000, 700_000_001, 700_250_000, 1_300_999_999]
+    times = [base + timedelta(microseconds=us) for us in offsets_us]
+    project = Project.objects.create(key="p", name="p")
+    session = Session.objects.create(platform="claude_code", session_id="s", project=project)
+    conversation = Conversation.objects.create(session=session, conversation_id="s")
+    kinds = [TurnKind.USER_PROMPT, TurnKind.ASSISTANT_RESPONSE] * 5
+    for i, (ts, kind) in enumerate(zip(times, kinds, strict=False)):
+        Turn.objects.create(session=session, conversation=conversation, project=project, key=f"t{i}",
+                            kind=kind, timestamp=ts, hour=hour_floor(ts), agent_id="a" if i > 6 else "")  # fmt: skip
+    ToolCall.objects.create(session=session, conversation=conversation, project=project, tool_use_id="c",
+                            started_at=times[2] + timedelta(microseconds=7), hour=hour_floor(times[2]),
+                            finished_at=times[6] - timedelta(microseconds=3))  # fmt: skip
+
+    catchup._latencies(session)
+    catchup._counters(session)
+
+    session.refresh_from_db()
+    all_times = [*times, times[2] + timedelta(microseconds=7), times[6] - timedelta(microseconds=3)]
+    assert session.active_seconds == active_seconds(all_times) > 0
+    marks = [(t.agent_id, t.timestamp) for t in Turn.objects.filter(kind=TurnKind.USER_PROMPT)]
+    marks.append(("", times[6] - timedelta(microseconds=3)))
+    for turn in Turn.objects.filter(kind=TurnKind.ASSISTANT_RESPONSE):
+        before = sorted(ts for agent, ts in marks if agent == turn.agent_id and ts <= turn.timestamp)
+        want = round((turn.timestamp - before[-1]).total_seconds() * 1000) if before else None
+        assert turn.latency_ms == want, turn.key
+    assert Turn.objects.filter(latency_ms__isnull=False).count() >= 3
