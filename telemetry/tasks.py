@@ -1,6 +1,9 @@
 """Celery tasks: thin wrappers over telemetry.processing. A task decides nothing."""
 
+import time
+
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 
 from .connections import redis_client
@@ -20,6 +23,9 @@ def sessions_catch_up(sessions: list[list[str]] | None = None) -> int:
     """Bring every dirty session (and any named) up to date: derive their new raw events into rows, in one
     transaction (see processing.catchup). Returns how many sessions were visited."""
     client = redis_client()
+    # While this waits, the scheduled flag is still set: the fast path marks sessions but enqueues no
+    # second task, and what arrives meanwhile is caught up together.
+    time.sleep(settings.SLOWPATH_COALESCE_MS / 1000)
     snapshot = notify.dirty_take(client)
     keys = {notify.session_parse(f) for f in snapshot}
     keys.update((platform, session_id) for platform, session_id in sessions or [])

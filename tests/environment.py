@@ -19,3 +19,5 @@ def _own_temp_dir(variable: str, prefix: str) -> None:
 
 _own_temp_dir("BLUEPLANE_HOME", "bp-test-")
 _own_temp_dir("CLAUDE_CONFIG_DIR", "bp-claude-")
+# Tasks called synchronously in tests need no coalescing window (bench/slowpath.py measures it).
+os.environ.setdefault("BLUEPLANE_SLOWPATH_COALESCE_MS", "0")
