@@ -58,7 +58,7 @@ def price_table_load(*, path: Path = PRICE_TABLE_PATH) -> PriceTable:
     """Read a price table (default: the embedded one). Loaded once per path and then shared: it is immutable.
     Raises ValueError when a model lacks one of the four base prices, since pricing its missing kind
     as free would under-report silently."""
-    return _price_table_read(path.resolve())
+    return _price_table_read(path)  # cached per path: called once per assistant message
 
 
 @lru_cache(maxsize=8)
