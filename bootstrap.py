@@ -83,6 +83,9 @@ def main(argv: list[str]) -> None:
     if command == "up":
         blueplane = BIN / "blueplane"
         os.execv(blueplane, [str(blueplane), "up", *rest])
+    if not rest:  # the whole suite (and CI): the tree must also pass the linter and the formatter
+        run([str(BIN / "ruff"), "check", "."])
+        run([str(BIN / "ruff"), "format", "--check", "."])
     # pytest's own exit code, so "no tests ran" (5) fails too.
     os.execv(PYTHON, [str(PYTHON), "-m", "pytest", *rest])
 
