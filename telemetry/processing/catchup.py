@@ -134,50 +134,83 @@ def events_derive(
     return reduced
 
 
-def session_catch_up(*, platform: str, session_id: str) -> CatchUpResult:
+@dataclass
+class Derived:
+    """A session's raw events after a watermark, read and turned into facts (no lock needed)."""
+
+    platform: str
+    session_id: str
+    after_seq: int
+    last_seq: int = 0
+    applied: int = 0
+    reduced: Reduced = field(default_factory=Reduced)
+
+
+def session_derive(*, platform: str, session_id: str, after_seq: int) -> Derived:
+    """Read the session's raw events after after_seq and reduce their facts."""
+    derived = Derived(platform, session_id, after_seq, last_seq=after_seq)
+    for seq, raw in session_events_iter(
+        platform=platform, session_id=session_id, after_seq=after_seq, page=PAGE_EVENTS
+    ):
+        events_derive(platform=platform, events=[(seq, raw)], into=derived.reduced)
+        derived.applied += 1
+        derived.last_seq = seq
+    return derived
+
+
+def session_catch_up(*, platform: str, session_id: str, derived: Derived | None = None) -> CatchUpResult:
     """Apply the session's raw events after its watermark, in one transaction. Returns what was applied;
-    `applied == 0` when a repeat finds nothing new."""
+    `applied == 0` when a repeat finds nothing new. `derived` is what a caller read before taking the
+    lock; it is used only if the watermark has not moved since (else the events are read again)."""
     with transaction.atomic():
         progress = _progress_lock(platform, session_id)
-        raw_model = RAW_TRACE_MODELS[platform]
-        through = _raw_through(raw_model, session_id)
-        reduced = Reduced()
-        applied = 0
-        last_seq = progress.processed_seq
-        for seq, raw in session_events_iter(
-            platform=platform, session_id=session_id, after_seq=progress.processed_seq, page=PAGE_EVENTS
-        ):
-            events_derive(platform=platform, events=[(seq, raw)], into=reduced)
-            applied += 1
-            last_seq = seq
-        if not applied:
+        if derived is None or derived.after_seq != progress.processed_seq:
+            derived = session_derive(
+                platform=platform, session_id=session_id, after_seq=progress.processed_seq
+            )
+        through = _raw_through(RAW_TRACE_MODELS[platform], session_id)
+        if not derived.applied:
             if progress.raw_through_seq < through:
                 progress.raw_through_seq = through
                 progress.save(update_fields=["raw_through_seq", "updated_at"])
             return CatchUpResult(0)
+        reduced = derived.reduced
         _issues_attribute(reduced, session_id)
         touched = _Touched()
         sessions = _facts_apply(platform, session_id, reduced, touched)
         for session in sorted(sessions.values(), key=lambda s: s.session_id):
             _session_finalize(session, touched)
         _rollups(platform, touched)
-        progress.processed_seq = last_seq
-        progress.raw_through_seq = max(progress.raw_through_seq, through, last_seq)
+        progress.processed_seq = derived.last_seq
+        progress.raw_through_seq = max(progress.raw_through_seq, through, derived.last_seq)
         progress.save(update_fields=["processed_seq", "raw_through_seq", "updated_at"])
     hours = frozenset(h for h, _ in touched.buckets)
-    return CatchUpResult(applied, hours, frozenset(p for _, p in touched.buckets))
+    return CatchUpResult(derived.applied, hours, frozenset(p for _, p in touched.buckets))
 
 
 def sessions_catch_up(*, sessions: Iterable[tuple[str, str]]) -> list[CatchUpResult]:
     """Catch up several sessions in ONE transaction, refreshing each touched rollup bucket once at the
     end instead of once per session (the refresh is most of a small catch-up's cost). All or nothing:
-    a failure rolls every session back, and a rerun applies them all."""
+    a failure rolls every session back, and a rerun applies them all.
+
+    Reading and deriving the new events happens first, outside the transaction: WAL readers take no
+    lock, so the fast path keeps writing meanwhile; only applying holds the write lock. A session
+    whose watermark moved in between (another worker caught it up) is read again under the lock."""
+    keys = sorted({(platform, sid) for platform, sid in sessions if platform in DERIVERS})
+    prepared = [
+        session_derive(platform=platform, session_id=sid, after_seq=_watermark(platform, sid))
+        for platform, sid in keys
+    ]
     with transaction.atomic(), rollups_deferred():
-        return [
-            session_catch_up(platform=platform, session_id=session_id)
-            for platform, session_id in sorted(set(sessions))
-            if platform in DERIVERS
-        ]
+        return [session_catch_up(platform=d.platform, session_id=d.session_id, derived=d) for d in prepared]
+
+
+def _watermark(platform: str, session_id: str) -> int:
+    rows = _fetch(
+        "SELECT processed_seq FROM session_progress WHERE platform = %s AND session_id = %s",
+        [platform, session_id],
+    )
+    return rows[0][0] if rows else 0
 
 
 def _progress_lock(platform: str, session_id: str) -> SessionProgress:
