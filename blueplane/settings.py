@@ -229,7 +229,7 @@ CELERY_BEAT_SCHEDULE: dict = {
 # A catch-up task waits this long before taking the dirty sessions, so that under load one task (and
 # one transaction) covers many events of each session instead of a few: a catch-up's fixed cost is
 # ~15 ms, an event's ~0.1 ms. It adds at most this much to the time an event takes to show.
-SLOWPATH_COALESCE_MS = env_int("BLUEPLANE_SLOWPATH_COALESCE_MS", 300, minimum=0)
+SLOWPATH_COALESCE_MS = env_int("BLUEPLANE_SLOWPATH_COALESCE_MS", 500, minimum=0)
 # An active session with no event for this long becomes timed_out (beat and `rebuild` apply the same rule).
 BLUEPLANE_SESSION_IDLE_TIMEOUT_S = env_int("BLUEPLANE_SESSION_IDLE_TIMEOUT_S", 30 * 60, minimum=1)
 # Raw traces older than this many days move to Parquet files under BLUEPLANE_ARCHIVE_DIR.

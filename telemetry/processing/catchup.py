@@ -476,7 +476,7 @@ def _turns_apply(sessions, conversations, facts: Iterable[TurnFact], touched: _T
         row = existing.get((fact.session_id, fact.key))
         if row is None:
             values = _turn_values(fact)
-            new.append(Turn(session=session, conversation_id=conversations[fact.session_id],
+            new.append(Turn(session_id=session.pk, conversation_id=conversations[fact.session_id],
                             project_id=session.project_id, key=fact.key[:300], **values))  # fmt: skip
             touched.add(values["hour"], session.project_id)
         else:
@@ -528,7 +528,7 @@ def _tools_apply(sessions, conversations, facts: Iterable[ToolFact], touched: _T
         row = existing.get((fact.session_id, fact.tool_use_id))
         if row is None:
             values = _tool_values(fact)
-            new.append(ToolCall(session=session, conversation_id=conversations[fact.session_id],
+            new.append(ToolCall(session_id=session.pk, conversation_id=conversations[fact.session_id],
                                 project_id=session.project_id, tool_use_id=fact.tool_use_id[:128], **values))  # fmt: skip
             touched.add(values["hour"], session.project_id)
         else:
@@ -563,7 +563,7 @@ def _changes_apply(sessions, facts: Iterable[ChangeFact], touched: _Touched) -> 
         if row is None:
             values = _change_values(fact)
             new.append(
-                CodeChange(session=session, project_id=session.project_id, key=fact.key[:300], **values)
+                CodeChange(session_id=session.pk, project_id=session.project_id, key=fact.key[:300], **values)
             )
             touched.add(values["hour"], session.project_id)
         else:
