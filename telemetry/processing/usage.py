@@ -124,10 +124,10 @@ def usage_from_record(
     sits in). It wins over the line's `sessionId`, which older Claude Code versions may set differently;
     `requestSessionId` (the session that made a request copied into a fork) wins over both."""
     message = record.get("message")
-    if not isinstance(message, Mapping):
+    if not isinstance(message, dict):
         return None
     usage = message.get("usage")
-    if not isinstance(usage, Mapping):
+    if not isinstance(usage, dict):
         return None
     if record.get("type") != "assistant" and message.get("role") != "assistant":
         return None
@@ -146,7 +146,7 @@ def usage_from_record(
     split = usage.get("cache_creation")
     # The 5m/1h split is newer than the total; without it every cache write was a 5-minute one. The total
     # stays authoritative: 1h is read from the split and 5m is the rest.
-    one_hour = _count(split.get("ephemeral_1h_input_tokens")) if isinstance(split, Mapping) else 0
+    one_hour = _count(split.get("ephemeral_1h_input_tokens")) if isinstance(split, dict) else 0
     one_hour = min(one_hour, cache_write)
     return MessageUsage(
         key=key,
