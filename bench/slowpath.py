@@ -10,7 +10,10 @@ Latency = first poll seeing it - its XADD time (so it is over-stated by up to th
 
 The last line printed is one JSON object with every figure.
 
-usage: python bench/slowpath.py [-n 50000] [--rate 1000] [--seconds 10] [--keep]
+The throughput run's default, 100,000 events (~10 s), keeps start-up and the last coalescing window
+(BLUEPLANE_SLOWPATH_COALESCE_MS after the final batch) from dominating: at 50,000 they are ~10% of it.
+
+usage: python bench/slowpath.py [-n 100000] [--rate 1000] [--seconds 10] [--keep]
 """
 
 import argparse
@@ -199,7 +202,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("-n", type=int, default=50_000, help="events for the throughput run")
+    parser.add_argument("-n", type=int, default=100_000, help="events for the throughput run")
     parser.add_argument("--rate", type=int, default=1000, help="events/s for the latency run")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=2)
