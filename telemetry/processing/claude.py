@@ -391,9 +391,7 @@ def _typed_prompt(r: Mapping, content: Any) -> bool:
         return False
     text = content if isinstance(content, str) else None
     if isinstance(content, list):
-        text = next(
-            (b.get("text") for b in content if isinstance(b, dict) and b.get("type") == "text"), None
-        )
+        text = next((b.get("text") for b in content if isinstance(b, dict) and b.get("type") == "text"), None)
     return not (isinstance(text, str) and text.lstrip().startswith(_NOT_PROMPT_PREFIXES))
 
 
@@ -411,9 +409,7 @@ def _change_facts(
     session: str, tool_id: str, name: str, ts: datetime, result: Mapping, tool_input: Any,
     metadata: Mapping | None,
 ) -> list[Fact]:  # fmt: skip
-    path = result.get("filePath") or (
-        tool_input.get("file_path") if isinstance(tool_input, dict) else None
-    )
+    path = result.get("filePath") or (tool_input.get("file_path") if isinstance(tool_input, dict) else None)
     if path is None or ("structuredPatch" not in result and result.get("type") != "create"):
         return []
     lines = None
