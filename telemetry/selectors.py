@@ -64,14 +64,6 @@ def row_id_span(*, model: type[Model]) -> tuple[int, int] | None:
 # --- Metrics: read from the hourly rollups (docs/metrics.md defines each figure) -----------------------
 
 USAGE_GROUPS = ("model", "project", "platform")
-_USAGE_SUMS = (
-    "messages",
-    "input_tokens",
-    "output_tokens",
-    "cache_write_tokens",
-    "cache_read_tokens",
-    "cost_usd",
-)
 
 
 def _rollup_filter(qs: QuerySet, *, platform: str | None, project_key: str | None) -> QuerySet:
@@ -116,7 +108,7 @@ def usage_by_day(
     qs = _rollup_filter(
         UsageHour.objects.filter(hour__gte=lo, hour__lt=hi), platform=platform, project_key=project_key
     )
-    rows = qs.values("hour", *columns).annotate(**{m: Sum(m) for m in _USAGE_SUMS}).order_by()
+    rows = qs.values("hour", *columns).annotate(**{m: Sum(m) for m in rollups.USAGE_MEASURES}).order_by()
     out: dict[tuple, dict] = {}
     for r in rows:
         day = hour_local_day(hour=r["hour"], tz=zone)
@@ -128,9 +120,9 @@ def usage_by_day(
             acc = out[(day, group)] = {
                 "day": day,
                 **dict(zip(by, group, strict=True)),
-                **dict.fromkeys(_USAGE_SUMS, 0),
+                **dict.fromkeys(rollups.USAGE_MEASURES, 0),
             }
-        for m in _USAGE_SUMS:
+        for m in rollups.USAGE_MEASURES:
             acc[m] += r[m] or 0
     return [out[k] for k in sorted(out, key=lambda k: (k[0], tuple(str(x) for x in k[1])))]
 
@@ -204,15 +196,8 @@ def activity_summary(
     ).aggregate(
         **{
             f: Sum(f)
-            for f in (
-                "prompts",
-                "api_errors",
-                "lines_added",
-                "lines_removed",
-                "edits_accepted",
-                "edits_rejected",
-                "active_seconds",
-            )
+            for f in rollups.ACTIVITY_MEASURES
+            if f != "sessions"  # sessions of different hours may be the same session: not summable
         }
     )
     act = {k: v or 0 for k, v in act.items()}

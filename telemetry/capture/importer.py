@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import redis
 from tqdm import tqdm
 
+from ..ingest.streams import EVENTS_STREAM
 from .privacy import Privacy
-from .tailer import EVENTS_STREAM, FileState, ProjectCache, file_events, transcript_files
+from .tailer import FileState, ProjectCache, file_events, transcript_files
 
 PIPELINE_EVENTS = 500
 

@@ -10,9 +10,10 @@ import redis
 from django.conf import settings
 
 from ..connections import redis_client
+from ..ingest.streams import EVENTS_STREAM
 from .runtime import home, offsets_path, privacy_get
 from .spool import spool_replay
-from .tailer import EVENTS_STREAM, Tailer
+from .tailer import Tailer
 
 
 @dataclass

@@ -22,12 +22,12 @@ from typing import BinaryIO
 import orjson
 import redis
 
+from ..ingest.streams import EVENTS_STREAM
 from .claude_events import iso_from_ns, timestamp_valid, transcript_envelope
 from .privacy import Privacy
 
 logger = logging.getLogger(__name__)
 
-EVENTS_STREAM = "telemetry:events"
 HEAD_BYTES = 1024
 READ_CHUNK_BYTES = 16 * 1024 * 1024
 # A file whose first lines carry no timestamp yet is held back this long, waiting for a line that

@@ -29,6 +29,7 @@ from django.db.models import Sum
 
 from ..connections import redis_client
 from ..models import ActivityHour, ToolHour, UsageHour
+from .rollups import ACTIVITY_MEASURES, USAGE_MEASURES
 
 logger = logging.getLogger(__name__)
 
@@ -36,24 +37,6 @@ PREFIX = "metric:"
 HOURS_KEY = "metric:hours"
 LOCK_KEY = "lock:metric"
 LOCK_TIMEOUT_S = 30
-USAGE_MEASURES = (
-    "messages",
-    "input_tokens",
-    "output_tokens",
-    "cache_write_tokens",
-    "cache_read_tokens",
-    "cost_usd",
-)
-ACTIVITY_MEASURES = (
-    "sessions",
-    "prompts",
-    "api_errors",
-    "lines_added",
-    "lines_removed",
-    "edits_accepted",
-    "edits_rejected",
-    "active_seconds",
-)
 
 
 def hour_label(hour: datetime) -> str:

@@ -56,6 +56,26 @@ ACTIVE_GAP_CAP = timedelta(minutes=5)
 # does not depend on the order rows are read in (SQLite would sum REALs otherwise).
 _COST_SCALE = 10**8
 
+# What the usage and activity rollups sum, in their hour rows; live metrics and selectors read the same.
+USAGE_MEASURES = (
+    "messages",
+    "input_tokens",
+    "output_tokens",
+    "cache_write_tokens",
+    "cache_read_tokens",
+    "cost_usd",
+)
+ACTIVITY_MEASURES = (
+    "sessions",
+    "prompts",
+    "api_errors",
+    "lines_added",
+    "lines_removed",
+    "edits_accepted",
+    "edits_rejected",
+    "active_seconds",
+)
+
 
 def hour_floor(moment: datetime) -> datetime:
     """The UTC hour containing a moment (the rollup bucket)."""
