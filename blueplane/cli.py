@@ -179,14 +179,18 @@ def _archive_import(path: str | None) -> int:
     """Put archived raw traces (Parquet, see BLUEPLANE_ARCHIVE_AFTER_DAYS) back, and derive what they say."""
     from django.conf import settings
 
-    from telemetry.processing.archive import archive_import
+    from telemetry.processing.archive import ArchiveUnreadable, archive_import
     from telemetry.processing.catchup import sessions_catch_up
 
     root = os.path.expanduser(path) if path else str(settings.BLUEPLANE_ARCHIVE_DIR)
     if not os.path.exists(root):
         print(f"{PROG}: {root}: no such file or folder", file=sys.stderr)
         return 2
-    result = archive_import(root)
+    try:
+        result = archive_import(root)
+    except ArchiveUnreadable as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
     # Sessions new to this database are derived from scratch; known ones already include these events.
     sessions_catch_up(sessions=result.sessions)
     print(
@@ -211,6 +215,16 @@ def _local_zone() -> str:
         if "zoneinfo/" in target:
             return target.split("zoneinfo/", 1)[1]
     return "UTC"
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1: {text!r}")
+    return value
 
 
 def _day(text: str) -> date:
@@ -384,10 +398,10 @@ def parser_build() -> argparse.ArgumentParser:
         p = add(name, handler, help)
         if choices:
             p.add_argument("--by", choices=choices, default="model", help="how to group (default: model)")
-            p.add_argument("--limit", type=int, default=50, help="sessions to list with --by session")
+            p.add_argument("--limit", type=_positive, default=50, help="sessions to list with --by session")
         p.add_argument("--since", type=_day, help="first day, YYYY-MM-DD (default: --days before --until)")
         p.add_argument("--until", type=_day, help="last day, YYYY-MM-DD (default: today)")
-        p.add_argument("--days", type=int, default=30, help="days to cover when --since is not given")
+        p.add_argument("--days", type=_positive, default=30, help="days to cover when --since is not given")
         p.add_argument(
             "--tz", default=_local_zone(), help="IANA time zone of the days (default: this machine's)"
         )

@@ -67,3 +67,12 @@ def test_unknown_time_zone_is_one_line(capsys):
     assert cli.main(["usage", "--tz", "Mars/Olympus"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown time zone" in err
+
+
+@pytest.mark.parametrize("argv", [["usage", "--by", "session", "--limit", "-1"], ["tools", "--days", "0"]])
+def test_non_positive_counts_are_one_line(capsys, argv):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "must be a whole number of at least 1" in err and "Traceback" not in err

@@ -231,8 +231,15 @@ def raw_traces_archive(
 # --- reading ----------------------------------------------------------------------------------------
 
 
+class ArchiveUnreadable(ValueError):
+    """A file that is not one of our Parquet archives; the message names it and says why."""
+
+
 def _read(path: Path, filters: list | None = None) -> pa.Table:
-    return pq.read_table(path, schema=SCHEMA, filters=filters)
+    try:
+        return pq.read_table(path, schema=SCHEMA, filters=filters)
+    except (pa.ArrowException, OSError) as exc:
+        raise ArchiveUnreadable(f"{path}: not a readable Blueplane archive ({exc})") from None
 
 
 def archive_rows(

@@ -127,3 +127,13 @@ def test_blueplane_import_archive_puts_history_back_on_a_fresh_database(redis, a
     assert set(Session.objects.values_list("session_id", flat=True)) == {"s1", "s2"}
     assert cli.main(["import", "archive", str(archive_root)]) == 0
     assert "imported 0 archived events (10 already stored)" in capsys.readouterr().out
+
+
+def test_import_of_a_file_that_is_not_an_archive_is_one_line(tmp_path, capsys):
+    from blueplane import cli
+
+    bad = tmp_path / "notes.parquet"
+    bad.write_text("not parquet")
+    assert cli.main(["import", "archive", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a readable Blueplane archive" in err
