@@ -1,19 +1,22 @@
 """Benchmark of the fast path as shipped: StreamConsumer over the embedded Redis into SQLite.
 
 Backlog mode (default): pre-fill `telemetry:events` with N envelopes (bench/events.py, a seed the
-dictionary was not trained on), drain them with `run_once()` in this process, then re-pack and VACUUM,
-and report throughput, batch latency, compression and database size per event.
+dictionary was not trained on), drain them as runfastpath does (`run()`: a reader process prepares
+batches, this one commits them; `--inline` does both in this process with `run_once()`), then re-pack
+and VACUUM, and report throughput, batch latency, compression and database size per event.
 Rate mode (`--rate R`): a producer process XADDs R events/s for `--seconds` while the consumer runs;
 reports batch processing time and end-to-end latency (XADD to commit, and to ack).
 `--with-limits` also runs ../shared/limits/bench_e2e.py backlog (the minimal loop that sets the speed
 bar) in a copy under /tmp, so both are measured in one session on this shared machine.
-`--profile FILE` runs the drain under cProfile and prints the hot spots in telemetry/ingest.
+`--profile FILE` runs the drain under cProfile and prints the hot spots in telemetry/ingest (with
+`--inline`: the reader process is out of the profiler's sight); `--inline` also prints each step's
+share of the wall time.
 
 Everything runs in a fresh BLUEPLANE_HOME under /tmp (removed afterwards unless --keep). The last line
 printed is one JSON object with every figure.
 
-usage: python bench/fastpath.py [-n 50000] [--seed 7] [--rate R [--seconds 8]] [--with-limits]
-                                [--profile FILE] [--keep]
+usage: python bench/fastpath.py [-n 50000] [--seed 7] [--rate R [--seconds 8]] [--inline]
+                                [--with-limits] [--profile FILE] [--keep]
 """
 
 import argparse
@@ -95,9 +98,15 @@ class Phases:
         self.wrap(consumer, "commit", "commit")
         self.wrap(batching, "entries_decode", "decode+validate")
         self.wrap(batching, "units_group", "group")
-        self.wrap(writer, "units_compress", "compress")
+        self.wrap(batching, "units_compress", "compress")
         self.wrap(writer, "batch_write", "sqlite txn", commit=True)
         self.wrap(notify, "wake_slow_path", "celery enqueue")
+
+    def wrap_commit(self) -> None:
+        """Only what end-to-end latency needs: when each batch's transaction committed."""
+        from telemetry.ingest import writer
+
+        self.wrap(writer, "batch_write", "sqlite txn", commit=True)
 
     @staticmethod
     def shares(seconds: dict[str, float], wall: float) -> dict[str, float]:
@@ -164,6 +173,16 @@ def fastpath_regime(*, background_checkpoints: bool = True) -> Iterator[None]:
         return
     with wal_checkpoints(), automatic_checkpoints_off():
         yield
+
+
+def redis_cpu_s() -> float:
+    """CPU seconds the embedded redis-server has used (it shares the machine's cores with the drain)."""
+    from django.conf import settings
+
+    pid = int((settings.REDIS_SOCKET_PATH.parent / "redis.pid").read_text())
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stream_prefill(client: Any, events: list[bytes]) -> None:
@@ -288,7 +307,60 @@ def size_figures(
 # ---- backlog ---------------------------------------------------------------------------------------
 
 
+class Recorder:
+    """Wraps consumer.commit to record each batch: its stats, stream ids and when it was acknowledged."""
+
+    def __init__(self, consumer: Any, phases: Phases) -> None:
+        self.flushes: list[Any] = []
+        self.batches: list[tuple[list[bytes], float, float]] = []  # (stream ids, commit wall, ack wall)
+        self.first_arrival: float | None = None
+        self.last_done = 0.0
+        self.done = 0
+        commit = consumer.commit
+
+        def recorded(batch: Any) -> Any:
+            if self.first_arrival is None:
+                self.first_arrival = batch.arrived
+            stats = commit(batch)
+            self.last_done = time.monotonic()
+            self.done += stats.entries
+            self.flushes.append(stats)
+            self.batches.append((batch.ack_ids, phases.commit_wall, time.time()))
+            return stats
+
+        consumer.commit = recorded
+
+
+def drive(args: argparse.Namespace, consumer: Any, stop: Any, *, once: bool) -> None:
+    """Run the consumer as runfastpath does (a reader process, unless --inline) until it drains (once)
+    or stop is set. --inline drives run_once() in this process, which --profile and the per-step
+    shares need (the reader process is out of a profiler's sight)."""
+    with fastpath_regime(background_checkpoints=args.checkpoints == "background"):
+        if args.inline:
+            while not stop.is_set():
+                if not consumer.run_once() and once:
+                    break  # the idle pass blocked for flush_ms: not part of the drain
+        else:
+            consumer.reader_process = True
+            consumer.run(stop, once=once)
+
+
+def flush_figures(rec: Recorder) -> dict[str, Any]:
+    done = rec.done
+    return {
+        "batches": len(rec.flushes),
+        "avg_batch": round(done / len(rec.flushes), 1),
+        "celery_enqueues": sum(f.enqueued for f in rec.flushes),
+        # arrival (XREADGROUP reply) to XACK reply, waiting for the writer included
+        **ms_summary("batch", [f.since_read for f in rec.flushes]),
+        **ms_summary("commit", [f.seconds for f in rec.flushes]),
+    }
+
+
 def run_backlog(args: argparse.Namespace, events: list[bytes], baseline: int) -> dict[str, Any]:
+    import resource
+    import threading
+
     from telemetry.connections import redis_client
     from telemetry.ingest.consumer import StreamConsumer
     from telemetry.ingest.streams import EVENTS_STREAM, GROUP
@@ -299,63 +371,48 @@ def run_backlog(args: argparse.Namespace, events: list[bytes], baseline: int) ->
     prefill_s = time.perf_counter() - t0
     consumer = StreamConsumer.from_settings(consumer="bench")
     phases = Phases()
-    if not args.profile:
-        phases.instrument(consumer)
     profiler = None
     if args.profile:
         import cProfile
 
         profiler = cProfile.Profile()
-    run_s: list[float] = []
-    commit_s: list[float] = []
-    flush_s: list[float] = []
-    done = 0
-    enqueues = 0
-    snapshot: dict[str, float] = {}
-    with fastpath_regime(background_checkpoints=args.checkpoints == "background"):
-        c0 = time.process_time()
-        t_start = time.perf_counter()
-        t_end = t_start
-        if profiler:
-            profiler.enable()
-        while True:
-            tb = time.perf_counter()
-            n = consumer.run_once()
-            te = time.perf_counter()
-            if not n:
-                break  # the idle pass blocked for flush_ms: not part of the drain
-            t_end = te
-            done += n
-            run_s.append(te - tb)
-            last = consumer.last_flush
-            commit_s.append(last.seconds)
-            flush_s.append(getattr(last, "since_read", last.seconds))
-            enqueues += last.enqueued
-            if phases.seconds:
-                snapshot = dict(phases.seconds)
-        if profiler:
-            profiler.disable()
-    cpu = time.process_time() - c0
-    wall = t_end - t_start
+        profiler.enable()
+    elif args.inline:
+        phases.instrument(consumer)
+    else:
+        phases.wrap_commit()
+
+    def cpu() -> float:
+        return sum(
+            getattr(resource.getrusage(who), f)
+            for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+            for f in ("ru_utime", "ru_stime")
+        )
+
+    rec = Recorder(consumer, phases)
+    c0, r0, t0 = cpu(), redis_cpu_s(), time.monotonic()
+    drive(args, consumer, threading.Event(), once=True)
+    if profiler:
+        profiler.disable()
+    wall = rec.last_done - rec.first_arrival
+    cpu_s = cpu() - c0  # the reader process included (it has exited and been waited for)
+    redis_cores = (redis_cpu_s() - r0) / (time.monotonic() - t0)
     phases.restore()
     pending = client.xpending(EVENTS_STREAM, GROUP)["pending"]
     out: dict[str, Any] = {
-        "events_handled": done,
+        "consumer": "inline" if args.inline else "reader process",
+        "events_handled": rec.done,
         "prefill_s": round(prefill_s, 3),
         "drain_s": round(wall, 3),
-        "events_per_s": round(done / wall),
+        "events_per_s": round(rec.done / wall),
         "event_mb_per_s": round(sum(map(len, events)) / wall / 1e6, 2),
-        "cpu_share": round(cpu / wall, 3),
-        "batches": len(run_s),
-        "avg_batch": round(done / len(run_s), 1),
-        "celery_enqueues": enqueues,
+        "cpu_cores": round(cpu_s / wall, 3),
+        "redis_cpu_cores": round(redis_cores, 3),
         "pending_after": pending,
-        **ms_summary("batch", run_s),
-        **ms_summary("flush", flush_s),
-        **ms_summary("commit", commit_s),
+        **flush_figures(rec),
     }
-    if snapshot:
-        out["phase_pct"] = Phases.shares(snapshot, wall)
+    if args.inline and not args.profile:
+        out["phase_pct"] = Phases.shares(dict(phases.seconds), wall)
     if profiler:
         profile_report(profiler, args.profile)
     return out
@@ -404,6 +461,8 @@ def _producer(sock: str, events: list[bytes], rate: int, seconds: float, ready: 
 
 
 def run_rate(args: argparse.Namespace, events: list[bytes], baseline: int) -> dict[str, Any]:
+    import threading
+
     from django.conf import settings
 
     from telemetry.connections import redis_client
@@ -411,56 +470,42 @@ def run_rate(args: argparse.Namespace, events: list[bytes], baseline: int) -> di
 
     consumer = StreamConsumer.from_settings(consumer="bench")
     phases = Phases()
-    phases.instrument(consumer)
-    batches: list[tuple[list[bytes], float, float]] = []  # (stream ids, commit wall, ack wall)
-    flush_orig = consumer.flush
-
-    def flush(entries: list) -> Any:
-        stats = flush_orig(entries)
-        batches.append(([sid for sid, _ in entries], phases.commit_wall, time.time()))
-        return stats
-
-    consumer.flush = flush  # type: ignore[method-assign]
+    phases.wrap_commit()
     ctx = mp.get_context("fork")
     ready, sent = ctx.Event(), ctx.Value("q", 0)
     sock = str(settings.REDIS_SOCKET_PATH)
     prod = ctx.Process(target=_producer, args=(sock, events, args.rate, args.seconds, ready, sent))
     prod.start()
     redis_client().ping()
-    flush_s: list[float] = []
-    commit_s: list[float] = []
-    done = 0
-    with fastpath_regime(background_checkpoints=args.checkpoints == "background"):
-        ready.set()
-        t0 = time.perf_counter()
-        while True:
-            n = consumer.run_once()
-            if n:
-                done += n
-                last = consumer.last_flush
-                commit_s.append(last.seconds)
-                flush_s.append(getattr(last, "since_read", last.seconds))
-            elif not prod.is_alive():
-                break
-        wall = time.perf_counter() - t0
-    prod.join()
+    stop = threading.Event()
+    rec = Recorder(consumer, phases)
+
+    def stop_when_all_handled() -> None:
+        prod.join()
+        while rec.done < sent.value:
+            time.sleep(0.05)
+        stop.set()
+
+    threading.Thread(target=stop_when_all_handled, daemon=True).start()
+    ready.set()
+    t0 = time.monotonic()
+    drive(args, consumer, stop, once=False)
+    wall = rec.last_done - t0
     phases.restore()
     commit_lat: list[float] = []
     ack_lat: list[float] = []
-    for ids, commit, ack in batches:
+    for ids, commit, ack in rec.batches:
         for sid in ids:
             xadd_s = int(sid.split(b"-")[0]) / 1000
             commit_lat.append(commit - xadd_s)
             ack_lat.append(ack - xadd_s)
     return {
+        "consumer": "inline" if args.inline else "reader process",
         "rate_target": args.rate,
         "events_sent": sent.value,
-        "events_handled": done,
-        "events_per_s": round(done / wall),
-        "batches": len(flush_s),
-        "avg_batch": round(done / len(flush_s), 1),
-        **ms_summary("batch", flush_s),
-        **ms_summary("commit", commit_s),
+        "events_handled": rec.done,
+        "events_per_s": round(rec.done / wall),
+        **flush_figures(rec),
         **ms_summary("e2e_commit", commit_lat),
         **ms_summary("e2e_ack", ack_lat),
     }
@@ -525,12 +570,13 @@ def print_readable(fig: dict[str, Any]) -> None:
     if fig["mode"] == "backlog":
         p(
             f"drain: {fig['events_handled']} events in {fig['drain_s']} s = {fig['events_per_s']} events/s "
-            f"({fig['event_mb_per_s']} MB/s), CPU share {fig['cpu_share']}, {fig['batches']} batches of "
-            f"{fig['avg_batch']}, celery enqueues {fig['celery_enqueues']}, pending after {fig['pending_after']}"
+            f"({fig['event_mb_per_s']} MB/s), consumer: {fig['consumer']}, CPU {fig['cpu_cores']} cores "
+            f"(+ redis-server {fig['redis_cpu_cores']}), "
+            f"{fig['batches']} batches of {fig['avg_batch']}, celery enqueues {fig['celery_enqueues']}, "
+            f"pending after {fig['pending_after']}"
         )
-        p(f"batch = run_once wall (XREADGROUP .. XACK) ms: {_lat(fig, 'batch')}")
-        p(f"flush = prepare+commit (last_flush.since_read) ms: {_lat(fig, 'flush')}")
-        p(f"commit (last_flush.seconds) ms: {_lat(fig, 'commit')}")
+        p(f"batch = arrival (XREADGROUP reply) to XACK reply ms: {_lat(fig, 'batch')}")
+        p(f"commit (insert, publish, ack) ms: {_lat(fig, 'commit')}")
         if "phase_pct" in fig:
             p("share of drain wall time: " + ", ".join(f"{k} {v}%" for k, v in fig["phase_pct"].items()))
     else:
@@ -538,8 +584,8 @@ def print_readable(fig: dict[str, Any]) -> None:
             f"rate {fig['rate_target']}/s: {fig['events_handled']} of {fig['events_sent']} events handled, "
             f"{fig['batches']} batches of {fig['avg_batch']} on average"
         )
-        p(f"batch = prepare+commit (no waiting) ms: {_lat(fig, 'batch')}")
-        p(f"commit (last_flush.seconds) ms: {_lat(fig, 'commit')}")
+        p(f"batch = arrival (XREADGROUP reply) to XACK reply ms: {_lat(fig, 'batch')}")
+        p(f"commit (insert, publish, ack) ms: {_lat(fig, 'commit')}")
         p(f"end to end, XADD -> commit ms: {_lat(fig, 'e2e_commit')}")
         p(f"end to end, XADD -> XACK ms: {_lat(fig, 'e2e_ack')}")
     p(
@@ -585,6 +631,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="producer duration in rate mode")
     parser.add_argument("--with-limits", action="store_true", help="also run ../shared/limits backlog")
     parser.add_argument("--limits-repeats", type=int, default=3)
+    parser.add_argument("--inline", action="store_true", help="read, prepare and commit in one process")
     parser.add_argument("--profile", metavar="FILE", help="drain under cProfile, stats to FILE")
     parser.add_argument(
         "--checkpoints",
@@ -594,6 +641,8 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary BLUEPLANE_HOME")
     args = parser.parse_args()
+    if args.profile:
+        args.inline = True
     if args.seed == TRAIN_SEED:
         print(f"warning: seed {TRAIN_SEED} is the dictionary's training seed; ratios will flatter")
 

@@ -185,6 +185,9 @@ FASTPATH_RECLAIM_EVERY_S = env_int("BLUEPLANE_FASTPATH_RECLAIM_EVERY_S", 5, mini
 # An entry delivered this many times without being acknowledged is poison: dead-letter it.
 FASTPATH_MAX_DELIVERIES = env_int("BLUEPLANE_FASTPATH_MAX_DELIVERIES", 5, minimum=1)
 FASTPATH_TRIM_EVERY_S = env_int("BLUEPLANE_FASTPATH_TRIM_EVERY_S", 10, minimum=0)
+# Read and prepare batches in a second process while runfastpath commits (telemetry/ingest/reader.py):
+# on by default where there is a second core to run it.
+FASTPATH_READER_PROCESS = env_bool("BLUEPLANE_FASTPATH_READER_PROCESS", (os.cpu_count() or 1) > 1)
 CDC_MAXLEN = env_int("BLUEPLANE_CDC_MAXLEN", 100_000, minimum=1)
 DLQ_MAXLEN = env_int("BLUEPLANE_DLQ_MAXLEN", 100_000, minimum=1)
 # Re-packing: per-session units written at ingest are merged into larger ones once this old.

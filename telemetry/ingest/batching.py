@@ -1,9 +1,13 @@
-"""Pure batching logic of the fast path: decode entries, group them into per-session units, and decide
-when a batch is due. No Redis, no database: every rule here is testable on plain values.
+"""Pure batching logic of the fast path: decide when a batch is due, then decode its entries, group them
+into per-session units, compress those, and lay out the index rows and change records, so that
+committing the batch is only I/O. No Redis, no database: every rule here is testable on plain values.
 """
 
 from dataclasses import dataclass, field
 
+import orjson
+
+from .codec import Codec
 from .envelope import Event, InvalidEvent, event_decode
 
 EVENT_FIELD = b"event"
@@ -91,3 +95,118 @@ class BatchClock:
         if self.started_ms is None:
             return self.flush_ms
         return max(0, int(self.started_ms + self.flush_ms - now_ms))
+
+
+# The index columns of a raw trace row, in the order index_row() lays them out; writer.py appends the
+# row's unit id and position in that unit.
+INDEX_COLUMNS = (
+    "event_key",
+    "session_key",
+    "source",
+    "event_type",
+    "ts_ms",
+    "model",
+    "tool_name",
+    "input_tokens",
+    "output_tokens",
+    "cache_write_tokens",
+    "cache_read_tokens",
+    "duration_ms",
+    "lines_added",
+    "lines_removed",
+    "raw_bytes",
+)
+
+
+def index_row(e: Event) -> tuple:
+    return (
+        e.event_key,
+        e.session_key,
+        e.source,
+        e.event_type,
+        e.ts_ms,
+        e.model,
+        e.tool_name,
+        e.input_tokens,
+        e.output_tokens,
+        e.cache_write_tokens,
+        e.cache_read_tokens,
+        e.duration_ms,
+        e.lines_added,
+        e.lines_removed,
+        len(e.raw),
+    )
+
+
+@dataclass(slots=True)
+class StoredUnit:
+    """One unit ready to insert: its compressed events and their index rows, in unit order."""
+
+    platform: str
+    session_id: str
+    raw_bytes: int
+    blob: bytes
+    rows: list[tuple]
+
+
+@dataclass(slots=True)
+class WriteBatch:
+    """A batch with its CPU work done: what the commit stores, publishes and acknowledges. Plain values
+    only, so that a reader process can hand it to the writing one (reader.py)."""
+
+    entries: int
+    ack_ids: list[bytes]  # every entry but the dead letters, which are acknowledged with their XADD
+    dead: list[DeadLetter]
+    codec_id: int
+    units: list[StoredUnit]
+    sessions: list[tuple[str, str]]  # (platform, session_id) of each unit
+    changes: bytes  # the change records for cdc:events (changes_encode)
+    arrived: float  # time.monotonic() when the entries were read (the same clock in every process)
+
+
+def changes_encode(units: list[Unit]) -> bytes:
+    """The batch's change records, as published on cdc:events: per session, its new events as
+    [event_id, event_type, timestamp] (docs/wire-format.md)."""
+    return orjson.dumps(
+        [
+            {
+                "platform": u.platform,
+                "session_id": u.session_id,
+                "events": [[e.event_id, e.event_type, e.timestamp] for e in u.events],
+            }
+            for u in units
+        ]
+    )
+
+
+def units_compress(units: list[Unit], codec: Codec) -> list[bytes]:
+    return [codec.pack([e.raw for e in unit.events]) for unit in units]
+
+
+def batch_prepare(
+    entries: list[tuple[bytes, dict[bytes, bytes]]], *, codec: Codec, max_bytes: int, arrived: float
+) -> WriteBatch:
+    """Everything a batch needs before its transaction: validate, group, compress, lay out."""
+    decoded = entries_decode(entries, max_bytes=max_bytes)
+    units = units_group(decoded.events)
+    blobs = units_compress(units, codec)
+    dead_ids = {d.stream_id for d in decoded.dead}
+    return WriteBatch(
+        entries=len(entries),
+        ack_ids=[sid for sid in decoded.ids if sid not in dead_ids] if dead_ids else decoded.ids,
+        dead=decoded.dead,
+        codec_id=codec.id,
+        units=[
+            StoredUnit(
+                u.platform,
+                u.session_id,
+                sum(len(e.raw) for e in u.events),
+                blob,
+                [index_row(e) for e in u.events],
+            )
+            for u, blob in zip(units, blobs, strict=True)
+        ],
+        sessions=[(u.platform, u.session_id) for u in units],
+        changes=changes_encode(units) if units else b"",
+        arrived=arrived,
+    )

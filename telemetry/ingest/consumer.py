@@ -16,6 +16,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import redis
@@ -25,7 +26,8 @@ from ..connections import redis_client
 from . import batching, notify, writer
 from .checkpoint import automatic_checkpoints_off, wal_checkpoints
 from .codec import CURRENT, Codec
-from .streams import Entry, EventStream
+from .reader import ReaderProcess
+from .streams import Entry, EventStream, ReadAhead
 
 logger = logging.getLogger(__name__)
 
@@ -43,18 +45,7 @@ class FlushStats:
     dead: int = 0
     seconds: float = 0.0  # commit: insert, publish, acknowledge
     enqueued: bool = False
-    since_read: float = 0.0  # from the batch's arrival to its acknowledgement
-
-
-@dataclass(slots=True)
-class Prepared:
-    """A batch ready to commit: everything CPU-bound is done."""
-
-    entries: int
-    decoded: batching.Decoded
-    units: list[batching.Unit]
-    blobs: list[bytes]
-    started: float
+    since_read: float = 0.0  # from the batch's arrival (its XREADGROUP reply) to its acknowledgement
 
 
 @dataclass
@@ -71,6 +62,7 @@ class StreamConsumer:
     cdc_maxlen: int = 100_000
     dlq_maxlen: int = 100_000
     codec: Codec = CURRENT
+    reader_process: bool = False  # run() reads and prepares batches in a child process (reader.py)
     last_flush: FlushStats = field(default_factory=FlushStats)
 
     def __post_init__(self) -> None:
@@ -96,6 +88,7 @@ class StreamConsumer:
             trim_every_s=settings.FASTPATH_TRIM_EVERY_S,
             cdc_maxlen=settings.CDC_MAXLEN,
             dlq_maxlen=settings.DLQ_MAXLEN,
+            reader_process=settings.FASTPATH_READER_PROCESS,
         )
 
     def run_once(self) -> int:
@@ -110,18 +103,52 @@ class StreamConsumer:
     def run(self, stop: threading.Event, *, once: bool = False) -> int:
         """Consume until stop is set (or, with once, until nothing is queued). Returns entries handled.
 
-        Automatic WAL checkpoints are left to a background thread, so no commit pays for one. (A
-        variant that prepared the next batch while a second thread committed the previous one gained
-        under 10% here: most of both halves holds the GIL.)"""
+        With reader_process, batches are read and prepared in a child process (reader.py) while this
+        one commits: on two cores that is ~1.5x the throughput of doing both here. (Threads gained
+        under 10%: most of both halves holds the GIL.) Automatic WAL checkpoints are left to a
+        background thread, so no commit pays for one."""
+        reader = ReaderProcess(self, once=once) if self.reader_process else None
         total = 0
-        notify.slow_path_connect()
-        with wal_checkpoints(), automatic_checkpoints_off():
-            while not stop.is_set():
-                handled = self.run_once()
-                total += handled
-                if once and not handled:
-                    break
+        try:
+            notify.slow_path_connect()
+            with wal_checkpoints(), automatic_checkpoints_off():
+                batches = reader.batches(stop) if reader else self.batches(stop, once=once)
+                for batch in batches:
+                    self.commit(batch)
+                    total += batch.entries
+        finally:
+            if reader:
+                reader.close()
         return total
+
+    def batches(self, stop: threading.Event, *, once: bool = False) -> Iterator[batching.WriteBatch]:
+        """Read and prepare batches until stop is set (or, with once, until nothing is queued).
+
+        After a full batch (a backlog), the next one is requested before this one is prepared, so that
+        Redis builds its reply meanwhile; a batch read that way is always handed out, even after stop
+        is set, so that stopping leaves nothing read and unprocessed."""
+        ahead: ReadAhead | None = None
+        try:
+            while True:
+                entries = ahead.entries() if ahead else []
+                ahead = None
+                if not entries:
+                    if stop.is_set():
+                        return
+                    self._housekeep()
+                    entries = self._collect()
+                    if not entries:
+                        if once:
+                            return
+                        continue
+                arrived = time.monotonic()
+                backlog = len(entries) >= self.batch_size
+                if backlog and not (stop.is_set() or self._own_pending or self._reclaim_due()):
+                    ahead = self.stream.read_ahead(count=self.batch_size)
+                yield self.prepare(entries, arrived=arrived)
+        finally:
+            if ahead:
+                ahead.cancel()
 
     def _collect(self) -> list[Entry]:
         if self._own_pending:
@@ -131,7 +158,7 @@ class StreamConsumer:
                 self._pending_cursor = entries[-1][0]
                 return entries
             self._own_pending = False
-        if time.monotonic() >= self._next_reclaim:
+        if self._reclaim_due():
             self._next_reclaim = time.monotonic() + self.reclaim_every_s
             reclaimed = self.stream.reclaim(
                 min_idle_ms=self.reclaim_idle_ms, count=self.batch_size, max_deliveries=self.max_deliveries
@@ -157,45 +184,44 @@ class StreamConsumer:
 
     def flush(self, entries: list[Entry]) -> FlushStats:
         """Prepare and commit one batch."""
-        return self.commit(self.prepare(entries))
+        return self.commit(self.prepare(entries, arrived=time.monotonic()))
 
-    def prepare(self, entries: list[Entry]) -> Prepared:
-        started = time.perf_counter()
-        decoded = batching.entries_decode(entries, max_bytes=self.max_event_bytes)
-        units = batching.units_group(decoded.events)
-        blobs = writer.units_compress(units, self.codec)
-        return Prepared(len(entries), decoded, units, blobs, started)
+    def prepare(self, entries: list[Entry], *, arrived: float) -> batching.WriteBatch:
+        return batching.batch_prepare(
+            entries, codec=self.codec, max_bytes=self.max_event_bytes, arrived=arrived
+        )
 
-    def commit(self, batch: Prepared) -> FlushStats:
+    def commit(self, batch: batching.WriteBatch) -> FlushStats:
         """Store, publish, acknowledge. The order is the guarantee (see the module docstring)."""
-        t0 = time.perf_counter()
+        t0 = time.monotonic()
         inserted = 0
-        dead = batch.decoded.dead
-        if dead:
-            for d in dead:
+        if batch.dead:
+            for d in batch.dead:
                 logger.warning("dead-letter %s: %s", d.stream_id.decode(), d.reason)
-            self.stream.dead_letter(dead)
-        dead_ids = {d.stream_id for d in dead}
+            self.stream.dead_letter(batch.dead)
         pipe = self.client.pipeline(transaction=False)
-        flag_at = None
+        due_at = None
         if batch.units:
-            inserted = writer.batch_write(batch.units, batch.blobs, self.codec)
-            flag_at = notify.batch_publish(pipe, batch.units, cdc_maxlen=self.cdc_maxlen)
-        self.stream.ack_on(pipe, [sid for sid in batch.decoded.ids if sid not in dead_ids])
+            inserted = writer.batch_write(batch.units, batch.codec_id)
+            due_at = notify.batch_publish(pipe, batch, cdc_maxlen=self.cdc_maxlen)
+        self.stream.ack_on(pipe, batch.ack_ids)
         results = pipe.execute()
-        enqueued = flag_at is not None and bool(results[flag_at])
+        enqueued = due_at is not None and results[due_at] == 1
         if enqueued:
-            notify.wake_slow_path(batch.units)
-        now = time.perf_counter()
+            notify.wake_slow_path(batch.sessions)
+        now = time.monotonic()
         self.last_flush = FlushStats(
             entries=batch.entries,
             inserted=inserted,
-            dead=len(dead),
+            dead=len(batch.dead),
             seconds=now - t0,
             enqueued=enqueued,
-            since_read=now - batch.started,
+            since_read=now - batch.arrived,
         )
         return self.last_flush
+
+    def _reclaim_due(self) -> bool:
+        return time.monotonic() >= self._next_reclaim
 
     def _housekeep(self) -> None:
         if self.trim_every_s and time.monotonic() >= self._next_trim:

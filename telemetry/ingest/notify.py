@@ -14,10 +14,9 @@ marks stay; the flag expires after SCHEDULED_TTL_S and the next batch, or beat's
 wakes a worker.
 """
 
-import orjson
 import redis
 
-from .batching import Unit
+from .batching import WriteBatch
 from .streams import CDC_STREAM
 
 DIRTY_SESSIONS = "slowpath:dirty"
@@ -37,21 +36,22 @@ def session_parse(field: bytes | str) -> tuple[str, str]:
     return platform, session_id
 
 
-def batch_publish(pipe: redis.client.Pipeline, units: list[Unit], *, cdc_maxlen: int) -> int:
-    """Queue the batch's change records and dirty marks on pipe. Returns the index of the
-    scheduled-flag result in the pipeline's results: true there means wake_slow_path() is due."""
-    records = [
-        {
-            "platform": u.platform,
-            "session_id": u.session_id,
-            "events": [[e.event_id, e.event_type, e.timestamp] for e in u.events],
-        }
-        for u in units
-    ]
-    pipe.xadd(CDC_STREAM, {"records": orjson.dumps(records)}, maxlen=cdc_maxlen, approximate=True)
-    for u in units:
-        pipe.hincrby(DIRTY_SESSIONS, session_field(u.platform, u.session_id), 1)
-    pipe.set(SCHEDULED_FLAG, 1, nx=True, ex=SCHEDULED_TTL_S)
+# One command for every dirty mark of a batch (a HINCRBY each cost more than the rest of the pipeline)
+# and the wake-up flag; returns whether this batch set the flag, i.e. whether a wake-up is due.
+_MARK_DIRTY = """
+for i = 1, #ARGV - 1 do
+  redis.call('HINCRBY', KEYS[1], ARGV[i], 1)
+end
+return redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[#ARGV]) and 1 or 0
+"""
+
+
+def batch_publish(pipe: redis.client.Pipeline, batch: WriteBatch, *, cdc_maxlen: int) -> int:
+    """Queue the batch's change records and dirty marks on pipe. Returns the index of the result
+    that says whether wake_slow_path() is due (1) or a task is already waiting (0)."""
+    pipe.xadd(CDC_STREAM, {"records": batch.changes}, maxlen=cdc_maxlen, approximate=True)
+    fields = [session_field(platform, session_id) for platform, session_id in batch.sessions]
+    pipe.eval(_MARK_DIRTY, 2, DIRTY_SESSIONS, SCHEDULED_FLAG, *fields, SCHEDULED_TTL_S)
     return len(pipe) - 1
 
 
@@ -64,11 +64,11 @@ def slow_path_connect() -> None:
         producer.connection.ensure_connection(max_retries=1)
 
 
-def wake_slow_path(units: list[Unit]) -> None:
+def wake_slow_path(sessions: list[tuple[str, str]]) -> None:
     """Enqueue one catch-up task naming the batch's sessions (it drains every dirty session)."""
     from ..tasks import sessions_catch_up as sessions_catch_up_task
 
-    sessions_catch_up_task.delay([[u.platform, u.session_id] for u in units])
+    sessions_catch_up_task.delay([list(s) for s in sessions])
 
 
 # Delete a dirty mark only if no batch touched the session again since the snapshot was taken.

@@ -54,6 +54,25 @@ class EventStream:
             GROUP, self.consumer, {EVENTS_STREAM: pending if pending is not None else ">"}, count=count,
             block=None if pending is not None else block_ms,
         )  # fmt: skip
+        return self._entries(resp)
+
+    def read_ahead(self, *, count: int) -> "ReadAhead":
+        """Ask for up to count new entries without blocking, and take the reply later: Redis prepares
+        it while this process works on the batch in hand. The entries are delivered (pending for this
+        consumer) from the moment Redis runs the command, as with read()."""
+        pool = self._reader.connection_pool
+        conn = pool.get_connection()
+        try:
+            conn.send_command(
+                "XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", count, "STREAMS", EVENTS_STREAM, ">"
+            )
+        except BaseException:
+            conn.disconnect()
+            pool.release(conn)
+            raise
+        return ReadAhead(self, conn)
+
+    def _entries(self, resp) -> list[Entry]:
         if not resp:
             return []
         # RESP3 (redis-py's default): {stream: [[id, [field, value, ...]], ...]}; RESP2: [[stream, [...]]].
@@ -142,6 +161,30 @@ class EventStream:
         if floor is None or floor == (0, 0):
             return 0
         return self.r.xtrim(EVENTS_STREAM, minid=f"{floor[0]}-{floor[1]}", approximate=True)
+
+
+class ReadAhead:
+    """An XREADGROUP sent on a connection of its own and not yet answered."""
+
+    def __init__(self, stream: EventStream, conn) -> None:
+        self._stream = stream
+        self._conn = conn
+
+    def entries(self) -> list[Entry]:
+        try:
+            resp = self._conn.read_response()
+        except BaseException:
+            self._conn.disconnect()
+            raise
+        finally:
+            self._stream._reader.connection_pool.release(self._conn)
+        return self._stream._entries(resp)
+
+    def cancel(self) -> None:
+        """Drop the reply unread. Its entries stay pending for this consumer (read again at a restart
+        under the same name, or reclaimed by another consumer): a delay, never a loss."""
+        self._conn.disconnect()
+        self._stream._reader.connection_pool.release(self._conn)
 
 
 def _fields(flat: list[bytes]) -> dict[bytes, bytes]:

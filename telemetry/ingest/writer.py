@@ -11,17 +11,12 @@ import time
 from django.db import connection, transaction
 
 from ..models import RAW_TRACE_MODELS
-from .batching import Unit
-from .codec import Codec
+from .batching import INDEX_COLUMNS, StoredUnit
 
-ROW_COLUMNS = (
-    "event_key, session_key, source, event_type, ts_ms, model, tool_name, input_tokens, output_tokens, "
-    "cache_write_tokens, cache_read_tokens, duration_ms, lines_added, lines_removed, raw_bytes, "
-    "chunk_id, chunk_pos"
-)
-_PLACEHOLDERS = ", ".join(["%s"] * 17)
+ROW_COLUMNS = (*INDEX_COLUMNS, "chunk_id", "chunk_pos")
+_PLACEHOLDERS = ", ".join(["%s"] * len(ROW_COLUMNS))
 INSERT_ROW = {
-    platform: f"INSERT INTO {model._meta.db_table} ({ROW_COLUMNS}) VALUES ({_PLACEHOLDERS}) "
+    platform: f"INSERT INTO {model._meta.db_table} ({', '.join(ROW_COLUMNS)}) VALUES ({_PLACEHOLDERS}) "
     "ON CONFLICT (event_key) DO NOTHING"
     for platform, model in RAW_TRACE_MODELS.items()
 }
@@ -40,26 +35,11 @@ def chunks_insert(cursor, chunks: list[tuple]) -> dict[tuple[str, str], int]:
     return {(platform, session_id): chunk_id for chunk_id, platform, session_id in cursor.fetchall()}
 
 
-def units_compress(units: list[Unit], codec: Codec) -> list[bytes]:
-    """One compressed blob per unit (done before the transaction, so the write lock is held briefly)."""
-    return [codec.pack([e.raw for e in unit.events]) for unit in units]
-
-
-def batch_write(units: list[Unit], blobs: list[bytes], codec: Codec) -> int:
+def batch_write(units: list[StoredUnit], codec_id: int) -> int:
     """Store the units and index rows in one transaction. Returns how many events were new."""
     now_ms = int(time.time() * 1000)
     chunks = [
-        (
-            u.platform,
-            u.session_id,
-            codec.id,
-            len(u.events),
-            sum(len(e.raw) for e in u.events),
-            now_ms,
-            False,
-            blob,
-        )
-        for u, blob in zip(units, blobs, strict=True)
+        (u.platform, u.session_id, codec_id, len(u.rows), u.raw_bytes, now_ms, False, u.blob) for u in units
     ]
     with transaction.atomic(), connection.cursor() as cursor:
         chunk_ids = chunks_insert(cursor, chunks)
@@ -67,26 +47,7 @@ def batch_write(units: list[Unit], blobs: list[bytes], codec: Codec) -> int:
         for unit in units:
             chunk_id = chunk_ids[(unit.platform, unit.session_id)]
             rows.setdefault(unit.platform, []).extend(
-                (
-                    e.event_key,
-                    e.session_key,
-                    e.source,
-                    e.event_type,
-                    e.ts_ms,
-                    e.model,
-                    e.tool_name,
-                    e.input_tokens,
-                    e.output_tokens,
-                    e.cache_write_tokens,
-                    e.cache_read_tokens,
-                    e.duration_ms,
-                    e.lines_added,
-                    e.lines_removed,
-                    len(e.raw),
-                    chunk_id,
-                    pos,
-                )
-                for pos, e in enumerate(unit.events)
+                (*row, chunk_id, pos) for pos, row in enumerate(unit.rows)
             )
         inserted = 0
         for platform, platform_rows in rows.items():

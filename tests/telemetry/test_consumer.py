@@ -1,5 +1,6 @@
 """The fast path against a real Redis and a real SQLite database."""
 
+import threading
 import time
 
 import orjson
@@ -181,3 +182,31 @@ def test_stream_is_trimmed_only_below_what_was_acknowledged(redis):
     assert redis.xrange(EVENTS_STREAM, min=oldest_pending, max=oldest_pending)
     drain(make_consumer(redis, "late", reclaim_idle_ms=1, reclaim_every_s=0))
     assert ClaudeRawTrace.objects.count() == 300
+
+
+def test_stopping_hands_out_the_batch_already_read_ahead(redis):
+    publish(redis, [envelope() for _ in range(250)])
+    consumer = make_consumer(redis, "ahead")
+    stop = threading.Event()
+    batches = consumer.batches(stop)
+    first = next(batches)  # a full batch: the next one is requested before this one is prepared
+    stop.set()
+    second = next(batches)
+    assert (first.entries, second.entries) == (100, 100)
+    assert next(batches, None) is None
+    assert pending(redis) == 200  # read, not yet committed; the last 50 were never read
+    for batch in (first, second):
+        consumer.commit(batch)
+    assert ClaudeRawTrace.objects.count() == 200
+    assert pending(redis) == 0
+
+
+def test_a_read_ahead_dropped_unread_is_read_again_under_the_same_name(redis):
+    publish(redis, [envelope() for _ in range(250)])
+    batches = make_consumer(redis, "same").batches(threading.Event())
+    next(batches)
+    batches.close()  # the process stopped between the request and its reply
+    assert pending(redis) == 200
+    assert drain(make_consumer(redis, "same")) == 250
+    assert ClaudeRawTrace.objects.count() == 250
+    assert pending(redis) == 0

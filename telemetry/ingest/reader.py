@@ -1,0 +1,100 @@
+"""The fast path's read half in a process of its own, so that a batch's work uses two cores.
+
+The reader process reads entries and prepares batches (decode, validate, compress, lay out rows:
+about half of a batch's CPU); the runfastpath process commits them, in order. Only the committing
+process writes the database or acknowledges entries, so consumer.py's at-least-once argument is
+unchanged: what the reader has read and the writer not yet committed is still pending under this
+consumer's name, and is read again after a restart. The pipe between them holds about one batch, so
+the reader runs at most a batch or two ahead.
+
+Stopping: the writer sets the reader's stop event; the reader finishes the batch in hand, sends it,
+then an empty message, and exits; the writer commits what it received and returns. The reader ignores
+SIGINT and SIGTERM (Ctrl-C signals the whole process group: the writer decides when to stop) and
+leaves by itself if the writer dies.
+"""
+
+import multiprocessing
+import os
+import pickle
+import signal
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from django.db import connections
+
+from .batching import WriteBatch
+
+if TYPE_CHECKING:
+    from .consumer import StreamConsumer
+
+_END = b""
+_POLL_S = 0.1  # how often a waiting writer passes on its stop request
+
+
+class ReaderDied(RuntimeError):
+    """The reader process exited without finishing; its uncommitted entries stay pending."""
+
+
+class ReaderProcess:
+    def __init__(self, consumer: "StreamConsumer", *, once: bool) -> None:
+        # Fork before this process starts threads or opens connections it would share with the child.
+        context = multiprocessing.get_context("fork")
+        self._receive, send = context.Pipe(duplex=False)
+        self._stop = context.Event()
+        connections.close_all()  # the child must not inherit an open database connection
+        self._process = context.Process(
+            target=_read, args=(consumer, send, self._stop, once, os.getpid()), name="fastpath-reader"
+        )
+        self._process.start()
+        send.close()
+        self._finished = False
+
+    def batches(self, stop: threading.Event) -> Iterator[WriteBatch]:
+        """The reader's batches in order, until it has drained (once) or stopped after stop was set."""
+        while True:
+            if stop.is_set():
+                self._stop.set()
+            if not self._receive.poll(_POLL_S):
+                continue
+            try:
+                data = self._receive.recv_bytes()
+            except EOFError:
+                self._process.join(timeout=5)
+                raise ReaderDied(f"the fast-path reader exited with code {self._process.exitcode}") from None
+            if data == _END:
+                self._finished = True
+                return
+            yield pickle.loads(data)
+
+    def close(self) -> None:
+        """Wait for a reader that finished; kill one that did not (the writer failed mid-run)."""
+        self._stop.set()
+        if self._finished:
+            self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+        self._receive.close()
+
+
+class _Stop:
+    """Stop when the writer asks, or when it is gone (this process then belongs to another parent)."""
+
+    def __init__(self, event: threading.Event, parent_pid: int) -> None:
+        self.event = event
+        self.parent_pid = parent_pid
+
+    def is_set(self) -> bool:
+        return self.event.is_set() or os.getppid() != self.parent_pid
+
+
+def _read(consumer: "StreamConsumer", send, stop: threading.Event, once: bool, parent_pid: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        for batch in consumer.batches(_Stop(stop, parent_pid), once=once):
+            send.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+        send.send_bytes(_END)
+    except BrokenPipeError:
+        pass  # the writer is gone; what this process read stays pending for the next run
