@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -308,7 +308,8 @@ def size_figures(
 
 
 class Recorder:
-    """Wraps consumer.commit to record each batch: its stats, stream ids and when it was acknowledged."""
+    """Wraps consumer.commit and consumer.settle to record each batch: its stats, its stream ids, when
+    its transaction committed and when its acknowledgement was confirmed."""
 
     def __init__(self, consumer: Any, phases: Phases) -> None:
         self.flushes: list[Any] = []
@@ -316,19 +317,29 @@ class Recorder:
         self.first_arrival: float | None = None
         self.last_done = 0.0
         self.done = 0
-        commit = consumer.commit
+        unsettled: deque[tuple[list[bytes], float]] = deque()
+        commit, settle = consumer.commit, consumer.settle
 
-        def recorded(batch: Any) -> Any:
+        def recorded_commit(batch: Any, **kw: Any) -> None:
             if self.first_arrival is None:
                 self.first_arrival = batch.arrived
-            stats = commit(batch)
-            self.last_done = time.monotonic()
-            self.done += stats.entries
-            self.flushes.append(stats)
-            self.batches.append((batch.ack_ids, phases.commit_wall, time.time()))
+            commit(batch, **kw)
+
+        def recorded_settle() -> Any:
+            pending = consumer._unsettled
+            if pending is not None:
+                unsettled.append((pending.batch.ack_ids, phases.commit_wall))
+            stats = settle()
+            if stats is not None:
+                ids, committed = unsettled.popleft()
+                self.last_done = time.monotonic()
+                self.done += stats.entries
+                self.flushes.append(stats)
+                self.batches.append((ids, committed, time.time()))
             return stats
 
-        consumer.commit = recorded
+        consumer.commit = recorded_commit
+        consumer.settle = recorded_settle
 
 
 def drive(args: argparse.Namespace, consumer: Any, stop: Any, *, once: bool) -> None:
@@ -351,9 +362,12 @@ def flush_figures(rec: Recorder) -> dict[str, Any]:
         "batches": len(rec.flushes),
         "avg_batch": round(done / len(rec.flushes), 1),
         "celery_enqueues": sum(f.enqueued for f in rec.flushes),
-        # arrival (XREADGROUP reply) to XACK reply, waiting for the writer included
-        **ms_summary("batch", [f.since_read for f in rec.flushes]),
+        # A batch's own processing, as in the limits loop's step: prepare + commit. Pipelined, a batch
+        # also waits for the one before it; arrival_to_ack includes that wait and the ack's reply.
+        **ms_summary("batch", [f.prepare_s + f.seconds for f in rec.flushes]),
+        **ms_summary("prepare", [f.prepare_s for f in rec.flushes]),
         **ms_summary("commit", [f.seconds for f in rec.flushes]),
+        **ms_summary("arrival_to_ack", [f.since_read for f in rec.flushes]),
     }
 
 
@@ -564,6 +578,13 @@ def _lat(fig: dict[str, Any], prefix: str) -> str:
     return "  ".join(f"{q} {fig[f'{prefix}_{q.lower()}_ms']}" for q in ("P50", "P95", "P99", "max"))
 
 
+def batch_lines(fig: dict[str, Any]) -> None:
+    print(f"batch = prepare + commit ms: {_lat(fig, 'batch')}")
+    print(f"  prepare (decode, validate, compress) ms: {_lat(fig, 'prepare')}")
+    print(f"  commit (insert, send publish + ack) ms: {_lat(fig, 'commit')}")
+    print(f"arrival (XREADGROUP reply) to XACK reply, waits included ms: {_lat(fig, 'arrival_to_ack')}")
+
+
 def print_readable(fig: dict[str, Any]) -> None:
     p = print
     p("")
@@ -575,8 +596,7 @@ def print_readable(fig: dict[str, Any]) -> None:
             f"{fig['batches']} batches of {fig['avg_batch']}, celery enqueues {fig['celery_enqueues']}, "
             f"pending after {fig['pending_after']}"
         )
-        p(f"batch = arrival (XREADGROUP reply) to XACK reply ms: {_lat(fig, 'batch')}")
-        p(f"commit (insert, publish, ack) ms: {_lat(fig, 'commit')}")
+        batch_lines(fig)
         if "phase_pct" in fig:
             p("share of drain wall time: " + ", ".join(f"{k} {v}%" for k, v in fig["phase_pct"].items()))
     else:
@@ -584,8 +604,7 @@ def print_readable(fig: dict[str, Any]) -> None:
             f"rate {fig['rate_target']}/s: {fig['events_handled']} of {fig['events_sent']} events handled, "
             f"{fig['batches']} batches of {fig['avg_batch']} on average"
         )
-        p(f"batch = arrival (XREADGROUP reply) to XACK reply ms: {_lat(fig, 'batch')}")
-        p(f"commit (insert, publish, ack) ms: {_lat(fig, 'commit')}")
+        batch_lines(fig)
         p(f"end to end, XADD -> commit ms: {_lat(fig, 'e2e_commit')}")
         p(f"end to end, XADD -> XACK ms: {_lat(fig, 'e2e_ack')}")
     p(

@@ -162,6 +162,7 @@ class WriteBatch:
     sessions: list[tuple[str, str]]  # (platform, session_id) of each unit
     changes: bytes  # the change records for cdc:events (changes_encode)
     arrived: float  # time.monotonic() when the entries were read (the same clock in every process)
+    prepared: float = 0.0  # time.monotonic() when this batch was ready to commit
 
 
 def changes_encode(units: list[Unit]) -> bytes:

@@ -87,6 +87,25 @@ def _text_problem(name: str, value: Any, limit: int) -> str:
     return f"field {name!r} must be 1-{limit} characters, got {len(value)}"
 
 
+def _envelope_problem(envelope: dict) -> str:
+    """Why an envelope that failed event_decode's combined check is invalid: the first broken rule."""
+    for name, limit in _TEXT_FIELDS:
+        value = envelope.get(name)
+        if type(value) is not str or not 0 < len(value) <= limit:
+            return _text_problem(name, value, limit)
+    if envelope["platform"] not in PLATFORMS:
+        return f"unknown platform {envelope['platform']!r}; expected one of {sorted(PLATFORMS)}"
+    if envelope["source"] not in SOURCES:
+        return f"unknown source {envelope['source']!r}; expected one of {sorted(SOURCES)}"
+    payload = envelope.get("payload")
+    if type(payload) is not dict:
+        return "field 'payload' must be an object" if payload is not None else "missing field 'payload'"
+    hook_type = envelope.get("hook_type")
+    if hook_type is not None and type(hook_type) is not str:
+        return "field 'hook_type' must be a string or null"
+    return "field 'metadata' must be an object or null"
+
+
 def _timestamp_ms(value: str) -> int:
     try:
         moment = datetime.fromisoformat(value)
@@ -105,33 +124,34 @@ def event_decode(raw: bytes, *, max_bytes: int) -> Event:
         envelope = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidEvent(f"not valid JSON: {exc}") from None
-    if not isinstance(envelope, dict):
+    if type(envelope) is not dict:
         raise InvalidEvent(f"envelope must be a JSON object, got {type(envelope).__name__}")
 
-    values = []
-    for name, limit in _TEXT_FIELDS:
-        value = envelope.get(name)
-        if type(value) is not str or not 0 < len(value) <= limit:
-            raise InvalidEvent(_text_problem(name, value, limit))
-        values.append(value)
-    event_id, platform, source, event_type, session_id, timestamp = values
-    if platform not in PLATFORMS:
-        raise InvalidEvent(f"unknown platform {platform!r}; expected one of {sorted(PLATFORMS)}")
-    if source not in SOURCES:
-        raise InvalidEvent(f"unknown source {source!r}; expected one of {sorted(SOURCES)}")
+    # One combined check for the common, valid case (this runs for every event on the fast path);
+    # _envelope_problem finds the reason when it fails.
+    get = envelope.get
+    event_id, platform, source = get("event_id"), get("platform"), get("source")
+    event_type, session_id, timestamp = get("event_type"), get("session_id"), get("timestamp")
+    payload, hook_type, metadata = get("payload"), get("hook_type"), get("metadata")
+    if not (
+        type(event_id) is str
+        and 0 < len(event_id) <= MAX_ID_CHARS
+        and type(platform) is str
+        and platform in PLATFORMS
+        and type(source) is str
+        and source in SOURCES
+        and type(event_type) is str
+        and 0 < len(event_type) <= MAX_EVENT_TYPE_CHARS
+        and type(session_id) is str
+        and 0 < len(session_id) <= MAX_ID_CHARS
+        and type(timestamp) is str
+        and 0 < len(timestamp) <= 64
+        and type(payload) is dict
+        and (hook_type is None or type(hook_type) is str)
+        and (metadata is None or type(metadata) is dict)
+    ):
+        raise InvalidEvent(_envelope_problem(envelope))
     ts_ms = _timestamp_ms(timestamp)
-    payload = envelope.get("payload")
-    if not isinstance(payload, dict):
-        raise InvalidEvent(
-            "field 'payload' must be an object" if payload is not None else "missing field 'payload'"
-        )
-    hook_type = envelope.get("hook_type")
-    if hook_type is not None and not isinstance(hook_type, str):
-        raise InvalidEvent("field 'hook_type' must be a string or null")
-    metadata = envelope.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise InvalidEvent("field 'metadata' must be an object or null")
-
     return Event(
         raw,
         event_id,
@@ -162,9 +182,10 @@ def _index_columns(payload: dict, metadata: dict | None) -> tuple:
         model, usage, content = payload.get("model"), payload.get("usage"), None
     tool_name = payload.get("tool_name")
     if tool_name is None and type(content) is list:
-        tool_name = next(
-            (b.get("name") for b in content if type(b) is dict and b.get("type") == "tool_use"), None
-        )
+        for block in content:
+            if type(block) is dict and block.get("type") == "tool_use":
+                tool_name = block.get("name")
+                break
     if type(usage) is dict:
         tokens = (
             _count(usage.get("input_tokens")),
@@ -174,7 +195,9 @@ def _index_columns(payload: dict, metadata: dict | None) -> tuple:
         )
     else:
         tokens = (None, None, None, None)
-    duration = payload.get("duration_ms", payload.get("durationMs", payload.get("duration")))
+    duration = payload.get("duration_ms")
+    if duration is None:
+        duration = payload.get("durationMs", payload.get("duration"))
     lines = (
         (_count(metadata.get("lines_added")), _count(metadata.get("lines_removed")))
         if metadata

@@ -46,13 +46,14 @@ return redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[#ARGV]) and 1 or 0
 """
 
 
-def batch_publish(pipe: redis.client.Pipeline, batch: WriteBatch, *, cdc_maxlen: int) -> int:
-    """Queue the batch's change records and dirty marks on pipe. Returns the index of the result
-    that says whether wake_slow_path() is due (1) or a task is already waiting (0)."""
-    pipe.xadd(CDC_STREAM, {"records": batch.changes}, maxlen=cdc_maxlen, approximate=True)
+def publish_commands(batch: WriteBatch, *, cdc_maxlen: int) -> list[tuple]:
+    """The batch's change record and dirty marks, to send ahead of its acknowledgement. The reply to
+    the second says whether wake_slow_path() is due (1) or a task is already waiting (0)."""
     fields = [session_field(platform, session_id) for platform, session_id in batch.sessions]
-    pipe.eval(_MARK_DIRTY, 2, DIRTY_SESSIONS, SCHEDULED_FLAG, *fields, SCHEDULED_TTL_S)
-    return len(pipe) - 1
+    return [
+        ("XADD", CDC_STREAM, "MAXLEN", "~", cdc_maxlen, "*", "records", batch.changes),
+        ("EVAL", _MARK_DIRTY, 2, DIRTY_SESSIONS, SCHEDULED_FLAG, *fields, SCHEDULED_TTL_S),
+    ]
 
 
 def slow_path_connect() -> None:

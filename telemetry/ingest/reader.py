@@ -18,7 +18,7 @@ import os
 import pickle
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from django.db import connections
@@ -50,13 +50,16 @@ class ReaderProcess:
         send.close()
         self._finished = False
 
-    def batches(self, stop: threading.Event) -> Iterator[WriteBatch]:
-        """The reader's batches in order, until it has drained (once) or stopped after stop was set."""
+    def batches(self, stop: threading.Event, *, idle: Callable[[], object]) -> Iterator[WriteBatch]:
+        """The reader's batches in order, until it has drained (once) or stopped after stop was set.
+        idle() runs whenever no batch is waiting, before this waits for one."""
         while True:
             if stop.is_set():
                 self._stop.set()
-            if not self._receive.poll(_POLL_S):
-                continue
+            if not self._receive.poll():
+                idle()
+                if not self._receive.poll(_POLL_S):
+                    continue
             try:
                 data = self._receive.recv_bytes()
             except EOFError:

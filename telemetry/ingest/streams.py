@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import redis
 
 from .batching import DeadLetter
+from .deferred import Deferred
 
 EVENTS_STREAM = "telemetry:events"
 DLQ_STREAM = "telemetry:dlq"
@@ -60,17 +61,8 @@ class EventStream:
         """Ask for up to count new entries without blocking, and take the reply later: Redis prepares
         it while this process works on the batch in hand. The entries are delivered (pending for this
         consumer) from the moment Redis runs the command, as with read()."""
-        pool = self._reader.connection_pool
-        conn = pool.get_connection()
-        try:
-            conn.send_command(
-                "XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", count, "STREAMS", EVENTS_STREAM, ">"
-            )
-        except BaseException:
-            conn.disconnect()
-            pool.release(conn)
-            raise
-        return ReadAhead(self, conn)
+        command = ("XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", count, "STREAMS", EVENTS_STREAM, ">")
+        return ReadAhead(self, Deferred(self.r, [command]))
 
     def _entries(self, resp) -> list[Entry]:
         if not resp:
@@ -88,10 +80,10 @@ class EventStream:
         if ids:
             self.r.xack(EVENTS_STREAM, GROUP, *ids)
 
-    def ack_on(self, pipe: redis.client.Pipeline, ids: list[bytes]) -> None:
-        """Queue the acknowledgement on a pipeline that runs other commands first."""
-        if ids:
-            pipe.xack(EVENTS_STREAM, GROUP, *ids)
+    @staticmethod
+    def ack_command(ids: list[bytes]) -> tuple:
+        """The acknowledgement, to send after other commands (see deferred.py)."""
+        return ("XACK", EVENTS_STREAM, GROUP, *ids)
 
     def dead_letter(self, dead: list[DeadLetter]) -> None:
         """Move entries to the dead-letter stream with their reasons and acknowledge them, atomically."""
@@ -164,27 +156,20 @@ class EventStream:
 
 
 class ReadAhead:
-    """An XREADGROUP sent on a connection of its own and not yet answered."""
+    """An XREADGROUP sent and not yet answered."""
 
-    def __init__(self, stream: EventStream, conn) -> None:
+    def __init__(self, stream: EventStream, sent: Deferred) -> None:
         self._stream = stream
-        self._conn = conn
+        self._sent = sent
 
     def entries(self) -> list[Entry]:
-        try:
-            resp = self._conn.read_response()
-        except BaseException:
-            self._conn.disconnect()
-            raise
-        finally:
-            self._stream._reader.connection_pool.release(self._conn)
+        (resp,) = self._sent.replies()
         return self._stream._entries(resp)
 
     def cancel(self) -> None:
         """Drop the reply unread. Its entries stay pending for this consumer (read again at a restart
         under the same name, or reclaimed by another consumer): a delay, never a loss."""
-        self._conn.disconnect()
-        self._stream._reader.connection_pool.release(self._conn)
+        self._sent.cancel()
 
 
 def _fields(flat: list[bytes]) -> dict[bytes, bytes]:

@@ -70,10 +70,10 @@ def test_entry_delivered_twice_after_crash_before_ack_is_stored_once(redis, monk
     publish(redis, events)
     crashing = make_consumer(redis, "crashes")
 
-    def crash(pipe, ids):
+    def crash(ids):
         raise SystemExit("killed after insert, before ack")
 
-    monkeypatch.setattr(crashing.stream, "ack_on", crash)
+    monkeypatch.setattr(crashing.stream, "ack_command", crash)
     with pytest.raises(SystemExit):
         crashing.run_once()
     assert ClaudeRawTrace.objects.count() == 30

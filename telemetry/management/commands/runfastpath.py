@@ -4,10 +4,11 @@ import logging
 import signal
 import threading
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from blueplane.redis_server import redis_url_ensure
 from telemetry.ingest.consumer import StreamConsumer
+from telemetry.ingest.reader import ReaderDied
 
 logger = logging.getLogger(__name__)
 
@@ -32,5 +33,8 @@ class Command(BaseCommand):
         fastpath = StreamConsumer.from_settings(consumer=consumer)
         stop = stop_on_signals()
         logger.info("fast path consumer %s started", fastpath.consumer)
-        total = fastpath.run(stop, once=once)  # --once: drain what is queued, then exit
+        try:
+            total = fastpath.run(stop, once=once)  # --once: drain what is queued, then exit
+        except ReaderDied as exc:  # what it had read stays pending; a restart reads it again
+            raise CommandError(str(exc)) from None
         logger.info("fast path consumer %s stopped after %d entries", fastpath.consumer, total)
