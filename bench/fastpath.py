@@ -1,7 +1,8 @@
 """Benchmark of the fast path as shipped: StreamConsumer over the embedded Redis into SQLite.
 
 Backlog mode (default): pre-fill `telemetry:events` with N envelopes (bench/events.py, a seed the
-dictionary was not trained on), drain them as runfastpath does (`run()`: a reader process prepares
+dictionary was not trained on), drain them (`--repeats` times into a fresh store, reporting the median
+run, as the limits loop does) as runfastpath does (`run()`: a reader process prepares
 batches, this one commits them; `--inline` does both in this process with `run_once()`), then re-pack
 and VACUUM, and report throughput, batch latency, compression and database size per event.
 Rate mode (`--rate R`): a producer process XADDs R events/s for `--seconds` while the consumer runs;
@@ -15,7 +16,7 @@ share of the wall time.
 Everything runs in a fresh BLUEPLANE_HOME under /tmp (removed afterwards unless --keep). The last line
 printed is one JSON object with every figure.
 
-usage: python bench/fastpath.py [-n 50000] [--seed 7] [--rate R [--seconds 8]] [--inline]
+usage: python bench/fastpath.py [-n 50000] [--seed 7] [--repeats 3] [--rate R [--seconds 8]] [--inline]
                                 [--with-limits] [--profile FILE] [--keep]
 """
 
@@ -384,6 +385,36 @@ def flush_figures(rec: Recorder) -> dict[str, Any]:
 
 
 def run_backlog(args: argparse.Namespace, events: list[bytes], baseline: int) -> dict[str, Any]:
+    """Drain the backlog args.repeats times, each into a fresh database and Redis; the figures are
+    those of the median run by throughput (as the limits loop reports its median), and the store
+    is left as that last run wrote it."""
+    runs = []
+    for i in range(args.repeats):
+        if i:
+            store_reset()
+        runs.append(drain_backlog(args, events))
+    ranked = sorted(runs, key=lambda r: r["events_per_s"])
+    median = ranked[len(ranked) // 2]
+    return median | {"repeats": args.repeats, "events_per_s_runs": [r["events_per_s"] for r in runs]}
+
+
+def store_reset() -> None:
+    """An empty database (migrated afresh) and an empty Redis."""
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connections
+
+    from telemetry.connections import redis_client
+
+    connections.close_all()
+    path = Path(settings.DATABASES["default"]["NAME"])
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    call_command("migrate", verbosity=0)
+    redis_client().flushall()
+
+
+def drain_backlog(args: argparse.Namespace, events: list[bytes]) -> dict[str, Any]:
     import resource
     import threading
 
@@ -585,6 +616,13 @@ def targets_check(fig: dict[str, Any]) -> dict[str, Any]:
             continue
         ok = value >= bound if op == ">=" else value <= bound
         out[key] = {"target": f"{op} {bound}", "value": value, "ok": ok}
+    limits = fig.get("limits")
+    if limits and fig["mode"] == "backlog":
+        # The target is set as 0.8x of the minimal loop; this machine's speed moves from run to run,
+        # so the ratio to its fastest variant, measured in the same session, is the comparable figure.
+        best = max(v["events_per_s"] for v in limits["variants"].values())
+        ratio = round(fig["events_per_s"] / best, 3)
+        out["events_per_s_vs_limits_best"] = {"target": ">= 0.8", "value": ratio, "ok": ratio >= 0.8}
     return out
 
 
@@ -603,6 +641,7 @@ def print_readable(fig: dict[str, Any]) -> None:
     p = print
     p("")
     if fig["mode"] == "backlog":
+        p(f"drains: {fig['events_per_s_runs']} events/s; the median run:")
         p(
             f"drain: {fig['events_handled']} events in {fig['drain_s']} s = {fig['events_per_s']} events/s "
             f"({fig['event_mb_per_s']} MB/s), consumer: {fig['consumer']}, CPU {fig['cpu_cores']} cores "
@@ -665,6 +704,7 @@ def main() -> None:
     parser.add_argument("--with-limits", action="store_true", help="also run ../shared/limits backlog")
     parser.add_argument("--limits-repeats", type=int, default=3)
     parser.add_argument("--inline", action="store_true", help="read, prepare and commit in one process")
+    parser.add_argument("--repeats", type=int, default=3, help="backlog drains; figures are the median's")
     parser.add_argument("--profile", metavar="FILE", help="drain under cProfile, stats to FILE")
     parser.add_argument(
         "--checkpoints",
@@ -676,6 +716,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.profile:
         args.inline = True
+        args.repeats = 1
     if args.seed == TRAIN_SEED:
         print(f"warning: seed {TRAIN_SEED} is the dictionary's training seed; ratios will flatter")
 

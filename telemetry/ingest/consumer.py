@@ -50,7 +50,7 @@ class FlushStats:
     dead: int = 0
     prepare_s: float = 0.0  # decode, validate, compress, lay out
     queued_s: float = 0.0  # from prepared to commit(): waiting for the batch before it (reader.py)
-    seconds: float = 0.0  # in commit(): dead letters, insert, sending the publish and the acknowledgement
+    seconds: float = 0.0  # own time in commit() and settle(): dead letters, insert, publish, acknowledge
     enqueued: bool = False
     since_read: float = 0.0  # from the batch's arrival (its XREADGROUP reply) to its acknowledged reply
 
@@ -61,7 +61,7 @@ class _Sent:
 
     batch: batching.WriteBatch
     started: float
-    ended: float
+    commit_s: float  # this batch's own time in commit()
     inserted: int
     sent: Deferred | None
 
@@ -232,12 +232,14 @@ class StreamConsumer:
                 logger.warning("dead-letter %s: %s", d.stream_id.decode(), d.reason)
             self.stream.dead_letter(batch.dead)
         inserted = writer.batch_write(batch.units, batch.codec_id) if batch.units else 0
+        t1 = time.monotonic()
         self.settle()  # the previous batch's replies arrived while this one was inserted
+        previous_s = time.monotonic() - t1
         commands = notify.publish_commands(batch, cdc_maxlen=self.cdc_maxlen) if batch.units else []
         if batch.ack_ids:
             commands.append(self.stream.ack_command(batch.ack_ids))
         sent = Deferred(self.client, commands) if commands else None
-        self._unsettled = _Sent(batch, t0, time.monotonic(), inserted, sent)
+        self._unsettled = _Sent(batch, t0, time.monotonic() - t0 - previous_s, inserted, sent)
         if settle:
             self.settle()
 
@@ -247,6 +249,7 @@ class StreamConsumer:
         done, self._unsettled = self._unsettled, None
         if done is None:
             return None
+        t0 = time.monotonic()
         replies = done.sent.replies() if done.sent else []
         enqueued = bool(done.batch.units) and replies[1] == 1
         if enqueued:
@@ -257,7 +260,7 @@ class StreamConsumer:
             dead=len(done.batch.dead),
             prepare_s=done.batch.prepared - done.batch.arrived,
             queued_s=done.started - done.batch.prepared,
-            seconds=done.ended - done.started,
+            seconds=done.commit_s + time.monotonic() - t0,
             enqueued=enqueued,
             since_read=time.monotonic() - done.batch.arrived,
         )

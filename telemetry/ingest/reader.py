@@ -62,7 +62,7 @@ class ReaderProcess:
                     continue
             try:
                 data = self._receive.recv_bytes()
-            except EOFError:
+            except (EOFError, OSError):  # OSError: it died in the middle of sending a batch
                 self._process.join(timeout=5)
                 raise ReaderDied(f"the fast-path reader exited with code {self._process.exitcode}") from None
             if data == _END:
