@@ -203,7 +203,7 @@ def _archive_import(path: str | None) -> int:
 
 
 class ReportError(ValueError):
-    """A report argument the database cannot answer for (an unknown time zone, a reversed range)."""
+    """A report the database cannot answer (an unknown time zone, a reversed range, no database yet)."""
 
 
 def _local_zone() -> str:
@@ -292,9 +292,15 @@ _USAGE_COLUMNS = [
 ]
 
 
+NOT_SET_UP = "no data yet: the database is not set up; `blueplane up` sets it up and starts capturing"
+
+
 def cmd_usage(args: argparse.Namespace) -> int:
     django_setup()
     from telemetry import selectors
+
+    if not selectors.database_ready():
+        raise ReportError(NOT_SET_UP)
     from telemetry.processing.pricing import price_table_load
 
     since, until, zone = _span(args)
@@ -338,6 +344,9 @@ def _usage_group(daily: list[dict], *, key: str) -> list[dict]:
 def cmd_tools(args: argparse.Namespace) -> int:
     django_setup()
     from telemetry import selectors
+
+    if not selectors.database_ready():
+        raise ReportError(NOT_SET_UP)
 
     since, until, zone = _span(args)
     start = datetime.combine(since, time.min, zone)

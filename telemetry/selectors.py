@@ -4,6 +4,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import redis
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Model, QuerySet, Sum
 
 from .connections import redis_client
@@ -11,6 +13,12 @@ from .ingest import rawstore
 from .ingest.envelope import session_key
 from .models import RAW_TRACE_MODELS, ActivityHour, RawChunk, RawTrace, Session, ToolHour, UsageHour
 from .processing import rollups
+
+
+def database_ready() -> bool:
+    """Whether the database has every migration applied (`blueplane up` applies them)."""
+    executor = MigrationExecutor(connection)
+    return not executor.migration_plan(executor.loader.graph.leaf_nodes())
 
 
 def redis_ok() -> bool:

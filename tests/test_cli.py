@@ -100,3 +100,21 @@ def test_capture_commands_are_dispatched_and_their_exit_code_kept(tmp_path: Path
     assert "Traceback" not in result.stderr
     [line] = result.stderr.splitlines()
     assert "no-such-assistant" in line  # judged by telemetry.capture.commands, not by argparse
+
+
+@pytest.mark.parametrize("args", [["usage"], ["tools"]])
+def test_reports_before_the_first_up_say_so_in_one_line(tmp_path: Path, args: list[str]) -> None:
+    result = blueplane(*args, home=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "blueplane: no data yet: the database is not set up; `blueplane up` sets it up and starts capturing"
+    ]
+
+
+def test_rebuild_before_the_first_up_says_so_in_one_line(tmp_path: Path) -> None:
+    result = blueplane("manage", "rebuild", home=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().endswith(
+        "the database is not set up: run `blueplane up` or `python manage.py migrate`"
+    )

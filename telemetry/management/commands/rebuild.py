@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from blueplane.redis_server import redis_url_ensure
+from telemetry import selectors
 from telemetry.models import RAW_TRACE_MODELS
 from telemetry.processing import rebuild
 
@@ -18,6 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--platform", choices=sorted(RAW_TRACE_MODELS), help="the session's platform")
 
     def handle(self, *args, session: str | None, platform: str | None, **options) -> None:
+        if not selectors.database_ready():
+            raise CommandError("the database is not set up: run `blueplane up` or `python manage.py migrate`")
         redis_url_ensure()  # the live metrics are rewritten at the end
         if session:
             result = rebuild.derived_rebuild_session(session_id=session, platform=platform)
