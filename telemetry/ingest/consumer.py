@@ -123,7 +123,7 @@ class StreamConsumer:
         """Consume until stop is set (or, with once, until nothing is queued). Returns entries handled.
 
         With reader_process, batches are read and prepared in a child process (reader.py) while this
-        one commits them: on two cores, ~1.7x the throughput of doing both here. (Threads gained under
+        one commits them: on two cores, ~1.45x the throughput of doing both here. (Threads gained under
         10%: most of both halves holds the GIL.) Automatic WAL checkpoints are left to a background
         thread, so no commit pays for one."""
         reader = ReaderProcess(self, once=once) if self.reader_process else None
