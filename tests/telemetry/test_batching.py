@@ -1,8 +1,11 @@
 """Pure batching rules: no Redis, no database."""
 
+import pickle
+
 import orjson
 
-from telemetry.ingest.batching import BatchClock, entries_decode, units_group
+from telemetry.ingest.batching import INDEX_COLUMNS, BatchClock, batch_prepare, entries_decode, units_group
+from telemetry.ingest.codec import CURRENT
 from telemetry.ingest.envelope import event_decode
 from tests.factories import envelope
 
@@ -43,3 +46,29 @@ def test_entries_decode_separates_dead_letters_and_keeps_every_id():
     assert [e.raw for e in decoded.events] == [good]
     assert [d.stream_id for d in decoded.dead] == [b"2-0", b"3-0"]
     assert decoded.ids == [b"1-0", b"2-0", b"3-0"]
+
+
+def test_batch_prepare_lays_out_what_the_commit_needs():
+    a1, b1, a2 = (envelope(session_id=s) for s in ("a", "b", "a"))
+    raws = [orjson.dumps(e) for e in (a1, b1, a2)]
+    entries = [(b"1-0", {b"event": raws[0]}), (b"2-0", {b"event": b"{"}), (b"3-0", {b"event": raws[1]}),
+               (b"4-0", {b"event": raws[2]})]  # fmt: skip
+    batch = batch_prepare(entries, codec=CURRENT, max_bytes=1 << 20, arrived=12.5)
+
+    assert (batch.entries, batch.arrived, batch.codec_id) == (4, 12.5, CURRENT.id)
+    assert batch.ack_ids == [b"1-0", b"3-0", b"4-0"]  # the dead letter is acknowledged with its XADD
+    assert [d.stream_id for d in batch.dead] == [b"2-0"]
+    assert batch.sessions == [("claude_code", "a"), ("claude_code", "b")]
+    unit_a = batch.units[0]
+    assert CURRENT.unpack(unit_a.blob) == [raws[0], raws[2]]
+    assert unit_a.raw_bytes == len(raws[0]) + len(raws[2])
+    assert [dict(zip(INDEX_COLUMNS, row, strict=True))["raw_bytes"] for row in unit_a.rows] == [
+        len(raws[0]),
+        len(raws[2]),
+    ]
+    records = orjson.loads(batch.changes)
+    assert [(r["session_id"], [e[0] for e in r["events"]]) for r in records] == [
+        ("a", [a1["event_id"], a2["event_id"]]),
+        ("b", [b1["event_id"]]),
+    ]
+    assert pickle.loads(pickle.dumps(batch)) == batch  # it crosses to the writing process
