@@ -12,10 +12,12 @@ shutdown happens in that order.
 """
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -62,13 +64,21 @@ class Process:
     command: str | None = None
 
 
+def fastpath_consumer() -> str:
+    """One consumer name per machine and home, kept across restarts: a fast path restarted after a
+    crash first reads again what its predecessor was given and never acknowledged, instead of leaving
+    it until it has idled long enough to be reclaimed (BLUEPLANE_FASTPATH_RECLAIM_IDLE_MS, a minute)."""
+    home = hashlib.blake2b(str(settings.BLUEPLANE_HOME).encode(), digest_size=4).hexdigest()
+    return f"{socket.gethostname()}-{home}"
+
+
 def processes_default(*, port: int) -> list[Process]:
     """What `blueplane up` runs, in start order. A new long-running process is one more line here."""
     python = sys.executable
     manage = [python, str(settings.BASE_DIR / "manage.py")]
     celery = [python, "-m", "celery", "-A", "blueplane"]
     return [
-        Process("fastpath", [*manage, "runfastpath"]),
+        Process("fastpath", [*manage, "runfastpath", "--consumer", fastpath_consumer()]),
         Process(
             "worker",
             [

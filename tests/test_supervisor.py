@@ -236,3 +236,35 @@ def test_up_and_down_clean_up_after_a_killed_supervisor(install: Install) -> Non
     assert "left by a supervisor that was killed" in down.stderr
     assert all(pid_gone(pid) for pid in children_again)
     assert not install.redis_up()
+
+
+def test_a_crashed_fast_path_is_restarted_and_finishes_what_it_had_read(install: Install) -> None:
+    # One event per batch, so the crash surely comes mid-backlog with entries read and not acknowledged.
+    install_env = {**install.env, "BLUEPLANE_FASTPATH_BATCH_SIZE": "1"}
+    up = subprocess.run(
+        [str(BLUEPLANE), "up", "--detach"], env=install_env, capture_output=True, text=True, timeout=150
+    )
+    assert up.returncode == 0, up.stderr + install.log_tail()
+    total = 3000
+    pipe = install.redis().pipeline(transaction=False)
+    for _ in range(total):
+        pipe.xadd("telemetry:events", entry(envelope()))
+    pipe.execute()
+    install.wait_for(
+        lambda: install.query("SELECT count(*) FROM claude_raw_traces")[0][0] > 0, what="the drain started"
+    )
+    os.kill(install.state()["processes"]["fastpath"]["pid"], signal.SIGKILL)
+    assert install.redis().xpending("telemetry:events", "fastpath")["pending"] > 0
+    # Its successor, under the same consumer name, reads those entries again at once: well before the
+    # minute after which another consumer could reclaim them.
+    install.wait_for(
+        lambda: install.query("SELECT count(*) FROM claude_raw_traces")[0][0] == total,
+        what="every event stored",
+        timeout_s=45,
+    )
+    assert install.state()["processes"]["fastpath"]["restarts"] == 1
+    install.wait_for(
+        lambda: install.redis().xpending("telemetry:events", "fastpath")["pending"] == 0,
+        what="nothing pending",
+        timeout_s=10,
+    )
