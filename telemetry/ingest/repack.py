@@ -19,6 +19,7 @@ from ..models import RAW_TRACE_MODELS, RawChunk
 from .codec import REPACK, Codec
 from .envelope import session_key
 from .rawstore import chunk_events
+from .writer import unit_insert
 
 logger = logging.getLogger(__name__)
 
@@ -54,28 +55,19 @@ def session_repack(*, platform: str, session_id: str, max_unit_events: int, code
             .order_by("seq")
             .values_list("seq", "chunk_id", "chunk_pos")
         )
-        now_ms = int(time.time() * 1000)
         written = 0
         moves: list[tuple[int, int, int]] = []
         with connection.cursor() as cursor:
             for start in range(0, len(pointers), max_unit_events):
                 part = pointers[start : start + max_unit_events]
-                raws = [events[c][pos] for _, c, pos in part]
-                cursor.execute(
-                    "INSERT INTO raw_chunks (platform, session_id, codec_id, n_events, raw_bytes, created_ms, "
-                    "sealed, body) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                    (
-                        platform,
-                        session_id,
-                        codec.id,
-                        len(raws),
-                        sum(map(len, raws)),
-                        now_ms,
-                        True,
-                        codec.pack(raws),
-                    ),
+                new_id = unit_insert(
+                    cursor,
+                    platform=platform,
+                    session_id=session_id,
+                    codec=codec,
+                    events=[events[c][pos] for _, c, pos in part],
+                    sealed=True,
                 )
-                new_id = cursor.fetchone()[0]
                 moves.extend((new_id, pos, seq) for pos, (seq, _, _) in enumerate(part))
                 written += 1
             cursor.executemany(f"UPDATE {table} SET chunk_id = %s, chunk_pos = %s WHERE seq = %s", moves)

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 
 from ..models import RAW_TRACE_MODELS
 from .batching import INDEX_COLUMNS, StoredUnit
+from .codec import Codec
 
 ROW_COLUMNS = (*INDEX_COLUMNS, "chunk_id", "chunk_pos")
 _PLACEHOLDERS = ", ".join(["%s"] * len(ROW_COLUMNS))
@@ -20,11 +21,12 @@ INSERT_ROW = {
     "ON CONFLICT (event_key) DO NOTHING"
     for platform, model in RAW_TRACE_MODELS.items()
 }
+_CHUNK_COLUMNS = "platform, session_id, codec_id, n_events, raw_bytes, created_ms, sealed, body"
 _CHUNK_VALUES = "(%s, %s, %s, %s, %s, %s, %s, %s)"
 _INSERT_CHUNKS = (
-    "INSERT INTO raw_chunks (platform, session_id, codec_id, n_events, raw_bytes, created_ms, sealed, body) "
-    "VALUES {values} RETURNING id, platform, session_id"
+    f"INSERT INTO raw_chunks ({_CHUNK_COLUMNS}) VALUES {{values}} RETURNING id, platform, session_id"
 )
+_INSERT_CHUNK = f"INSERT INTO raw_chunks ({_CHUNK_COLUMNS}) VALUES {_CHUNK_VALUES} RETURNING id"
 
 
 def chunks_insert(cursor, chunks: list[tuple]) -> dict[tuple[str, str], int]:
@@ -33,6 +35,27 @@ def chunks_insert(cursor, chunks: list[tuple]) -> dict[tuple[str, str], int]:
     sql = _INSERT_CHUNKS.format(values=", ".join([_CHUNK_VALUES] * len(chunks)))
     cursor.execute(sql, [value for chunk in chunks for value in chunk])
     return {(platform, session_id): chunk_id for chunk_id, platform, session_id in cursor.fetchall()}
+
+
+def unit_insert(
+    cursor, *, platform: str, session_id: str, codec: Codec, events: list[bytes], sealed: bool
+) -> int:
+    """Compress events (in order) into one unit and insert it. Returns its id. For re-packing and
+    archive import; the fast path inserts a batch's units in one statement (chunks_insert)."""
+    cursor.execute(
+        _INSERT_CHUNK,
+        (
+            platform,
+            session_id,
+            codec.id,
+            len(events),
+            sum(map(len, events)),
+            int(time.time() * 1000),
+            sealed,
+            codec.pack(events),
+        ),
+    )
+    return cursor.fetchone()[0]
 
 
 def batch_write(units: list[StoredUnit], codec_id: int) -> int:

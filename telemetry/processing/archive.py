@@ -34,31 +34,16 @@ import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import connection, transaction
 
+from ..ingest.batching import INDEX_COLUMNS
 from ..ingest.codec import REPACK
 from ..ingest.envelope import InvalidEvent, event_decode, event_key_bounds
 from ..ingest.rawstore import chunk_events
+from ..ingest.writer import ROW_COLUMNS, unit_insert
 from ..models import RAW_TRACE_MODELS, RawChunk, SessionProgress
 from .progress import session_progress_record
 
 logger = logging.getLogger(__name__)
 
-INDEX_COLUMNS = (
-    "event_key",
-    "session_key",
-    "source",
-    "event_type",
-    "ts_ms",
-    "model",
-    "tool_name",
-    "input_tokens",
-    "output_tokens",
-    "cache_write_tokens",
-    "cache_read_tokens",
-    "duration_ms",
-    "lines_added",
-    "lines_removed",
-    "raw_bytes",
-)
 SCHEMA = pa.schema(
     [
         ("platform", pa.string()),
@@ -322,25 +307,17 @@ def _rows_restore(rows: Iterable[dict], result: ArchiveImport) -> None:
             inserted: list[int] = []
             for start in range(0, len(fresh), unit_events):
                 part = fresh[start : start + unit_events]
-                raws = [r["event"] for r in part]
-                cursor.execute(
-                    "INSERT INTO raw_chunks (platform, session_id, codec_id, n_events, raw_bytes, created_ms, "
-                    "sealed, body) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                    (
-                        platform,
-                        session_id,
-                        REPACK.id,
-                        len(raws),
-                        sum(map(len, raws)),
-                        int(datetime.now(UTC).timestamp() * 1000),
-                        True,
-                        REPACK.pack(raws),
-                    ),
+                chunk_id = unit_insert(
+                    cursor,
+                    platform=platform,
+                    session_id=session_id,
+                    codec=REPACK,
+                    events=[r["event"] for r in part],
+                    sealed=True,
                 )
-                chunk_id = cursor.fetchone()[0]
+                cols = ", ".join(ROW_COLUMNS)
                 for pos, r in enumerate(part):
                     values = [r[c] for c in INDEX_COLUMNS] + [chunk_id, pos]
-                    cols = ", ".join((*INDEX_COLUMNS, "chunk_id", "chunk_pos"))
                     if r["seq"] in taken:  # another event holds that seq here: take a new one
                         cursor.execute(
                             f"INSERT INTO {table} ({cols}) VALUES ({', '.join(['%s'] * len(values))}) "
