@@ -32,8 +32,27 @@ SYNTHETIC_MODEL = "<synthetic>"
 GroupBy = Literal["model", "session", "day", "agent"]
 
 
+class TokenSums:
+    """Derived token counts, for anything that has the token fields below (a message, a group's totals)."""
+
+    __slots__ = ()
+    input_tokens: int
+    output_tokens: int
+    cache_write_5m_tokens: int
+    cache_write_1h_tokens: int
+    cache_read_tokens: int
+
+    @property
+    def cache_write_tokens(self) -> int:
+        return self.cache_write_5m_tokens + self.cache_write_1h_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cache_write_tokens + self.cache_read_tokens
+
+
 @dataclass(frozen=True, slots=True)
-class MessageUsage:
+class MessageUsage(TokenSums):
     """The usage of one API message, taken from the line that won for its key.
 
     `session_id` is the session the message counts for: the one that made the request (a fork's copies
@@ -57,21 +76,13 @@ class MessageUsage:
     record_uuid: str | None = None
 
     @property
-    def cache_write_tokens(self) -> int:
-        return self.cache_write_5m_tokens + self.cache_write_1h_tokens
-
-    @property
-    def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens + self.cache_write_tokens + self.cache_read_tokens
-
-    @property
     def day(self) -> date:
         """The UTC calendar day of the message (ccusage run with TZ=UTC buckets the same way)."""
         return self.timestamp.date()
 
 
 @dataclass(slots=True)
-class UsageTotals:
+class UsageTotals(TokenSums):
     """Sums over a group of messages.
 
     `cost_usd` is None when any message in the group has no price (its model is not in the table): the
@@ -87,14 +98,6 @@ class UsageTotals:
     cache_read_tokens: int = 0
     priced_cost_usd: Decimal = field(default_factory=Decimal)
     unpriced_messages: int = 0
-
-    @property
-    def cache_write_tokens(self) -> int:
-        return self.cache_write_5m_tokens + self.cache_write_1h_tokens
-
-    @property
-    def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens + self.cache_write_tokens + self.cache_read_tokens
 
     @property
     def cost_usd(self) -> Decimal | None:
