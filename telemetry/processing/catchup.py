@@ -302,9 +302,11 @@ def _facts_apply(platform: str, session_id: str, reduced: Reduced, touched: _Tou
     for sid, summary in reduced.sessions.items():
         _session_summary_apply(sessions[sid], summary, touched)
     conversations = {sid: _conversation_get(s) for sid, s in sessions.items()}
-    _turns_apply(sessions, conversations, reduced.turns.values(), touched)
-    _tools_apply(sessions, conversations, reduced.tools.values(), touched)
-    _changes_apply(sessions, reduced.changes.values(), touched)
+    _rows_apply(_TURNS, sessions, conversations, list(reduced.turns.values()), touched)
+    # A tool call with neither a start nor an end time has no hour to count in yet.
+    tools = [f for f in reduced.tools.values() if f.started_at or f.finished_at]
+    _rows_apply(_TOOLS, sessions, conversations, tools, touched)
+    _rows_apply(_CHANGES, sessions, conversations, list(reduced.changes.values()), touched)
     issues = [
         DataIssue(session=sessions[i.session_id], seq=i.seq, kind=i.kind[:64], detail=i.detail[:500])
         for i in reduced.issues.values()
@@ -468,24 +470,6 @@ def _row_update(row, values: dict, touched: _Touched) -> bool:
     return True
 
 
-def _turns_apply(sessions, conversations, facts: Iterable[TurnFact], touched: _Touched) -> None:
-    facts = list(facts)
-    existing = _rows_by_key(Turn, sessions, _group_keys(facts, "key"), "key")
-    new = []
-    for fact in facts:
-        session = sessions[fact.session_id]
-        row = existing.get((fact.session_id, fact.key))
-        if row is None:
-            values = _turn_values(fact)
-            new.append({"session_id": session.pk, "conversation_id": conversations[fact.session_id],
-                        "project_id": session.project_id, "key": fact.key[:300], **values})  # fmt: skip
-            touched.add(values["hour"], session.project_id)
-        else:
-            merged = turn_merge(_turn_fact(row), fact)
-            _row_update(row, _turn_values(merged), touched)
-    _rows_insert(Turn, new)
-
-
 def _tool_fact(row: ToolCall) -> ToolFact:
     return ToolFact(
         session_id="",
@@ -520,23 +504,6 @@ def _tool_values(fact: ToolFact) -> dict:
     }
 
 
-def _tools_apply(sessions, conversations, facts: Iterable[ToolFact], touched: _Touched) -> None:
-    facts = [f for f in facts if f.started_at or f.finished_at]
-    existing = _rows_by_key(ToolCall, sessions, _group_keys(facts, "tool_use_id"), "tool_use_id")
-    new = []
-    for fact in facts:
-        session = sessions[fact.session_id]
-        row = existing.get((fact.session_id, fact.tool_use_id))
-        if row is None:
-            values = _tool_values(fact)
-            new.append({"session_id": session.pk, "conversation_id": conversations[fact.session_id],
-                        "project_id": session.project_id, "tool_use_id": fact.tool_use_id[:128], **values})  # fmt: skip
-            touched.add(values["hour"], session.project_id)
-        else:
-            _row_update(row, _tool_values(tool_merge(_tool_fact(row), fact)), touched)
-    _rows_insert(ToolCall, new)
-
-
 def _change_fact(row: CodeChange) -> ChangeFact:
     return ChangeFact("", row.key, row.timestamp, row.tool_name, row.file_extension, row.path_hash,
                       row.lines_added, row.lines_removed)  # fmt: skip
@@ -554,22 +521,43 @@ def _change_values(fact: ChangeFact) -> dict:
     }
 
 
-def _changes_apply(sessions, facts: Iterable[ChangeFact], touched: _Touched) -> None:
-    facts = list(facts)
-    existing = _rows_by_key(CodeChange, sessions, _group_keys(facts, "key"), "key")
+@dataclass(frozen=True)
+class _RowKind:
+    """How facts of one kind become rows: the model, the key that identifies a row within its session
+    (a field of both the fact and the row), and the functions between facts, rows and column values."""
+
+    model: type[models.Model]
+    key: str
+    key_length: int
+    to_fact: Callable
+    to_values: Callable
+    merge: Callable
+    in_conversation: bool
+
+
+_TURNS = _RowKind(Turn, "key", 300, _turn_fact, _turn_values, turn_merge, in_conversation=True)
+_TOOLS = _RowKind(ToolCall, "tool_use_id", 128, _tool_fact, _tool_values, tool_merge, in_conversation=True)
+_CHANGES = _RowKind(CodeChange, "key", 300, _change_fact, _change_values, change_merge, in_conversation=False)
+
+
+def _rows_apply(kind: _RowKind, sessions, conversations, facts: list, touched: _Touched) -> None:
+    """Insert the facts that have no row yet; merge the others into their rows (merges commute, so
+    the order facts arrive in does not matter)."""
+    existing = _rows_by_key(kind.model, sessions, _group_keys(facts, kind.key), kind.key)
     new = []
     for fact in facts:
         session = sessions[fact.session_id]
-        row = existing.get((fact.session_id, fact.key))
+        key = getattr(fact, kind.key)
+        row = existing.get((fact.session_id, key))
         if row is None:
-            values = _change_values(fact)
-            new.append(
-                {"session_id": session.pk, "project_id": session.project_id, "key": fact.key[:300], **values}
-            )
+            values = kind.to_values(fact)
+            link = {"conversation_id": conversations[fact.session_id]} if kind.in_conversation else {}
+            new.append({"session_id": session.pk, **link, "project_id": session.project_id,
+                        kind.key: key[: kind.key_length], **values})  # fmt: skip
             touched.add(values["hour"], session.project_id)
         else:
-            _row_update(row, _change_values(change_merge(_change_fact(row), fact)), touched)
-    _rows_insert(CodeChange, new)
+            _row_update(row, kind.to_values(kind.merge(kind.to_fact(row), fact)), touched)
+    _rows_insert(kind.model, new)
 
 
 # --- what is recomputed from the stored rows ----------------------------------------------------------
@@ -594,17 +582,14 @@ def _fork_copies_move(session: Session, touched: _Touched) -> None:
     if parent is None:
         return
     moved = False
-    for model, key_field, to_fact, merge, values in (
-        (ToolCall, "tool_use_id", _tool_fact, tool_merge, _tool_values),
-        (CodeChange, "key", _change_fact, change_merge, _change_values),
-    ):
-        mine = {getattr(r, key_field): r for r in model.objects.filter(session=session)}
+    for kind in (_TOOLS, _CHANGES):
+        mine = {getattr(r, kind.key): r for r in kind.model.objects.filter(session=session)}
         if not mine:
             continue
-        theirs = model.objects.filter(session=parent, **{f"{key_field}__in": list(mine)})
+        theirs = kind.model.objects.filter(session=parent, **{f"{kind.key}__in": list(mine)})
         for row in theirs:
-            copy = mine[getattr(row, key_field)]
-            _row_update(row, values(merge(to_fact(row), to_fact(copy))), touched)
+            copy = mine[getattr(row, kind.key)]
+            _row_update(row, kind.to_values(kind.merge(kind.to_fact(row), kind.to_fact(copy))), touched)
             touched.add(copy.hour, copy.project_id)
             copy.delete()
             moved = True
