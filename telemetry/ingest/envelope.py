@@ -167,9 +167,20 @@ def event_decode(raw: bytes, *, max_bytes: int) -> Event:
     )
 
 
+# Index columns are 64-bit integers: a number outside that range leaves its column empty (the event is
+# stored all the same) instead of failing the whole batch's insert.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _count(value: Any) -> int | None:
     # bool is an int subclass; a true/false is not a count.
-    return value if type(value) is int else None
+    return value if type(value) is int and _INT64_MIN <= value <= _INT64_MAX else None
+
+
+def _milliseconds(value: Any) -> int | None:
+    if type(value) is float:
+        return int(value) if _INT64_MIN <= value <= _INT64_MAX else None  # NaN fails both bounds
+    return _count(value)
 
 
 def _index_columns(payload: dict, metadata: dict | None) -> tuple:
@@ -207,6 +218,6 @@ def _index_columns(payload: dict, metadata: dict | None) -> tuple:
         model if type(model) is str else None,
         tool_name if type(tool_name) is str else None,
         *tokens,
-        int(duration) if type(duration) in (int, float) else None,
+        _milliseconds(duration),
         *lines,
     )

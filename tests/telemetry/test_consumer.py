@@ -210,3 +210,12 @@ def test_a_read_ahead_dropped_unread_is_read_again_under_the_same_name(redis):
     assert drain(make_consumer(redis, "same")) == 250
     assert ClaudeRawTrace.objects.count() == 250
     assert pending(redis) == 0
+
+
+def test_numbers_too_big_for_an_index_column_do_not_fail_the_batch(redis):
+    big = envelope(payload={"duration_ms": 1e300, "message": {"usage": {"input_tokens": 2**64 - 1}}})
+    publish(redis, [big, envelope()])
+    assert drain(make_consumer(redis)) == 2
+    assert ClaudeRawTrace.objects.count() == 2
+    assert ClaudeRawTrace.objects.filter(duration_ms__isnull=True, input_tokens__isnull=True).count() == 2
+    assert pending(redis) == 0

@@ -55,6 +55,17 @@ def test_booleans_are_not_counts():
     assert event.lines_added is None
 
 
+def test_numbers_beyond_64_bits_leave_their_columns_empty():
+    event = decode(
+        envelope(
+            payload={"duration_ms": 1e300, "message": {"usage": {"input_tokens": 2**63, "output_tokens": 7}}},
+            metadata={"lines_added": 2**64 - 1, "lines_removed": 2**63 - 1},
+        )
+    )
+    assert (event.duration_ms, event.input_tokens, event.output_tokens) == (None, None, 7)
+    assert (event.lines_added, event.lines_removed) == (None, 2**63 - 1)
+
+
 def test_timestamp_with_offset_is_utc_milliseconds():
     event = decode(envelope(timestamp="2025-10-20T10:00:00.250+02:00"))
     assert event.ts_ms == 1760947200250
