@@ -179,21 +179,24 @@ class StreamConsumer:
                 ahead.cancel()
 
     def _collect(self) -> list[Entry]:
-        if self._own_pending:
+        while self._own_pending:
             # Read past what was already handed out: those entries may still be committing.
-            entries = self.stream.read(count=self.batch_size, block_ms=None, pending=self._pending_cursor)
-            if entries:
-                self._pending_cursor = entries[-1][0]
-                return entries
-            self._own_pending = False
+            own, last = self.stream.read_own_pending(
+                after=self._pending_cursor, count=self.batch_size, max_deliveries=self.max_deliveries
+            )
+            if last is None:
+                self._own_pending = False
+                break
+            self._pending_cursor = last
+            self._dead_letter_poison(own.poison)
+            if own.entries:
+                return own.entries
         if self._reclaim_due():
             self._next_reclaim = time.monotonic() + self.reclaim_every_s
             reclaimed = self.stream.reclaim(
                 min_idle_ms=self.reclaim_idle_ms, count=self.batch_size, max_deliveries=self.max_deliveries
             )
-            if reclaimed.poison:
-                logger.warning("dead-lettering %d entries delivered too often", len(reclaimed.poison))
-                self.stream.dead_letter(reclaimed.poison)
+            self._dead_letter_poison(reclaimed.poison)
             if reclaimed.entries:
                 logger.info("reclaimed %d entries from a stalled consumer", len(reclaimed.entries))
                 return reclaimed.entries
@@ -265,6 +268,11 @@ class StreamConsumer:
             since_read=time.monotonic() - done.batch.arrived,
         )
         return self.last_flush
+
+    def _dead_letter_poison(self, poison: list[batching.DeadLetter]) -> None:
+        if poison:
+            logger.warning("dead-lettering %d entries delivered too often", len(poison))
+            self.stream.dead_letter(poison)
 
     def _reclaim_due(self) -> bool:
         return time.monotonic() >= self._next_reclaim

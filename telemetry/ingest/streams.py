@@ -19,6 +19,9 @@ DLQ_STREAM = "telemetry:dlq"
 CDC_STREAM = "cdc:events"
 GROUP = "fastpath"
 DLQ_EVENT_MAX_BYTES = 64 * 1024
+# Entries of this consumer that may sit between those being checked (batches read ahead or in the
+# reader-to-writer pipe): far more than the few batches the fast path ever has in flight.
+_IN_FLIGHT_MAX = 10_000
 
 Entry = tuple[bytes, dict[bytes, bytes]]
 
@@ -118,22 +121,38 @@ class EventStream:
         if gone:
             self.ack(gone)
         claimed = [(sid, fields) for sid, fields in claimed if fields]
-        if not claimed:
+        return self._poison_split(claimed, max_deliveries)
+
+    def read_own_pending(
+        self, *, after: bytes | str, count: int, max_deliveries: int
+    ) -> tuple[Reclaimed, bytes | None]:
+        """This consumer's entries after `after` that it was given before and never acknowledged (what
+        it held when it last stopped or crashed), split like reclaim(): an entry that has been delivered
+        max_deliveries times is poison, or a restart under the same name would crash on it forever.
+        Also returns the last id read, for the next call (None when nothing is pending)."""
+        entries = self.read(count=count, block_ms=None, pending=after)
+        if not entries:
+            return Reclaimed([], []), None
+        return self._poison_split(entries, max_deliveries), entries[-1][0]
+
+    def _poison_split(self, entries: list[Entry], max_deliveries: int) -> Reclaimed:
+        """Entries this consumer now holds, split by how often each has been delivered."""
+        if not entries:
             return Reclaimed([], [])
         pending = self.r.xpending_range(
-            EVENTS_STREAM, GROUP, min=claimed[0][0], max=claimed[-1][0], count=len(claimed) * 2,
+            EVENTS_STREAM, GROUP, min=entries[0][0], max=entries[-1][0], count=len(entries) + _IN_FLIGHT_MAX,
             consumername=self.consumer,
         )  # fmt: skip
         deliveries = {p["message_id"]: p["times_delivered"] for p in pending}
-        entries, poison = [], []
-        for sid, fields in claimed:
+        good, poison = [], []
+        for sid, fields in entries:
             n = deliveries.get(sid, 1)
             if n >= max_deliveries:
                 raw = fields.get(b"event", b"")
                 poison.append(DeadLetter(sid, raw, f"delivered {n} times without being acknowledged"))
             else:
-                entries.append((sid, fields))
-        return Reclaimed(entries, poison)
+                good.append((sid, fields))
+        return Reclaimed(good, poison)
 
     def trim(self) -> int:
         """Drop entries every consumer group has acknowledged. Returns how many were removed."""

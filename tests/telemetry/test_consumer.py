@@ -6,7 +6,7 @@ import time
 import orjson
 import pytest
 
-from telemetry.ingest import notify
+from telemetry.ingest import notify, writer
 from telemetry.ingest.consumer import StreamConsumer
 from telemetry.ingest.streams import CDC_STREAM, DLQ_STREAM, EVENTS_STREAM, GROUP
 from telemetry.models import ClaudeRawTrace, CursorRawTrace, RawChunk
@@ -218,4 +218,23 @@ def test_numbers_too_big_for_an_index_column_do_not_fail_the_batch(redis):
     assert drain(make_consumer(redis)) == 2
     assert ClaudeRawTrace.objects.count() == 2
     assert ClaudeRawTrace.objects.filter(duration_ms__isnull=True, input_tokens__isnull=True).count() == 2
+    assert pending(redis) == 0
+
+
+def test_an_entry_that_crashes_every_restart_goes_to_dead_letter(redis, monkeypatch):
+    publish(redis, [envelope()])
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("this event crashes the insert")
+
+    monkeypatch.setattr(writer, "batch_write", crash)
+    # The same consumer name restarted each time, as `blueplane up` restarts its fast path.
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            make_consumer(redis, "restarted", max_deliveries=3).run_once()
+    assert pending(redis) == 1
+    # The third delivery reaches the bound: dead-lettered with the reason, not crashed on again.
+    make_consumer(redis, "restarted", max_deliveries=3).run_once()
+    (dead,) = redis.xrange(DLQ_STREAM)
+    assert dead[1][b"reason"] == b"delivered 3 times without being acknowledged"
     assert pending(redis) == 0
