@@ -160,10 +160,10 @@ class StreamConsumer:
             while True:
                 entries = ahead.entries() if ahead else []
                 ahead = None
+                self._housekeep()  # here too during a backlog, which reads ahead without _collect()
                 if not entries:
                     if stop.is_set():
                         return
-                    self._housekeep()
                     entries = self._collect()
                     if not entries:
                         if once:

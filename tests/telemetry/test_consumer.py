@@ -238,3 +238,13 @@ def test_an_entry_that_crashes_every_restart_goes_to_dead_letter(redis, monkeypa
     (dead,) = redis.xrange(DLQ_STREAM)
     assert dead[1][b"reason"] == b"delivered 3 times without being acknowledged"
     assert pending(redis) == 0
+
+
+def test_the_stream_is_trimmed_during_a_backlog_too(redis):
+    publish(redis, [envelope() for _ in range(600)])
+    consumer = make_consumer(redis, "busy", trim_every_s=1e-6)
+    batches = consumer.batches(threading.Event())
+    for _ in range(4):  # each full batch reads the next one ahead, so _collect() is not called
+        consumer.commit(next(batches))
+    assert redis.xlen(EVENTS_STREAM) < 600
+    batches.close()
