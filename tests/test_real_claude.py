@@ -9,8 +9,8 @@ environment). Four runs, once per module:
   error  only our hooks, an API error (exit 1): StopFailure, which the CLI SIGTERMs straight away.
 The tests then check what reached Redis and, after the fast path, the raw trace store.
 
-Skipped (with the reason) when no CLI is found: CI machines do not carry the ~400 MB binary. Set
-BLUEPLANE_TEST_CLAUDE_BIN, or build ../shared/claude-real in /tmp/claude-real with `npm install`.
+Skipped (with the reason) when no CLI is found: CI machines do not carry the ~400 MB binary. Run
+`npm install --prefix tests/support/claude-real`, or set BLUEPLANE_TEST_CLAUDE_BIN.
 """
 
 import collections

@@ -1,17 +1,17 @@
 """Run the real Claude Code CLI offline, against the claude-real harness's stub of the Anthropic API.
 
-The harness (../shared/claude-real, README "One scenario by hand") provides `stub_server.py` (a
-scripted Messages API on 127.0.0.1), `hook_capture.sh` (a bash hook that appends one line per hook
-call: the ground truth for "how many hook calls were there") and `package.json` (`npm install`
-brings claude 2.1.331, a ~400 MB native binary). This module finds a built copy, starts the stub and
-runs one `claude -p` invocation with a clean environment and a fake HOME, so the user's ~/.claude is
-never read or written.
+The harness (tests/support/claude-real, see its README) provides `stub_server.py` (a scripted
+Messages API on 127.0.0.1), `hook_capture.sh` (a bash hook that appends one line per hook call: the
+ground truth for "how many hook calls were there") and `package.json` (`npm install` there brings
+claude 2.1.331, a ~400 MB native binary). This module finds the CLI, starts the stub and runs one
+`claude -p` invocation with a clean environment and a fake HOME, so the user's ~/.claude is never
+read or written.
 
 Where things are looked for:
-- the CLI: $BLUEPLANE_TEST_CLAUDE_BIN, else /tmp/claude-real/node_modules/.bin/claude (with the
-  platform package's binary when npm skipped the postinstall that links it there);
-- the harness scripts: $BLUEPLANE_TEST_CLAUDE_HARNESS, else the folder that holds the CLI's
-  node_modules, else /tmp/claude-real, else ../shared/claude-real next to this checkout.
+- the CLI: $BLUEPLANE_TEST_CLAUDE_BIN, else node_modules/.bin/claude under tests/support/claude-real,
+  then under /tmp/claude-real (with the platform package's binary when npm skipped the postinstall
+  that links it there);
+- the harness scripts: $BLUEPLANE_TEST_CLAUDE_HARNESS, else tests/support/claude-real.
 """
 
 import os
@@ -28,8 +28,8 @@ from pathlib import Path
 
 BIN_ENV = "BLUEPLANE_TEST_CLAUDE_BIN"
 HARNESS_ENV = "BLUEPLANE_TEST_CLAUDE_HARNESS"
-DEFAULT_BUILD = Path("/tmp/claude-real")
-SHARED_HARNESS = Path(__file__).resolve().parents[3] / "shared" / "claude-real"
+HARNESS_DIR = Path(__file__).resolve().parent / "claude-real"
+BUILDS = (HARNESS_DIR, Path("/tmp/claude-real"))  # where `npm install` may have put the CLI
 HARNESS_FILES = ("stub_server.py", "hook_capture.sh")
 SONNET = "claude-sonnet-4-5-20250929"
 HAIKU = "claude-haiku-4-5-20251001"
@@ -77,32 +77,24 @@ def claude_bin_find() -> tuple[Path | None, str]:
         if _usable(path):
             return path, ""
         return None, f"{BIN_ENV}={given} is not an executable Claude Code binary"
-    default = DEFAULT_BUILD / "node_modules" / ".bin" / "claude"
-    if _usable(default):
-        return default, ""
-    alt = _platform_binary(DEFAULT_BUILD / "node_modules")
-    if alt and _usable(alt):
-        return alt, ""
+    for build in BUILDS:
+        for candidate in (
+            build / "node_modules" / ".bin" / "claude",
+            _platform_binary(build / "node_modules"),
+        ):
+            if candidate and _usable(candidate):
+                return candidate, ""
     return None, (
-        f"no Claude Code CLI: set {BIN_ENV}, or copy ../shared/claude-real to {DEFAULT_BUILD} "
-        "and run `npm install` there (a ~400 MB binary)"
+        "no Claude Code CLI: run `npm install --prefix tests/support/claude-real` "
+        f"(a ~400 MB binary), or set {BIN_ENV}"
     )
 
 
-def _harness_root(claude_bin: Path) -> tuple[Path | None, str]:
-    candidates: list[Path] = []
-    if os.environ.get(HARNESS_ENV):
-        candidates.append(Path(os.environ[HARNESS_ENV]).expanduser())
-    for parent in Path(os.path.abspath(claude_bin)).parents:
-        if parent.name == "node_modules":
-            candidates.append(parent.parent)
-            break
-    candidates += [DEFAULT_BUILD, SHARED_HARNESS]
-    for root in candidates:
-        if all((root / name).is_file() for name in HARNESS_FILES):
-            return root, ""
-    where = ", ".join(str(c) for c in candidates)
-    return None, f"claude-real harness ({', '.join(HARNESS_FILES)}) not found in: {where}; set {HARNESS_ENV}"
+def _harness_root() -> tuple[Path | None, str]:
+    root = Path(os.environ.get(HARNESS_ENV) or HARNESS_DIR).expanduser()
+    if all((root / name).is_file() for name in HARNESS_FILES):
+        return root, ""
+    return None, f"claude-real harness ({', '.join(HARNESS_FILES)}) not found in {root}"
 
 
 def harness_find() -> tuple[Harness | None, str]:
@@ -110,7 +102,7 @@ def harness_find() -> tuple[Harness | None, str]:
     claude_bin, why = claude_bin_find()
     if claude_bin is None:
         return None, why
-    root, why = _harness_root(claude_bin)
+    root, why = _harness_root()
     if root is None:
         return None, why
     for tool in ("bash", "flock", "git"):
