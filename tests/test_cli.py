@@ -111,8 +111,9 @@ def test_reports_before_the_first_up_say_so_in_one_line(tmp_path: Path, args: li
     ]
 
 
-def test_rebuild_before_the_first_up_says_so_in_one_line(tmp_path: Path) -> None:
-    result = blueplane("manage", "rebuild", home=tmp_path)
+@pytest.mark.parametrize("command", [["rebuild"], ["runfastpath", "--once"]])
+def test_commands_before_the_first_up_say_so_in_one_line(tmp_path: Path, command: list[str]) -> None:
+    result = blueplane("manage", *command, home=tmp_path)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().endswith(

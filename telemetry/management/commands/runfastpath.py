@@ -7,6 +7,7 @@ import threading
 from django.core.management.base import BaseCommand, CommandError
 
 from blueplane.redis_server import redis_url_ensure
+from telemetry import selectors
 from telemetry.ingest.consumer import StreamConsumer
 from telemetry.ingest.reader import ReaderDied
 
@@ -29,6 +30,10 @@ class Command(BaseCommand):
         parser.add_argument("--consumer", help="consumer name in group 'fastpath' (default: host-pid)")
 
     def handle(self, *args, once: bool, consumer: str | None, **options) -> None:
+        # Without its tables every batch would fail, be delivered again and again, and end in the
+        # dead-letter stream: refuse to start instead.
+        if not selectors.database_ready():
+            raise CommandError("the database is not set up: run `blueplane up` or `python manage.py migrate`")
         redis_url_ensure()
         fastpath = StreamConsumer.from_settings(consumer=consumer)
         stop = stop_on_signals()
