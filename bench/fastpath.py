@@ -92,7 +92,8 @@ class Phases:
         setattr(owner, attr, timed)
 
     def instrument(self, consumer: Any) -> None:
-        from telemetry.ingest import batching, notify, writer
+        from telemetry.ingest import batching, notify
+        from telemetry.store import writer
 
         self.wrap(consumer.stream, "read", "xreadgroup")
         self.wrap(consumer, "prepare", "prepare")
@@ -105,7 +106,7 @@ class Phases:
 
     def wrap_commit(self) -> None:
         """Only what end-to-end latency needs: when each batch's transaction committed."""
-        from telemetry.ingest import writer
+        from telemetry.store import writer
 
         self.wrap(writer, "batch_write", "sqlite txn", commit=True)
 
@@ -199,7 +200,7 @@ def redis_cpu_s() -> float:
 
 
 def stream_prefill(client: Any, events: list[bytes]) -> None:
-    from telemetry.ingest.streams import EVENTS_STREAM
+    from telemetry.wire import EVENTS_STREAM
 
     for i in range(0, len(events), 1000):
         pipe = client.pipeline(transaction=False)
@@ -274,7 +275,7 @@ def store_report(n_events: int, event_bytes: int, baseline_bytes: int) -> dict[s
     """Compression and size figures: as written, after re-packing, after re-packing + VACUUM."""
     from django.db import connection
 
-    from telemetry.ingest.repack import units_repack
+    from telemetry.store.repack import units_repack
 
     out: dict[str, Any] = {"rows_stored": rows_stored(), "db_bytes_empty_schema": baseline_bytes}
     raw, packed, units = chunk_totals()
@@ -420,7 +421,7 @@ def drain_backlog(args: argparse.Namespace, events: list[bytes]) -> dict[str, An
 
     from telemetry.connections import redis_client
     from telemetry.ingest.consumer import StreamConsumer
-    from telemetry.ingest.streams import EVENTS_STREAM, GROUP
+    from telemetry.wire import EVENTS_STREAM, GROUP
 
     client = redis_client()
     t0 = time.perf_counter()
@@ -500,7 +501,7 @@ def profile_report(profiler: Any, path: str) -> None:
 def _producer(sock: str, events: list[bytes], rate: int, seconds: float, ready: Any, sent: Any) -> None:
     import redis
 
-    from telemetry.ingest.streams import EVENTS_STREAM
+    from telemetry.wire import EVENTS_STREAM
 
     r = redis.Redis(unix_socket_path=sock)
     chunk = max(1, rate // 100)  # one pipeline every 10 ms

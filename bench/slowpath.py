@@ -123,8 +123,8 @@ def run_latency(client: Any, rate: int, seconds: float, seed: int) -> dict[str, 
     from django.db import connection
 
     from telemetry.ingest.envelope import event_decode
-    from telemetry.ingest.streams import EVENTS_STREAM
     from telemetry.models import RAW_TRACE_MODELS
+    from telemetry.wire import EVENTS_STREAM
 
     events = envelopes_generate(int(rate * seconds), seed=seed)
     decoded = [event_decode(e, max_bytes=1 << 24) for e in events]

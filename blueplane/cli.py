@@ -179,8 +179,8 @@ def _archive_import(path: str | None) -> int:
     """Put archived raw traces (Parquet, see BLUEPLANE_ARCHIVE_AFTER_DAYS) back, and derive what they say."""
     from django.conf import settings
 
-    from telemetry.processing.archive import ArchiveUnreadable, archive_import
     from telemetry.processing.catchup import sessions_catch_up
+    from telemetry.store.archive import ArchiveUnreadable, archive_import
 
     root = os.path.expanduser(path) if path else str(settings.BLUEPLANE_ARCHIVE_DIR)
     if not os.path.exists(root):

@@ -24,8 +24,8 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
 from . import selectors
-from .ingest.envelope import event_key_bounds, session_key
 from .models import RAW_TRACE_MODELS, ClaudeRawTrace, CursorRawTrace, RawChunk, RawTrace, SessionProgress
+from .store.keys import event_key_bounds, session_key
 
 admin.site.site_header = "Blueplane"
 admin.site.site_title = "Blueplane"

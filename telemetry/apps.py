@@ -5,8 +5,8 @@ from django.db.models.signals import post_migrate
 def codecs_record(sender: AppConfig, using: str = "default", **kwargs) -> None:
     """Keep a row per built-in codec, with its dictionary, so every stored unit names a codec the
     database itself can decode with, whatever version of this code reads it later."""
-    from .ingest.codec import BUILTIN
     from .models import RawCodec
+    from .store.codec import BUILTIN
 
     for codec in BUILTIN.values():
         RawCodec.objects.using(using).update_or_create(

@@ -9,10 +9,10 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Model, QuerySet, Sum
 
 from .connections import redis_client
-from .ingest import rawstore
-from .ingest.envelope import session_key
 from .models import RAW_TRACE_MODELS, ActivityHour, RawChunk, RawTrace, Session, ToolHour, UsageHour
 from .processing import rollups
+from .store import units
+from .store.keys import session_key
 
 
 def database_ready() -> bool:
@@ -40,7 +40,7 @@ def trace_list(*, platform: str, session_id: str | None = None, event_type: str 
 
 def trace_event(*, trace: RawTrace) -> dict | None:
     """The decompressed event of one raw trace row."""
-    return rawstore.event_load(platform=trace.PLATFORM, seq=trace.seq)
+    return units.event_load(platform=trace.PLATFORM, seq=trace.seq)
 
 
 def trace_list_with_units(*, platform: str) -> QuerySet:
@@ -57,7 +57,7 @@ def chunk_list() -> QuerySet:
 def chunk_events_load(*, chunk_id: int) -> list[bytes] | None:
     """The decompressed events of one unit in stored order, or None if the unit is gone."""
     row = RawChunk.objects.filter(id=chunk_id).values_list("codec_id", "body").first()
-    return None if row is None else rawstore.chunk_events(chunk_id, row[0], row[1])
+    return None if row is None else units.chunk_events(chunk_id, row[0], row[1])
 
 
 def row_id_span(*, model: type[Model]) -> tuple[int, int] | None:
@@ -310,7 +310,7 @@ def session_usage_list(*, start: datetime, end: datetime, limit: int = 50) -> li
 
 def stream_state() -> dict:
     """Length of the event stream, entries read but not yet acknowledged, and dead letters."""
-    from .ingest.streams import DLQ_STREAM, EVENTS_STREAM, GROUP
+    from .wire import DLQ_STREAM, EVENTS_STREAM, GROUP
 
     client = redis_client()
     try:

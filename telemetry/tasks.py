@@ -1,18 +1,16 @@
 """Celery tasks: thin wrappers over telemetry.processing. A task decides nothing."""
 
-import time
-
 from celery import shared_task
-from django.conf import settings
 from django.db import OperationalError
 
 from .connections import redis_client
-from .ingest import notify, repack
-from .processing import catchup, lifecycle, live
+from .processing import dirty, lifecycle, live
+from .store import repack
+from .wire import CATCH_UP_TASK
 
 
 @shared_task(
-    name="telemetry.sessions_catch_up",
+    name=CATCH_UP_TASK,
     acks_late=True,
     autoretry_for=(OperationalError,),
     retry_backoff=True,
@@ -22,16 +20,9 @@ from .processing import catchup, lifecycle, live
 def sessions_catch_up(sessions: list[list[str]] | None = None) -> int:
     """Bring every dirty session (and any named) up to date: derive their new raw events into rows, in one
     transaction (see processing.catchup). Returns how many sessions were visited."""
-    client = redis_client()
-    # While this waits, the scheduled flag is still set: the fast path marks sessions but enqueues no
-    # second task, and what arrives meanwhile is caught up together.
-    time.sleep(settings.SLOWPATH_COALESCE_MS / 1000)
-    snapshot = notify.dirty_take(client)
-    keys = {notify.session_parse(f) for f in snapshot}
-    keys.update((platform, session_id) for platform, session_id in sessions or [])
-    catchup.sessions_catch_up(sessions=keys)
-    notify.dirty_clear(client, snapshot)
-    return len(keys)
+    return dirty.dirty_sessions_catch_up(
+        client=redis_client(), sessions=[(platform, session_id) for platform, session_id in sessions or []]
+    )
 
 
 @shared_task(
@@ -65,6 +56,6 @@ def rollups_recent_refresh() -> bool:
 def raw_traces_archive() -> int:
     """Move raw traces older than BLUEPLANE_ARCHIVE_AFTER_DAYS to Parquet (off when unset). Returns
     events archived."""
-    from .processing import archive  # imports pyarrow (~0.2 s): only in the worker that archives
+    from .store import archive  # imports pyarrow (~0.2 s): only in the worker that archives
 
     return archive.raw_traces_archive()

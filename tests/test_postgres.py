@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from telemetry.ingest.streams import EVENTS_STREAM
+from telemetry.wire import EVENTS_STREAM
 from tests.factories import entry, envelope
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,10 +67,10 @@ def test_migrations_and_fast_path_run_on_postgresql(postgres_url, redis):
         postgres_url,
         "shell",
         "-c",
-        "from telemetry.models import ClaudeRawTrace, RawChunk; from telemetry.ingest import rawstore;"
+        "from telemetry.models import ClaudeRawTrace, RawChunk; from telemetry.store import units;"
         "seq = ClaudeRawTrace.objects.order_by('seq').first().seq;"
         "print(ClaudeRawTrace.objects.count(), RawChunk.objects.count() > 0,"
-        " rawstore.event_load(platform='claude_code', seq=seq)['session_id'])",
+        " units.event_load(platform='claude_code', seq=seq)['session_id'])",
     )
     assert check.returncode == 0, check.stderr
     assert check.stdout.strip().splitlines()[-1].split() == ["40", "True", "pg-session"]

@@ -30,9 +30,9 @@ from telemetry.capture.importer import history_import
 from telemetry.capture.privacy import Privacy
 from telemetry.capture.tailer import Tailer
 from telemetry.connections import redis_client
-from telemetry.ingest.rawstore import session_events
-from telemetry.ingest.streams import DLQ_STREAM, EVENTS_STREAM
 from telemetry.models import ClaudeRawTrace
+from telemetry.store.units import session_events
+from telemetry.wire import DLQ_STREAM, EVENTS_STREAM
 from tests.support import real_claude
 from tests.telemetry.capture.helpers import drain
 

@@ -19,9 +19,9 @@ from django.db import connection
 
 from bench.events import envelopes_generate, fixture_envelopes
 from telemetry import tasks
-from telemetry.ingest.streams import EVENTS_STREAM
 from telemetry.models import RAW_TRACE_MODELS, Session, SessionProgress, Turn
 from telemetry.processing import rebuild
+from telemetry.wire import EVENTS_STREAM
 from tests.telemetry.processing.test_rebuild import assert_same, derived_dump
 from tests.telemetry.test_consumer import drain, make_consumer
 

@@ -16,7 +16,7 @@ import os
 import sys
 import time
 
-# The stream of telemetry.ingest.streams, restated: the hook may import only the standard library.
+# The stream of telemetry.wire, restated: the hook may import only the standard library.
 EVENTS_STREAM = "telemetry:events"
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import redis
 from tqdm import tqdm
 
-from ..ingest.streams import EVENTS_STREAM
+from ..wire import EVENTS_STREAM
 from .privacy import Privacy
 from .tailer import FileState, ProjectCache, file_events, transcript_files
 

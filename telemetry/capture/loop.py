@@ -10,7 +10,7 @@ import redis
 from django.conf import settings
 
 from ..connections import redis_client
-from ..ingest.streams import EVENTS_STREAM
+from ..wire import EVENTS_STREAM
 from .runtime import home, offsets_path, privacy_get
 from .spool import spool_replay
 from .tailer import Tailer

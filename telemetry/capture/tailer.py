@@ -22,7 +22,7 @@ from typing import BinaryIO
 import orjson
 import redis
 
-from ..ingest.streams import EVENTS_STREAM
+from ..wire import EVENTS_STREAM
 from .claude_events import iso_from_ns, timestamp_valid, transcript_envelope
 from .privacy import Privacy
 

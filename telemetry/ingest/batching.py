@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from .codec import Codec
+from ..store.codec import Codec
+from ..store.layout import StoredUnit
 from .envelope import Event, InvalidEvent, event_decode
 
 EVENT_FIELD = b"event"
@@ -97,28 +98,8 @@ class BatchClock:
         return max(0, int(self.started_ms + self.flush_ms - now_ms))
 
 
-# The index columns of a raw trace row, in the order index_row() lays them out; writer.py appends the
-# row's unit id and position in that unit.
-INDEX_COLUMNS = (
-    "event_key",
-    "session_key",
-    "source",
-    "event_type",
-    "ts_ms",
-    "model",
-    "tool_name",
-    "input_tokens",
-    "output_tokens",
-    "cache_write_tokens",
-    "cache_read_tokens",
-    "duration_ms",
-    "lines_added",
-    "lines_removed",
-    "raw_bytes",
-)
-
-
 def index_row(e: Event) -> tuple:
+    """An event's index columns, in store.layout.INDEX_COLUMNS order."""
     return (
         e.event_key,
         e.session_key,
@@ -136,17 +117,6 @@ def index_row(e: Event) -> tuple:
         e.lines_removed,
         len(e.raw),
     )
-
-
-@dataclass(slots=True)
-class StoredUnit:
-    """One unit ready to insert: its compressed events and their index rows, in unit order."""
-
-    platform: str
-    session_id: str
-    raw_bytes: int
-    blob: bytes
-    rows: list[tuple]
 
 
 @dataclass(slots=True)

@@ -6,11 +6,11 @@ person can act on; the consumer dead-letters it and carries on.
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
-from hashlib import blake2b
 from typing import Any
 
 import orjson
+
+from ..store.keys import event_key, session_key
 
 PLATFORMS = frozenset({"claude_code", "cursor"})
 SOURCES = frozenset({"hook", "transcript", "database", "otel", "http"})
@@ -45,27 +45,6 @@ class Event:
     duration_ms: int | None
     lines_added: int | None
     lines_removed: int | None
-
-
-def event_key(event_id: str, ts_ms: int) -> bytes:
-    """The unique key of a raw row: 6 bytes of event time (big endian) + 10 bytes of BLAKE2b of the id.
-
-    Compact whatever the id's length, and time-ordered, so inserts append to the unique index instead
-    of landing at random pages (random keys cost ~2.5x in insert speed, measured), and a time range
-    is a key range. The same event always carries the same id and timestamp, so it gets the same key.
-    """
-    return max(ts_ms, 0).to_bytes(6, "big") + blake2b(event_id.encode(), digest_size=10).digest()
-
-
-def event_key_bounds(start_ms: int, end_ms: int) -> tuple[bytes, bytes]:
-    """Keys bounding events with start_ms <= time < end_ms (for `event_key >= lo AND event_key < hi`)."""
-    return max(start_ms, 0).to_bytes(6, "big") + bytes(10), max(end_ms, 0).to_bytes(6, "big") + bytes(10)
-
-
-@lru_cache(maxsize=4096)  # few sessions are active at once; the digest is the costliest step per event
-def session_key(session_id: str) -> int:
-    """Signed 64-bit digest of a session id: raw rows index this instead of the id's text."""
-    return int.from_bytes(blake2b(session_id.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 # Required text fields and their length limits, in the order event_decode unpacks them.

@@ -19,14 +19,13 @@ import pickle
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 from django.db import connections
 
 from .batching import WriteBatch
 
-if TYPE_CHECKING:
-    from .consumer import StreamConsumer
+# What the reader runs: StreamConsumer.batches, as (stop, once=...) -> batches in order.
+BatchSource = Callable[..., Iterator[WriteBatch]]
 
 _END = b""
 _POLL_S = 0.1  # how often a waiting writer passes on its stop request
@@ -37,14 +36,14 @@ class ReaderDied(RuntimeError):
 
 
 class ReaderProcess:
-    def __init__(self, consumer: "StreamConsumer", *, once: bool) -> None:
+    def __init__(self, source: BatchSource, *, once: bool) -> None:
         # Fork before this process starts threads or opens connections it would share with the child.
         context = multiprocessing.get_context("fork")
         self._receive, send = context.Pipe(duplex=False)
         self._stop = context.Event()
         connections.close_all()  # the child must not inherit an open database connection
         self._process = context.Process(
-            target=_read, args=(consumer, send, self._stop, once, os.getpid()), name="fastpath-reader"
+            target=_read, args=(source, send, self._stop, once, os.getpid()), name="fastpath-reader"
         )
         self._process.start()
         send.close()
@@ -92,11 +91,11 @@ class _Stop:
         return self.event.is_set() or os.getppid() != self.parent_pid
 
 
-def _read(consumer: "StreamConsumer", send, stop: threading.Event, once: bool, parent_pid: int) -> None:
+def _read(source: BatchSource, send, stop: threading.Event, once: bool, parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
-        for batch in consumer.batches(_Stop(stop, parent_pid), once=once):
+        for batch in source(_Stop(stop, parent_pid), once=once):
             send.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
         send.send_bytes(_END)
     except BrokenPipeError:

@@ -11,13 +11,10 @@ from dataclasses import dataclass
 
 import redis
 
+from ..wire import DLQ_STREAM, EVENTS_STREAM, GROUP
 from .batching import DeadLetter
 from .deferred import Deferred
 
-EVENTS_STREAM = "telemetry:events"
-DLQ_STREAM = "telemetry:dlq"
-CDC_STREAM = "cdc:events"
-GROUP = "fastpath"
 DLQ_EVENT_MAX_BYTES = 64 * 1024
 # Entries of this consumer that may sit between those being checked (batches read ahead or in the
 # reader-to-writer pipe): far more than the few batches the fast path ever has in flight.

@@ -26,8 +26,6 @@ from hashlib import blake2b
 import orjson
 from django.db import connection, models, transaction
 
-from ..ingest.envelope import session_key
-from ..ingest.rawstore import session_events_iter
 from ..models import (
     RAW_TRACE_MODELS,
     ChangeStatus,
@@ -43,6 +41,8 @@ from ..models import (
     Turn,
     TurnKind,
 )
+from ..store.keys import session_key
+from ..store.units import session_events_iter
 from . import claude
 from .facts import (
     ChangeFact,
@@ -58,13 +58,12 @@ from .facts import (
     tool_merge,
     turn_merge,
 )
+from .refresh import buckets_deferred, buckets_refresh
 from .rollups import (
     ACTIVE_GAP_CAP,
     EPOCH_US_SQL,
     hour_floor,
     project_unknown_id,
-    rollups_deferred,
-    rollups_refresh,
 )
 
 logger = logging.getLogger(__name__)
@@ -201,7 +200,7 @@ def sessions_catch_up(*, sessions: Iterable[tuple[str, str]]) -> list[CatchUpRes
         session_derive(platform=platform, session_id=sid, after_seq=_watermark(platform, sid))
         for platform, sid in keys
     ]
-    with transaction.atomic(), rollups_deferred():
+    with transaction.atomic(), buckets_deferred():
         return [session_catch_up(platform=d.platform, session_id=d.session_id, derived=d) for d in prepared]
 
 
@@ -236,7 +235,7 @@ def _raw_through(raw_model: type, session_id: str) -> int:
 def _rollups(platform: str, touched: _Touched) -> None:
     if not touched.buckets:
         return
-    rollups_refresh(
+    buckets_refresh(
         hours={h for h, _ in touched.buckets}, project_ids={p for _, p in touched.buckets}, platform=platform
     )
 

@@ -29,7 +29,8 @@ from ..models import (
     Turn,
     UsageHour,
 )
-from . import archive, catchup, lifecycle, live, rollups
+from ..store import archive
+from . import catchup, lifecycle, live, refresh, rollups
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def derived_rebuild_all(*, now: datetime | None = None) -> RebuildResult:
         for model in (UsageHour, ToolHour, ActivityHour, Session, Project):
             model.objects.all().delete()
         SessionProgress.objects.update(processed_seq=0)
-    with rollups.rollups_deferred():  # one recompute per bucket, not one per session
+    with refresh.buckets_deferred():  # one recompute per bucket, not one per session
         for platform, session_id in sorted(sessions):
             _replay(platform, session_id, result)
     rollups.rollups_rebuild()
@@ -119,13 +120,13 @@ def derived_rebuild_session(
                 pids |= ps
                 session.delete()
             SessionProgress.objects.filter(platform=p, session_id=session_id).update(processed_seq=0)
-        with transaction.atomic(), rollups.rollups_deferred():
+        with transaction.atomic(), refresh.buckets_deferred():
             _replay(p, session_id, result)
             for session in Session.objects.filter(platform=p, session_id=session_id):
                 h, ps = _session_buckets(session)
                 hours |= h
                 pids |= ps
             # The old buckets too: a bucket the session left must lose its share.
-            rollups.rollups_refresh(hours=hours, project_ids=pids, platform=p)
+            refresh.buckets_refresh(hours=hours, project_ids=pids, platform=p)
         lifecycle.sessions_idle_close(now=now)
     return result

@@ -16,8 +16,6 @@ import math
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from hashlib import blake2b
@@ -209,59 +207,24 @@ def _buckets_lock(platform: str, hours: set[datetime], project_ids: set[int]) ->
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
-# Buckets collected while rollups_deferred() is active, per platform.
-_deferred: ContextVar[dict[str, tuple[set[datetime], set[int | None]]] | None] = ContextVar(
-    "rollups_deferred", default=None
-)
-
-
-@contextmanager
-def rollups_deferred() -> Iterator[None]:
-    """Within the block, rollups_refresh only collects its buckets; they are refreshed once, together,
-    when the block exits without error. For callers that apply many sessions in a row (rebuild, a
-    batch catch-up): the same result, one recompute per bucket instead of one per session. Nested
-    blocks join the outermost one."""
-    if _deferred.get() is not None:
-        yield
-        return
-    token = _deferred.set({})
-    try:
-        yield
-        pending = _deferred.get()
-    finally:
-        _deferred.reset(token)
-    for platform, (hours, pids) in sorted(pending.items()):
-        rollups_refresh(hours=hours, project_ids=pids, platform=platform)
-
-
-def rollups_refresh(*, hours: set[datetime], project_ids: set[int | None], platform: str) -> None:
+def rollups_refresh(*, hours: set[datetime], project_ids: set[int | None], platform: str) -> set[datetime]:
     """Recompute the rollup rows of every (hour, platform, project) bucket named (a None project is the
-    unknown project). Call inside the transaction that changed the derived rows; the live metrics of
-    these hours are rewritten after it commits."""
+    unknown project). Call inside the transaction that changed the derived rows. Returns the hours
+    whose rollups may have changed (the neighbours of each hour too: see _activity_refresh), for the
+    caller to refresh their live metrics once the transaction commits (refresh.buckets_refresh)."""
     hours = _hours_normalise(hours)
     if not hours or not project_ids:
-        return
-    pending = _deferred.get()
-    if pending is not None:
-        hs, ps = pending.setdefault(platform, (set(), set()))
-        hs.update(hours)
-        ps.update(project_ids)
-        return
+        return set()
     unknown_id = project_unknown_id()
     pids = {unknown_id if p is None else p for p in project_ids}
+    around = hours | {h - HOUR for h in hours} | {h + HOUR for h in hours}
     with transaction.atomic():
         _buckets_lock(platform, hours, pids)
         _usage_refresh(hours, pids, platform, unknown_id)
         _tools_refresh(hours, pids, platform, unknown_id)
         # A gap of active time can cross into the neighbouring hours (ACTIVE_GAP_CAP < 1 h).
-        _activity_refresh(
-            hours | {h - HOUR for h in hours} | {h + HOUR for h in hours}, pids, platform, unknown_id
-        )
-
-    from . import live
-
-    refreshed = set(hours) | {h - HOUR for h in hours} | {h + HOUR for h in hours}
-    transaction.on_commit(lambda: live.live_metrics_refresh(hours=refreshed))
+        _activity_refresh(around, pids, platform, unknown_id)
+    return around
 
 
 def _cost_units() -> Cast:

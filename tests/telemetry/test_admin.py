@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from telemetry.ingest.consumer import StreamConsumer
-from telemetry.ingest.streams import EVENTS_STREAM
 from telemetry.models import ClaudeRawTrace, RawChunk, SessionProgress
+from telemetry.wire import EVENTS_STREAM
 from tests.factories import entry, envelope
 
 pytestmark = pytest.mark.django_db

@@ -4,9 +4,10 @@ import pickle
 
 import orjson
 
-from telemetry.ingest.batching import INDEX_COLUMNS, BatchClock, batch_prepare, entries_decode, units_group
-from telemetry.ingest.codec import CURRENT
+from telemetry.ingest.batching import BatchClock, batch_prepare, entries_decode, units_group
 from telemetry.ingest.envelope import event_decode
+from telemetry.store.codec import CURRENT
+from telemetry.store.layout import INDEX_COLUMNS
 from tests.factories import envelope
 
 

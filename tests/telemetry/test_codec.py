@@ -1,6 +1,6 @@
 import pytest
 
-from telemetry.ingest.codec import CURRENT, CorruptUnit
+from telemetry.store.codec import CURRENT, CorruptUnit
 
 
 def test_unit_round_trips_events_in_order():

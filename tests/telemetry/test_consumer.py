@@ -6,10 +6,11 @@ import time
 import orjson
 import pytest
 
-from telemetry.ingest import notify, writer
+from telemetry import wire
 from telemetry.ingest.consumer import StreamConsumer
-from telemetry.ingest.streams import CDC_STREAM, DLQ_STREAM, EVENTS_STREAM, GROUP
 from telemetry.models import ClaudeRawTrace, CursorRawTrace, RawChunk
+from telemetry.store import writer
+from telemetry.wire import CDC_STREAM, DLQ_STREAM, EVENTS_STREAM, GROUP
 from tests.factories import entry, envelope
 
 pytestmark = pytest.mark.django_db
@@ -151,7 +152,7 @@ def test_flush_publishes_change_records_and_marks_sessions(redis, django_capture
     drain(make_consumer(redis))
     records = [r for _, fields in redis.xrange(CDC_STREAM) for r in orjson.loads(fields[b"records"])]
     assert sorted((r["session_id"], len(r["events"])) for r in records) == [("s1", 2), ("s2", 1)]
-    assert set(redis.hkeys(notify.DIRTY_SESSIONS)) == {b"claude_code:s1", b"claude_code:s2"}
+    assert set(redis.hkeys(wire.DIRTY_SESSIONS)) == {b"claude_code:s1", b"claude_code:s2"}
 
 
 def test_one_task_is_enqueued_while_one_is_waiting(redis):
@@ -160,7 +161,7 @@ def test_one_task_is_enqueued_while_one_is_waiting(redis):
     drain(consumer)
     # Five batches, each touching a new session: one catch-up task is queued, not five.
     assert redis.llen("celery") == 1
-    assert redis.hlen(notify.DIRTY_SESSIONS) == 5
+    assert redis.hlen(wire.DIRTY_SESSIONS) == 5
 
 
 def test_events_of_one_session_in_a_batch_share_one_unit(redis):

@@ -3,7 +3,8 @@
 import orjson
 import pytest
 
-from telemetry.ingest.envelope import InvalidEvent, event_decode, event_key, event_key_bounds
+from telemetry.ingest.envelope import InvalidEvent, event_decode
+from telemetry.store.keys import event_key, event_key_bounds
 from tests.factories import envelope
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from telemetry.ingest.streams import EVENTS_STREAM, GROUP
 from telemetry.models import ClaudeRawTrace
+from telemetry.wire import EVENTS_STREAM, GROUP
 from tests.factories import entry, envelope
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]

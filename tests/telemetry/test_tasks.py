@@ -2,10 +2,10 @@
 
 import pytest
 
-from telemetry import tasks
-from telemetry.ingest import notify
-from telemetry.ingest.streams import EVENTS_STREAM
+from telemetry import tasks, wire
 from telemetry.models import ClaudeRawTrace, SessionProgress
+from telemetry.processing import dirty
+from telemetry.wire import EVENTS_STREAM
 from tests.factories import entry, envelope
 from tests.telemetry.test_consumer import drain, make_consumer
 
@@ -24,8 +24,8 @@ def test_catch_up_applies_waiting_raw_events_per_session(redis):
     assert progress["s2"].raw_through_seq == newest
     assert progress["s1"].raw_through_seq < newest
     assert not any(p.waiting for p in progress.values())  # applied: watermark = newest raw seq
-    assert redis.hlen(notify.DIRTY_SESSIONS) == 0
-    assert not redis.exists(notify.SCHEDULED_FLAG)
+    assert redis.hlen(wire.DIRTY_SESSIONS) == 0
+    assert not redis.exists(wire.SCHEDULED_FLAG)
 
 
 def test_repeated_catch_up_changes_nothing(redis):
@@ -40,7 +40,7 @@ def test_repeated_catch_up_changes_nothing(redis):
 def test_session_marked_during_a_run_stays_dirty(redis):
     redis.xadd(EVENTS_STREAM, entry(envelope(session_id="s1")))
     drain(make_consumer(redis))
-    snapshot = notify.dirty_take(redis)
-    redis.hincrby(notify.DIRTY_SESSIONS, "claude_code:s1", 1)  # a batch touched it again meanwhile
-    notify.dirty_clear(redis, snapshot)
-    assert redis.hget(notify.DIRTY_SESSIONS, "claude_code:s1") == b"2"
+    snapshot = dirty.dirty_take(redis)
+    redis.hincrby(wire.DIRTY_SESSIONS, "claude_code:s1", 1)  # a batch touched it again meanwhile
+    dirty.dirty_clear(redis, snapshot)
+    assert redis.hget(wire.DIRTY_SESSIONS, "claude_code:s1") == b"2"

@@ -8,9 +8,9 @@ import pytest
 
 from telemetry.capture import hook, installer
 from telemetry.capture.spool import spool_replay
-from telemetry.ingest import rawstore
-from telemetry.ingest.streams import DLQ_STREAM, EVENTS_STREAM
 from telemetry.models import ClaudeRawTrace
+from telemetry.store import units
+from telemetry.wire import DLQ_STREAM, EVENTS_STREAM
 
 from .helpers import capture_home, drain, hook_calls
 
@@ -98,7 +98,7 @@ def test_hook_spools_when_redis_is_down_and_replay_delivers_once(redis, tmp_path
         redis.xadd(EVENTS_STREAM, {"event": line})
     drain(redis)
     assert ClaudeRawTrace.objects.count() == 5
-    stored = rawstore.event_load(platform="claude_code", seq=ClaudeRawTrace.objects.first().seq)
+    stored = units.event_load(platform="claude_code", seq=ClaudeRawTrace.objects.first().seq)
     assert stored == json.loads(spooled[0])
 
 

@@ -4,9 +4,9 @@ import orjson
 import pytest
 
 from telemetry.capture import commands
-from telemetry.ingest import rawstore
-from telemetry.ingest.streams import DLQ_STREAM
 from telemetry.models import ClaudeRawTrace
+from telemetry.store import units
+from telemetry.wire import DLQ_STREAM
 
 from .helpers import PROJECTS, corpus_lines, drain
 
@@ -33,7 +33,7 @@ def test_a_forked_session_keeps_both_copies_of_shared_records(redis):
     drain(redis)
     uuids: dict[str, set] = {ORIGINAL: set(), FORK: set()}
     for session in uuids:
-        for _, raw in rawstore.session_events(platform="claude_code", session_id=session):
+        for _, raw in units.session_events(platform="claude_code", session_id=session):
             payload = orjson.loads(raw)["payload"]
             if payload.get("uuid"):
                 uuids[session].add(payload["uuid"])
@@ -50,7 +50,7 @@ def test_imported_usage_matches_the_corpus_reference(redis):
     totals: Counter = Counter()
     seen = set()
     for seq in ClaudeRawTrace.objects.values_list("seq", flat=True):
-        event = rawstore.event_load(platform="claude_code", seq=seq)
+        event = units.event_load(platform="claude_code", seq=seq)
         message = event["payload"].get("message") or {}
         usage = message.get("usage")
         if event["event_type"] != "assistant" or not usage or message.get("model") == "<synthetic>":

@@ -7,8 +7,8 @@ import pytest
 
 from telemetry.capture.privacy import Privacy
 from telemetry.capture.tailer import FileState, ProjectCache, Tailer, file_events
-from telemetry.ingest.streams import EVENTS_STREAM
 from telemetry.models import ClaudeRawTrace
+from telemetry.wire import EVENTS_STREAM
 
 from .helpers import PROJECTS, drain
 

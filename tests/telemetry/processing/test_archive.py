@@ -5,10 +5,9 @@ from datetime import UTC, datetime
 import pyarrow.parquet as pq
 import pytest
 
-from telemetry.ingest import rawstore
-from telemetry.ingest.streams import EVENTS_STREAM
 from telemetry.models import ClaudeRawTrace, RawChunk, SessionProgress
-from telemetry.processing import archive
+from telemetry.store import archive, units
+from telemetry.wire import EVENTS_STREAM
 from tests.factories import entry, envelope
 from tests.telemetry.test_consumer import drain, make_consumer
 
@@ -28,16 +27,14 @@ def ingest(redis, sessions=("s1", "s2"), per_session=5, processed=True) -> dict[
             redis.xadd(EVENTS_STREAM, entry(envelope(session_id=s, payload={"tool_name": "Bash", "i": i})))
     drain(make_consumer(redis))
     for s in sessions:
-        top = max(seq for seq, _ in rawstore.session_events(platform="claude_code", session_id=s))
+        top = max(seq for seq, _ in units.session_events(platform="claude_code", session_id=s))
         SessionProgress.objects.update_or_create(
             platform="claude_code",
             session_id=s,
             defaults={"raw_through_seq": top, "processed_seq": top if processed else 0},
         )
     return {
-        seq: raw
-        for s in sessions
-        for seq, raw in rawstore.session_events(platform="claude_code", session_id=s)
+        seq: raw for s in sessions for seq, raw in units.session_events(platform="claude_code", session_id=s)
     }
 
 
@@ -79,7 +76,7 @@ def test_import_puts_events_back_with_their_seqs_once(redis, archive_root):
     back = {
         seq: raw
         for s in ("s1", "s2")
-        for seq, raw in rawstore.session_events(platform="claude_code", session_id=s)
+        for seq, raw in units.session_events(platform="claude_code", session_id=s)
     }
     assert back == stored
     again = archive.archive_import(archive_root)
@@ -102,7 +99,7 @@ def test_restore_for_a_rebuild_then_remove_leaves_the_store_as_it_was(redis, arc
     ingest(redis, sessions=("old",), per_session=2)  # newer live events of the same session
     live_seqs = set(ClaudeRawTrace.objects.values_list("seq", flat=True))
     restored = archive.archive_session_restore(platform="claude_code", session_id="old")
-    merged = [seq for seq, _ in rawstore.session_events(platform="claude_code", session_id="old")]
+    merged = [seq for seq, _ in units.session_events(platform="claude_code", session_id="old")]
     assert len(merged) == 7 and merged == sorted(merged) and max(merged) in live_seqs
     assert archive.archive_restored_remove(restored) == 5
     assert set(ClaudeRawTrace.objects.values_list("seq", flat=True)) == live_seqs

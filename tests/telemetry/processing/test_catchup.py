@@ -12,13 +12,11 @@ from typing import Any
 import orjson
 import pytest
 
-from telemetry import tasks
+from telemetry import tasks, wire
 from telemetry.capture.claude_events import hook_envelope
 from telemetry.capture.importer import history_import
 from telemetry.capture.privacy import Privacy
 from telemetry.capture.tailer import FileState, ProjectCache, file_events, transcript_files
-from telemetry.ingest import notify
-from telemetry.ingest.streams import EVENTS_STREAM
 from telemetry.models import (
     ClaudeRawTrace,
     CodeChange,
@@ -36,6 +34,7 @@ from telemetry.models import (
 from telemetry.processing import catchup
 from telemetry.processing.catchup import session_catch_up
 from telemetry.processing.rollups import active_seconds, hour_floor
+from telemetry.wire import EVENTS_STREAM
 from tests.factories import entry
 from tests.telemetry.test_consumer import drain, make_consumer
 
@@ -447,13 +446,13 @@ def test_the_task_drains_dirty_sessions_into_derived_rows(redis) -> None:
     privacy = Privacy(SALT)
     envelopes = [e for e in transcript_envelopes(privacy) if envelope_session(e) == FAILURES]
     ingest(redis, envelopes)
-    assert redis.hlen(notify.DIRTY_SESSIONS) == 1
+    assert redis.hlen(wire.DIRTY_SESSIONS) == 1
     assert tasks.sessions_catch_up() == 1
     session = Session.objects.get(session_id=FAILURES)
     assert session.tool_calls == 5 and session.tool_failures == 4
     progress = SessionProgress.objects.get(session_id=FAILURES)
     assert progress.processed_seq == progress.raw_through_seq > 0
-    assert redis.hlen(notify.DIRTY_SESSIONS) == 0
+    assert redis.hlen(wire.DIRTY_SESSIONS) == 0
 
 
 def test_active_time_and_latencies_computed_in_sql_equal_the_datetime_definitions() -> None:

@@ -9,7 +9,6 @@ from django.db import models
 
 from bench.events import fixture_envelopes
 from telemetry import tasks
-from telemetry.ingest.streams import EVENTS_STREAM
 from telemetry.models import (
     RAW_TRACE_MODELS,
     ActivityHour,
@@ -24,7 +23,9 @@ from telemetry.models import (
     Turn,
     UsageHour,
 )
-from telemetry.processing import archive, catchup, live, rebuild
+from telemetry.processing import catchup, live, rebuild
+from telemetry.store import archive
+from telemetry.wire import EVENTS_STREAM
 from tests.telemetry.test_consumer import drain, make_consumer
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from telemetry.models import ToolStatus, TurnKind
-from telemetry.processing import live, rollups
+from telemetry.processing import live, refresh
 from tests.telemetry.processing.test_rollups import H, World
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,7 @@ def build(w: World):
 def test_metrics_are_written_after_the_commit_as_absolute_values(redis, django_capture_on_commit_callbacks):
     build(World())
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        rollups.rollups_refresh(hours={H, H + timedelta(hours=2)}, project_ids={None}, platform="claude_code")
+        refresh.buckets_refresh(hours={H, H + timedelta(hours=2)}, project_ids={None}, platform="claude_code")
     assert usage(redis) == {}  # nothing before the commit
     for callback in callbacks:
         callback()
@@ -46,7 +46,7 @@ def test_metrics_are_written_after_the_commit_as_absolute_values(redis, django_c
 def test_rebuild_restores_every_key_from_the_rollups(redis, django_capture_on_commit_callbacks):
     build(World())
     with django_capture_on_commit_callbacks(execute=True):
-        rollups.rollups_refresh(hours={H, H + timedelta(hours=2)}, project_ids={None}, platform="claude_code")
+        refresh.buckets_refresh(hours={H, H + timedelta(hours=2)}, project_ids={None}, platform="claude_code")
     before = {k: redis.dump(k) for k in redis.scan_iter(match="metric:*")}
     redis.flushdb()
     redis.hset(live.usage_key(H - timedelta(days=3)), "input_tokens", 999)  # stale junk goes too
@@ -61,10 +61,10 @@ def test_an_hour_that_lost_its_rows_loses_its_keys(redis, django_capture_on_comm
     w = World()
     s = build(w)
     with django_capture_on_commit_callbacks(execute=True):
-        rollups.rollups_refresh(hours={H}, project_ids={None}, platform="claude_code")
+        refresh.buckets_refresh(hours={H}, project_ids={None}, platform="claude_code")
     s.turns.all().delete()
     s.tool_call_set.all().delete()
     with django_capture_on_commit_callbacks(execute=True):
-        rollups.rollups_refresh(hours={H}, project_ids={None}, platform="claude_code")
+        refresh.buckets_refresh(hours={H}, project_ids={None}, platform="claude_code")
     assert usage(redis) == {}
     assert live.live_tools_day(day=H, client=redis) == {}

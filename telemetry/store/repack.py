@@ -17,8 +17,8 @@ from django.db.models import Max
 
 from ..models import RAW_TRACE_MODELS, RawChunk
 from .codec import REPACK, Codec
-from .envelope import session_key
-from .rawstore import chunk_events
+from .keys import session_key
+from .units import chunk_events
 from .writer import unit_insert
 
 logger = logging.getLogger(__name__)

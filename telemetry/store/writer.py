@@ -11,10 +11,9 @@ import time
 from django.db import connection, transaction
 
 from ..models import RAW_TRACE_MODELS
-from .batching import INDEX_COLUMNS, StoredUnit
 from .codec import Codec
+from .layout import ROW_COLUMNS, StoredUnit
 
-ROW_COLUMNS = (*INDEX_COLUMNS, "chunk_id", "chunk_pos")
 _PLACEHOLDERS = ", ".join(["%s"] * len(ROW_COLUMNS))
 INSERT_ROW = {
     platform: f"INSERT INTO {model._meta.db_table} ({', '.join(ROW_COLUMNS)}) VALUES ({_PLACEHOLDERS}) "

@@ -29,18 +29,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import connection, transaction
 
-from ..ingest.batching import INDEX_COLUMNS
-from ..ingest.codec import REPACK
-from ..ingest.envelope import InvalidEvent, event_decode, event_key_bounds
-from ..ingest.rawstore import chunk_events
-from ..ingest.writer import ROW_COLUMNS, unit_insert
 from ..models import RAW_TRACE_MODELS, RawChunk, SessionProgress
+from .codec import REPACK
+from .keys import event_key, event_key_bounds, timestamp_ms
+from .layout import INDEX_COLUMNS, ROW_COLUMNS
 from .progress import session_progress_record
+from .units import chunk_events
+from .writer import unit_insert
 
 logger = logging.getLogger(__name__)
 
@@ -355,10 +356,10 @@ def archive_import(path: Path | str) -> ArchiveImport:
         for r in rows:
             if r["event_key"] is None:  # a file from elsewhere without keys: recompute them
                 try:
-                    ev = event_decode(r["event"], max_bytes=len(r["event"]) + 1)
-                except InvalidEvent:
+                    envelope = orjson.loads(r["event"])
+                    r["event_key"] = event_key(envelope["event_id"], timestamp_ms(envelope["timestamp"]))
+                except (ValueError, KeyError, TypeError):
                     continue
-                r["event_key"] = ev.event_key
         _rows_restore(rows, result)
     return result
 

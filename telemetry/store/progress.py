@@ -2,8 +2,8 @@
 
 from django.db.models import Max
 
-from ..ingest.envelope import session_key
 from ..models import RAW_TRACE_MODELS, SessionProgress
+from .keys import session_key
 
 
 def session_progress_record(*, platform: str, session_id: str) -> SessionProgress:

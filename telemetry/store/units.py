@@ -11,7 +11,7 @@ import orjson
 
 from ..models import RAW_TRACE_MODELS, RawChunk, RawCodec
 from .codec import BUILTIN, Codec
-from .envelope import session_key
+from .keys import session_key
 
 _RETRIES = 3
 

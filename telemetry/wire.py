@@ -1,0 +1,32 @@
+"""Names the layers share without importing each other: Redis streams and keys, and task names.
+
+Capture writes `EVENTS_STREAM`; the fast path reads it, dead-letters to `DLQ_STREAM`, publishes change
+records to `CDC_STREAM` and marks sessions in `DIRTY_SESSIONS`; the slow path drains those marks in the
+task named `CATCH_UP_TASK`, which the fast path enqueues by name. docs/wire-format.md documents them.
+(The hook restates EVENTS_STREAM: it may import only the standard library.)
+"""
+
+EVENTS_STREAM = "telemetry:events"
+DLQ_STREAM = "telemetry:dlq"
+CDC_STREAM = "cdc:events"
+GROUP = "fastpath"  # the fast path's consumer group on EVENTS_STREAM
+
+# Sessions with stored events the slow path has not derived yet: a hash of session_field -> a counter
+# the fast path increments per batch (so a clear can tell whether a batch touched it again).
+DIRTY_SESSIONS = "slowpath:dirty"
+# Set while a catch-up task is queued and has not started: the fast path enqueues one only when unset.
+SCHEDULED_FLAG = "slowpath:scheduled"
+
+CATCH_UP_TASK = "telemetry.sessions_catch_up"
+
+
+def session_field(platform: str, session_id: str) -> str:
+    """A session's field in DIRTY_SESSIONS."""
+    return f"{platform}:{session_id}"
+
+
+def session_parse(field: bytes | str) -> tuple[str, str]:
+    """(platform, session_id) of a DIRTY_SESSIONS field."""
+    text = field.decode() if isinstance(field, bytes) else field
+    platform, _, session_id = text.partition(":")
+    return platform, session_id
