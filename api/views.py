@@ -5,7 +5,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from telemetry import selectors
+from telemetry.selectors import system
 
 
 @api_view(["GET"])
@@ -13,4 +13,4 @@ def health(request: Request) -> Response:
     """Liveness of the database and Redis, for `blueplane status` and load balancers."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
-    return Response({"status": "ok", "redis": selectors.redis_ok()})
+    return Response({"status": "ok", "redis": system.redis_ok()})

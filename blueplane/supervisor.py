@@ -263,7 +263,7 @@ class Supervisor:
 
     def _redis_ensure(self) -> None:
         if settings.BLUEPLANE_REDIS_URL:
-            from telemetry.selectors import redis_ok
+            from telemetry.selectors.system import redis_ok
 
             if not redis_ok():
                 # The URL may hold a password: name the variable, not its value.

@@ -23,8 +23,8 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
-from . import selectors
 from .models import RAW_TRACE_MODELS, ClaudeRawTrace, CursorRawTrace, RawChunk, RawTrace, SessionProgress
+from .selectors import traces
 from .store.keys import event_key_bounds, session_key
 
 admin.site.site_header = "Blueplane"
@@ -133,7 +133,7 @@ class WindowPaginator(Paginator):
         if len(self._window) <= self.per_page:
             return known
         if not self.object_list.query.where:
-            span = selectors.row_id_span(model=self.object_list.model)
+            span = traces.row_id_span(model=self.object_list.model)
             estimate = span[1] - span[0] + 1 if span else 0
             if estimate > known:
                 self.count_kind = "estimate"
@@ -384,7 +384,7 @@ class RawTraceAdmin(ReadOnlyAdmin):
     readonly_fields = tuple(f for _, options in fieldsets for f in options["fields"])
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return selectors.trace_list_with_units(platform=self.model.PLATFORM)
+        return traces.trace_list_with_units(platform=self.model.PLATFORM)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
@@ -439,7 +439,7 @@ class RawTraceAdmin(ReadOnlyAdmin):
 
     @admin.display(description="event (decompressed)")
     def event(self, obj: RawTrace) -> SafeString:
-        event = selectors.trace_event(trace=obj)
+        event = traces.trace_event(trace=obj)
         if event is None:
             return format_html("<em>{}</em>", "not stored any more")
         return format_html("<pre>{}</pre>", json.dumps(event, indent=2, ensure_ascii=False))
@@ -495,7 +495,7 @@ class RawChunkAdmin(ReadOnlyAdmin):
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return selectors.chunk_list()
+        return traces.chunk_list()
 
     @admin.display(description="written (UTC)")
     def created(self, obj: RawChunk) -> datetime | None:
@@ -503,7 +503,7 @@ class RawChunkAdmin(ReadOnlyAdmin):
 
     @admin.display(description="events (decompressed)")
     def preview(self, obj: RawChunk) -> SafeString:
-        events = selectors.chunk_events_load(chunk_id=obj.id)
+        events = traces.chunk_events_load(chunk_id=obj.id)
         if events is None:
             return format_html("<em>{}</em>", "not stored any more")
         shown = [json.loads(raw) for raw in events[: self.PREVIEW_EVENTS]]

@@ -1,4 +1,4 @@
-"""`blueplane install|uninstall|import claude-code`: what blueplane/cli.py dispatches to.
+"""`blueplane install|uninstall|import claude-code`: what blueplane/cli/capture.py dispatches to.
 
 Each returns a process exit code and prints for a person: results on stdout, a one-line reason on
 stderr with exit code 2 for an unknown target or a bad path (no traceback).

@@ -3,9 +3,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from blueplane.redis_server import redis_url_ensure
-from telemetry import selectors
 from telemetry.models import RAW_TRACE_MODELS
 from telemetry.processing import rebuild
+from telemetry.selectors import system
 
 
 class Command(BaseCommand):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--platform", choices=sorted(RAW_TRACE_MODELS), help="the session's platform")
 
     def handle(self, *args, session: str | None, platform: str | None, **options) -> None:
-        if not selectors.database_ready():
+        if not system.database_ready():
             raise CommandError("the database is not set up: run `blueplane up` or `python manage.py migrate`")
         redis_url_ensure()  # the live metrics are rewritten at the end
         if session:

@@ -7,9 +7,9 @@ import threading
 from django.core.management.base import BaseCommand, CommandError
 
 from blueplane.redis_server import redis_url_ensure
-from telemetry import selectors
 from telemetry.ingest.consumer import StreamConsumer
 from telemetry.ingest.reader import ReaderDied
+from telemetry.selectors import system
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
     def handle(self, *args, once: bool, consumer: str | None, **options) -> None:
         # Without its tables every batch would fail, be delivered again and again, and end in the
         # dead-letter stream: refuse to start instead.
-        if not selectors.database_ready():
+        if not system.database_ready():
             raise CommandError("the database is not set up: run `blueplane up` or `python manage.py migrate`")
         redis_url_ensure()
         fastpath = StreamConsumer.from_settings(consumer=consumer)

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from telemetry import selectors
 from telemetry.models import ChangeStatus, Project, ToolStatus, TurnKind
+from telemetry.selectors import activity, tools, usage
 from tests.telemetry.processing.test_rollups import World, refresh_all
 
 pytestmark = pytest.mark.django_db
@@ -20,14 +20,12 @@ def test_days_in_a_time_zone_are_sums_of_utc_hours():
     w.turn(s, DAY + timedelta(hours=22, minutes=30), model="opus", input_tokens=10)  # 21st 00:30 in Berlin
     w.turn(s, DAY + timedelta(hours=23), model="haiku", input_tokens=100, cost_usd=Decimal("0.5"))
     refresh_all()
-    utc = selectors.usage_by_day(start=date(2025, 10, 20), end=date(2025, 10, 21), tz="UTC")
+    utc = usage.usage_by_day(start=date(2025, 10, 20), end=date(2025, 10, 21), tz="UTC")
     assert [(r["day"], r["model"], r["input_tokens"]) for r in utc] == [
         (date(2025, 10, 20), "haiku", 100),
         (date(2025, 10, 20), "opus", 11),
     ]
-    berlin = selectors.usage_by_day(
-        start=date(2025, 10, 20), end=date(2025, 10, 21), tz="Europe/Berlin", by=()
-    )
+    berlin = usage.usage_by_day(start=date(2025, 10, 20), end=date(2025, 10, 21), tz="Europe/Berlin", by=())
     assert [(r["day"], r["input_tokens"], r["cost_usd"]) for r in berlin] == [
         (date(2025, 10, 20), 1, 0),
         (date(2025, 10, 21), 110, Decimal("0.5")),
@@ -43,7 +41,7 @@ def test_half_hour_zones_give_a_straddling_hour_to_the_later_day():
     # Kathmandu (+05:45): 18:00 UTC is 23:45-00:45, mostly the 21st.
     refresh_all()
     for tz in ("Asia/Kolkata", "Asia/Kathmandu"):
-        rows = selectors.usage_by_day(start=date(2025, 10, 20), end=date(2025, 10, 21), tz=tz, by=())
+        rows = usage.usage_by_day(start=date(2025, 10, 20), end=date(2025, 10, 21), tz=tz, by=())
         assert [(r["day"], r["input_tokens"]) for r in rows] == [
             (date(2025, 10, 20), 10),
             (date(2025, 10, 21), 1),
@@ -57,10 +55,11 @@ def test_usage_groups_by_project():
     )
     w.turn(w.session("b"), DAY, model="m", input_tokens=3)
     refresh_all()
-    rows = selectors.usage_by_day(start=date(2025, 10, 20), end=date(2025, 10, 20), by=("project",))
-    assert {r["project"]: r["input_tokens"] for r in rows} == {"k1": 2, Project.UNKNOWN_KEY: 3}
+    rows = usage.usage_by_day(start=date(2025, 10, 20), end=date(2025, 10, 20), by=("project",))
+    assert {r["project"]: r["input_tokens"] for r in rows} == {"one": 2, "(unknown)": 3}
+    assert {r["project_key"] for r in rows} == {"k1", Project.UNKNOWN_KEY}
     with pytest.raises(ValueError):
-        selectors.usage_by_day(start=date(2025, 10, 20), end=date(2025, 10, 20), by=("colour",))
+        usage.usage_by_day(start=date(2025, 10, 20), end=date(2025, 10, 20), by=("colour",))
 
 
 def test_tool_stats_sum_hours_and_read_percentiles_from_the_histograms():
@@ -71,16 +70,14 @@ def test_tool_stats_sum_hours_and_read_percentiles_from_the_histograms():
     w.tool(s, DAY, "Read", ms=None, status=ToolStatus.INTERRUPTED)
     w.tool(s, DAY, "Bash", ms=5, status=ToolStatus.FAILURE)
     refresh_all()
-    read, bash = selectors.tool_stats(start=DAY, end=DAY + timedelta(days=1))
+    read, bash = tools.tool_stats(start=DAY, end=DAY + timedelta(days=1))
     assert read["tool_name"] == "Read" and read["calls"] == 101
     assert read["interruptions"] == 1 and read["interruption_rate"] == pytest.approx(1 / 101)
     assert 8 < read["p50_ms"] < 12
     assert 800 < read["p95_ms"] < 1260 and 800 < read["p99_ms"] < 1260
     assert read["mean_ms"] == pytest.approx((90 * 10 + 10 * 1000) / 100)
     assert (bash["failures"], bash["failure_rate"]) == (1, 1.0)
-    assert (
-        selectors.tool_stats(start=DAY + timedelta(hours=1), end=DAY + timedelta(hours=2))[0]["calls"] < 101
-    )
+    assert tools.tool_stats(start=DAY + timedelta(hours=1), end=DAY + timedelta(hours=2))[0]["calls"] < 101
 
 
 def test_activity_rates_and_productivity_parts():
@@ -95,13 +92,13 @@ def test_activity_rates_and_productivity_parts():
     w.change(s, DAY + timedelta(minutes=6), 30, 10)
     w.change(s, DAY + timedelta(minutes=7), 5, 0, status=ChangeStatus.REJECTED)
     refresh_all()
-    a = selectors.activity_summary(start=DAY, end=DAY + timedelta(hours=1))
+    a = activity.activity_summary(start=DAY, end=DAY + timedelta(hours=1))
     assert a["tool_error_rate"] == 0.5
     assert a["api_error_rate"] == pytest.approx(1 / 3)
     assert a["acceptance_rate"] == 0.5
     assert a["lines_changed"] == 45
     assert a["active_seconds"] == 7 * 60
-    p = selectors.productivity_score(start=DAY, end=DAY + timedelta(hours=1))
+    p = activity.productivity_score(start=DAY, end=DAY + timedelta(hours=1))
     assert p["parts"]["tool_efficiency"] == 12.5
     assert p["parts"]["error_penalty"] == pytest.approx(-15 * 2 / 5)
     assert p["parts"]["acceptance"] == 5
@@ -110,6 +107,6 @@ def test_activity_rates_and_productivity_parts():
 
 
 def test_empty_span_has_no_rates():
-    a = selectors.activity_summary(start=DAY, end=DAY + timedelta(hours=1))
+    a = activity.activity_summary(start=DAY, end=DAY + timedelta(hours=1))
     assert a["tool_error_rate"] is None and a["acceptance_rate"] is None
-    assert selectors.productivity_score(start=DAY, end=DAY + timedelta(hours=1))["score"] == 50
+    assert activity.productivity_score(start=DAY, end=DAY + timedelta(hours=1))["score"] == 50

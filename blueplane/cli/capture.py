@@ -1,0 +1,70 @@
+"""Capture: `install` and `uninstall` an assistant's hooks, `import` its history or a Parquet archive."""
+
+import argparse
+import os
+from types import ModuleType
+
+from .options import CommandError, django_setup
+
+
+def _commands() -> ModuleType:
+    django_setup()
+    from telemetry.capture import commands
+
+    return commands
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    return _commands().install(args.target, dry_run=args.dry_run)
+
+
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    return _commands().uninstall(args.target, dry_run=args.dry_run)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    if args.target == "archive":
+        django_setup()
+        return _archive_import(args.path)
+    return _commands().import_history(args.target, args.path)
+
+
+def _archive_import(path: str | None) -> int:
+    """Put archived raw traces (Parquet, see BLUEPLANE_ARCHIVE_AFTER_DAYS) back, and derive what they say."""
+    from django.conf import settings
+
+    from telemetry.processing.catchup import sessions_catch_up
+    from telemetry.store.archive import ArchiveUnreadable, archive_import
+
+    root = os.path.expanduser(path) if path else str(settings.BLUEPLANE_ARCHIVE_DIR)
+    if not os.path.exists(root):
+        raise CommandError(f"{root}: no such file or folder", exit_code=2)
+    try:
+        result = archive_import(root)
+    except ArchiveUnreadable as exc:
+        raise CommandError(str(exc), exit_code=2) from None
+    # Sessions new to this database are derived from scratch; known ones already include these events.
+    sessions_catch_up(sessions=result.sessions)
+    print(
+        f"imported {result.events} archived events ({result.skipped} already stored) of {len(result.sessions)} sessions"
+    )
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    for name, handler, help in (
+        ("install", cmd_install, "install the capture hooks of an assistant"),
+        ("uninstall", cmd_uninstall, "remove the capture hooks of an assistant"),
+    ):
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("target", metavar="TARGET", help="the assistant, e.g. claude-code")
+        p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+        p.set_defaults(handler=handler)
+    imp = sub.add_parser("import", help="import an assistant's existing history")
+    imp.add_argument(
+        "target", metavar="TARGET", help="the assistant (claude-code), or `archive` for Parquet archives"
+    )
+    imp.add_argument(
+        "path", metavar="PATH", nargs="?", help="where its history is (default: its usual place)"
+    )
+    imp.set_defaults(handler=cmd_import)

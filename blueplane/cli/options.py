@@ -1,0 +1,116 @@
+"""What the command groups share: Django set-up, the report options (--since/--until/--days/--tz/--json,
+--limit) defined once, and the error a command raises for a one-line message."""
+
+import argparse
+import contextlib
+import os
+from datetime import date, datetime, time, timedelta
+from importlib import metadata
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PROG = "blueplane"
+NOT_SET_UP = "no data yet: the database is not set up; `blueplane up` sets it up and starts capturing"
+
+
+class CommandError(ValueError):
+    """What the user asked cannot be done as asked (an unknown time zone, a reversed range, no database
+    yet): the message is printed as one line and the command exits with exit_code (2 for an argument
+    that names something that is not there, as argparse does)."""
+
+    def __init__(self, message: str, *, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def version() -> str:
+    try:
+        return metadata.version("blueplane")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+def django_setup() -> None:
+    """Load settings (raising ImproperlyConfigured on a bad variable) and the apps."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blueplane.settings")
+    import django
+
+    django.setup()
+
+
+def database_require() -> None:
+    """Set Django up and make sure the database is migrated, else a one-line CommandError."""
+    django_setup()
+    from telemetry.selectors.system import database_ready
+
+    if not database_ready():
+        raise CommandError(NOT_SET_UP)
+
+
+def local_zone() -> str:
+    """The machine's IANA time zone (TZ, else /etc/localtime's target), else UTC."""
+    if zone := os.environ.get("TZ", "").lstrip(":"):
+        return zone
+    with contextlib.suppress(OSError):
+        target = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in target:
+            return target.split("zoneinfo/", 1)[1]
+    return "UTC"
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1: {text!r}")
+    return value
+
+
+def day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def span_options(parser: argparse.ArgumentParser) -> None:
+    """--since, --until, --days, --tz and --json, as every report takes them."""
+    parser.add_argument("--since", type=day, help="first day, YYYY-MM-DD (default: --days before --until)")
+    parser.add_argument("--until", type=day, help="last day, YYYY-MM-DD (default: today)")
+    parser.add_argument("--days", type=positive, default=30, help="days to cover when --since is not given")
+    parser.add_argument(
+        "--tz", default=local_zone(), help="IANA time zone of the days (default: this machine's)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+class Span:
+    """The local days a report covers, resolved from the span options."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        try:
+            self.zone = ZoneInfo(args.tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise CommandError(
+                f"unknown time zone {args.tz!r} (use an IANA name such as Europe/Berlin)"
+            ) from None
+        self.tz = args.tz
+        today = datetime.now(self.zone).date()
+        self.until = args.until or today
+        self.since = args.since or self.until - timedelta(days=args.days - 1)
+        if self.since > self.until:
+            raise CommandError(f"--since {self.since} is after --until {self.until}")
+
+    @property
+    def start(self) -> datetime:
+        """The first instant of the first day."""
+        return datetime.combine(self.since, time.min, self.zone)
+
+    @property
+    def end(self) -> datetime:
+        """The first instant after the last day."""
+        return datetime.combine(self.until + timedelta(days=1), time.min, self.zone)
+
+    def __str__(self) -> str:
+        return f"{self.since} .. {self.until} ({self.tz})"

@@ -1,0 +1,8 @@
+"""The one read surface, by subject: every interface (CLI, admin, API, MCP server, dashboard) reads here.
+
+traces.py (raw events and units), sessions.py, usage.py (tokens and cost), tools.py, activity.py
+(activity totals and the productivity score), system.py (database, Redis, stream and pipeline state).
+Lists come back as QuerySets (an API filters and paginates them); sums and reports as typed records
+(TypedDicts) that serialize to JSON as they are, money as Decimal USD (the CLI and API write it as a
+JSON number). Selectors never write.
+"""

@@ -1,0 +1,66 @@
+"""Sessions: a filterable QuerySet for lists, and per-session usage records for reports."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TypedDict
+
+from django.db.models import QuerySet
+
+from ..models import Session
+
+
+def session_list(
+    *, start: datetime | None = None, end: datetime | None = None, platform: str | None = None
+) -> QuerySet:
+    """Sessions with activity in [start, end) (either bound optional), most recent activity first, with
+    their project joined."""
+    qs = Session.objects.select_related("project").order_by("-last_event_at", "-id")
+    if start is not None:
+        qs = qs.filter(last_event_at__gte=start)
+    if end is not None:
+        qs = qs.filter(started_at__lt=end)
+    if platform:
+        qs = qs.filter(platform=platform)
+    return qs
+
+
+class SessionUsage(TypedDict):
+    """A session's usage for reports: the session's own counters (docs/metrics.md)."""
+
+    session_id: str
+    platform: str
+    project: str
+    started_at: datetime | None
+    status: str
+    models: list[str]
+    messages: int
+    input_tokens: int
+    output_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+    cost_usd: Decimal
+    prompts: int
+    tool_calls: int
+
+
+def session_usage_list(*, start: datetime, end: datetime, limit: int = 50) -> list[SessionUsage]:
+    """Sessions with activity in [start, end), newest first: project, models, tokens, cost, counts."""
+    return [
+        SessionUsage(
+            session_id=s.session_id,
+            platform=s.platform,
+            project=s.project.name if s.project else "",
+            started_at=s.started_at,
+            status=s.status,
+            models=s.models_used,
+            messages=s.assistant_messages,
+            input_tokens=s.input_tokens,
+            output_tokens=s.output_tokens,
+            cache_write_tokens=s.cache_write_tokens,
+            cache_read_tokens=s.cache_read_tokens,
+            cost_usd=s.cost_usd,
+            prompts=s.prompts,
+            tool_calls=s.tool_calls,
+        )
+        for s in session_list(start=start, end=end)[:limit]
+    ]

@@ -1,0 +1,43 @@
+"""Time spans over the hourly rollups, shared by the usage, tools and activity selectors.
+
+Rollups are per UTC hour; a day in any time zone is a sum of hours (docs/metrics.md, hour_local_day).
+"""
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db.models import QuerySet
+
+from ..processing import rollups
+
+
+def rollup_filter(qs: QuerySet, *, platform: str | None, project_key: str | None) -> QuerySet:
+    if platform:
+        qs = qs.filter(platform=platform)
+    if project_key:
+        qs = qs.filter(project__key=project_key)
+    return qs
+
+
+def hour_local_day(*, hour: datetime, tz: ZoneInfo) -> date:
+    """The local day a UTC hour counts toward: the day holding the hour's middle (hour + 30 min). Exact
+    for zones on whole hours; for :30 and :45 zones an hour straddling midnight goes whole to the day
+    holding most of it (for :30, the later day). See docs/metrics.md."""
+    return (hour + timedelta(minutes=30)).astimezone(tz).date()
+
+
+def days_hours(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """UTC bounds (a little wide) of the hours whose local day is in [start, end]."""
+    lo = datetime.combine(start, time.min, tz).astimezone(UTC) - timedelta(hours=1)
+    hi = datetime.combine(end + timedelta(days=1), time.min, tz).astimezone(UTC) + timedelta(hours=1)
+    return lo, hi
+
+
+def hour_span(start: datetime, end: datetime) -> dict:
+    """Rollup filter for the UTC hours overlapping [start, end): spans are whole hours."""
+    return {"hour__gte": rollups.hour_floor(start), "hour__lt": end}
+
+
+def rate(part: int, whole: int) -> float | None:
+    """part / whole; None when there is no denominator."""
+    return part / whole if whole else None

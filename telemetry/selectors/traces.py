@@ -1,0 +1,48 @@
+"""Raw events and their compressed units: index rows as QuerySets, decompressed events one at a time."""
+
+from django.db.models import Model, QuerySet
+
+from ..models import RAW_TRACE_MODELS, RawChunk, RawTrace
+from ..store import units
+from ..store.keys import session_key
+
+
+def trace_list(*, platform: str, session_id: str | None = None, event_type: str | None = None) -> QuerySet:
+    """Index rows of raw traces, newest first; never loads the compressed events."""
+    qs = RAW_TRACE_MODELS[platform].objects.order_by("-seq")
+    if session_id:
+        qs = qs.filter(session_key=session_key(session_id))
+    if event_type:
+        qs = qs.filter(event_type=event_type)
+    return qs
+
+
+def trace_event(*, trace: RawTrace) -> dict | None:
+    """The decompressed event of one raw trace row."""
+    return units.event_load(platform=trace.PLATFORM, seq=trace.seq)
+
+
+def trace_list_with_units(*, platform: str) -> QuerySet:
+    """trace_list joined to each row's unit in the same query (for the session id, which index rows
+    store only as a digest); the unit's compressed body is left out."""
+    return trace_list(platform=platform).select_related("chunk").defer("chunk__body")
+
+
+def chunk_list() -> QuerySet:
+    """Compressed units, newest first, without their bodies (or the codec's dictionary)."""
+    return RawChunk.objects.select_related("codec").defer("body", "codec__dictionary").order_by("-id")
+
+
+def chunk_events_load(*, chunk_id: int) -> list[bytes] | None:
+    """The decompressed events of one unit in stored order, or None if the unit is gone."""
+    row = RawChunk.objects.filter(id=chunk_id).values_list("codec_id", "body").first()
+    return None if row is None else units.chunk_events(chunk_id, row[0], row[1])
+
+
+def row_id_span(*, model: type[Model]) -> tuple[int, int] | None:
+    """Lowest and highest primary key of a table, or None if it is empty. Two LIMIT 1 reads of the
+    primary-key index: cheap on any size, unlike COUNT(*), and SQLite would scan the whole table for
+    MIN() and MAX() in one SELECT. hi - lo + 1 bounds the row count from above."""
+    ids = model._default_manager.order_by("pk").values_list("pk", flat=True)
+    lo = ids.first()
+    return None if lo is None else (lo, ids.order_by("-pk").first())
