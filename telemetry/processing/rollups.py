@@ -4,16 +4,14 @@
 inserts them again from aggregate queries over Turn, ToolCall and CodeChange. It reads nothing it
 wrote before, so it is idempotent and the order of calls does not matter: running it after a rebuild
 gives the same rows as the live path did. It runs inside the caller's transaction (the catch-up's),
-so the derived rows and their rollups commit together; after the commit the live metrics in Redis are
-rewritten for the same hours (telemetry.processing.live).
+so the derived rows and their rollups commit together; refresh.py then rewrites the live metrics in
+Redis for the same hours once the transaction commits.
 
-Tool latency is kept as a histogram over fixed log-spaced buckets (LATENCY_BOUNDS_MS) so that the
-percentiles of any span come from summing hours. Active time is defined by `active_intervals`.
+Tool latency is kept as a histogram (histograms.py) so that the percentiles of any span come from
+summing hours. Active time is defined by `active_intervals`.
 docs/metrics.md states every definition.
 """
 
-import math
-from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -37,15 +35,10 @@ from ..models import (
     TurnKind,
     UsageHour,
 )
+from .histograms import LATENCY_BUCKETS, histogram_trim, latency_bucket
 
 HOUR = timedelta(hours=1)
 _HOUR_MS = 3_600_000
-
-# Ten buckets per decade from 1 ms to 10^6 ms (16.7 min): bucket 0 holds d <= 1 ms, bucket i (1..60)
-# holds 10^((i-1)/10) < d <= 10^(i/10) ms, bucket 61 everything longer. Each bucket spans a factor of
-# 1.26, so a percentile read back as the bucket's geometric middle is within 12% of the true value.
-LATENCY_BOUNDS_MS: tuple[float, ...] = tuple(10 ** (i / 10) for i in range(61))
-LATENCY_BUCKETS = len(LATENCY_BOUNDS_MS) + 1
 
 # Active time: a gap between two consecutive events of a session counts up to this long.
 ACTIVE_GAP_CAP = timedelta(minutes=5)
@@ -78,58 +71,6 @@ ACTIVITY_MEASURES = (
 def hour_floor(moment: datetime) -> datetime:
     """The UTC hour containing a moment (the rollup bucket)."""
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-# --- latency histograms ---------------------------------------------------------------------------
-
-
-def latency_bucket(duration_ms: float) -> int:
-    """Index of the histogram bucket a duration falls in."""
-    return bisect_left(LATENCY_BOUNDS_MS, duration_ms)
-
-
-def histogram_of(durations_ms: Iterable[float]) -> list[int]:
-    """Counts per bucket, trailing empty buckets left out (an empty list when there are none)."""
-    counts = [0] * LATENCY_BUCKETS
-    for d in durations_ms:
-        counts[latency_bucket(d)] += 1
-    return histogram_trim(counts)
-
-
-def histogram_trim(counts: list[int]) -> list[int]:
-    end = len(counts)
-    while end and not counts[end - 1]:
-        end -= 1
-    return counts[:end]
-
-
-def histogram_add(total: list[int], other: Iterable[int]) -> list[int]:
-    """Add a histogram into `total` (in place; lengths may differ). Returns total."""
-    for i, n in enumerate(other):
-        if i < len(total):
-            total[i] += n
-        else:
-            total.append(n)
-    return total
-
-
-def histogram_percentile(counts: list[int], q: float) -> float | None:
-    """The q-quantile (0 < q <= 1) in ms, as the geometric middle of the bucket holding it; None if
-    empty. The last bucket is open-ended: its lower bound (10^6 ms) is returned."""
-    n = sum(counts)
-    if not n:
-        return None
-    rank = max(1, math.ceil(q * n))
-    seen = 0
-    for i, c in enumerate(counts):
-        seen += c
-        if seen >= rank:
-            if i == 0:
-                return 1.0
-            if i >= len(LATENCY_BOUNDS_MS):
-                return LATENCY_BOUNDS_MS[-1]
-            return math.sqrt(LATENCY_BOUNDS_MS[i - 1] * LATENCY_BOUNDS_MS[i])
-    return None  # unreachable: seen ends at n >= rank
 
 
 # --- active time ----------------------------------------------------------------------------------

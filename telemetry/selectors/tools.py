@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import TypedDict
 
 from ..models import ToolHour
-from ..processing import rollups
+from ..processing import histograms
 from .spans import hour_span, rate, rollup_filter
 
 
@@ -49,7 +49,7 @@ def tool_stats(
         t["rejections"] += rejections
         t["interruptions"] += interruptions
         t["duration_ms_sum"] += ms_sum
-        rollups.histogram_add(t["histogram"], hist)
+        histograms.histogram_add(t["histogram"], hist)
     out = []
     for t in tools.values():
         timed = sum(t["histogram"])
@@ -59,9 +59,9 @@ def tool_stats(
                 failure_rate=rate(t["failures"], t["calls"]),
                 interruption_rate=rate(t["interruptions"], t["calls"]),
                 mean_ms=t["duration_ms_sum"] / timed if timed else None,
-                p50_ms=rollups.histogram_percentile(t["histogram"], 0.5),
-                p95_ms=rollups.histogram_percentile(t["histogram"], 0.95),
-                p99_ms=rollups.histogram_percentile(t["histogram"], 0.99),
+                p50_ms=histograms.histogram_percentile(t["histogram"], 0.5),
+                p95_ms=histograms.histogram_percentile(t["histogram"], 0.95),
+                p99_ms=histograms.histogram_percentile(t["histogram"], 0.99),
             )
         )
     return sorted(out, key=lambda t: (-t["calls"], t["tool_name"]))

@@ -31,7 +31,7 @@ from telemetry.models import (
     Turn,
     TurnKind,
 )
-from telemetry.processing import catchup
+from telemetry.processing import catchup, recompute
 from telemetry.processing.catchup import session_catch_up
 from telemetry.processing.rollups import active_seconds, hour_floor
 from telemetry.wire import EVENTS_STREAM
@@ -472,8 +472,8 @@ def test_active_time_and_latencies_computed_in_sql_equal_the_datetime_definition
                             started_at=times[2] + timedelta(microseconds=7), hour=hour_floor(times[2]),
                             finished_at=times[6] - timedelta(microseconds=3))  # fmt: skip
 
-    catchup._latencies(session)
-    catchup._counters(session)
+    recompute._latencies(session)
+    recompute._counters(session)
 
     session.refresh_from_db()
     all_times = [*times, times[2] + timedelta(microseconds=7), times[6] - timedelta(microseconds=3)]
