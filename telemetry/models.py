@@ -127,6 +127,10 @@ class SessionProgress(models.Model):
     processed_seq = models.BigIntegerField(
         default=0, help_text="Watermark: raw seq the slow path has applied"
     )
+    # A session whose catch-up fails is set aside (the others go on) and retried with backoff.
+    failures = models.IntegerField(default=0, help_text="Failed catch-ups in a row (0: healthy)")
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    retry_at = models.DateTimeField(null=True, blank=True, help_text="Not retried before this time")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
