@@ -1,12 +1,11 @@
 """Sessions: a filterable QuerySet for lists, and per-session usage records for reports."""
 
 from datetime import datetime
-from decimal import Decimal
-from typing import TypedDict
 
 from django.db.models import QuerySet
 
 from ..models import Session
+from .usage import UsageTotals
 
 
 def session_list(
@@ -24,7 +23,7 @@ def session_list(
     return qs
 
 
-class SessionUsage(TypedDict):
+class SessionUsage(UsageTotals):
     """A session's usage for reports: the session's own counters (docs/metrics.md)."""
 
     session_id: str
@@ -33,12 +32,6 @@ class SessionUsage(TypedDict):
     started_at: datetime | None
     status: str
     models: list[str]
-    messages: int
-    input_tokens: int
-    output_tokens: int
-    cache_write_tokens: int
-    cache_read_tokens: int
-    cost_usd: Decimal
     prompts: int
     tool_calls: int
 
