@@ -8,7 +8,8 @@ Rules:
   else from a conservative list every 2.x knows.
 - Never WorktreeCreate/WorktreeRemove: a hook for them replaces git's worktree handling.
 - The user's hooks and other settings are kept; our entries are recognised by their command
-  (`.../telemetry/capture/hook.py claude-code`), so a moved checkout is updated, not duplicated.
+  (`.../telemetry/capture/hook.py claude-code`, whatever an older install put around it), so a moved
+  checkout is updated, not duplicated.
 - Pure functions over dicts here; commands.py does the file I/O, backups and printing.
 """
 
@@ -52,7 +53,8 @@ KNOWN_VERSIONS: dict[tuple[int, ...], tuple[str, ...]] = {
 # A hook for these replaces behaviour rather than observing it.
 EVENTS_NEVER = frozenset({"WorktreeCreate", "WorktreeRemove"})
 
-_OURS = re.compile(r"telemetry/capture/hook\.py['\"]?\s+claude-code\s*$")
+# Older installs ended the line with `claude-code`; newer ones add redirections and `exit 0` after it.
+_OURS = re.compile(r"telemetry/capture/hook\.py['\"]?\s+claude-code(?![\w-])")
 
 
 class SettingsError(ValueError):
@@ -66,6 +68,13 @@ def hook_command(*, home: str, python: str | None = None, script: Path = HOOK_SC
     no user environment; the hook needs only the standard library. BLUEPLANE_HOME is fixed here
     because hooks do not reliably see the user's shell environment.
 
+    The line itself must not fail: Claude Code takes exit code 2 as "block" (the tool call, the
+    prompt; on Stop, it makes the assistant go on), and the command outlives the checkout and venv it
+    names. So stderr goes to /dev/null (sh's own "not found" included), and when the interpreter or
+    the script cannot run (127, or Python's 2 for a missing script) `cat` reads the payload Claude
+    Code is still writing, which would otherwise meet a pipe without a reader; then `exit 0`. The
+    hook itself exits 0 after reading all of stdin, so on the normal path this costs one fork of sh.
+
     `trap '' TERM` first: Claude Code (2.1.331, seen with the real CLI) sends SIGTERM to a
     StopFailure hook's process group (this `sh` and the interpreter) some 10-20 ms after spawning
     it, while Python is still starting, so the event was lost in most runs and the CLI then waited
@@ -75,7 +84,7 @@ def hook_command(*, home: str, python: str | None = None, script: Path = HOOK_SC
     python = python or os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
     return (
         f"trap '' TERM; BLUEPLANE_HOME={shlex.quote(home)} {shlex.quote(python)} -I -S "
-        f"{shlex.quote(str(script))} {HOOK_TARGET}"
+        f"{shlex.quote(str(script))} {HOOK_TARGET} 2>/dev/null || cat >/dev/null; exit 0"
     )
 
 

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -85,9 +86,34 @@ def test_dry_run_shows_the_change_and_writes_nothing(claude_settings, capsys):
 def test_hook_command_runs_the_real_interpreter_isolated():
     command = installer.hook_command(home="/tmp/bp home")
     assert command.startswith("trap '' TERM; BLUEPLANE_HOME='/tmp/bp home' /")
-    assert " -I -S " in command and command.endswith("telemetry/capture/hook.py claude-code")
+    assert " -I -S " in command and "telemetry/capture/hook.py claude-code " in command
+    assert command.endswith("; exit 0")  # never 2 ("block") nor 127, whatever is gone
     assert "shims" not in command
     assert installer.is_ours(command)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "BLUEPLANE_HOME=/old /usr/bin/python3 -I -S /old/telemetry/capture/hook.py claude-code",
+        "trap '' TERM; BLUEPLANE_HOME=/o /usr/bin/python3 -I -S '/my dir/telemetry/capture/hook.py' claude-code",
+        installer.hook_command(
+            home="/h", python="/usr/bin/python3", script=Path("/x/telemetry/capture/hook.py")
+        ),
+    ],
+    ids=["first-install", "with-trap", "current"],
+)
+def test_our_commands_of_every_install_are_recognised(command):
+    assert installer.is_ours(command)
+    data = installer.settings_install({}, command=command, events=["Stop"])
+    new = installer.hook_command(home="/new")
+    data = installer.settings_install(data, command=new, events=["Stop"])
+    assert [h["command"] for g in data["hooks"]["Stop"] for h in g["hooks"]] == [new]
+
+
+def test_the_users_look_alike_commands_are_not_ours():
+    assert not installer.is_ours("python3 ~/bin/telemetry/capture/hook.py claude-code-extra")
+    assert not installer.is_ours("~/my-guard.sh")
 
 
 def test_events_come_from_the_claude_binary_and_skip_worktree_hooks(tmp_path):
