@@ -160,7 +160,7 @@ def _capture_commands() -> ModuleType:
 
 def cmd_install(args: argparse.Namespace) -> int:
     django_setup()
-    return _capture_commands().install(args.target, dry_run=args.dry_run)
+    return _capture_commands().install(args.target, dry_run=args.dry_run, claude_bin=args.claude_bin)
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
@@ -395,6 +395,12 @@ def parser_build() -> argparse.ArgumentParser:
         p = add(name, handler, help)
         p.add_argument("target", metavar="TARGET", help="the assistant, e.g. claude-code")
         p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+        if name == "install":
+            p.add_argument(
+                "--claude-bin",
+                metavar="PATH",
+                help="the claude binary (default: found on PATH or where its installers put it)",
+            )
     for name, handler, help, choices in (
         (
             "usage",
