@@ -1,8 +1,9 @@
 """Claude Code hook entry point: one hook call in, one event out, within milliseconds.
 
 Run by Claude Code exactly as the installer wrote it, e.g.
-    trap '' TERM; BLUEPLANE_HOME=/home/me/.blueplane /usr/bin/python3.11 -I -S /.../telemetry/capture/hook.py claude-code
-with the hook payload on stdin (installer.hook_command says why the trap). It imports only the
+    trap '' TERM; BLUEPLANE_HOME=/home/me/.blueplane /usr/bin/python3.11 -I -S /.../telemetry/capture/hook.py \
+        claude-code 2>/dev/null || cat >/dev/null; exit 0
+with the hook payload on stdin (installer.hook_command says why the trap and the rest). It imports only the
 standard library's cheapest modules (`-S` skips `site`; `json`, `socket` and `hashlib` are avoided
 for their import cost), filters the payload for privacy, XADDs the envelope to Redis over a raw
 socket, and when Redis cannot be reached appends it to the spool under $BLUEPLANE_HOME. It never
