@@ -3,12 +3,15 @@ one hook payload on stdin, wall time per call.
 
     .venv/bin/python bench/hook.py [--calls N]
 
-Runs every call twice over: against a real (embedded) Redis, and with Redis unreachable (the spool
-path). Prints figures; the last line is one JSON object. Target: P95 <= 20 ms per call.
+Runs every call three times over: against a real (embedded) Redis, with Redis unreachable (the
+spool path), and against a frozen Redis (a socket that accepts connections and never answers: the
+hook's 50 ms deadline, then the spool). Prints figures; the last line is one JSON object. Targets:
+P95 <= 20 ms per call; frozen, at most ~50 ms more than that.
 """
 
 import argparse
 import json
+import socket
 import statistics
 import subprocess
 import sys
@@ -81,11 +84,23 @@ def main() -> None:
         down = measure(command, payloads, args.calls)
         spooled = len((home / "spool" / "claude_code.jsonl").read_bytes().splitlines())
 
+        frozen_path = home / "frozen.sock"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as frozen_server:
+            frozen_server.bind(str(frozen_path))
+            frozen_server.listen(4096)  # connections queue here, never accepted, never answered
+            (home / "capture.json").write_text(
+                json.dumps({"redis": f"unix://{frozen_path}", "store_content": False})
+            )
+            frozen_calls = min(args.calls, 100)
+            frozen = measure(command, payloads, frozen_calls)
+        frozen_spooled = len((home / "spool" / "claude_code.jsonl").read_bytes().splitlines()) - spooled
+
     baseline = measure(f"{sys.executable} -I -S -c pass", [b""], 50)
     result = {
         "calls": args.calls,
         "redis_up": {**summary(up), "events_in_stream": stored},
         "redis_down": {**summary(down), "events_spooled": spooled},
+        "redis_frozen": {**summary(frozen), "calls": frozen_calls, "events_spooled": frozen_spooled},
         "bare_interpreter": summary(baseline),
         "target_p95_ms": 20,
     }
@@ -96,6 +111,10 @@ def main() -> None:
     print(
         f"redis down: p50 {result['redis_down']['p50_ms']} ms, p95 {result['redis_down']['p95_ms']} ms, "
         f"{spooled} events spooled"
+    )
+    print(
+        f"redis frozen: p50 {result['redis_frozen']['p50_ms']} ms, p95 {result['redis_frozen']['p95_ms']} ms, "
+        f"{frozen_spooled}/{frozen_calls} events spooled"
     )
     print(f"bare `python -I -S -c pass`: p50 {result['bare_interpreter']['p50_ms']} ms")
     print(json.dumps(result))

@@ -26,7 +26,7 @@ import orjson
 import pytest
 from django.test import override_settings
 
-from telemetry.capture import commands
+from telemetry.capture import commands, installer
 from telemetry.capture.importer import history_import
 from telemetry.capture.privacy import Privacy
 from telemetry.capture.tailer import Tailer
@@ -123,11 +123,7 @@ def _lines(path: Path) -> int:
 
 def _our_hook_statuses(log: Path) -> list[tuple[str, str]]:
     text = log.read_text(errors="replace") if log.exists() else ""
-    return [
-        (m.group(1), m.group(3))
-        for m in HOOK_LOG.finditer(text)
-        if m.group(2).endswith("telemetry/capture/hook.py claude-code")
-    ]
+    return [(m.group(1), m.group(3)) for m in HOOK_LOG.finditer(text) if installer.is_ours(m.group(2))]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ def _commands() -> ModuleType:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    return _commands().install(args.target, dry_run=args.dry_run)
+    return _commands().install(args.target, dry_run=args.dry_run, claude_bin=args.claude_bin)
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
@@ -59,6 +59,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         p = sub.add_parser(name, help=help, description=help)
         p.add_argument("target", metavar="TARGET", help="the assistant, e.g. claude-code")
         p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+        if name == "install":
+            p.add_argument(
+                "--claude-bin",
+                metavar="PATH",
+                help="the claude binary (default: found on PATH or where its installers put it)",
+            )
         p.set_defaults(handler=handler)
     imp = sub.add_parser("import", help="import an assistant's existing history")
     imp.add_argument(

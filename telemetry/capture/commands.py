@@ -1,14 +1,24 @@
 """`blueplane install|uninstall|import claude-code`: what blueplane/cli/capture.py dispatches to.
 
 Each returns a process exit code and prints for a person: results on stdout, a one-line reason on
-stderr with exit code 2 for an unknown target or a bad path (no traceback).
+stderr with exit code 2 for an unknown target, a bad path or a Claude Code that cannot be found
+(no traceback), having changed nothing.
+
+Claude Code's settings file:
+- Backup: `settings.json.blueplane-backup` is the file as it was before Blueplane last added its
+  hooks to it. Install writes it only when it changes a file that holds none of our hooks; a
+  re-install, an upgrade and uninstall never write one, so there is one backup however often these run.
+- A file install created (there was none) is remembered in
+  $BLUEPLANE_HOME/capture/claude-settings-created.json, and uninstall deletes it again when nothing
+  but our hooks is in it. Once it keeps other settings after an uninstall, or our hooks were taken
+  out by someone else, it is the user's file and is never deleted.
 """
 
 import difflib
+import json
 import os
 import shutil
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +28,9 @@ from . import installer
 from .runtime import capture_config_write, home, privacy_get
 
 TARGET = "claude-code"
+BACKUP_SUFFIX = ".blueplane-backup"
+CREATED_NAME = "claude-settings-created.json"
+CLAUDE_BIN_HELP = "name the claude binary with --claude-bin PATH or BLUEPLANE_CLAUDE_BIN"
 
 
 def _fail(message: str) -> int:
@@ -31,7 +44,8 @@ def _target_ok(target: str) -> bool:
 
 def _read(path: Path) -> str | None:
     try:
-        return path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8", newline="") as f:  # newline="": keep CRLF as it is
+            return f.read()
     except FileNotFoundError:
         return None
 
@@ -47,21 +61,41 @@ def _diff(path: Path, old: str | None, new: str) -> str:
     )
 
 
-def _write(path: Path, old: str | None, new: str) -> Path | None:
-    """Back up the current file (if any), then replace it atomically. Returns the backup's path."""
+def _write(path: Path, old: str | None, new: str) -> None:
+    """Replace the file atomically, keeping its mode (0600 for a new one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    backup = None
-    mode = 0o600
-    if old is not None:
-        backup = path.with_name(f"{path.name}.blueplane-backup-{time.strftime('%Y%m%d-%H%M%S')}")
-        shutil.copy2(path, backup)
-        mode = path.stat().st_mode & 0o777
+    mode = path.stat().st_mode & 0o777 if old is not None else 0o600
     tmp = path.with_name(f".{path.name}.blueplane-{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
         f.write(new)
     os.replace(tmp, path)
-    return backup
+
+
+def _created_path() -> Path:
+    return home() / "capture" / CREATED_NAME
+
+
+def _created() -> set[str]:
+    """The settings files install created (absolute paths)."""
+    try:
+        paths = json.loads(_created_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    return {p for p in paths if isinstance(p, str)} if isinstance(paths, list) else set()
+
+
+def _created_mark(path: Path, *, created: bool) -> None:
+    paths = _created()
+    key = str(path.absolute())
+    if (key in paths) == created:
+        return
+    paths = paths | {key} if created else paths - {key}
+    target = _created_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{CREATED_NAME}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(sorted(paths), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, target)
 
 
 def _settings_change(path: Path, change: Callable[[dict], dict], *, dry_run: bool, verb: str) -> int:
@@ -71,25 +105,58 @@ def _settings_change(path: Path, change: Callable[[dict], dict], *, dry_run: boo
     except installer.SettingsError as exc:
         return _fail(f"{path}: {exc}")
     updated = change(current)
+    ours_before = installer.settings_has_ours(current)
+    # Install created the file and our hooks have been in it since; once they are gone, it is the user's.
+    created = ours_before and str(path.absolute()) in _created()
+    if not created and not dry_run:
+        _created_mark(path, created=False)
     if updated == current:
         print(f"{path}: nothing to {verb}")
         return 0
-    new = installer.settings_render(updated)
+    remove = created and not updated
+    new = "" if remove else installer.settings_render(updated, like=old)
     if dry_run:
         print(_diff(path, old, new), end="")
         print(f"(dry run: {path} not changed)")
         return 0
-    backup = _write(path, old, new)
+    if remove:
+        path.unlink()
+        _created_mark(path, created=False)
+        print(f"{path}: removed (install had created it, and nothing else is in it)")
+        return 0
+    backup = None
+    if old is not None and not ours_before:
+        # The file as the user had it before this install: the one backup, replaced only by the next
+        # install that finds none of our hooks in the file.
+        backup = path.with_name(path.name + BACKUP_SUFFIX)
+        shutil.copy2(path, backup)
+    if old is None:
+        _created_mark(path, created=True)  # before the file, so a crash cannot leave it unmarked
+    elif created and not installer.settings_has_ours(updated):
+        _created_mark(path, created=False)  # uninstall leaves someone else's settings: theirs now
+    _write(path, old, new)
     print(f"{path}: updated" + (f" (backup: {backup})" if backup else ""))
     return 0
 
 
-def install(target: str, *, dry_run: bool) -> int:
-    """Register the hook for every event the installed Claude Code knows."""
+def install(target: str, *, dry_run: bool, claude_bin: str | None = None) -> int:
+    """Register the hook for every event the installed Claude Code knows.
+
+    `claude_bin` (--claude-bin), else BLUEPLANE_CLAUDE_BIN, else `claude` on PATH or where its
+    installers put it. When none tells which events it accepts, fails in one line, changing nothing.
+    """
     if not _target_ok(target):
         return _fail(f"unknown target {target!r}; expected {TARGET!r}")
     path = Path(settings.CLAUDE_SETTINGS_PATH)
-    events, how = installer.events_supported(settings.CLAUDE_BIN or shutil.which("claude"))
+    claude = claude_bin or settings.CLAUDE_BIN or installer.claude_find(home=Path.home(), environ=os.environ)
+    if not claude:
+        return _fail(
+            f"cannot find Claude Code (not on PATH, nor where its installers put it); {CLAUDE_BIN_HELP}"
+        )
+    try:
+        events, how = installer.events_supported(claude)
+    except installer.EventsUnknown as exc:
+        return _fail(f"cannot tell which hook events Claude Code accepts: {exc}; {CLAUDE_BIN_HELP}")
     command = installer.hook_command(home=str(home()))
     print(f"hook events: {len(events)} ({how})")
     if not dry_run:
@@ -104,7 +171,8 @@ def install(target: str, *, dry_run: bool) -> int:
 
 
 def uninstall(target: str, *, dry_run: bool) -> int:
-    """Remove every hook of ours; the user's own hooks and settings stay as they are."""
+    """Remove every hook of ours; the user's own hooks and settings stay as they are, and a file
+    install created is deleted again when nothing else is in it."""
     if not _target_ok(target):
         return _fail(f"unknown target {target!r}; expected {TARGET!r}")
     return _settings_change(

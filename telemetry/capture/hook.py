@@ -1,8 +1,9 @@
 """Claude Code hook entry point: one hook call in, one event out, within milliseconds.
 
 Run by Claude Code exactly as the installer wrote it, e.g.
-    trap '' TERM; BLUEPLANE_HOME=/home/me/.blueplane /usr/bin/python3.11 -I -S /.../telemetry/capture/hook.py claude-code
-with the hook payload on stdin (installer.hook_command says why the trap). It imports only the
+    trap '' TERM; BLUEPLANE_HOME=/home/me/.blueplane /usr/bin/python3.11 -I -S /.../telemetry/capture/hook.py \
+        claude-code 2>/dev/null || cat >/dev/null; exit 0
+with the hook payload on stdin (installer.hook_command says why the trap and the rest). It imports only the
 standard library's cheapest modules (`-S` skips `site`; `json`, `socket` and `hashlib` are avoided
 for their import cost), filters the payload for privacy, XADDs the envelope to Redis over a raw
 socket, and when Redis cannot be reached appends it to the spool under $BLUEPLANE_HOME. It never
@@ -10,6 +11,12 @@ writes to stdout (Claude Code may read stdout as hook output) and always exits 0
 
 $BLUEPLANE_HOME/capture.json (written by `blueplane install`) gives the Redis address and options:
     {"redis": "unix:///home/me/.blueplane/redis/redis.sock", "store_content": false}
+
+Bounded work: Redis gets 50 ms in all (resp.py), and a payload of more than MAX_VALUES values (a
+Grep or Glob result listing 100,000 files) is pruned breadth first before it is filtered, since
+filtering costs ~10 us a value: a million would outlast Claude Code's hook timeout, and the envelope
+would be too large to store anyway. What cannot run at all (interpreter or script gone) is the
+installed command line's business: installer.hook_command.
 """
 
 import os
@@ -18,6 +25,8 @@ import time
 
 # The stream of telemetry.wire, restated: the hook may import only the standard library.
 EVENTS_STREAM = "telemetry:events"
+# The recorded calls hold at most ~60 values; filtering 10,000 takes ~0.1 s.
+MAX_VALUES = 10_000
 
 
 def _config(home: str) -> dict:
@@ -36,7 +45,11 @@ def capture(raw: bytes, *, home: str, capture_ns: int) -> str:
         privacy = Privacy(
             salt_load(os.path.join(home, "salt")), store_content=config.get("store_content") is True
         )
-        line = dumps(hook_envelope(raw, capture_ns=capture_ns, privacy=privacy)).encode()
+        kept, omitted = _pruned_raw(raw)
+        envelope = hook_envelope(kept, capture_ns=capture_ns, privacy=privacy)
+        if omitted:
+            envelope["metadata"].update(payload_bytes=len(raw), containers_omitted=omitted)
+        line = dumps(envelope).encode()
     except Exception as exc:
         # A bug in filtering must not lose the call, nor let unfiltered content through.
         line = dumps(_error_envelope(raw, capture_ns, exc)).encode()
@@ -47,6 +60,49 @@ def capture(raw: bytes, *, home: str, capture_ns: int) -> str:
     except Exception:
         spool_append(home, line)
         return "spool"
+
+
+def payload_pruned(value: object, *, max_values: int) -> tuple[object, int]:
+    """A copy of a parsed payload with at most `max_values` values, kept breadth first so the
+    top-level fields and the shallow structure survive; a container whose items no longer fit is
+    replaced by `{"omitted_items": <its length>}`. Returns (the copy, how many were replaced)."""
+    if not isinstance(value, dict | list):
+        return value, 0
+    if len(value) > max_values:
+        return {"omitted_items": len(value)}, 1
+    budget = max_values - len(value)
+    omitted = 0
+    root: dict | list = {} if isinstance(value, dict) else []
+    queue = [(value, root)]
+    for source, target in queue:  # grows while it is walked: breadth first
+        for key, item in source.items() if isinstance(source, dict) else enumerate(source):
+            if isinstance(item, dict | list):
+                if len(item) <= budget:
+                    budget -= len(item)
+                    copy: dict | list = {} if isinstance(item, dict) else []
+                    queue.append((item, copy))
+                    item = copy
+                else:
+                    item = {"omitted_items": len(item)}
+                    omitted += 1
+            if isinstance(target, dict):
+                target[key] = item
+            else:
+                target.append(item)
+    return root, omitted
+
+
+def _pruned_raw(raw: bytes) -> tuple[bytes, int]:
+    """(the payload to envelope, how many containers were pruned from it); `raw` itself if none."""
+    # Counting commas is C-fast and bounds the value count (give or take one per container), so
+    # ordinary payloads are not parsed twice.
+    if raw.count(b",") < MAX_VALUES // 2:
+        return raw, 0
+    try:
+        pruned, omitted = payload_pruned(loads(raw), max_values=MAX_VALUES)
+    except Exception:  # not JSON, or nested too deep: hook_envelope stores it as unparsed
+        return raw, 0
+    return (dumps(pruned).encode(), omitted) if omitted else (raw, 0)
 
 
 def _error_envelope(raw: bytes, capture_ns: int, exc: Exception) -> dict:
@@ -79,7 +135,7 @@ if __name__ == "__main__":
     # First, before any import: Claude Code 2.1.331 sends SIGTERM to a StopFailure hook's process
     # group a few ms after spawning it. The installed command already ignores it (`trap '' TERM`,
     # inherited across exec, see installer.hook_command); this covers commands written by an
-    # older install, from here on. Redis is bounded by a 0.5 s timeout; SIGKILL still ends us.
+    # older install, from here on. Redis is bounded by a 50 ms timeout; SIGKILL still ends us.
     # `_signal` is builtin: `signal` would import enum.
     import _signal
 
@@ -93,6 +149,12 @@ if __name__ == "__main__":
         from resp import xadd
         from spool import spool_append
     except BaseException:
+        # Half a checkout (a sibling module gone): still read the payload, or Claude Code, which
+        # may be writing it yet, would meet a pipe without a reader.
+        try:  # noqa: SIM105 - contextlib costs an import
+            sys.stdin.buffer.read()
+        except BaseException:
+            pass
         os._exit(0)
     main()
 else:

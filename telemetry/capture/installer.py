@@ -4,11 +4,15 @@ Rules:
 - One entry per hook event the installed Claude Code knows. An unknown event name makes Claude Code
   ignore the *whole* settings file silently, so the list comes from the CLI itself (the event-name
   array in its binary, as the claude-real harness does), else from a per-version table (the largest
-  known version not newer than the installed one: versions add events, they do not remove them),
-  else from a conservative list every 2.x knows.
+  known version not newer than the installed one: versions add events, they do not remove them).
+  When neither works, install stops and says how to name the binary (`--claude-bin`,
+  BLUEPLANE_CLAUDE_BIN) rather than guess a shorter list. `claude` is looked for on PATH, then where
+  the official installers put it (claude_candidates): hooks and IDEs often run with a shorter PATH.
 - Never WorktreeCreate/WorktreeRemove: a hook for them replaces git's worktree handling.
 - The user's hooks and other settings are kept; our entries are recognised by their command
-  (`.../telemetry/capture/hook.py claude-code`), so a moved checkout is updated, not duplicated.
+  (`.../telemetry/capture/hook.py claude-code`, whatever an older install put around it), so a moved
+  checkout is updated, not duplicated.
+- The file keeps its layout: indentation, line endings and final newline (settings_render).
 - Pure functions over dicts here; commands.py does the file I/O, backups and printing.
 """
 
@@ -18,8 +22,10 @@ import mmap
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 HOOK_SCRIPT = Path(__file__).resolve().with_name("hook.py")
@@ -40,11 +46,6 @@ EVENTS_2_0_77 = (
     "PreToolUse", "PostToolUse", "PostToolUseFailure", "Notification", "UserPromptSubmit", "SessionStart",
     "SessionEnd", "Stop", "SubagentStart", "SubagentStop", "PreCompact", "PermissionRequest",
 )  # fmt: skip
-# Events every Claude Code 2.x knows: used when the version cannot be found.
-EVENTS_CONSERVATIVE = (
-    "PreToolUse", "PostToolUse", "Notification", "UserPromptSubmit", "SessionStart", "SessionEnd", "Stop",
-    "SubagentStop", "PreCompact",
-)  # fmt: skip
 KNOWN_VERSIONS: dict[tuple[int, ...], tuple[str, ...]] = {
     (2, 0, 77): EVENTS_2_0_77,
     (2, 1, 331): EVENTS_2_1_331,
@@ -52,11 +53,21 @@ KNOWN_VERSIONS: dict[tuple[int, ...], tuple[str, ...]] = {
 # A hook for these replaces behaviour rather than observing it.
 EVENTS_NEVER = frozenset({"WorktreeCreate", "WorktreeRemove"})
 
-_OURS = re.compile(r"telemetry/capture/hook\.py['\"]?\s+claude-code\s*$")
+# Older installs ended the line with `claude-code`; newer ones add redirections and `exit 0` after it.
+_OURS = re.compile(r"telemetry/capture/hook\.py['\"]?\s+claude-code(?![\w-])")
+# System-wide folders where npm (global prefix), Homebrew and distribution packages put `claude`.
+SYSTEM_BIN_DIRS = (
+    Path("/usr/local/bin"), Path("/usr/bin"), Path("/opt/homebrew/bin"), Path("/home/linuxbrew/.linuxbrew/bin")
+)  # fmt: skip
+_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 
 
 class SettingsError(ValueError):
     """The settings file cannot be merged (not JSON, or `hooks` is not an object)."""
+
+
+class EventsUnknown(LookupError):
+    """Which hook events the installed Claude Code accepts cannot be told; the message says why."""
 
 
 def hook_command(*, home: str, python: str | None = None, script: Path = HOOK_SCRIPT) -> str:
@@ -65,6 +76,13 @@ def hook_command(*, home: str, python: str | None = None, script: Path = HOOK_SC
     The real interpreter binary, not a shim (a pyenv shim costs ~70 ms), run with -I -S: no `site`,
     no user environment; the hook needs only the standard library. BLUEPLANE_HOME is fixed here
     because hooks do not reliably see the user's shell environment.
+
+    The line itself must not fail: Claude Code takes exit code 2 as "block" (the tool call, the
+    prompt; on Stop, it makes the assistant go on), and the command outlives the checkout and venv it
+    names. So stderr goes to /dev/null (sh's own "not found" included), and when the interpreter or
+    the script cannot run (127, or Python's 2 for a missing script) `cat` reads the payload Claude
+    Code is still writing, which would otherwise meet a pipe without a reader; then `exit 0`. The
+    hook itself exits 0 after reading all of stdin, so on the normal path this costs one fork of sh.
 
     `trap '' TERM` first: Claude Code (2.1.331, seen with the real CLI) sends SIGTERM to a
     StopFailure hook's process group (this `sh` and the interpreter) some 10-20 ms after spawning
@@ -75,12 +93,60 @@ def hook_command(*, home: str, python: str | None = None, script: Path = HOOK_SC
     python = python or os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
     return (
         f"trap '' TERM; BLUEPLANE_HOME={shlex.quote(home)} {shlex.quote(python)} -I -S "
-        f"{shlex.quote(str(script))} {HOOK_TARGET}"
+        f"{shlex.quote(str(script))} {HOOK_TARGET} 2>/dev/null || cat >/dev/null; exit 0"
     )
 
 
 def is_ours(command: object) -> bool:
     return isinstance(command, str) and bool(_OURS.search(command))
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    match = _VERSION.fullmatch(path.name.removeprefix("v"))
+    return tuple(int(x) for x in match.groups()) if match else ()
+
+
+def claude_candidates(*, home: Path, environ: Mapping[str, str]) -> list[Path]:
+    """Where the official installers put `claude`, most specific first (none of it need exist)."""
+    config = Path(environ.get("CLAUDE_CONFIG_DIR") or home / ".claude").expanduser()
+    native_versions = home / ".local" / "share" / "claude" / "versions"
+    npm_prefixes = [
+        Path(environ[v]).expanduser() for v in ("NPM_CONFIG_PREFIX", "npm_config_prefix") if environ.get(v)
+    ]
+    try:
+        for line in (home / ".npmrc").read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "prefix" and value.strip():
+                npm_prefixes.append(Path(value.strip()).expanduser())
+    except OSError:
+        pass
+    npm_prefixes.append(home / ".npm-global")
+    # nvm: each Node version has its own global prefix; the newest first.
+    nvm = Path(environ.get("NVM_DIR") or home / ".nvm") / "versions" / "node"
+    npm_prefixes += sorted(nvm.glob("v*"), key=_version_key, reverse=True)
+    folders = [
+        home / ".local" / "bin",  # the native installer: a symlink to native_versions/<version>
+        config / "local",  # the older local install (`claude migrate-installer`): a wrapper script
+        config / "local" / "node_modules" / ".bin",
+        *(prefix / "bin" for prefix in npm_prefixes),
+        Path(environ.get("BUN_INSTALL") or home / ".bun") / "bin",
+        *SYSTEM_BIN_DIRS,
+    ]
+    found = [folder / "claude" for folder in folders]
+    # A native install whose launcher symlink went missing: the newest version it downloaded.
+    found += sorted(native_versions.glob("*.*.*"), key=_version_key, reverse=True)
+    return found
+
+
+def claude_find(*, home: Path, environ: Mapping[str, str]) -> str | None:
+    """The `claude` to ask: on PATH, else the first of claude_candidates that can run; None if none."""
+    on_path = shutil.which("claude", path=environ.get("PATH", os.defpath))
+    if on_path:
+        return on_path
+    for candidate in claude_candidates(home=home, environ=environ):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
 
 
 def claude_version(claude_bin: str) -> tuple[int, ...] | None:
@@ -91,7 +157,7 @@ def claude_version(claude_bin: str) -> tuple[int, ...] | None:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    match = re.search(r"(\d+)\.(\d+)\.(\d+)", out)
+    match = _VERSION.search(out)
     return tuple(int(x) for x in match.groups()) if match else None
 
 
@@ -115,28 +181,35 @@ def events_in_binary(path: str) -> list[str]:
     return best
 
 
-def events_supported(claude_bin: str | None) -> tuple[list[str], str]:
-    """(event names to register, how they were chosen)."""
-    if claude_bin:
-        target = os.path.realpath(claude_bin)
-        candidates = [target]
-        if os.path.exists(target) and os.path.getsize(target) < 1 << 20:
-            # An npm launcher: the event list is in cli.js (1.x/2.0.x) next to it.
-            candidates.append(os.path.join(os.path.dirname(target), "..", "cli.js"))
-            candidates.append(os.path.join(os.path.dirname(target), "cli.js"))
-        for candidate in candidates:
-            found = events_in_binary(candidate)
-            if found:
-                return [e for e in found if e not in EVENTS_NEVER], f"read from {candidate}"
-        version = claude_version(claude_bin)
-        if version:
-            known = [v for v in KNOWN_VERSIONS if v <= version]
-            if known:
-                best = max(known)
-                events = [e for e in KNOWN_VERSIONS[best] if e not in EVENTS_NEVER]
-                label = ".".join(map(str, version))
-                return events, f"Claude Code {label}: the list known for {'.'.join(map(str, best))}"
-    return list(EVENTS_CONSERVATIVE), "Claude Code version unknown: the events every 2.x knows"
+def events_supported(claude_bin: str) -> tuple[list[str], str]:
+    """(event names to register, how they were chosen). Raises EventsUnknown when neither the binary
+    nor its version tells."""
+    target = os.path.realpath(claude_bin)
+    if not os.path.isfile(target):
+        raise EventsUnknown(f"{claude_bin}: no such file")
+    candidates = [target]
+    if os.path.getsize(target) < 1 << 20:
+        # A launcher: npm's (1.x/2.0.x) has the event list in cli.js next to it; the older local
+        # install's wrapper script sits beside its node_modules.
+        folder = os.path.dirname(target)
+        candidates.append(os.path.join(folder, "..", "cli.js"))
+        candidates.append(os.path.join(folder, "cli.js"))
+        candidates.append(os.path.join(folder, "node_modules", "@anthropic-ai", "claude-code", "cli.js"))
+    for candidate in candidates:
+        found = events_in_binary(candidate)
+        if found:
+            return [e for e in found if e not in EVENTS_NEVER], f"read from {candidate}"
+    # The native installer names each binary by its version (~/.local/share/claude/versions/2.1.331).
+    version = _version_key(Path(target)) or claude_version(claude_bin)
+    label = ".".join(map(str, version)) if version else "unknown"
+    known = [v for v in KNOWN_VERSIONS if version and v <= version]
+    if not known:
+        raise EventsUnknown(
+            f"{claude_bin}: no hook event list in it, and its version ({label}) is not one we know"
+        )
+    best = max(known)
+    events = [e for e in KNOWN_VERSIONS[best] if e not in EVENTS_NEVER]
+    return events, f"Claude Code {label}: the list known for {'.'.join(map(str, best))}"
 
 
 def settings_parse(text: str | None) -> dict:
@@ -153,8 +226,27 @@ def settings_parse(text: str | None) -> dict:
     return data
 
 
-def settings_render(data: dict) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+def settings_render(data: dict, *, like: str | None = None) -> str:
+    """`data` as the text of a settings file laid out like `like` (the file as it was): the same
+    indentation (2 or 4 spaces, tabs), line endings and final newline. Without it (a new or empty
+    file), Claude Code's own layout: 2 spaces and a final newline."""
+    indent, newline, end = "  ", "\n", "\n"
+    if like and like.strip():
+        for line in like.splitlines()[1:]:
+            body = line.lstrip(" \t")
+            if body:
+                indent = line[: len(line) - len(body)] or indent
+                break
+        newline = "\r\n" if "\r\n" in like else "\n"
+        end = newline if like.endswith("\n") else ""
+    # JSON strings hold no raw newline, so every "\n" of the dump is a line break.
+    return json.dumps(data, indent=indent, ensure_ascii=False).replace("\n", newline) + end
+
+
+def settings_has_ours(data: dict) -> bool:
+    """Whether any hook in the settings is one of ours (of this install or an older one)."""
+    hooks = data.get("hooks")
+    return isinstance(hooks, dict) and any(_without_ours(groups) != groups for groups in hooks.values())
 
 
 def _without_ours(groups: object) -> object:

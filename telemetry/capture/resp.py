@@ -3,11 +3,18 @@
 redis-py costs 100-200 ms to import; this costs nothing beyond `_socket`. Supports `unix:///path`,
 `unix:///path?db=N`, `redis://[:password@]host[:port][/db]` and `redis://user:password@...`. No TLS:
 a `rediss://` URL raises RespError, and the hook spools instead.
+
+One deadline covers the whole call (connect, send, every reply), so a Redis that accepts connections
+and never answers costs the assistant at most `DEFAULT_TIMEOUT_S` before the hook spools. A Redis that
+answers after the deadline may have stored the entry all the same: the spooled copy is then a second
+delivery of the same event id, which the store ignores.
 """
 
 import _socket
+import time
 
-DEFAULT_TIMEOUT_S = 0.5
+# A healthy local Redis answers an XADD in well under a millisecond; this is what a frozen one costs.
+DEFAULT_TIMEOUT_S = 0.05
 
 
 class RespError(Exception):
@@ -54,7 +61,14 @@ def _address(url: str) -> tuple[int, object, list[bytes]]:
     return family, address, setup
 
 
-def _reply(buf: bytearray, sock: object) -> bytes:
+def _time_left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise RespError("timed out")
+    return left
+
+
+def _reply(buf: bytearray, sock: object, deadline: float) -> bytes:
     """Read one simple/bulk/error/integer reply from the socket, consuming it from buf."""
     while True:
         end = buf.find(b"\r\n")
@@ -76,6 +90,8 @@ def _reply(buf: bytearray, sock: object) -> bytes:
                     return value
             else:
                 raise RespError(f"unexpected reply {bytes(buf[:32])!r}")
+        # Per read, the time left: a server that trickles bytes must not reset the clock.
+        sock.settimeout(_time_left(deadline))
         chunk = sock.recv(65536)
         if not chunk:
             raise RespError("connection closed")
@@ -83,7 +99,9 @@ def _reply(buf: bytearray, sock: object) -> bytes:
 
 
 def xadd(url: str, stream: str, fields: dict[str, bytes], *, timeout_s: float = DEFAULT_TIMEOUT_S) -> bytes:
-    """XADD one entry; returns the entry id. Raises RespError or OSError when it cannot."""
+    """XADD one entry; returns the entry id. Raises RespError or OSError (a timeout included) when it
+    cannot within `timeout_s` in all."""
+    deadline = time.monotonic() + timeout_s
     family, address, setup = _address(url)
     args = [b"XADD", stream.encode(), b"*"]
     for name, value in fields.items():
@@ -92,10 +110,12 @@ def xadd(url: str, stream: str, fields: dict[str, bytes], *, timeout_s: float = 
     try:
         sock.settimeout(timeout_s)
         sock.connect(address)
+        # sendall's timeout bounds the whole send (Python 3.5+), not each chunk.
+        sock.settimeout(_time_left(deadline))
         sock.sendall(b"".join([*setup, _command(*args)]))
         buf = bytearray()
         for _ in setup:
-            _reply(buf, sock)
-        return _reply(buf, sock)
+            _reply(buf, sock, deadline)
+        return _reply(buf, sock, deadline)
     finally:
         sock.close()

@@ -1,7 +1,8 @@
 """The spool: where capture code puts events when Redis cannot be reached, until they are replayed.
 
 One JSON envelope per line in `$BLUEPLANE_HOME/spool/<name>.jsonl`, appended with O_APPEND in one
-write() so concurrent hooks do not interleave. Replay renames the file aside first (new hooks then
+write() so concurrent hooks do not interleave (a line cut short by a full disk is cut off again, so
+it cannot swallow the next one). Replay renames the file aside first (new hooks then
 start a fresh file), waits until nothing has written to the renamed file for `settle_s` (a hook that
 opened it just before the rename may still be writing), XADDs every line, then deletes it. A crash
 mid-replay leaves the renamed file, which the next replay sends again: envelope ids make that a
@@ -23,7 +24,8 @@ def spool_dir(home: str) -> str:
 
 
 def spool_append(home: str, line: bytes, *, name: str = "claude_code") -> None:
-    """Append one envelope (JSON, no newline) to the spool."""
+    """Append one envelope (JSON, no newline) to the spool, whole or not at all; raises OSError
+    when it cannot (the disk is full, the folder unwritable)."""
     folder = spool_dir(home)
     path = os.path.join(folder, name + ACTIVE_SUFFIX)
     try:
@@ -31,8 +33,16 @@ def spool_append(home: str, line: bytes, *, name: str = "claude_code") -> None:
     except FileNotFoundError:
         os.makedirs(folder, mode=0o700, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    data = line + b"\n"
     try:
-        os.write(fd, line + b"\n")
+        written = os.write(fd, data)
+        if written < len(data):
+            # A full disk took part of the line. Left there, it would swallow the next append too
+            # (one line, neither JSON): cut it off again, unless another writer already appended.
+            end = os.lseek(fd, 0, os.SEEK_CUR)
+            if os.fstat(fd).st_size == end:
+                os.ftruncate(fd, end - written)
+            raise OSError(f"spool: wrote {written} of {len(data)} bytes")
     finally:
         os.close(fd)
 
