@@ -50,13 +50,3 @@ def pids_working_in(folder: Path, *, name: str) -> list[int]:
         if state not in ("Z", "X"):
             found[int(entry)] = int(ppid)
     return sorted(pid for pid, ppid in found.items() if ppid not in found)
-
-
-def pid_environ(pid: int) -> dict[str, str]:
-    """The environment pid was started with; empty when it cannot be read."""
-    try:
-        raw = (PROC / str(pid) / "environ").read_bytes()
-    except OSError:
-        return {}
-    pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0") if item)
-    return {key: value for key, _, value in pairs}

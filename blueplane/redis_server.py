@@ -11,13 +11,13 @@ So the lock is free exactly when no server and no starter is alive, whatever kil
 releases it, and a crashed owner blocks nobody. A server that runs without answering (frozen,
 overloaded, still loading its file) holds the lock and is waited for, never answered by a second
 server on the same files. Only a process that holds the lock and finds no redis-server working in the
-folder starts one, and only such a process removes the socket and pid file a dead server left.
-redis-server removes its own socket as it exits; it gets no --pidfile: the pid file is written by its
-starter, under the lock.
+folder starts one, and only such a process writes or removes the files that describe it: redis.pid
+(its pid) and redis.owner (who started it). redis-server gets no --pidfile, and removes only its own
+socket as it exits, since no other server can run on that path meanwhile.
 
-Who started a server is kept in its own environment (BLUEPLANE_REDIS_OWNER), where it cannot be lost
-or outlive it: `blueplane down` stops a server started by `blueplane up` or by one of its processes,
-even after that supervisor was killed, and leaves alone one that a command run by hand started.
+redis.owner says "supervisor" when `blueplane up` or one of its processes started the server: then
+`blueplane down` stops it, even after that supervisor was killed, and leaves alone one that a command
+run by hand started. (Not the server's environment: redis-server writes its process title over it.)
 """
 
 import contextlib
@@ -34,14 +34,12 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .pids import PROC, pid_alive, pid_environ, pids_working_in
+from .pids import PROC, pid_alive, pids_working_in
 
 logger = logging.getLogger(__name__)
 
 # sockaddr_un.sun_path is 108 bytes including the terminating NUL.
 MAX_SOCKET_PATH_BYTES = 107
-# In the server's environment: "supervisor" when `blueplane up` or one of its children started it.
-OWNER_ENV = "BLUEPLANE_REDIS_OWNER"
 # Set by the supervisor for its children, so a server one of them starts is the supervisor's to stop.
 SUPERVISED_ENV = "BLUEPLANE_SUPERVISOR_PID"
 # How long start() waits when BLUEPLANE_REDIS_WAIT_S does not say (callers outside Django).
@@ -108,6 +106,7 @@ class EmbeddedRedis:
         self.dir = Path(home) / "redis"
         self.socket_path = self.dir / "redis.sock"
         self.pid_path = self.dir / "redis.pid"
+        self.owner_path = self.dir / "redis.owner"
         self.lock_path = self.dir / "redis.lock"
         self.log_path = self.dir / "redis.log"
 
@@ -157,7 +156,11 @@ class EmbeddedRedis:
 
     def supervised(self) -> bool:
         """Whether a server runs that `blueplane up` (or a process it supervised) started."""
-        return any(pid_environ(pid).get(OWNER_ENV) == "supervisor" for pid in self.pids())
+        try:
+            owner = self.owner_path.read_text().strip()
+        except OSError:
+            return False
+        return owner == "supervisor" and bool(self.pids())
 
     def _lock_take(self) -> int | None:
         """The lock file's descriptor, locked; None while a server, or a process starting one, holds it.
@@ -209,8 +212,9 @@ class EmbeddedRedis:
                 f"BLUEPLANE_HOME is too deep for a unix socket ({self.socket_path}): choose a shorter path"
             )
         # Its server is dead (we hold the lock and none runs): a stale socket would block bind().
-        self.socket_path.unlink(missing_ok=True)
-        self.pid_path.unlink(missing_ok=True)
+        self._files_remove()
+        # Written before the server starts, so no server of a supervisor's ever runs without it.
+        self._file_write(self.owner_path, "supervisor" if supervised else "process")
         args = [
             redis_binary(),
             "--port", "0",
@@ -223,20 +227,17 @@ class EmbeddedRedis:
             "--appendfsync", "everysec",
             "--save", "",
         ]  # fmt: skip
-        env = {**os.environ, OWNER_ENV: "supervisor" if supervised else "process"}
         with self.log_path.open("ab") as log:
             # A session of its own: no Ctrl-C or process-group kill meant for its starter reaches it.
             popen = subprocess.Popen(
-                args, cwd=self.dir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                args, cwd=self.dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 pass_fds=(lock,), start_new_session=True,
             )  # fmt: skip
         _spawned[popen.pid] = popen
-        tmp = self.pid_path.with_suffix(".tmp")
-        tmp.write_text(f"{popen.pid}\n")
-        os.replace(tmp, self.pid_path)
+        self._file_write(self.pid_path, str(popen.pid))
         while not self.ping():
             if (code := popen.poll()) is not None:
-                self.pid_path.unlink(missing_ok=True)
+                self._files_remove()
                 raise RedisStartError(f"redis-server exited with code {code}: {self._log_last()}")
             if time.monotonic() > deadline:
                 raise RedisStartError(
@@ -244,6 +245,17 @@ class EmbeddedRedis:
                 )
             time.sleep(0.02)
         logger.info("started embedded redis (pid %d) on %s", popen.pid, self.socket_path)
+
+    @staticmethod
+    def _file_write(path: Path, text: str) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text + "\n")
+        os.replace(tmp, path)  # readers never see half a file
+
+    def _files_remove(self) -> None:
+        """Only for the lock holder, with no server running."""
+        for path in (self.socket_path, self.pid_path, self.owner_path):
+            path.unlink(missing_ok=True)
 
     def _log_last(self) -> str:
         try:
@@ -268,7 +280,7 @@ class EmbeddedRedis:
             client.close()
             self._gone_wait(pids, timeout_s)
         for signals in ((signal.SIGTERM, signal.SIGCONT), (signal.SIGKILL,)):
-            alive = [pid for pid in pids if self._alive(pid)]
+            alive = self._alive(pids)
             if not alive:
                 break
             names = "+".join(sig.name for sig in signals)
@@ -283,32 +295,35 @@ class EmbeddedRedis:
         self._leftovers_remove()
         return True
 
-    @staticmethod
-    def _alive(pid: int) -> bool:
-        popen = _spawned.get(pid)
-        if popen is not None and popen.poll() is not None:
-            return False
-        return pid_alive(pid, marker=None)
+    def _alive(self, pids: list[int]) -> list[int]:
+        """Those of pids still working in the folder. Not pid_alive(): an exiting process loses its
+        command line before it closes its files, and with them the lock."""
+        return sorted(set(pids) & set(self.pids()))
 
     def _gone_wait(self, pids: list[int], timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        while any(self._alive(pid) for pid in pids) and time.monotonic() < deadline:
+        while self._alive(pids) and time.monotonic() < deadline:
             time.sleep(0.02)
 
     def _leftovers_remove(self) -> None:
-        """Remove a dead server's socket and pid file, but only as the lock holder with no server
-        running: then they are nobody else's."""
+        """Remove a dead server's socket, pid and owner files, but only as the lock holder with no
+        server running: then they are nobody else's. Waits a moment for a server in its last moments
+        (or a fork of it) to let go; gives up, leaving them, if one runs after that."""
         if not self.dir.exists():
             return
-        lock = self._lock_take()
-        if lock is None:
-            return
-        try:
-            if not self.pids():
-                self.socket_path.unlink(missing_ok=True)
-                self.pid_path.unlink(missing_ok=True)
-        finally:
-            os.close(lock)
+        deadline = time.monotonic() + SIGNAL_WAIT_S
+        while True:
+            lock = self._lock_take()
+            if lock is not None:
+                try:
+                    if not self.pids():
+                        self._files_remove()
+                        return
+                finally:
+                    os.close(lock)
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.02)
 
 
 def _external_wait(url: str, *, wait_s: float) -> None:

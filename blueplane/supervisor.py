@@ -474,7 +474,7 @@ def down(*, home: Path, timeout_s: float = DOWN_TIMEOUT_S) -> int | None:
     server = EmbeddedRedis(home)
     if pid is None:
         stale = leftovers_stop(home)
-        # Older supervisors' servers carry no owner in their environment; their state file said so.
+        # An older supervisor's server has no redis.owner; its state file said whether it started it.
         if (server.supervised() or (stale and stale.get("redis_started"))) and server.stop():
             logger.warning("stopped the embedded redis left by a supervisor that was killed")
         return None

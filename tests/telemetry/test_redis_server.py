@@ -158,6 +158,7 @@ def test_stop_ends_a_frozen_redis_and_removes_its_socket_and_pid_file(server: Em
     assert server.pids() == []
     assert not server.socket_path.exists()
     assert not (server.dir / "redis.pid").exists()
+    assert not (server.dir / "redis.owner").exists()
     # SIGTERM after SIGCONT let it shut down cleanly: nothing it had was lost.
     assert server.start() is True
     client = redis_py.Redis.from_url(server.url)
