@@ -199,3 +199,22 @@ def test_import_waits_for_a_frozen_redis_then_fails_in_one_line(
     assert line.startswith("blueplane: the embedded redis")
     assert f"(pid {pid})" in line and "gave up after 1s" in line
     assert server.pids() == [pid]
+
+
+def test_an_external_redis_that_does_not_answer_is_waited_for_then_named_not_shown(
+    server: EmbeddedRedis, settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from blueplane.redis_server import redis_url_ensure
+
+    settings.BLUEPLANE_REDIS_URL = server.url
+    settings.REDIS_WAIT_S = 1
+    frozen(server)
+    with (
+        caplog.at_level(logging.WARNING, logger="blueplane.redis_server"),
+        pytest.raises(RedisStartError) as failed,
+    ):
+        redis_url_ensure()
+    # The URL may hold a password: the variable is named, its value never shown.
+    assert str(failed.value).startswith("the Redis at BLUEPLANE_REDIS_URL does not answer")
+    assert server.url not in str(failed.value) and server.url not in caplog.text
+    assert "waiting up to 1s" in caplog.text
