@@ -27,6 +27,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -79,9 +80,10 @@ class _Wait:
     """A bounded wait for a Redis that does not answer: one log line when it starts, one when it
     ends, and past the deadline a one-line RedisStartError."""
 
-    def __init__(self, what: str, *, wait_s: float) -> None:
+    def __init__(self, what: str, *, wait_s: float, cancel: threading.Event | None = None) -> None:
         self.what = what
         self.wait_s = wait_s
+        self.cancel = cancel or threading.Event()
         self.deadline = time.monotonic() + wait_s
         self.since: float | None = None
 
@@ -92,7 +94,8 @@ class _Wait:
             logger.warning("%s %s: waiting up to %.0fs for it", self.what, why, self.wait_s)
         if time.monotonic() >= self.deadline:
             raise RedisStartError(f"{self.what} {why}; gave up after {self.wait_s:.0f}s")
-        time.sleep(WAIT_POLL_S)
+        if self.cancel.wait(WAIT_POLL_S):
+            raise RedisStartError(f"{self.what} {why}; stopped waiting for it")
 
     def ended(self) -> None:
         if self.since is not None:
@@ -177,12 +180,19 @@ class EmbeddedRedis:
 
     # --- start and stop --------------------------------------------------------------------------
 
-    def start(self, *, wait_s: float = WAIT_S_DEFAULT, supervised: bool = False) -> bool:
+    def start(
+        self,
+        *,
+        wait_s: float = WAIT_S_DEFAULT,
+        supervised: bool = False,
+        cancel: threading.Event | None = None,
+    ) -> bool:
         """Make sure the home's server answers. Returns True if this call started it, False if one
-        already answered. A server that runs but does not answer is waited for, up to wait_s, and
-        never replaced: only one proven dead is. Raises RedisStartError after that wait, or when
-        a server cannot be started. supervised: the server is `blueplane up`'s to stop."""
-        wait = _Wait(f"the embedded redis on {self.socket_path}", wait_s=wait_s)
+        already answered. A server that runs but does not answer is waited for, up to wait_s or
+        until cancel is set, and never replaced: only one proven dead is. Raises RedisStartError
+        after that wait, or when a server cannot be started. supervised: the server is `blueplane
+        up`'s to stop."""
+        wait = _Wait(f"the embedded redis on {self.socket_path}", wait_s=wait_s, cancel=cancel)
         while True:
             if self.ping():
                 wait.ended()

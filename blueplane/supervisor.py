@@ -273,8 +273,9 @@ class Supervisor:
             logger.info("using the Redis at BLUEPLANE_REDIS_URL")
             return
         server = EmbeddedRedis(self.home)
-        # A Redis that does not answer makes `up` wait, then fail in one line: it is not ours to stop.
-        self.redis_started = server.start(wait_s=settings.REDIS_WAIT_S, supervised=True)
+        # A Redis that does not answer makes `up` wait, then fail in one line, leaving it as it is
+        # (`down` stops it if a supervisor started it); Ctrl-C or `down` ends the wait.
+        self.redis_started = server.start(wait_s=settings.REDIS_WAIT_S, supervised=True, cancel=self.stop)
         self.redis = server
         if self.redis_started:
             return

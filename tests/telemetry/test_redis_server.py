@@ -95,6 +95,27 @@ def test_start_waits_for_a_frozen_redis_and_goes_on_when_it_answers(
     assert sum("answers again after" in line for line in lines) == 1
 
 
+def test_a_wait_ends_when_it_is_cancelled(server: EmbeddedRedis, caplog: pytest.LogCaptureFixture) -> None:
+    """How Ctrl-C or `blueplane down` ends the wait of a `blueplane up` on a frozen Redis."""
+    pid = frozen(server)
+    cancel = threading.Event()
+
+    def cancel_once_waiting() -> None:
+        while "waiting up to" not in caplog.text:
+            time.sleep(0.05)
+        cancel.set()
+
+    canceller = threading.Thread(target=cancel_once_waiting, daemon=True)
+    canceller.start()
+    with (
+        caplog.at_level(logging.WARNING, logger="blueplane.redis_server"),
+        pytest.raises(RedisStartError) as failed,
+    ):
+        EmbeddedRedis(server.dir.parent).start(wait_s=600, cancel=cancel)
+    assert str(failed.value).endswith("stopped waiting for it")
+    assert server.pids() == [pid]
+
+
 def test_a_process_starting_the_server_is_waited_for(server: EmbeddedRedis) -> None:
     server.stop()
     lock = server._lock_take()  # as a process does from taking the lock until its server answers
