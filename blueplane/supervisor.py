@@ -256,8 +256,8 @@ class Supervisor:
             logger.info("stopping")
         finally:
             self._children_stop()
-            if self.redis is not None and (self.redis_started or self.redis.supervised()):
-                self.redis.stop()
+            redis_ours = self.redis is not None and (self.redis_started or self.redis.supervised())
+            if redis_ours and self.redis.stop():
                 logger.info("stopped embedded redis")
             state_path(self.home).unlink(missing_ok=True)
             pid_path(self.home).unlink(missing_ok=True)
