@@ -173,6 +173,9 @@ if BLUEPLANE_REDIS_URL is not None and not BLUEPLANE_REDIS_URL.startswith(
     raise ImproperlyConfigured("BLUEPLANE_REDIS_URL must start with redis://, rediss:// or unix://")
 REDIS_SOCKET_PATH = BLUEPLANE_HOME / "redis" / "redis.sock"
 REDIS_URL = BLUEPLANE_REDIS_URL or f"unix://{REDIS_SOCKET_PATH}"
+# A Redis that does not answer at start-up (frozen, overloaded, loading its file) is waited for this
+# long before a command gives up in one line; a second embedded server is never started meanwhile.
+REDIS_WAIT_S = env_int("BLUEPLANE_REDIS_WAIT_S", 60, minimum=0)
 
 # --- Fast path ---------------------------------------------------------------------------------
 FASTPATH_BATCH_SIZE = env_int("BLUEPLANE_FASTPATH_BATCH_SIZE", 100, minimum=1)

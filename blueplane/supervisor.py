@@ -6,9 +6,11 @@ SIGTERM and waits. Either way the supervisor owns <home>/run/supervisor.pid, so 
 
 A child that dies is restarted with exponential backoff. On stop every child gets SIGTERM (the fast
 path finishes its batch, the worker its tasks), stragglers get SIGKILL after STOP_TIMEOUT_S, and only
-then is the embedded Redis shut down (flushing its append-only file), and only if this supervisor
-started it. Children run in process groups of their own, so a Ctrl-C reaches the supervisor alone and
-shutdown happens in that order.
+then is the embedded Redis shut down (flushing its append-only file; a frozen one by signals), if it
+was started by a supervisor (this one, one of its children, or a killed predecessor) and not by a
+command run by hand. A Redis that runs without answering is waited for, never replaced by a second
+one (blueplane/redis_server.py). Children run in process groups of their own, so a Ctrl-C reaches the
+supervisor alone and shutdown happens in that order.
 """
 
 import contextlib
@@ -29,7 +31,7 @@ from typing import BinaryIO
 from django.conf import settings
 
 from .pids import pid_alive
-from .redis_server import EmbeddedRedis
+from .redis_server import SUPERVISED_ENV, EmbeddedRedis
 
 logger = logging.getLogger(__name__)
 
@@ -254,8 +256,8 @@ class Supervisor:
             logger.info("stopping")
         finally:
             self._children_stop()
-            if self.redis is not None and self.redis_started:
-                self.redis.stop()
+            redis_ours = self.redis is not None and (self.redis_started or self.redis.supervised())
+            if redis_ours and self.redis.stop():
                 logger.info("stopped embedded redis")
             state_path(self.home).unlink(missing_ok=True)
             pid_path(self.home).unlink(missing_ok=True)
@@ -270,11 +272,20 @@ class Supervisor:
                 raise SupervisorError("cannot reach the Redis at BLUEPLANE_REDIS_URL")
             logger.info("using the Redis at BLUEPLANE_REDIS_URL")
             return
-        self.redis = EmbeddedRedis(self.home)
-        self.redis_started = self.redis.start()
-        if not self.redis_started:
+        server = EmbeddedRedis(self.home)
+        # A Redis that does not answer makes `up` wait, then fail in one line, leaving it as it is
+        # (`down` stops it if a supervisor started it); Ctrl-C or `down` ends the wait.
+        self.redis_started = server.start(wait_s=settings.REDIS_WAIT_S, supervised=True, cancel=self.stop)
+        self.redis = server
+        if self.redis_started:
+            return
+        if server.supervised():
             logger.info(
-                "embedded redis already running on %s; leaving it running on stop", self.redis.socket_path
+                "embedded redis (pid %s) was started by a supervisor: stopping it on stop", server.pid()
+            )
+        else:
+            logger.info(
+                "embedded redis already running on %s; leaving it running on stop", server.socket_path
             )
 
     def _migrate(self) -> None:
@@ -302,6 +313,7 @@ class Supervisor:
         env["BLUEPLANE_HOME"] = str(self.home)  # children resolve the same home even when it was defaulted
         env["DJANGO_SETTINGS_MODULE"] = "blueplane.settings"
         env["PYTHONUNBUFFERED"] = "1"  # lines reach the log as they are written
+        env[SUPERVISED_ENV] = str(os.getpid())  # a Redis a child has to start is ours to stop
         # Children run in the home, so the project must be importable from anywhere.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.BASE_DIR), env.get("PYTHONPATH")]))
         return env
@@ -460,9 +472,11 @@ def down(*, home: Path, timeout_s: float = DOWN_TIMEOUT_S) -> int | None:
     """Stop the running supervisor and wait until it has exited. Returns its pid; None if none ran
     (then whatever a killed supervisor left behind is stopped, its embedded Redis included)."""
     pid = supervisor_pid(home)
+    server = EmbeddedRedis(home)
     if pid is None:
         stale = leftovers_stop(home)
-        if stale and stale.get("redis_started") and EmbeddedRedis(home).stop():
+        # An older supervisor's server has no redis.owner; its state file said whether it started it.
+        if (server.supervised() or (stale and stale.get("redis_started"))) and server.stop():
             logger.warning("stopped the embedded redis left by a supervisor that was killed")
         return None
     with contextlib.suppress(ProcessLookupError):
@@ -474,4 +488,6 @@ def down(*, home: Path, timeout_s: float = DOWN_TIMEOUT_S) -> int | None:
                 f"the supervisor (pid {pid}) still runs after {timeout_s:.0f}s; see {log_path(home)}"
             )
         time.sleep(0.1)
+    if server.supervised() and server.stop():  # the supervisor died before it could stop its Redis
+        logger.warning("stopped the embedded redis the supervisor (pid %d) left running", pid)
     return pid

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import redis
 
+from blueplane.pids import pids_working_in
+from blueplane.redis_server import EmbeddedRedis
 from tests.factories import entry, envelope
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -65,8 +67,18 @@ class Install:
     def redis_up(self) -> bool:
         try:
             return bool(self.redis().ping())
-        except (redis.ConnectionError, OSError):
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
             return False
+
+    def redis_pids(self) -> list[int]:
+        """Every redis-server working in this home, answering or not."""
+        return pids_working_in(self.home / "redis", name="redis-server")
+
+    def redis_leftovers(self) -> list[str]:
+        """Files that should have gone with the server: its socket, pid and owner files."""
+        return sorted(
+            p.name for p in (self.home / "redis").glob("redis.*") if p.suffix not in (".aof", ".log", ".lock")
+        )
 
     def state(self) -> dict | None:
         try:
@@ -103,8 +115,9 @@ def install() -> Iterator[Install]:
     inst = Install(home=home, port=free_port())
     yield inst
     inst.run("down")  # whatever a failed test left running
-    if inst.redis_up():
-        inst.redis().shutdown(nosave=True)
+    for pid in inst.redis_pids():
+        os.kill(pid, signal.SIGCONT)  # a test that froze it may have failed before resuming it
+    EmbeddedRedis(home).stop()
     shutil.rmtree(home, ignore_errors=True)
 
 
@@ -268,3 +281,46 @@ def test_a_crashed_fast_path_is_restarted_and_finishes_what_it_had_read(install:
         what="nothing pending",
         timeout_s=10,
     )
+
+
+def test_down_stops_a_frozen_redis(install: Install) -> None:
+    up = install.run("up", "--detach")
+    assert up.returncode == 0, up.stderr + install.log_tail()
+    [redis_pid] = install.redis_pids()
+    os.kill(redis_pid, signal.SIGSTOP)  # frozen: it answers nothing, SHUTDOWN included
+
+    down = install.run("down")
+    assert down.returncode == 0, down.stderr + install.log_tail()
+    assert pid_gone(redis_pid)
+    assert install.redis_pids() == []
+    assert install.redis_leftovers() == []
+
+
+def test_up_on_a_frozen_redis_starts_no_second_one_and_down_stops_it(install: Install) -> None:
+    up = install.run("up", "--detach")
+    assert up.returncode == 0, up.stderr + install.log_tail()
+    state = install.state()
+    os.kill(state["supervisor"], signal.SIGKILL)  # its Redis and children stay behind
+    install.wait_for(lambda: pid_gone(state["supervisor"]), what="supervisor gone")
+    [redis_pid] = install.redis_pids()
+    os.kill(redis_pid, signal.SIGSTOP)
+
+    again = subprocess.run(
+        [str(BLUEPLANE), "up", "--detach"], env={**install.env, "BLUEPLANE_REDIS_WAIT_S": "2"},
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=150, check=False,
+    )  # fmt: skip
+    assert again.returncode == 1, again.stdout + install.log_tail()
+    [line] = again.stderr.splitlines()
+    assert f"does not answer and still runs (pid {redis_pid})" in line, line
+    assert "never started" in line and "`blueplane down` stops it" in line
+    assert install.redis_pids() == [redis_pid]
+
+    # The Redis is the killed supervisor's: `down` stops it, frozen as it is.
+    down = install.run("down")
+    assert down.returncode == 0, down.stderr
+    assert "not running" in down.stdout
+    assert "stopped the embedded redis left by a supervisor that was killed" in down.stderr
+    assert pid_gone(redis_pid)
+    assert install.redis_pids() == []
+    assert install.redis_leftovers() == []
+    assert all(pid_gone(p["pid"]) for p in state["processes"].values())

@@ -199,7 +199,7 @@ def import_history(target: str, path: str | None) -> int:
     try:
         url = redis_url_ensure()
     except RedisStartError as exc:
-        return _fail(f"cannot start Redis: {exc}")
+        return _fail(str(exc))  # says which Redis, and whether it was waited for
     client = redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=5)
     try:
         stats = history_import(str(root), client=client, privacy=privacy_get(), progress=sys.stderr.isatty())

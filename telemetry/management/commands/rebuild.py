@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from blueplane.redis_server import redis_url_ensure
+from blueplane.redis_server import RedisStartError, redis_url_ensure
 from telemetry.models import RAW_TRACE_MODELS
 from telemetry.processing import rebuild
 from telemetry.selectors import system
@@ -21,7 +21,10 @@ class Command(BaseCommand):
     def handle(self, *args, session: str | None, platform: str | None, **options) -> None:
         if not system.database_ready():
             raise CommandError("the database is not set up: run `blueplane up` or `python manage.py migrate`")
-        redis_url_ensure()  # the live metrics are rewritten at the end
+        try:
+            redis_url_ensure()  # the live metrics are rewritten at the end
+        except RedisStartError as exc:
+            raise CommandError(str(exc)) from None
         if session:
             result = rebuild.derived_rebuild_session(session_id=session, platform=platform)
             if not result.sessions:

@@ -4,9 +4,9 @@ import logging
 
 import redis
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from blueplane.redis_server import redis_url_ensure
+from blueplane.redis_server import RedisStartError, redis_url_ensure
 from telemetry.capture.loop import CaptureLoop
 from telemetry.capture.runtime import capture_config_write
 from telemetry.management.commands.runfastpath import stop_on_signals
@@ -21,7 +21,10 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="one pass, then exit")
 
     def handle(self, *args, once: bool, **options) -> None:
-        redis_url_ensure()
+        try:
+            redis_url_ensure()  # a Redis that does not answer yet is waited for, never started twice
+        except RedisStartError as exc:
+            raise CommandError(str(exc)) from None
         capture_config_write()  # the hooks read the Redis address and options from here
         loop = CaptureLoop.from_settings()
         stop = stop_on_signals()

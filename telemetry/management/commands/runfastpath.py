@@ -6,7 +6,7 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
-from blueplane.redis_server import redis_url_ensure
+from blueplane.redis_server import RedisStartError, redis_url_ensure
 from telemetry.ingest.consumer import StreamConsumer
 from telemetry.ingest.reader import ReaderDied
 from telemetry.selectors import system
@@ -34,7 +34,10 @@ class Command(BaseCommand):
         # dead-letter stream: refuse to start instead.
         if not system.database_ready():
             raise CommandError("the database is not set up: run `blueplane up` or `python manage.py migrate`")
-        redis_url_ensure()
+        try:
+            redis_url_ensure()  # a Redis that does not answer yet is waited for, never started twice
+        except RedisStartError as exc:
+            raise CommandError(str(exc)) from None
         fastpath = StreamConsumer.from_settings(consumer=consumer)
         stop = stop_on_signals()
         logger.info("fast path consumer %s started", fastpath.consumer)
