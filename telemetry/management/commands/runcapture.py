@@ -4,7 +4,8 @@ import logging
 
 import redis
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError
 
 from blueplane.redis_server import redis_url_ensure
 from telemetry.capture.loop import CaptureLoop
@@ -23,7 +24,10 @@ class Command(BaseCommand):
     def handle(self, *args, once: bool, **options) -> None:
         redis_url_ensure()
         capture_config_write()  # the hooks read the Redis address and options from here
-        loop = CaptureLoop.from_settings()
+        try:
+            loop = CaptureLoop.from_settings()
+        except ImproperlyConfigured as exc:  # an unreadable salt: one line, not a traceback
+            raise CommandError(str(exc)) from None
         stop = stop_on_signals()
         logger.info("capture started: transcripts under %s", settings.CLAUDE_PROJECTS_DIR)
         while not stop.is_set():
