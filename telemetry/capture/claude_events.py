@@ -12,10 +12,10 @@ import time
 
 try:
     from .jsonlite import loads
-    from .privacy import ID_MAX_CHARS, Privacy
+    from .privacy import Privacy, identifier
 except ImportError:  # the hook runs this file's folder as top-level modules (python -I -S hook.py)
     from jsonlite import loads
-    from privacy import ID_MAX_CHARS, Privacy
+    from privacy import Privacy, identifier
 
 try:
     from _sha256 import sha256
@@ -56,7 +56,7 @@ def timestamp_valid(value: object) -> bool:
 
 
 def _name(value: object, limit: int) -> str:
-    return value if isinstance(value, str) and 0 < len(value) <= limit else UNKNOWN
+    return value if identifier(value) and 0 < len(value) <= limit else UNKNOWN
 
 
 def hook_envelope(raw: bytes, *, capture_ns: int, privacy: Privacy) -> dict:
@@ -85,10 +85,10 @@ def hook_envelope(raw: bytes, *, capture_ns: int, privacy: Privacy) -> dict:
     project = privacy.project(source_payload.get("cwd"))
     if project:
         metadata["project"] = project
-    if isinstance(source_payload.get("agent_id"), str):
+    if identifier(source_payload.get("agent_id")):
         metadata["agent_id"] = source_payload["agent_id"]
     tool_id, error = source_payload.get("tool_use_id"), source_payload.get("error")
-    if event_type == "PostToolUseFailure" and isinstance(tool_id, str) and isinstance(error, str):
+    if event_type == "PostToolUseFailure" and identifier(tool_id) and isinstance(error, str):
         # The error text is filtered out below; what it says about the call is kept.
         metadata["tool_outcomes"] = {
             tool_id: outcome_of(error, interrupted=source_payload.get("is_interrupt") is True)
@@ -136,10 +136,10 @@ def transcript_envelope(
     if not isinstance(record, dict):
         record = {"unparsed": record}
     session_id = record.get("sessionId")
-    if not isinstance(session_id, str) or not 0 < len(session_id) <= 200:
+    if not identifier(session_id) or not 0 < len(session_id) <= 200:
         session_id = session_hint
     uuid = record.get("uuid")
-    has_uuid = isinstance(uuid, str) and uuid
+    has_uuid = identifier(uuid) and uuid
     event_id = f"cc:t:{session_id}:{uuid}" if has_uuid else f"cc:t:{file_key}:{offset}"
     metadata: dict = {"capture": "transcript", "file": file_key, "offset": offset, "facts": FACTS_VERSION}
     if timestamp_from != "record":
@@ -230,9 +230,10 @@ def file_change(result: dict, *, path: object, privacy: Privacy) -> dict | None:
     }
 
 
-def _ident(value: object) -> str | None:
-    """An identifier or enum from a tool result, or None: nothing long, spaced or unprintable is kept."""
-    if isinstance(value, str) and 0 < len(value) <= ID_MAX_CHARS and value.isprintable() and " " not in value:
+def _result_name(value: object) -> str | None:
+    """An id or enum from inside a tool result, or None: letters, digits and `-_.:` only, so that no
+    address, path or sentence passes for one."""
+    if value and identifier(value) and all(c.isalnum() or c in "-_.:" for c in value):
         return value
     return None
 
@@ -240,12 +241,12 @@ def _ident(value: object) -> str | None:
 def agent_run(result: dict) -> dict | None:
     """`metadata.agent_run` of a Task/Agent tool result (one with an `agentId`): {agent_id, and when
     present agent_type, status, duration_ms, total_tokens, tool_uses}."""
-    agent = _ident(result.get("agentId"))
+    agent = _result_name(result.get("agentId"))
     if agent is None:
         return None
     run: dict = {"agent_id": agent}
     for name, key in (("agent_type", "agentType"), ("status", "status")):
-        value = _ident(result.get(key))
+        value = _result_name(result.get(key))
         if value is not None:
             run[name] = value
     for name, key in (("duration_ms", "totalDurationMs"), ("total_tokens", "totalTokens"),
@@ -268,7 +269,7 @@ def edit_paths(record: dict, *, privacy: Privacy) -> dict[str, str]:
         if not isinstance(block, dict) or block.get("type") not in ("tool_use", "server_tool_use"):
             continue
         tool_id, tool_input = block.get("id"), block.get("input")
-        if block.get("name") in EDIT_TOOLS and isinstance(tool_id, str) and isinstance(tool_input, dict):
+        if block.get("name") in EDIT_TOOLS and identifier(tool_id) and isinstance(tool_input, dict):
             path = tool_input.get("file_path") or tool_input.get("notebook_path")
             paths[tool_id] = privacy.path(path) if isinstance(path, str) else ""
     return paths
@@ -313,7 +314,7 @@ def tool_outcomes(record: object) -> dict[str, str]:
     outcomes = {}
     for block in results:
         tool_id = block.get("tool_use_id")
-        if not isinstance(tool_id, str):
+        if not identifier(tool_id):
             continue
         interrupted = len(results) == 1 and isinstance(own, dict) and own.get("interrupted") is True
         if block.get("is_error") is not True and not interrupted:

@@ -199,7 +199,7 @@ class Privacy:
         return out
 
     def _ident(self, value: str) -> str | dict:
-        if len(value) > ID_MAX_CHARS or not value.isprintable() or " " in value:
+        if not identifier(value):
             return self.text(value)
         return self.path(value) if _looks_like_path(value) else value
 
@@ -215,6 +215,12 @@ class Privacy:
         if isinstance(value, str):
             return self._ident(value)
         return value
+
+
+def identifier(value: object) -> bool:
+    """Whether a value may be kept verbatim at an identifier position: a string of at most ID_MAX_CHARS
+    printable characters without spaces (ids, enums, model names, timestamps, branch names)."""
+    return isinstance(value, str) and len(value) <= ID_MAX_CHARS and value.isprintable() and " " not in value
 
 
 def _field_name(key: str) -> bool:
