@@ -327,10 +327,13 @@ def files_dump(folder: Path) -> bytes:
 
 
 def redis_aof() -> bytes:
-    """The embedded Redis's append-only files (every command since the last rewrite)."""
+    """The embedded Redis's append-only file (or folder, Redis 7): every write since its last rewrite."""
     if settings.BLUEPLANE_REDIS_URL:
         return b""
-    return files_dump(Path(settings.BLUEPLANE_HOME) / "redis" / "appendonlydir")
+    folder = Path(settings.BLUEPLANE_HOME) / "redis"
+    return b"\n".join(
+        p.read_bytes() if p.is_file() else files_dump(p) for p in sorted(folder.glob("appendonly*"))
+    )
 
 
 def found(label: str, data: bytes) -> list[str]:
@@ -389,10 +392,12 @@ def test_no_marked_content_survives_capture_ingest_and_derivation(redis, tmp_pat
     assert CodeChange.objects.exclude(path_hash="").count() > 5
     assert Turn.objects.filter(kind=TurnKind.SUBAGENT_RUN, detail__has_key="tool_uses").exists()
 
+    aof = redis_aof()
+    assert settings.BLUEPLANE_REDIS_URL or MCP_SESSION.encode() in aof  # it holds this test's writes
     leaks = (
         found("event in Redis before the fast path", in_redis)
         + found("Redis", redis_dump(redis))
-        + found("Redis append-only file", redis_aof())
+        + found("Redis append-only file", aof)
         + found("database", database_dump())
         + found("spool", spool)
         + found("logs", caplog.text.encode() + b"".join(hook_output))
