@@ -176,7 +176,7 @@ class Privacy:
         ids: frozenset,
         paths: frozenset,
         whole: frozenset = _NO_NAMES,
-        nested: tuple = ("", None),
+        nested: tuple = (None, None),
     ) -> dict:
         """One positional level: numbers, booleans and null under any key; identifiers at `ids`; paths at
         `paths`; counts at `whole`; the next level down at `nested` (key, filter); the rest is content."""

@@ -179,8 +179,10 @@ def test_identifier_positions_keep_identifiers_only():
         "new_count": 3,
         "new_note": PRIVACY.text("hello"),
     }
-    # A key that is no field name (a path, a sentence) is not kept either.
-    assert "secret" not in json.dumps(PRIVACY.record_filter({"/home/me/secret": 1, "type": "x"}))
+    # A key that is no field name (a path, a sentence, nothing) is not kept either.
+    filtered = PRIVACY.record_filter({"/home/me/secret": 1, "type": "x"})
+    assert "secret" not in json.dumps(filtered)
+    assert "empty key" not in json.dumps(PRIVACY.hook_filter({"": "empty key"}))
 
 
 def test_opting_in_keeps_the_record_whole():
