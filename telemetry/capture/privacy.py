@@ -122,7 +122,10 @@ class Privacy:
     def value(self, value: dict | list) -> dict:
         """What is kept of an object or a list: the size of its canonical JSON (keys sorted, no spaces),
         its number of items (keys of an object) and a salted hash of that JSON. Keys are not kept."""
-        body = _canonical_json(value).encode("utf-8", "surrogatepass")
+        try:
+            body = _canonical_json(value).encode("utf-8", "surrogatepass")
+        except RecursionError:  # nested deeper than the encoder goes (orjson reads 1024 levels)
+            return {"bytes": None, "items": len(value), "hash": None}
         return {"bytes": len(body), "items": len(value), "hash": self.digest(body)}
 
     def content(self, value: object) -> object:

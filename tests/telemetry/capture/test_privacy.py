@@ -185,6 +185,12 @@ def test_identifier_positions_keep_identifiers_only():
     assert "empty key" not in json.dumps(PRIVACY.hook_filter({"": "empty key"}))
 
 
+def test_content_nested_deeper_than_the_encoder_goes_is_summarised_not_raised():
+    deep = orjson.loads(b"[" * 1000 + b"]" * 1000)
+    event = envelope({**EDIT_RESULT, "toolUseResult": deep})
+    assert event["payload"]["toolUseResult"] == {"bytes": None, "items": 1, "hash": None}
+
+
 def test_opting_in_keeps_the_record_whole():
     assert envelope(ASSISTANT, Privacy(b"s" * 32, store_content=True))["payload"] == ASSISTANT
 
