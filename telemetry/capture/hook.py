@@ -51,7 +51,8 @@ def capture(raw: bytes, *, home: str, capture_ns: int) -> str:
             envelope["metadata"].update(payload_bytes=len(raw), containers_omitted=omitted)
         line = dumps(envelope).encode()
     except Exception as exc:
-        # A bug in filtering must not lose the call, nor let unfiltered content through.
+        # A salt that cannot be read (SaltError) or a bug in filtering must not lose the call, nor let
+        # unfiltered content or unsalted hashes through: the envelope sent then holds sizes only.
         line = dumps(_error_envelope(raw, capture_ns, exc)).encode()
     url = config.get("redis") or "unix://" + os.path.join(home, "redis", "redis.sock")
     try:

@@ -1,10 +1,17 @@
 """Privacy filtering at capture: what leaves this module is what may reach Redis, the spool and the store.
 
-By default, text (prompts, assistant text, thinking, file contents, edit strings, commands, command
-output, tool results) is replaced by its size, line count and a salted hash; paths are replaced by a
-salted hash that keeps the file extension; identifiers, enum-like fields, numbers, booleans and the
-shape of every object are kept. docs/privacy.md lists exactly what is kept. With `store_content`
+Values are kept by position, never by key name alone. Each format defines a few levels (a hook
+payload's top level; a transcript record's envelope, its `message`, the message's content blocks),
+and at those levels only the fields named below are kept verbatim: identifiers and enum-like values
+(length-capped, without spaces), paths (as salted hashes keeping the extension), and numbers,
+booleans and null under any key. Every other string, object or list is content: a string becomes
+{chars, lines, hash}, an object or a list one summary of the whole value {bytes, items, hash}, its
+keys included. Tool inputs, tool results and MCP payloads are therefore content at every depth,
+whatever their keys are called. docs/privacy.md lists exactly what is kept. With `store_content`
 (opt-in) records are kept whole.
+
+Hashes are keyed with the per-install salt; without a readable salt there are no hashes at all
+(`salt_load` raises, `Privacy` refuses an empty key), never unsalted ones.
 
 Stdlib only and cheap to import (no `re`, `json` or `hashlib`): the hook imports this on every call.
 """
@@ -16,47 +23,71 @@ try:
 except ImportError:  # an interpreter without the builtin module
     from hashlib import blake2b
 
+try:
+    import _json
+
+    # (markers, default, encoder, indent, key_separator, item_separator, sort_keys, skipkeys, allow_nan)
+    _canonical = _json.make_encoder(
+        None, str, _json.encode_basestring_ascii, None, ":", ",", True, False, True
+    )
+
+    def _canonical_json(value: object) -> str:
+        return "".join(_canonical(value, 0))
+
+except ImportError:  # an interpreter built without the accelerator
+    import json
+
+    def _canonical_json(value: object) -> str:
+        return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+
+
 SALT_BYTES = 32
-# Strings under these keys are identifiers or enum-like values, never user content. Longer values than
-# SAFE_MAX_CHARS are summarised anyway: a key reused for free text must not leak it.
-SAFE_KEYS = frozenset(
+# Longer strings at an identifier position are summarised like text: a field reused for free text must
+# not leak it. Spaces, line breaks and other unprintable characters are never part of an identifier.
+ID_MAX_CHARS = 200
+FIELD_MAX_CHARS = 64
+
+# The hook payload's top level (Claude Code's hook input). Nested objects and lists (tool_input,
+# tool_response, tool_calls, permission_suggestions, effort ...) are content, whole.
+HOOK_IDS = frozenset(
     {
-        # transcript record envelope and ids
-        "type", "subtype", "uuid", "parentUuid", "logicalParentUuid", "leafUuid", "sessionId",
-        "requestSessionId", "timestamp", "agentId", "requestId", "version", "gitBranch", "userType",
-        "level", "toolUseID", "toolUseId", "tool_use_id", "id", "messageId", "snapshotMessageId",
-        "sourceToolAssistantUUID", "sourceToolUseID", "promptId", "entrypoint", "slug", "operation",
-        "mode", "permissionMode", "renderedRole", "rowSource", "promptSource", "turnOrigin",
-        "backupTime", "createdAt", "updatedAt", "apiErrorType", "hookName", "hookEvent", "decision",
-        "reasonType", "status", "agentType", "resolvedModel", "originalModel", "fallbackModel",
-        "returnCodeInterpretation", "uuids", "allUuids", "headUuid", "anchorUuid", "tailUuid",
-        "tools", "toolsUsed", "updatedFields", "matches", "names", "digests", "harnessSectionHash",
-        "hash", "requestShape", "platform", "shell", "from", "to", "taskId",
-        # message structure
-        "role", "model", "name", "stop_reason", "stop_sequence", "service_tier", "speed",
-        "modelId", "marketingName", "knowledgeCutoff",
-        # tool input fields that are choices, not content
-        "subagent_type", "output_mode", "effort",
-        # hook payload fields
-        "hook_event_name", "session_id", "prompt_id", "tool_name", "agent_id", "agent_type",
+        "hook_event_name", "session_id", "prompt_id", "tool_use_id", "tool_name", "agent_id", "agent_type",
         "permission_mode", "source", "reason", "trigger", "notification_type", "memory_type",
         "load_reason", "expansion_type", "command_source", "command_name", "message_id", "turn_id",
-        "from_model", "to_model", "requested_model", "cache_ttl", "pricing", "event", "task_id",
-        "destination", "matcher",
+        "model", "from_model", "to_model", "requested_model", "cache_ttl", "pricing", "event", "task_id",
     }
 )  # fmt: skip
-SAFE_MAX_CHARS = 200
-# Strings (or lists of strings) under these keys are paths: hashed, extension kept.
-PATH_KEYS = frozenset(
+HOOK_PATHS = frozenset({"cwd", "transcript_path", "agent_transcript_path", "file_path", "old_cwd", "new_cwd"})
+
+# A transcript record's envelope (every record type shares one level).
+RECORD_IDS = frozenset(
     {
-        "cwd", "file_path", "filePath", "path", "notebook_path", "transcript_path",
-        "agent_transcript_path", "old_cwd", "new_cwd", "workingDirectory", "filename", "filenames",
-        "realParentDir", "trackingPath", "backupFileName", "displayPath", "directories",
-        "additionalWorkingDirectories", "workspace_roots", "paths",
+        # identifiers that link records to each other
+        "uuid", "parentUuid", "logicalParentUuid", "leafUuid", "sessionId", "session_id",
+        "requestSessionId", "agentId", "requestId", "promptId", "messageId", "snapshotMessageId",
+        "sourceToolAssistantUUID", "sourceToolUseID", "toolUseID", "id",
+        # what the record is, when and where it was written
+        "type", "subtype", "timestamp", "version", "gitBranch", "userType", "entrypoint", "slug", "level",
+        "operation", "mode", "permissionMode", "promptSource", "turnOrigin", "querySource", "renderedRole",
+        "rowSource", "madeBy", "effort", "promptCacheRequested", "requestedModel", "originalModel",
+        "fallbackModel", "apiErrorType", "stopReason", "toolDenialKind", "thinkingDisplay", "trigger",
+        "attributionAgent", "attributionSkill",
     }
 )  # fmt: skip
-# Objects made only of counts and model names: kept whole.
-WHOLE_KEYS = frozenset({"usage", "modelUsage", "cache_creation", "server_tool_use"})
+RECORD_PATHS = frozenset({"cwd", "trackingPath"})
+RECORD_WHOLE = frozenset({"modelUsage"})  # per-model token counts and cost, keyed by model name
+# `message` of a transcript record (the Messages API message).
+MESSAGE_IDS = frozenset({"id", "model", "role", "type", "stop_reason", "stop_sequence"})
+MESSAGE_WHOLE = frozenset({"usage"})  # token counts, service tier, speed
+# Each block of `message.content`: `text`, `thinking`, `signature`, `input`, `content`, `source` ... are
+# content.
+BLOCK_IDS = frozenset({"type", "id", "name", "tool_use_id", "is_error"})
+
+_NO_NAMES: frozenset = frozenset()
+
+
+class SaltError(Exception):
+    """The per-install salt cannot be read or made: nothing may be hashed, so nothing is captured."""
 
 
 class Privacy:
@@ -65,6 +96,8 @@ class Privacy:
     __slots__ = ("_key", "store_content")
 
     def __init__(self, salt: bytes, *, store_content: bool = False) -> None:
+        if not salt:
+            raise SaltError("an empty salt would make unsalted hashes")
         self._key = salt[:64]  # BLAKE2b keys are at most 64 bytes
         self.store_content = store_content
 
@@ -86,6 +119,25 @@ class Privacy:
         lines = value.count("\n") + (1 if value and not value.endswith("\n") else 0)
         return {"chars": len(value), "lines": lines, "hash": self.digest(value)}
 
+    def value(self, value: dict | list) -> dict:
+        """What is kept of an object or a list: the size of its canonical JSON (keys sorted, no spaces),
+        its number of items (keys of an object) and a salted hash of that JSON. Keys are not kept."""
+        try:
+            body = _canonical_json(value).encode("utf-8", "surrogatepass")
+        except RecursionError:  # nested deeper than the encoder goes (orjson reads 1024 levels)
+            return {"bytes": None, "items": len(value), "hash": None}
+        return {"bytes": len(body), "items": len(value), "hash": self.digest(body)}
+
+    def content(self, value: object) -> object:
+        """Content at any position: null stays null (nothing was said), anything else is summarised."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict | list):
+            return self.value(value)
+        return self.value([value])  # a bare number or flag where content was expected
+
     def project(self, cwd: str | None) -> dict | None:
         """The project of a working directory: its git root's salted hash and folder name.
 
@@ -97,47 +149,104 @@ class Privacy:
         root = _git_root(cwd) or cwd.rstrip("/") or "/"
         return {"hash": self.digest(root), "name": os.path.basename(root) or root}
 
-    def filter(self, value: object) -> object:
-        """A hook payload or a transcript record as it may be stored."""
+    def hook_filter(self, payload: dict) -> dict:
+        """A hook payload (a JSON object) as it may be stored."""
         if self.store_content:
-            return value
-        return self._reduce(value, None)
+            return payload
+        return self._level(payload, HOOK_IDS, HOOK_PATHS)
 
-    def _reduce(self, value: object, key: str | None) -> object:
-        if value is None or isinstance(value, bool | int | float):
-            return value
-        if isinstance(value, str):
-            if key in SAFE_KEYS and len(value) <= SAFE_MAX_CHARS and not _looks_like_path(value):
-                return value
-            if key in PATH_KEYS or (key in SAFE_KEYS and _looks_like_path(value)):
-                return self.path(value)
+    def record_filter(self, record: dict) -> dict:
+        """A transcript record (a JSON object) as it may be stored."""
+        if self.store_content:
+            return record
+        return self._level(record, RECORD_IDS, RECORD_PATHS, RECORD_WHOLE, ("message", self._message))
+
+    def _message(self, message: object) -> object:
+        if not isinstance(message, dict):
+            return self.content(message)
+        return self._level(message, MESSAGE_IDS, _NO_NAMES, MESSAGE_WHOLE, ("content", self._blocks))
+
+    def _blocks(self, content: object) -> object:
+        if not isinstance(content, list):
+            return self.content(content)
+        return [
+            self._level(b, BLOCK_IDS, _NO_NAMES) if isinstance(b, dict) else self.content(b) for b in content
+        ]
+
+    def _level(
+        self,
+        obj: dict,
+        ids: frozenset,
+        paths: frozenset,
+        whole: frozenset = _NO_NAMES,
+        nested: tuple = (None, None),
+    ) -> dict:
+        """One positional level: numbers, booleans and null under any key; identifiers at `ids`; paths at
+        `paths`; counts at `whole`; the next level down at `nested` (key, filter); the rest is content."""
+        nested_key, nested_filter = nested
+        out = {}
+        for key, value in obj.items():
+            name = key if _field_name(key) else "field:" + self.digest(key)
+            if value is None or isinstance(value, bool | int | float):
+                out[name] = value
+            elif key == nested_key:
+                out[name] = nested_filter(value)
+            elif isinstance(value, str) and key in ids:
+                out[name] = self._ident(value)
+            elif isinstance(value, str) and key in paths:
+                out[name] = self.path(value)
+            elif key in whole:
+                out[name] = self._whole(value)
+            else:
+                out[name] = self.content(value)
+        return out
+
+    def _ident(self, value: str) -> str | dict:
+        if not identifier(value):
             return self.text(value)
+        return self.path(value) if _looks_like_path(value) else value
+
+    def _whole(self, value: object) -> object:
+        """Counts, model names and enums, kept with their keys; a string that is no identifier is not."""
         if isinstance(value, dict):
-            return {self._key_name(k): self._reduce_item(k, v) for k, v in value.items()}
+            return {
+                k if _field_name(k) or _model_name(k) else "field:" + self.digest(k): self._whole(v)
+                for k, v in value.items()
+            }
         if isinstance(value, list):
-            if value and key not in SAFE_KEYS and key not in PATH_KEYS and _all_str(value):
-                return {"items": len(value), **self.text("\n".join(value))}
-            return [self._reduce(item, key) for item in value]
-        return self.text(str(value))
+            return [self._whole(v) for v in value]
+        if isinstance(value, str):
+            return self._ident(value)
+        return value
 
-    def _reduce_item(self, key: str, value: object) -> object:
-        if key in WHOLE_KEYS and isinstance(value, dict):
-            return value
-        if key == "structuredPatch" and isinstance(value, list):
-            return [_hunk_summary(h) for h in value]
-        return self._reduce(value, key)
 
-    def _key_name(self, key: str) -> str:
-        # Object keys are usually field names; some objects are keyed by file path.
-        return self.path(key) if "/" in key or "\\" in key else key
+def identifier(value: object) -> bool:
+    """Whether a value may be kept verbatim at an identifier position: a string of at most ID_MAX_CHARS
+    printable characters without spaces (ids, enums, model names, timestamps, branch names)."""
+    return isinstance(value, str) and len(value) <= ID_MAX_CHARS and value.isprintable() and " " not in value
+
+
+def _field_name(key: str) -> bool:
+    """A key that reads as a field name of the format (not a path, a sentence or someone's data)."""
+    return len(key) <= FIELD_MAX_CHARS and key.isascii() and key.replace("-", "_").isidentifier()
+
+
+def _model_name(key: str) -> bool:
+    """A model name used as a key (`modelUsage`): `claude-opus-4-5-20251101`, `<synthetic>`."""
+    return (
+        len(key) <= FIELD_MAX_CHARS
+        and key.isascii()
+        and key.strip("<>")
+        .replace("-", "_")
+        .replace(".", "_")
+        .replace("@", "_")
+        .replace(":", "_")
+        .isidentifier()
+    )
 
 
 def _looks_like_path(value: str) -> bool:
     return value.startswith(("/", "~", "\\")) or value[1:3] == ":\\"
-
-
-def _all_str(items: list) -> bool:
-    return all(isinstance(item, str) for item in items)
 
 
 def _git_root(cwd: str) -> str | None:
@@ -152,113 +261,47 @@ def _git_root(cwd: str) -> str | None:
     return None
 
 
-def _hunk_summary(hunk: object) -> object:
-    if not isinstance(hunk, dict):
-        return None
-    lines = hunk.get("lines") if isinstance(hunk.get("lines"), list) else []
-    summary = {k: hunk[k] for k in ("oldStart", "oldLines", "newStart", "newLines") if k in hunk}
-    summary["added"] = sum(1 for line in lines if isinstance(line, str) and line.startswith("+"))
-    summary["removed"] = sum(1 for line in lines if isinstance(line, str) and line.startswith("-"))
-    return summary
-
-
-def lines_changed(result: object) -> tuple[int, int] | None:
-    """(added, removed) lines of a Write/Edit tool result, from its unfiltered structuredPatch.
-
-    A file created from nothing counts its content's lines as added. None when the result is not a
-    file change. Computed before filtering drops the patch text.
-    """
-    if not isinstance(result, dict):
-        return None
-    patch = result.get("structuredPatch")
-    if isinstance(patch, list) and patch:
-        added = removed = 0
-        for hunk in patch:
-            summary = _hunk_summary(hunk)
-            if summary:
-                added += summary["added"]
-                removed += summary["removed"]
-        return added, removed
-    if result.get("type") == "create" and isinstance(result.get("content"), str):
-        content = result["content"]
-        return content.count("\n") + (1 if content and not content.endswith("\n") else 0), 0
-    if isinstance(patch, list):
-        return 0, 0
-    return None
-
-
-# What Claude Code writes into a tool result that did not run to its end, by the error type it means.
-# Read here, before the filter drops the text; the slow path sees only the verdict.
-_OUTCOME_MARKS = (
-    ("user_rejected", ("user rejected tool use", "doesn't want to proceed", "tool use was rejected")),
-    ("permission_denied", ("needs approval", "permission to use", "requires approval")),
-    ("interrupted", ("interrupted by user",)),
-    ("tool_use_error", ("<tool_use_error>",)),
-)
-
-
-def _result_text(block: dict) -> str:
-    content = block.get("content")
-    if isinstance(content, list):
-        return " ".join(b["text"] for b in content if isinstance(b, dict) and isinstance(b.get("text"), str))
-    return content if isinstance(content, str) else ""
-
-
-def outcome_of(text: str, *, interrupted: bool = False) -> str:
-    """The error type a failed tool call's text means ("error" when it says nothing more)."""
-    lowered = text.lower()
-    kind = next((k for k, marks in _OUTCOME_MARKS if any(m in lowered for m in marks)), None)
-    return kind or ("interrupted" if interrupted else "error")
-
-
-def tool_outcomes(record: object) -> dict[str, str]:
-    """tool_use_id -> error type (user_rejected, permission_denied, interrupted, tool_use_error, error)
-    for each tool result of a user record that did not succeed. Computed before filtering drops the
-    result text that says which; successful results are left out."""
-    if not isinstance(record, dict):
-        return {}
-    message = record.get("message")
-    content = message.get("content") if isinstance(message, dict) else None
-    if not isinstance(content, list):
-        return {}
-    results = [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
-    own = record.get("toolUseResult")  # describes the record's result when it has just one
-    outcomes = {}
-    for block in results:
-        tool_id = block.get("tool_use_id")
-        if not isinstance(tool_id, str):
-            continue
-        interrupted = len(results) == 1 and isinstance(own, dict) and own.get("interrupted") is True
-        if block.get("is_error") is not True and not interrupted:
-            continue
-        text = _result_text(block) + " " + (own if len(results) == 1 and isinstance(own, str) else "")
-        outcomes[tool_id] = outcome_of(text, interrupted=interrupted)
-    return outcomes
-
-
 def salt_load(path: str, *, create: bool = True) -> bytes:
-    """The per-install salt, created (mode 0600) on first use; b"" only if it can be neither read nor made."""
+    """The per-install salt, created (mode 0600) on first use.
+
+    Raises SaltError when the file is empty, cannot be read, or is missing and cannot be made (or
+    `create` is False): an empty salt would give unsalted hashes, and a new one would silently make
+    every later hash unrelated to the stored ones.
+    """
+    try:
+        return _salt_read(path)
+    except FileNotFoundError:
+        if not create:
+            raise SaltError(f"the salt file {path} does not exist") from None
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        # Write aside, then link into place: a reader never sees a half-written salt, and of two
+        # processes racing to create it, the second one finds the first one's and uses that.
+        tmp = f"{path}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(os.urandom(SALT_BYTES))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+        return _salt_read(path)
+    except OSError as exc:
+        raise SaltError(f"cannot create the salt file {path}: {exc.strerror or exc}") from None
+
+
+def _salt_read(path: str) -> bytes:
     try:
         with open(path, "rb") as f:
             salt = f.read()
-        if salt:
-            return salt
     except FileNotFoundError:
-        pass
-    if not create:
-        return b""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    # Write aside, then link into place: a reader never sees a half-written salt, and of two processes
-    # racing to create it, the second one finds the first one's and uses that.
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(os.urandom(SALT_BYTES))
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(tmp)
-    with open(path, "rb") as f:
-        return f.read()
+        raise
+    except OSError as exc:
+        raise SaltError(f"cannot read the salt file {path}: {exc.strerror or exc}") from None
+    if not salt:
+        raise SaltError(
+            f"the salt file {path} is empty; remove it to start a new salt (hashes made before will not match)"
+        )
+    return salt

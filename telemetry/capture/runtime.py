@@ -9,8 +9,9 @@ from pathlib import Path
 
 import orjson
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
-from .privacy import Privacy, salt_load
+from .privacy import Privacy, SaltError, salt_load
 
 CONFIG_NAME = "capture.json"
 SALT_NAME = "salt"
@@ -21,8 +22,14 @@ def home() -> Path:
 
 
 def privacy_get() -> Privacy:
-    """This install's privacy filter (creates the salt on first use)."""
-    return Privacy(salt_load(str(home() / SALT_NAME)), store_content=settings.CAPTURE_STORE_CONTENT)
+    """This install's privacy filter (creates the salt on first use).
+
+    Raises ImproperlyConfigured, in one line, when the salt is empty or cannot be read or made."""
+    try:
+        salt = salt_load(str(home() / SALT_NAME))
+    except SaltError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+    return Privacy(salt, store_content=settings.CAPTURE_STORE_CONTENT)
 
 
 def offsets_path() -> str:

@@ -15,6 +15,12 @@ A fork copies its origin's records into its own file; the copied assistant lines
 `requestSessionId`, and they (with their tool calls) are attributed to that session, which is also
 recorded as the fork's parent. Content is never read: only ids, types, sizes, flags and timestamps.
 
+What the slow path needs from inside tool inputs and results (an edited file's hashed path and line
+counts, a sub-agent run's figures, a failed call's verdict) capture reads before filtering and puts
+in `metadata` (docs/privacy.md): `file_change`, `edit_paths`, `agent_run`, `tool_outcomes`, marked by
+`metadata.facts` = 2. Events stored before that (no `facts`) kept the shape of tool inputs and results
+in the payload; claude_legacy.py reads the same facts from there, so both give the same rows.
+
 Events arrive decoded by orjson, so objects are plain dicts: type checks use `dict`, not the Mapping
 ABC, whose isinstance costs several times more (a sixth of this module's time, measured).
 """
@@ -23,11 +29,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from . import claude_legacy as legacy
 from .facts import ChangeFact, Fact, IssueFact, SessionFact, ToolFact, TurnFact
 from .pricing import price_table_load
 from .usage import SYNTHETIC_MODEL, usage_cost, usage_from_record, usage_key
 
 EDIT_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit"})
+FACTS_VERSION = 2  # metadata.facts of events whose facts capture put in metadata
 SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
 
 # Hook events that say nothing the derived tables keep (yet); anything else unknown is a DataIssue.
@@ -119,27 +127,6 @@ def _path_hash(path: Any) -> str:
     return ""
 
 
-def _patch_lines(result: Mapping) -> tuple[int, int] | None:
-    """(added, removed) from a Write/Edit result's patch: hunk summaries (filtered) or hunks."""
-    patch = result.get("structuredPatch")
-    if isinstance(patch, list) and patch:
-        added = removed = 0
-        for hunk in patch:
-            if not isinstance(hunk, dict):
-                continue
-            if isinstance(hunk.get("added"), int):
-                added += hunk["added"]
-                removed += hunk.get("removed") or 0
-            elif isinstance(hunk.get("lines"), list):
-                added += sum(1 for x in hunk["lines"] if isinstance(x, str) and x.startswith("+"))
-                removed += sum(1 for x in hunk["lines"] if isinstance(x, str) and x.startswith("-"))
-        return added, removed
-    if result.get("type") == "create":
-        _chars, lines = _text_size(result.get("content"))
-        return (lines or 0), 0
-    return (0, 0) if isinstance(patch, list) else None
-
-
 def tool_result_outcome(*, is_error: bool, result: Any, marked: str = "") -> tuple[str, str]:
     """(status, error_type) of a finished tool call: capture's verdict when it gave one, else what the
     structured result says."""
@@ -217,9 +204,9 @@ def _hook_facts(seq: int, session: str, ts: datetime, kind: Any, p: Mapping, met
             ToolFact(session, tool_id, name, started_at=started, finished_at=ts, status=status,
                      error_type=error, agent_id=agent, seen_in_hooks=True)
         ]  # fmt: skip
-        response = p.get("tool_response")
-        if kind == "PostToolUse" and name in EDIT_TOOLS and isinstance(response, dict):
-            facts.extend(_change_facts(session, tool_id, name, ts, response, p.get("tool_input"), None))
+        if kind == "PostToolUse" and name in EDIT_TOOLS:
+            change = metadata.get("file_change") if _captured(metadata) else legacy.hook_file_change(p)
+            facts.extend(_change_facts(session, tool_id, name, ts, change))
         return facts
     if kind == "PreCompact":
         prompt_id = _str(p.get("prompt_id"))
@@ -302,6 +289,8 @@ def _assistant_facts(
                 )
             )  # fmt: skip
     content = message.get("content")
+    captured = _captured(metadata)
+    paths = metadata.get("edit_paths") if captured and isinstance(metadata.get("edit_paths"), dict) else {}
     for block in content if isinstance(content, list) else ():
         if not isinstance(block, dict) or block.get("type") not in ("tool_use", "server_tool_use"):
             continue
@@ -311,9 +300,10 @@ def _assistant_facts(
             continue
         facts.append(ToolFact(owner, tool_id, name, started_at=ts, message_key=key, agent_id=agent,
                               seen_in_transcript=True))  # fmt: skip
-        tool_input = block.get("input")
-        if name in EDIT_TOOLS and isinstance(tool_input, dict):
-            path = tool_input.get("file_path") or tool_input.get("notebook_path")
+        if name not in EDIT_TOOLS:
+            continue
+        edit, path = (tool_id in paths, paths.get(tool_id)) if captured else legacy.block_edit_path(block)
+        if edit:
             facts.append(ChangeFact(owner, tool_id, ts, name, _extension(path), _path_hash(path)))
     return facts
 
@@ -344,35 +334,40 @@ def _user_facts(
         return [TurnFact(session, key, "user_prompt", ts, chars=chars, lines=lines,
                          detail={"sources": ["transcript"]})]  # fmt: skip
     facts: list[Fact] = []
-    result = r.get("toolUseResult")
+    captured = _captured(metadata)
+    # toolUseResult describes a record's only result; capture read its facts into metadata.
+    own = r.get("toolUseResult") if len(results) == 1 and not captured else None
     outcomes = metadata.get("tool_outcomes") if isinstance(metadata.get("tool_outcomes"), dict) else {}
     for block in results:
         tool_id = _str(block.get("tool_use_id"))
         if not tool_id:
             facts.append(IssueFact(session, seq, "missing_field", "tool_result without tool_use_id"))
             continue
-        own = result if len(results) == 1 else None  # toolUseResult describes a record's only result
         status, error = tool_result_outcome(
             is_error=block.get("is_error") is True, result=own, marked=_str(outcomes.get(tool_id))
         )
         facts.append(ToolFact(session, tool_id, finished_at=ts, status=status, error_type=error,
                               agent_id=agent, seen_in_transcript=True))  # fmt: skip
-        if isinstance(own, dict):
-            facts.extend(_change_facts(session, tool_id, "", ts, own, None, metadata))
-            sub = _str(own.get("agentId"))
-            if sub:
-                detail: dict = {"finished_at": ts.isoformat()}
-                for name, value in (("agent_type", own.get("agentType")), ("status", own.get("status"))):
-                    if isinstance(value, str) and value:
-                        detail[name] = value
-                for name, value in (("duration_ms", own.get("totalDurationMs")),
-                                    ("total_tokens", own.get("totalTokens")),
-                                    ("tool_uses", own.get("totalToolUseCount"))):  # fmt: skip
-                    if isinstance(value, int):
-                        detail[name] = value
-                facts.append(
-                    TurnFact(session, f"agent:{sub}", "subagent_run", ts, agent_id=sub, detail=detail)
-                )
+        if len(results) != 1:
+            continue
+        if captured:
+            change, run = metadata.get("file_change"), metadata.get("agent_run")
+        elif isinstance(own, dict):
+            change = legacy.result_file_change(own, path=own.get("filePath") or None, metadata=metadata)
+            run = legacy.result_agent_run(own)
+        else:
+            continue
+        facts.extend(_change_facts(session, tool_id, "", ts, change))
+        sub = _str(run.get("agent_id")) if isinstance(run, dict) else ""
+        if sub:
+            detail: dict = {"finished_at": ts.isoformat()}
+            for name in ("agent_type", "status"):
+                if isinstance(run.get(name), str) and run[name]:
+                    detail[name] = run[name]
+            for name in ("duration_ms", "total_tokens", "tool_uses"):
+                if isinstance(run.get(name), int):
+                    detail[name] = run[name]
+            facts.append(TurnFact(session, f"agent:{sub}", "subagent_run", ts, agent_id=sub, detail=detail))
     return facts
 
 
@@ -405,15 +400,15 @@ def _version(value: Any) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def _change_facts(
-    session: str, tool_id: str, name: str, ts: datetime, result: Mapping, tool_input: Any,
-    metadata: Mapping | None,
-) -> list[Fact]:  # fmt: skip
-    path = result.get("filePath") or (tool_input.get("file_path") if isinstance(tool_input, dict) else None)
-    if path is None or ("structuredPatch" not in result and result.get("type") != "create"):
+def _captured(metadata: Mapping) -> bool:
+    return metadata.get("facts") == FACTS_VERSION
+
+
+def _change_facts(session: str, tool_id: str, name: str, ts: datetime, change: Any) -> list[Fact]:
+    """The code change a `file_change` ({path, lines_added, lines_removed}) states; none without one."""
+    if not isinstance(change, dict):
         return []
-    lines = None
-    if metadata and isinstance(metadata.get("lines_added"), int):
-        lines = (metadata["lines_added"], metadata.get("lines_removed") or 0)
-    lines = lines or _patch_lines(result) or (0, 0)
-    return [ChangeFact(session, tool_id, ts, name, _extension(path), _path_hash(path), lines[0], lines[1])]
+    path = change.get("path")
+    added, removed = change.get("lines_added"), change.get("lines_removed")
+    added, removed = (added if isinstance(added, int) else 0), (removed if isinstance(removed, int) else 0)
+    return [ChangeFact(session, tool_id, ts, name, _extension(path), _path_hash(path), added, removed)]

@@ -4,6 +4,7 @@ import logging
 
 import redis
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from blueplane.redis_server import RedisStartError, redis_url_ensure
@@ -26,7 +27,10 @@ class Command(BaseCommand):
         except RedisStartError as exc:
             raise CommandError(str(exc)) from None
         capture_config_write()  # the hooks read the Redis address and options from here
-        loop = CaptureLoop.from_settings()
+        try:
+            loop = CaptureLoop.from_settings()
+        except ImproperlyConfigured as exc:  # an unreadable salt: one line, not a traceback
+            raise CommandError(str(exc)) from None
         stop = stop_on_signals()
         logger.info("capture started: transcripts under %s", settings.CLAUDE_PROJECTS_DIR)
         while not stop.is_set():
