@@ -3,10 +3,10 @@
 Raw events are stored compressed in units (`raw_chunks`), one unit per session per fast-path batch,
 later merged into larger units; each event has one compact index row in `claude_raw_traces` or
 `cursor_raw_traces` pointing at its unit and position. Index rows hold digests instead of the long
-id strings (see telemetry.ingest.envelope), because on this store the index is as large as the
+id strings (see telemetry.store.keys), because on this store the index is as large as the
 compressed events unless it is kept small.
 
-The fast path writes these tables with raw SQL (telemetry.ingest.writer); the models describe them
+The fast path writes these tables with raw SQL (telemetry.store.writer); the models describe them
 for migrations, the admin and the selectors.
 """
 

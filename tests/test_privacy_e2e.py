@@ -26,9 +26,9 @@ from telemetry.capture.importer import history_import
 from telemetry.capture.loop import CaptureLoop
 from telemetry.capture.privacy import Privacy, salt_load
 from telemetry.capture.tailer import Tailer
-from telemetry.ingest import rawstore
-from telemetry.ingest.streams import DLQ_STREAM, EVENTS_STREAM
 from telemetry.models import ClaudeRawTrace, CodeChange, RawChunk, Session, ToolCall, Turn, TurnKind
+from telemetry.store import units
+from telemetry.wire import DLQ_STREAM, EVENTS_STREAM
 from tests.telemetry.capture.helpers import HOOKS, PROJECTS, capture_home, drain
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
@@ -318,7 +318,7 @@ def database_dump() -> bytes:
             for row in cursor.fetchall():
                 parts.extend(bytes(v) if isinstance(v, bytes | memoryview) else str(v).encode() for v in row)
     for chunk_id, codec_id, body in RawChunk.objects.values_list("id", "codec_id", "body"):
-        parts.extend(rawstore.chunk_events(chunk_id, codec_id, body))
+        parts.extend(units.chunk_events(chunk_id, codec_id, body))
     return b"\n".join(parts)
 
 
@@ -407,4 +407,4 @@ def test_no_marked_content_survives_capture_ingest_and_derivation(redis, tmp_pat
     stored = database_dump()
     for kept in (MCP_SESSION, "mcp__mail__send_email", "toolu_mcp_1", "claude-sonnet-4-5-20250929"):
         assert kept.encode() in stored, kept
-    assert orjson.loads(rawstore.event_raw(platform="claude_code", seq=ClaudeRawTrace.objects.first().seq))
+    assert orjson.loads(units.event_raw(platform="claude_code", seq=ClaudeRawTrace.objects.first().seq))

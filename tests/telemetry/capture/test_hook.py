@@ -277,10 +277,8 @@ def test_a_huge_payload_is_captured_small(redis, tmp_path, name):
         # Pruned breadth first: the shallow fields stay, the long list is summarised.
         assert event["metadata"]["containers_omitted"] == 1
         assert event["payload"]["tool_use_id"] == "t1"
-        assert event["payload"]["tool_response"] == {
-            "numFiles": 300_000,
-            "filenames": {"omitted_items": 300_000},
-        }
+        # The tool's response is content: one summary of the pruned value (privacy by position).
+        assert set(event["payload"]["tool_response"]) == {"bytes", "items", "hash"}
     assert drain(redis) == 1
     assert redis.xlen(DLQ_STREAM) == 0
 

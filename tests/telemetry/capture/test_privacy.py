@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from telemetry.capture import installer, runtime
 from telemetry.capture.claude_events import hook_envelope, lines_changed, transcript_envelope
 from telemetry.capture.privacy import Privacy, SaltError, salt_load
-from telemetry.ingest.streams import EVENTS_STREAM
+from telemetry.wire import EVENTS_STREAM
 
 from .helpers import capture_home
 
