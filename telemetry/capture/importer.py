@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from ..wire import EVENTS_STREAM
 from .privacy import Privacy
-from .tailer import FileState, ProjectCache, file_events, transcript_files
+from .transcripts import FileState, ProjectCache, file_events, transcript_files
 
 PIPELINE_EVENTS = 500
 
@@ -47,7 +47,8 @@ def history_import(
             state = FileState()
             try:
                 while True:
-                    envelopes, new = file_events(path, state, privacy=privacy, projects=projects, final=True)
+                    read = file_events(path, state, privacy=privacy, projects=projects, final=True)
+                    envelopes, new = read.envelopes, read.state
                     if new.offset <= state.offset:
                         break
                     _send(client, stream, envelopes)
