@@ -171,21 +171,24 @@ def stored_wait(
     last_id: bytes,
     stream: str = EVENTS_STREAM,
     stall_s: float = 15.0,
+    max_s: float = 600.0,
     poll_s: float = 0.1,
 ) -> bool:
     """Wait until the fast path has acknowledged every entry of `stream` up to last_id, which it does
     once they are stored (or dead-lettered, with the reason). Returns True then; False at once when no
-    fast path is reading the stream, or once it has made no progress for stall_s."""
+    fast path is reading the stream, once it has made no progress for stall_s, or after max_s."""
     if not fastpath_reading(client, stream=stream):
         return False
-    mark, since = None, time.monotonic()
+    start = time.monotonic()
+    mark, since = None, start
     while True:
         done, now_mark = _acked_through(client, stream, last_id)
         if done:
             return True
+        now = time.monotonic()
         if now_mark != mark:
-            mark, since = now_mark, time.monotonic()
-        elif time.monotonic() - since > stall_s:
+            mark, since = now_mark, now
+        if now - since > stall_s or now - start > max_s:
             return False
         time.sleep(poll_s)
 

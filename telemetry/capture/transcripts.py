@@ -145,7 +145,8 @@ def file_events(
         data = f.read(max_bytes)
         if len(data) == max_bytes and b"\n" not in data:
             data += f.read()  # one line longer than a chunk: take it whole
-    at_end = state.offset + len(data) >= st.st_size
+    limit = state.offset + len(data)  # the file's bytes read (it may have grown since the fstat)
+    at_end = limit >= st.st_size
     end = data.rfind(b"\n")
     if final and at_end and data[end + 1 :].strip():
         # A last line without its newline: a writer that died mid-line, a file closed without one, or
@@ -165,7 +166,7 @@ def file_events(
             lines.append((offset, position, number, None, None))
             continue
         record, reason = _record(raw)
-        if reason and final and position > st.st_size:
+        if reason and position > limit:
             reason = f"incomplete last line (no newline; {reason})"
         lines.append((offset, position, number, record, reason))
 
@@ -205,7 +206,7 @@ def file_events(
         read.envelopes.append(orjson.dumps(envelope))
         read.keys.append((envelope["event_id"], timestamp))
         new.offset, new.line = after, number
-    new.offset = min(new.offset, st.st_size)  # the importer's added newline is not in the file
+    new.offset = min(new.offset, limit)  # the importer's added newline is not in the file
     if new.head_bytes < min(new.offset, HEAD_BYTES):
         new.head_bytes = min(new.offset, HEAD_BYTES)
         new.head = _head_digest(path, new.head_bytes)
