@@ -269,3 +269,6 @@ CLAUDE_BIN = os.environ.get("BLUEPLANE_CLAUDE_BIN") or None  # unset: on PATH or
 # Opt-in: keep prompts, responses, file contents and tool output instead of sizes and hashes.
 CAPTURE_STORE_CONTENT = env_bool("BLUEPLANE_STORE_CONTENT", False)
 CAPTURE_POLL_S = 0.5
+# Hook events spooled while Redis was unreachable are never dropped; past this many bytes waiting,
+# `blueplane status` and runcapture's log say so.
+CAPTURE_SPOOL_WARN_BYTES = env_int("BLUEPLANE_SPOOL_WARN_BYTES", 64 * 1024 * 1024, minimum=1)

@@ -119,3 +119,18 @@ def test_commands_before_the_first_up_say_so_in_one_line(tmp_path: Path, command
     assert result.stderr.strip().endswith(
         "the database is not set up: run `blueplane up` or `python manage.py migrate`"
     )
+
+
+def test_importing_garbage_names_each_bad_line_starts_nothing_and_exits_1(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_text("not json\n[1]\n")
+    result = blueplane("import", "claude-code", str(garbage), home=tmp_path / "home")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"{garbage}:1: not JSON: invalid literal, expected 'null' at column 1",
+        f"{garbage}:2: not a JSON object but an array",
+        f"{garbage}: nothing readable, not imported",
+    ]
+    assert result.stdout.startswith("read 1 file (")
+    assert not (tmp_path / "home" / "redis" / "redis.sock").exists()  # nothing to send: no Redis started

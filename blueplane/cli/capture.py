@@ -2,6 +2,7 @@
 
 import argparse
 import os
+from collections.abc import Callable
 from types import ModuleType
 
 from .options import CommandError, django_setup
@@ -26,7 +27,25 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.target == "archive":
         django_setup()
         return _archive_import(args.path)
-    return _commands().import_history(args.target, args.path)
+    commands = _commands()
+    return commands.import_history(args.target, args.path, stored=_stored_lookup())
+
+
+def _stored_lookup() -> Callable[[list[tuple[str, str]]], list[bool]] | None:
+    """Which events the raw store has, for the import to send only new ones; None before the database
+    is set up (then everything is sent, and stored once Blueplane runs)."""
+    from django.db import DatabaseError
+
+    from telemetry.capture.claude_events import PLATFORM
+    from telemetry.selectors.system import database_ready
+    from telemetry.selectors.traces import traces_stored
+
+    try:
+        if not database_ready():
+            return None
+    except DatabaseError:
+        return None
+    return lambda events: traces_stored(platform=PLATFORM, events=events)
 
 
 def _archive_import(path: str | None) -> int:

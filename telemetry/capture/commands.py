@@ -21,11 +21,16 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.db import DatabaseError
 
 from . import installer
 from .runtime import capture_config_write, home, privacy_get
+
+if TYPE_CHECKING:
+    from .importer import ImportStats, Stored
 
 TARGET = "claude-code"
 BACKUP_SUFFIX = ".blueplane-backup"
@@ -180,8 +185,10 @@ def uninstall(target: str, *, dry_run: bool) -> int:
     )
 
 
-def import_history(target: str, path: str | None) -> int:
-    """Send existing transcripts to the event stream; running it again stores nothing new."""
+def import_history(target: str, path: str | None, *, stored: "Stored | None" = None) -> int:
+    """Send existing transcripts to the event stream and say what became of them: new events, events
+    already stored (when `stored` can tell), lines that could not be read. Running it again stores
+    nothing new. Exit code 1 when a file, or the whole import, had nothing readable."""
     if not _target_ok(target):
         return _fail(f"unknown target {target!r}; expected {TARGET!r}")
     root = Path(path).expanduser() if path else Path(settings.CLAUDE_PROJECTS_DIR)
@@ -194,20 +201,83 @@ def import_history(target: str, path: str | None) -> int:
 
     from blueplane.redis_server import RedisStartError, redis_url_ensure
 
-    from .importer import history_import
+    from .importer import history_import, stored_wait
 
-    try:
+    url, client = "", None
+
+    def connect() -> redis.Redis:
+        # Only once there is something to send: importing garbage starts no Redis.
+        nonlocal url, client
         url = redis_url_ensure()
+        client = redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=5)
+        return client
+
+    progress = sys.stderr.isatty()
+    try:
+        stats = history_import(
+            str(root), connect=connect, privacy=privacy_get(), progress=progress, stored=stored
+        )
+        for line in _problem_lines(stats):
+            print(line, file=sys.stderr)
+        if not stats.files:
+            print(f"{root}: no transcripts (*.jsonl) to import", file=sys.stderr)
+            return 1
+        print(_read_line(stats))
+        if stats.new:
+            if progress:
+                print("waiting for Blueplane to store them ...", file=sys.stderr)
+            waited = stored_wait(client, last_id=stats.last_id)
+            print(_outcome_line(stats, waited=waited, stored=stored))
     except RedisStartError as exc:
         return _fail(str(exc))  # says which Redis, and whether it was waited for
-    client = redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=5)
-    try:
-        stats = history_import(str(root), client=client, privacy=privacy_get(), progress=sys.stderr.isatty())
     except redis.RedisError as exc:
         return _fail(f"Redis at {url}: {exc}")
+    except DatabaseError as exc:  # asking the store what it has
+        return _fail(f"database: {exc}")
     finally:
-        client.close()
-    print(f"imported {stats.events} transcript lines from {stats.files} files ({stats.bytes} bytes)")
-    if stats.unreadable:
-        print(f"{stats.unreadable} files could not be read", file=sys.stderr)
-    return 0
+        if client is not None:
+            client.close()
+    return 1 if stats.empty_files or stats.unreadable_files else 0
+
+
+def _problem_lines(stats: "ImportStats") -> list[str]:
+    """One line per problem: the first few unreadable lines, files that could not be read or had nothing
+    readable."""
+    lines = list(stats.problems)
+    if stats.bad_lines > len(stats.problems):
+        more = stats.bad_lines - len(stats.problems)
+        lines.append(f"... and {_count(more, 'more line')} that could not be read")
+    lines += [f"{problem}: not imported" for problem in stats.unreadable_files]
+    lines += [f"{path}: nothing readable, not imported" for path in stats.empty_files]
+    return lines
+
+
+def _read_line(stats: "ImportStats") -> str:
+    read = f"read {_count(stats.files, 'file')} ({stats.bytes_read} bytes): {_count(stats.events, 'event')}"
+    if stats.bad_lines:
+        read += f", {_count(stats.bad_lines, 'line')} that could not be read"
+    if stats.checked:
+        read += f"; {stats.new} new, {stats.duplicates} already stored"
+    else:
+        read += f"; {stats.new} sent (not checked against what is stored)"
+    if stats.repeats:
+        read += f" ({stats.repeats} read twice, sent once)"
+    return read
+
+
+def _outcome_line(stats: "ImportStats", *, waited: bool, stored: "Stored | None") -> str:
+    if not waited or stored is None:
+        return f"{stats.new} events queued; they are stored when Blueplane runs (`blueplane up`)"
+    done = 0
+    for start in range(0, len(stats.sent), 500):
+        done += sum(stored(stats.sent[start : start + 500]))
+    if done == stats.new:
+        return f"{done} new events stored"
+    return (
+        f"{done} of {stats.new} new events stored; {stats.new - done} were refused"
+        " (dead letters: see `blueplane status`)"
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -1,10 +1,14 @@
 """Raw events and their compressed units: index rows as QuerySets, decompressed events one at a time."""
 
+from collections.abc import Sequence
+
 from django.db.models import Model, QuerySet
 
 from ..models import RAW_TRACE_MODELS, RawChunk, RawTrace
 from ..store import units
-from ..store.keys import session_key
+from ..store.keys import event_key, session_key, timestamp_ms
+
+STORED_BATCH = 500  # keys per `event_key IN (...)`: well under SQLite's 32,766 bound variables
 
 
 def trace_list(*, platform: str, session_id: str | None = None, event_type: str | None = None) -> QuerySet:
@@ -15,6 +19,24 @@ def trace_list(*, platform: str, session_id: str | None = None, event_type: str 
     if event_type:
         qs = qs.filter(event_type=event_type)
     return qs
+
+
+def traces_stored(*, platform: str, events: Sequence[tuple[str, str]]) -> list[bool]:
+    """Whether each (event_id, timestamp) is stored as a raw trace, in the order given: the unique
+    event_key index, looked up in batches. A timestamp the fast path would refuse counts as not stored."""
+    keys: list[bytes | None] = []
+    for event_id, timestamp in events:
+        try:
+            keys.append(event_key(event_id, timestamp_ms(timestamp)))
+        except ValueError:
+            keys.append(None)
+    wanted = [key for key in keys if key is not None]
+    found: set[bytes] = set()
+    rows = RAW_TRACE_MODELS[platform].objects
+    for start in range(0, len(wanted), STORED_BATCH):
+        batch = wanted[start : start + STORED_BATCH]
+        found.update(bytes(k) for k in rows.filter(event_key__in=batch).values_list("event_key", flat=True))
+    return [key in found for key in keys]
 
 
 def trace_event(*, trace: RawTrace) -> dict | None:

@@ -16,7 +16,7 @@ from telemetry import tasks, wire
 from telemetry.capture.claude_events import hook_envelope
 from telemetry.capture.importer import history_import
 from telemetry.capture.privacy import Privacy
-from telemetry.capture.tailer import FileState, ProjectCache, file_events, transcript_files
+from telemetry.capture.transcripts import FileState, ProjectCache, file_events, transcript_files
 from telemetry.models import (
     ClaudeRawTrace,
     CodeChange,
@@ -63,7 +63,7 @@ def transcript_envelopes(privacy: Privacy, root: Path = PROJECTS) -> list[bytes]
     out: list[bytes] = []
     projects = ProjectCache(privacy)
     for path in transcript_files(str(root)):
-        envelopes, _state = file_events(path, FileState(), privacy=privacy, projects=projects, final=True)
+        envelopes = file_events(path, FileState(), privacy=privacy, projects=projects, final=True).envelopes
         out.extend(envelopes)
     return out
 
