@@ -4,7 +4,8 @@ Appending (the hook): one JSON envelope per line in `$BLUEPLANE_HOME/spool/<name
 in one write(), so concurrent hooks do not interleave. A record always starts on a fresh line: when the
 file does not end with a newline (a hook killed mid-write, a disk that filled up), the record is written
 after one, so a broken line never glues onto the next hook's record; it stays a line of its own, which
-replay skips. A short write ends the broken line if it can and raises OSError.
+replay skips. A short write cuts off what it wrote (or, if another hook appended meanwhile, ends the
+broken line) and raises OSError.
 
 Replaying (runcapture): the file is renamed aside first (new hooks then start a fresh file), left until
 nothing has written to it for `settle_s` (a hook that opened it just before the rename may still be
@@ -51,10 +52,15 @@ def spool_append(home: str, line: bytes, *, name: str = "claude_code") -> None:
             record = b"\n" + record
         written = os.write(fd, record)
         if written < len(record):
-            # Not retried: the rest could land after another hook's record. Ending the line keeps the
-            # broken part to itself (the next append would also start on a fresh line).
-            try:  # noqa: SIM105 - contextlib costs the hook an import
-                os.write(fd, b"\n")
+            # Not retried: the rest could land after another hook's record. Cut the part that was
+            # written off again, unless another writer appended meanwhile; then end the line, so the
+            # broken part stays a line of its own, which replay skips.
+            end = os.lseek(fd, 0, os.SEEK_CUR)
+            try:
+                if os.fstat(fd).st_size == end:
+                    os.ftruncate(fd, end - written)
+                else:
+                    os.write(fd, b"\n")
             except OSError:
                 pass
             raise OSError(f"spool {path}: wrote {written} of {len(record)} bytes (disk full?)")
