@@ -43,7 +43,12 @@ class OffsetStore:
         try:
             with open(path, "rb") as f:
                 raw = orjson.loads(f.read())
-            self.states = {p: FileState(**s) for p, s in raw.get("files", {}).items()}
+            known = set(FileState.__dataclass_fields__)
+            # Fields an older version saved and this one does not keep (the raw `cwd`) are dropped.
+            self.states = {
+                p: FileState(**{k: v for k, v in s.items() if k in known})
+                for p, s in raw.get("files", {}).items()
+            }
         except FileNotFoundError:
             pass
         except (ValueError, TypeError) as exc:

@@ -44,7 +44,9 @@ class FileState:
     head: str = ""  # digest of the file's first head_bytes (up to HEAD_BYTES), to recognise its content
     head_bytes: int = 0
     last_ts: str | None = None  # timestamp of the last line that had one (for lines without)
-    cwd: str | None = None  # last working directory seen in the file (for lines without)
+    # The project ({hash, name}) of the last working directory seen in the file, for lines without one:
+    # the directory itself is not kept here, only what the events carry.
+    project: dict | None = None
     line: int = 0  # lines before offset, to name a line by its number
     gone_since: float = 0.0  # epoch seconds since the file is missing from the scans; 0: present
 
@@ -191,7 +193,7 @@ def file_events(
         if source == "record":
             new.last_ts = timestamp
         if isinstance(record.get("cwd"), str):
-            new.cwd = record["cwd"]
+            new.project = projects.get(record["cwd"])
         envelope = transcript_envelope(
             record,
             file_key=identity.key,
@@ -200,7 +202,7 @@ def file_events(
             timestamp=timestamp,
             timestamp_from=source,
             privacy=privacy,
-            project=projects.get(new.cwd),
+            project=new.project,
             agent_id=identity.agent_id,
         )
         read.envelopes.append(orjson.dumps(envelope))

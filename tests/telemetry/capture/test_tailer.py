@@ -269,3 +269,18 @@ def test_lines_that_are_not_json_objects_are_skipped_and_logged_once(redis, tail
     assert len(warnings) == 2
     assert warnings[0].endswith(".jsonl:1: not JSON: unexpected end of data at column 30; line skipped")
     assert warnings[1].endswith(".jsonl:2: not a JSON object but an array; line skipped")
+
+
+def test_offsets_keep_the_project_not_the_working_directory(redis, tailer_for, tmp_path):
+    root, make = tailer_for
+    path = root / "-work-app" / f"{SESSION}.jsonl"
+    path.write_bytes(record(1, cwd="/home/jane-doe/clients/acme-secret") + record(2))
+    tailer = make()
+    assert tailer.poll() == 2
+    saved = (tmp_path / "offsets.json").read_text()
+    assert "jane-doe" not in saved
+    # A line without a cwd of its own still gets the project of the one before it, after a restart too.
+    with path.open("ab") as f:
+        f.write(record(3))
+    assert make().poll() == 1
+    assert sent(redis)[-1]["metadata"]["project"] == sent(redis)[0]["metadata"]["project"]
