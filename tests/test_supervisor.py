@@ -1,7 +1,9 @@
 """`blueplane up` end to end: real Redis, migrations, fast path, Celery worker, beat and web server."""
 
+import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -268,3 +270,40 @@ def test_a_crashed_fast_path_is_restarted_and_finishes_what_it_had_read(install:
         what="nothing pending",
         timeout_s=10,
     )
+
+
+def test_every_url_the_banner_prints_answers() -> None:
+    """The web server, migrated and started as `up` starts it, answers every URL the banner prints; `/`
+    leads to the admin for now, by a redirect browsers do not keep (the dashboard will take `/`)."""
+    from blueplane.supervisor import banner, processes_default
+
+    home = Path(tempfile.mkdtemp(prefix="bp-web-", dir="/tmp"))
+    port = free_port()
+    env = {**os.environ, "BLUEPLANE_HOME": str(home), "DJANGO_SETTINGS_MODULE": "blueplane.settings"}
+    for name in ("BLUEPLANE_REDIS_URL", "BLUEPLANE_DATABASE_URL"):
+        env.pop(name, None)
+    [web] = [p for p in processes_default(port=port) if p.name == "web"]
+    migrate = subprocess.run([*web.argv[:2], "migrate"], env=env, cwd=home, capture_output=True, check=False)
+    assert migrate.returncode == 0, migrate.stderr
+    log = (home / "web.log").open("wb")
+    server = subprocess.Popen(web.argv, env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not http_ok(f"http://127.0.0.1:{port}/api/v1/health/"):
+            assert server.poll() is None and time.monotonic() < deadline, (home / "web.log").read_text()
+            time.sleep(0.2)
+        urls = re.findall(r"https?://\S+", banner(port=port, home=home))
+        assert len(urls) >= 2
+        for url in urls:
+            with urllib.request.urlopen(url, timeout=5) as response:  # follows the admin's login redirect
+                assert response.status == 200, url
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        connection.request("GET", "/")
+        response = connection.getresponse()
+        assert (response.status, response.getheader("Location")) == (302, "/admin/")
+        connection.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)
