@@ -250,6 +250,9 @@ BLUEPLANE_PORT = env_int("BLUEPLANE_PORT", 7531, minimum=1)
 if BLUEPLANE_PORT > 65535:
     raise ImproperlyConfigured(f"BLUEPLANE_PORT must be at most 65535, got {BLUEPLANE_PORT}")
 
+# `blueplane status` warns when the file system of the database or of the home has less free space.
+BLUEPLANE_DISK_WARN_BYTES = env_int("BLUEPLANE_DISK_WARN_BYTES", 2**30, minimum=0)
+
 REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
 }

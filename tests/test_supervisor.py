@@ -160,6 +160,10 @@ def test_detached_pipeline_stores_events_runs_tasks_and_stops(install: Install) 
     assert status.returncode == 0, status.stderr
     assert f"supervisor  running (pid {supervisor_pid})" in status.stdout
     assert "claude_code 1" in status.stdout
+    report = json.loads(install.run("status", "--json").stdout)
+    assert report["supervisor"]["pid"] == supervisor_pid
+    assert {p["name"] for p in report["supervisor"]["processes"] if p["alive"]} >= EXPECTED
+    assert [w for w in report["warnings"] if "disk space" not in w] == []  # the test machine may be full
 
     again = install.run("up", "--detach")
     assert again.returncode == 1

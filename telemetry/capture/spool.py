@@ -76,3 +76,26 @@ def spool_replay(client: object, home: str, *, stream: str, settle_s: float = 2.
         sent += len(lines)
         os.unlink(path)
     return sent
+
+
+def spool_state(home: str) -> dict:
+    """What waits in the spool, for `blueplane status`: {"files", "bytes" (not yet replayed),
+    "oldest_age_s" (seconds since the least recently written file was last written; None when empty)}.
+    A plain dict, not a TypedDict: the hook imports this module and must not pay for `typing`."""
+    files, size, oldest_mtime = 0, 0, None
+    try:
+        entries = list(os.scandir(spool_dir(home)))
+    except FileNotFoundError:
+        entries = []
+    for entry in entries:
+        if not entry.name.endswith(ACTIVE_SUFFIX):  # active and set-aside files alike
+            continue
+        try:
+            stat = entry.stat()
+        except FileNotFoundError:
+            continue  # replayed meanwhile
+        files += 1
+        size += stat.st_size
+        oldest_mtime = stat.st_mtime if oldest_mtime is None else min(oldest_mtime, stat.st_mtime)
+    age = None if oldest_mtime is None else max(0.0, time.time() - oldest_mtime)
+    return {"files": files, "bytes": size, "oldest_age_s": age}
