@@ -202,6 +202,10 @@ else:
     CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
+# JSON only: a worker that accepted pickle would refuse to start as root (celery.platforms.
+# check_privileges). As root it still prints one SecurityWarning when it starts: Celery 5.7 warns for
+# any worker whose uid or euid is 0, whatever it accepts, and no setting turns that off (C_FORCE_ROOT
+# only lifts the pickle refusal). Run Blueplane as a normal user and there is no warning.
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_IGNORE_RESULT = True
