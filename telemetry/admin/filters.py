@@ -306,7 +306,7 @@ class ToolFilter(NameFilter):
 KNOWN_ISSUE_KINDS = (
     "bad_envelope",
     "missing_field",
-    "tool_result_without_call",
+    derived.ORPHAN_RESULT,
     "unknown_hook",
     "unknown_record",
     "unknown_source",

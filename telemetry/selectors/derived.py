@@ -20,6 +20,7 @@ from ..models import (
     Turn,
     UsageHour,
 )
+from ..processing.recompute import ORPHAN_RESULT  # noqa: F401 - the admin links these issues to their call
 
 
 def conversation_list() -> QuerySet:

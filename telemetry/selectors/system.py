@@ -24,7 +24,8 @@ from ..store.keys import session_key
 from ..wire import DIRTY_SESSIONS, DLQ_STREAM, EVENTS_STREAM, GROUP, session_parse
 from .traces import row_id_span
 
-REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+# Down, unreachable, refusing us (auth) or answering oddly: status reports it rather than failing.
+REDIS_ERRORS = (redis.RedisError, OSError)
 # Sessions behind whose events are counted, and how many events at most: beyond these the figures are
 # lower bounds (`exact` False), so that status stays quick during a large backlog.
 LAG_SESSIONS_MAX = 100
@@ -126,8 +127,12 @@ def pipeline_state() -> PipelineState:
     redis_state, stream, dirty = _redis_state()
     slowpath = failing = None
     if database["ready"]:
-        slowpath = slowpath_state(dirty=dirty)
-        failing = failing_state()
+        try:
+            slowpath = slowpath_state(dirty=dirty)
+            failing = failing_state()
+        except DatabaseError as exc:  # e.g. locked past its timeout, or the server went away
+            slowpath = failing = None
+            database = DatabaseState(ready=False, error=_one_line(exc), raw_traces=database["raw_traces"])
     disk = disk_state()
     state = PipelineState(
         database=database, redis=redis_state, stream=stream, slowpath=slowpath, failing=failing, disk=disk,
@@ -148,12 +153,12 @@ def _database_state() -> DatabaseState:
     return DatabaseState(ready=True, error=None, raw_traces=counts)
 
 
-class _DirtyMarks(TypedDict):
+class DirtyMarks(TypedDict):
     total: int  # marks in DIRTY_SESSIONS
     sample: list[tuple[str, str]]  # (platform, session_id) of up to LAG_SESSIONS_MAX + 1 of them
 
 
-def _redis_state() -> tuple[RedisState, StreamState | None, _DirtyMarks | None]:
+def _redis_state() -> tuple[RedisState, StreamState | None, DirtyMarks | None]:
     try:
         redis_client().ping()
         stream = stream_state()
@@ -163,13 +168,13 @@ def _redis_state() -> tuple[RedisState, StreamState | None, _DirtyMarks | None]:
             sample.append(session_parse(field))
             if len(sample) > LAG_SESSIONS_MAX:
                 break
-        dirty = _DirtyMarks(total=client.hlen(DIRTY_SESSIONS), sample=sample)
+        dirty = DirtyMarks(total=client.hlen(DIRTY_SESSIONS), sample=sample)
     except REDIS_ERRORS as exc:
         return RedisState(ok=False, error=_one_line(exc)), None, None
     return RedisState(ok=True, error=None), stream, dirty
 
 
-def slowpath_state(*, dirty: _DirtyMarks | None) -> SlowPathState:
+def slowpath_state(*, dirty: DirtyMarks | None) -> SlowPathState:
     """Sessions with stored events not derived yet: those the fast path marked dirty in Redis (None:
     Redis is down, so only the database is asked) and those whose progress row says so. Their events
     after the watermark are counted along the (session_key, seq) index, for up to LAG_SESSIONS_MAX

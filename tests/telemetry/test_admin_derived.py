@@ -65,6 +65,13 @@ def corpus(redis) -> None:
         orjson.dumps(envelope(session_id=FAILURES, event_type=f"FutureHook{i % 3}", payload={"n": i}))
         for i in range(12)
     ] + [orjson.dumps(envelope(session_id=FAILURES, payload={"tool_name": "Bash"})) for _ in range(3)]
+    # A tool's result whose call never arrives.
+    odd.append(
+        orjson.dumps(
+            envelope(session_id=FAILURES, event_type="PostToolUse", hook_type="PostToolUse",
+                     payload={"tool_use_id": "toolu_orphan", "tool_response": {}})
+        )
+    )  # fmt: skip
     ingest(redis, transcript_envelopes(privacy) + hook_envelopes(privacy) + odd)
     tasks.sessions_catch_up()
     # Enough rows that one query per row would exceed MAX_LIST_QUERIES on every list.
@@ -205,6 +212,14 @@ def test_data_issue_links_to_its_raw_event(admin_client, corpus) -> None:
     event_url = reverse("admin:telemetry_clauderawtrace_change", args=[issue.seq])
     assert event_url in hrefs(response)
     assert admin_client.get(event_url).status_code == 200
+
+
+def test_an_orphan_tool_result_issue_links_to_its_tool_call(admin_client, corpus) -> None:
+    issue = DataIssue.objects.get(kind="tool_result_without_call", detail="toolu_orphan")
+    response = get(admin_client, "dataissue", kind="tool_result_without_call")
+    [link] = [h for h in hrefs(response) if h.startswith(changelist("toolcall") + "?")]
+    assert [c.tool_use_id for c in rows(admin_client.get(link))] == ["toolu_orphan"]
+    assert issue.seq < 0  # no single raw event to link to
 
 
 def test_filters_select_what_they_say(admin_client, corpus) -> None:
