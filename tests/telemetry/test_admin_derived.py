@@ -290,6 +290,15 @@ def test_search_by_session_id_tool_model_and_project(admin_client, corpus) -> No
     assert ids("project", part) == set(matching.values_list("pk", flat=True))
 
 
+def test_every_detail_page_and_the_index_render(admin_client, corpus) -> None:
+    assert admin_client.get(reverse("admin:index")).status_code == 200
+    for name, model in DERIVED.items():
+        row = model.objects.order_by("-pk").first()
+        response = admin_client.get(reverse(f"admin:telemetry_{name}_change", args=[row.pk]))
+        assert response.status_code == 200, name
+        assert 'name="_save"' not in response.content.decode()  # nothing to submit
+
+
 def test_derived_admin_is_read_only(admin_client, corpus) -> None:
     session = Session.objects.first()
     assert admin_client.get(reverse("admin:telemetry_session_add")).status_code == 403
