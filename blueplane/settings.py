@@ -205,6 +205,10 @@ else:
     CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
+# JSON only: a worker that accepted pickle would refuse to start as root (celery.platforms.
+# check_privileges). As root it still prints one SecurityWarning when it starts: Celery 5.7 warns for
+# any worker whose uid or euid is 0, whatever it accepts, and no setting turns that off (C_FORCE_ROOT
+# only lifts the pickle refusal). Run Blueplane as a normal user and there is no warning.
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_IGNORE_RESULT = True
@@ -252,6 +256,9 @@ BLUEPLANE_ARCHIVE_DIR = Path(env_str("BLUEPLANE_ARCHIVE_DIR", str(BLUEPLANE_HOME
 BLUEPLANE_PORT = env_int("BLUEPLANE_PORT", 7531, minimum=1)
 if BLUEPLANE_PORT > 65535:
     raise ImproperlyConfigured(f"BLUEPLANE_PORT must be at most 65535, got {BLUEPLANE_PORT}")
+
+# `blueplane status` warns when the file system of the database or of the home has less free space.
+BLUEPLANE_DISK_WARN_BYTES = env_int("BLUEPLANE_DISK_WARN_BYTES", 2**30, minimum=0)
 
 REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],

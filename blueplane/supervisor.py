@@ -417,11 +417,14 @@ class Supervisor:
 
 
 def banner(*, port: int, home: Path) -> str:
-    return (
-        f"  admin  http://127.0.0.1:{port}/admin/  (create a user: blueplane manage createsuperuser)\n"
-        f"  API    http://127.0.0.1:{port}/api/\n"
-        f"  home   {home}"
+    """Where to go once Blueplane runs. Only URLs that answer today (tests/test_supervisor.py requests
+    each one the banner prints)."""
+    urls = (
+        ("admin", "/admin/", "create a user: blueplane manage createsuperuser"),
+        ("health", "/api/v1/health/", "the database and Redis, as JSON"),
     )
+    lines = [f"  {name:<7}http://127.0.0.1:{port}{path}  ({note})" for name, path, note in urls]
+    return "\n".join([*lines, f"  {'home':<7}{home}"])
 
 
 # --- detach and down -----------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """The `blueplane` command as a user meets it: a mistake is one line on stderr, never a traceback."""
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +84,19 @@ def test_status_of_a_fresh_home(tmp_path: Path) -> None:
     assert "supervisor  not running" in result.stdout
     assert "redis       not answering" in result.stdout
     assert "not migrated" in result.stdout
+
+
+def test_version(tmp_path: Path) -> None:
+    result = blueplane("--version", home=tmp_path)
+    assert result.returncode == 0
+    assert re.fullmatch(r"blueplane \d+\.\d+\.\d+\n", result.stdout)
+
+
+def test_status_json_is_only_json(tmp_path: Path) -> None:
+    result = blueplane("status", "--json", home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["database"]["ready"] is False and report["redis"]["ok"] is False
 
 
 def test_manage_passes_everything_to_django(tmp_path: Path) -> None:

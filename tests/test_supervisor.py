@@ -1,7 +1,9 @@
 """`blueplane up` end to end: real Redis, migrations, fast path, Celery worker, beat and web server."""
 
+import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -171,6 +173,10 @@ def test_detached_pipeline_stores_events_runs_tasks_and_stops(install: Install) 
     assert status.returncode == 0, status.stderr
     assert f"supervisor  running (pid {supervisor_pid})" in status.stdout
     assert "claude_code 1" in status.stdout
+    report = json.loads(install.run("status", "--json").stdout)
+    assert report["supervisor"]["pid"] == supervisor_pid
+    assert {p["name"] for p in report["supervisor"]["processes"] if p["alive"]} >= EXPECTED
+    assert [w for w in report["warnings"] if "disk space" not in w] == []  # the test machine may be full
 
     again = install.run("up", "--detach")
     assert again.returncode == 1
@@ -324,3 +330,40 @@ def test_up_on_a_frozen_redis_starts_no_second_one_and_down_stops_it(install: In
     assert install.redis_pids() == []
     assert install.redis_leftovers() == []
     assert all(pid_gone(p["pid"]) for p in state["processes"].values())
+
+
+def test_every_url_the_banner_prints_answers() -> None:
+    """The web server, migrated and started as `up` starts it, answers every URL the banner prints; `/`
+    leads to the admin for now, by a redirect browsers do not keep (the dashboard will take `/`)."""
+    from blueplane.supervisor import banner, processes_default
+
+    home = Path(tempfile.mkdtemp(prefix="bp-web-", dir="/tmp"))
+    port = free_port()
+    env = {**os.environ, "BLUEPLANE_HOME": str(home), "DJANGO_SETTINGS_MODULE": "blueplane.settings"}
+    for name in ("BLUEPLANE_REDIS_URL", "BLUEPLANE_DATABASE_URL"):
+        env.pop(name, None)
+    [web] = [p for p in processes_default(port=port) if p.name == "web"]
+    migrate = subprocess.run([*web.argv[:2], "migrate"], env=env, cwd=home, capture_output=True, check=False)
+    assert migrate.returncode == 0, migrate.stderr
+    log = (home / "web.log").open("wb")
+    server = subprocess.Popen(web.argv, env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not http_ok(f"http://127.0.0.1:{port}/api/v1/health/"):
+            assert server.poll() is None and time.monotonic() < deadline, (home / "web.log").read_text()
+            time.sleep(0.2)
+        urls = re.findall(r"https?://\S+", banner(port=port, home=home))
+        assert len(urls) >= 2
+        for url in urls:
+            with urllib.request.urlopen(url, timeout=5) as response:  # follows the admin's login redirect
+                assert response.status == 200, url
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        connection.request("GET", "/")
+        response = connection.getresponse()
+        assert (response.status, response.getheader("Location")) == (302, "/admin/")
+        connection.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)

@@ -25,7 +25,8 @@ TYPES = ("PreToolUse", "PostToolUse", "UserPromptSubmit", "assistant")
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 # Session, cookies and auth cost 2; the list needs its page window and, unfiltered, 2 index reads.
 MAX_LIST_QUERIES = 5
-MAX_DETAIL_QUERIES = 6
+# The detail page also reads the event's unit and looks up the derived session it links to.
+MAX_DETAIL_QUERIES = 7
 
 
 def iso(moment: datetime) -> str:

@@ -1,0 +1,245 @@
+"""Read-only admin over the derived data: sessions, conversations, turns, tool calls, code changes,
+projects and data issues, with links between a session, its rows and its raw events.
+
+Every list reads through telemetry.selectors.derived (joins in the same query, newest first by primary
+key), pages without counting (base.WindowPaginator) and filters without scanning (filters.py), so a
+list page runs a bounded number of queries however many rows there are. Links to a session's rows use
+?session=<id>, which SessionFilter shows and clears.
+"""
+
+from django.contrib import admin
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from ..models import RAW_TRACE_MODELS, CodeChange, Conversation, DataIssue, Project, Session, ToolCall, Turn
+from ..selectors import derived, sessions
+from .base import ReadOnlyAdmin, admin_url, detail_link, list_link
+from .filters import (
+    IssueKindFilter,
+    ModelFilter,
+    PlatformFieldFilter,
+    SessionFilter,
+    SessionModelFilter,
+    SessionPlatformFilter,
+    ToolFilter,
+)
+from .raw import raw_events_link
+
+
+class DerivedAdmin(ReadOnlyAdmin):
+    """Every field shown read-only on the detail page; search through selectors.derived.rows_search."""
+
+    # Sorting by an unindexed column would sort the whole table; lists keep the selector's order.
+    sortable_by = ()
+    # Shows the search box; get_search_results decides what the term matches.
+    search_fields = ("pk",)
+    search_help_text = "Session id (exact) or project name"
+    search_on: dict = {}  # rows_search's arguments naming this model's fields
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        return derived.rows_search(queryset, term=search_term, **self.search_on), False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
+        # The model's fields (a foreign key shows as a link to its row's page), then the extra ones.
+        return [f.name for f in self.model._meta.fields if f.name != "id"] + list(self.readonly_fields)
+
+    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
+        return self.get_readonly_fields(request, obj)
+
+    @admin.display(description="session")
+    def session_link(self, obj: Model) -> SafeString:
+        return detail_link(obj.session, obj.session.session_id)
+
+    @admin.display(description="project")
+    def project_name(self, obj: Model) -> str:
+        return obj.project.name if obj.project_id else "-"
+
+
+def _tokens(obj: Session | Turn) -> str:
+    return f"{obj.input_tokens}/{obj.output_tokens}/{obj.cache_write_tokens}+{obj.cache_read_tokens}"
+
+
+@admin.register(Session)
+class SessionAdmin(DerivedAdmin):
+    """One row per session; its page links to everything derived from it and to its raw events."""
+
+    list_display = ("session_id", "platform", "project_name", "status", "started_at", "last_event_at",
+                    "models", "prompts", "tool_calls_link", "tokens", "cost_usd", "issues_link")  # fmt: skip
+    list_select_related = ("project",)
+    list_filter = (
+        PlatformFieldFilter,
+        "status",
+        SessionModelFilter,
+        "project",
+        "last_event_at",
+        "started_at",
+    )
+    search_help_text = "Session id (exact), project name or model"
+    search_on = {"session": "pk", "project": "project"}
+    readonly_fields = ("related",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return sessions.session_list()
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if term and term in derived.model_names():
+            return derived.sessions_using_model(queryset, model=term), False
+        return super().get_search_results(request, queryset, search_term)
+
+    @admin.display(description="models")
+    def models(self, obj: Session) -> str:
+        return ", ".join(obj.models_used) or "-"
+
+    @admin.display(description="tokens in/out/cache w+r")
+    def tokens(self, obj: Session) -> str:
+        return _tokens(obj)
+
+    @admin.display(description="tool calls")
+    def tool_calls_link(self, obj: Session) -> SafeString:
+        return list_link(ToolCall, obj.tool_calls, session=obj.pk)
+
+    @admin.display(description="data issues")
+    def issues_link(self, obj: Session) -> SafeString | int:
+        return list_link(DataIssue, obj.data_issues, session=obj.pk) if obj.data_issues else 0
+
+    @admin.display(description="related")
+    def related(self, obj: Session) -> SafeString:
+        links = [
+            list_link(Conversation, "conversations", session=obj.pk),
+            list_link(
+                Turn, f"turns ({obj.prompts} prompts, {obj.assistant_messages} responses)", session=obj.pk
+            ),
+            list_link(ToolCall, f"tool calls ({obj.tool_calls})", session=obj.pk),
+            list_link(CodeChange, f"code changes (+{obj.lines_added} -{obj.lines_removed})", session=obj.pk),
+            list_link(DataIssue, f"data issues ({obj.data_issues})", session=obj.pk),
+            raw_events_link(platform=obj.platform, session_id=obj.session_id),
+        ]
+        if obj.parent_session_id:
+            links.append(list_link(Session, f"forked from {obj.parent_session_id}", q=obj.parent_session_id))
+        return format_html_join(" | ", "{}", ((link,) for link in links))
+
+
+@admin.register(Conversation)
+class ConversationAdmin(DerivedAdmin):
+    list_display = ("conversation_id", "title", "mode", "session_link", "started_at", "last_event_at")
+    list_select_related = ("session",)
+    list_filter = (SessionFilter, SessionPlatformFilter, "started_at")
+    search_help_text = "Session id (exact)"
+    search_on = {"session": "session", "project": None}
+    readonly_fields = ("turns",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return derived.conversation_list()
+
+    @admin.display(description="turns")
+    def turns(self, obj: Conversation) -> SafeString:
+        return list_link(Turn, "turns of this conversation", session=obj.session_id, conversation=obj.pk)
+
+
+@admin.register(Turn)
+class TurnAdmin(DerivedAdmin):
+    list_display = ("timestamp", "kind", "model", "session_link", "project_name", "tokens", "cost_usd",
+                    "latency_ms", "stop_reason")  # fmt: skip
+    list_display_links = ("timestamp",)
+    list_select_related = ("session", "project")
+    list_filter = (SessionFilter, SessionPlatformFilter, "kind", ModelFilter, "project", "timestamp")
+    search_help_text = "Session id (exact), project name or model"
+    search_on = {"session": "session", "project": "project", "model": "model"}
+    readonly_fields = ("tool_calls",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return derived.turn_list()
+
+    @admin.display(description="tokens in/out/cache w+r")
+    def tokens(self, obj: Turn) -> str:
+        return _tokens(obj)
+
+    @admin.display(description="tool calls")
+    def tool_calls(self, obj: Turn) -> SafeString:
+        return list_link(
+            ToolCall, "tool calls this response requested", session=obj.session_id, message_key=obj.key
+        )
+
+
+@admin.register(ToolCall)
+class ToolCallAdmin(DerivedAdmin):
+    list_display = ("started_at", "tool_name", "status", "duration_ms", "session_link", "project_name",
+                    "mcp_server", "error_type")  # fmt: skip
+    list_display_links = ("started_at",)
+    list_select_related = ("session", "project")
+    list_filter = (SessionFilter, SessionPlatformFilter, "status", ToolFilter, "project", "started_at")
+    search_help_text = "Session id (exact), project name or tool name"
+    search_on = {"session": "session", "project": "project", "tool": "tool_name"}
+    readonly_fields = ("turn",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return derived.tool_call_list()
+
+    @admin.display(description="requested by")
+    def turn(self, obj: ToolCall) -> SafeString | str:
+        if not obj.message_key:
+            return "-"
+        return list_link(Turn, obj.message_key, session=obj.session_id, key=obj.message_key)
+
+
+@admin.register(CodeChange)
+class CodeChangeAdmin(DerivedAdmin):
+    list_display = ("timestamp", "file_extension", "tool_name", "lines_added", "lines_removed", "status",
+                    "session_link", "project_name")  # fmt: skip
+    list_display_links = ("timestamp",)
+    list_select_related = ("session", "project")
+    list_filter = (SessionFilter, SessionPlatformFilter, "status", ToolFilter, "project", "timestamp")
+    search_help_text = "Session id (exact), project name or tool name"
+    search_on = {"session": "session", "project": "project", "tool": "tool_name"}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return derived.code_change_list()
+
+
+@admin.register(Project)
+class ProjectAdmin(DerivedAdmin):
+    list_display = ("name", "key", "sessions_link")
+    list_display_links = ("name",)
+    ordering = ("name", "id")  # also orders the project filter's choices on the other lists
+    search_help_text = "Project name"
+    search_on = {"session": None, "project": "pk"}
+    readonly_fields = ("sessions_link",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return derived.project_list()
+
+    @admin.display(description="sessions")
+    def sessions_link(self, obj: Project) -> SafeString:
+        # RelatedFieldListFilter's parameter on the session list.
+        return list_link(Session, "sessions", project__id__exact=obj.pk)
+
+
+@admin.register(DataIssue)
+class DataIssueAdmin(DerivedAdmin):
+    list_display = ("id", "kind", "detail", "session_link", "event")
+    list_select_related = ("session",)
+    list_filter = (SessionFilter, SessionPlatformFilter, IssueKindFilter)
+    search_help_text = "Session id (exact)"
+    search_on = {"session": "session", "project": None}
+    readonly_fields = ("event",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return derived.data_issue_list()
+
+    @admin.display(description="raw event")
+    def event(self, obj: DataIssue) -> SafeString | str:
+        if obj.seq <= 0:
+            # Not one event's issue but a standing one (a tool result whose call never came): the slow
+            # path keys it by a number of its own and keeps the tool-use id in the detail.
+            if obj.kind == derived.ORPHAN_RESULT:
+                return list_link(ToolCall, "the tool call", session=obj.session_id, tool_use_id=obj.detail)
+            return "-"
+        model = RAW_TRACE_MODELS[obj.session.platform]
+        return format_html('<a href="{}">event {}</a>', admin_url(model, "change", obj.seq), obj.seq)
