@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from telemetry import tasks
 from telemetry.capture.spool import spool_append, spool_state
-from telemetry.connections import redis_client
+from telemetry.connections import redis_client_quick
 from telemetry.models import RawChunk, SessionProgress
 from telemetry.selectors import system
 from telemetry.wire import DLQ_STREAM
@@ -223,11 +223,11 @@ def test_failing_sessions_and_dead_letters(redis) -> None:
 def test_redis_down_still_shows_what_the_database_says(redis, settings, tmp_path) -> None:
     SessionProgress.objects.create(platform="claude_code", session_id="bad", failures=2, last_error="boom")
     settings.REDIS_URL = f"unix://{tmp_path}/nobody-listens.sock"
-    redis_client.cache_clear()
+    redis_client_quick.cache_clear()
     try:
         state = system.pipeline_state()
     finally:
-        redis_client.cache_clear()
+        redis_client_quick.cache_clear()
     assert state["redis"]["ok"] is False and "ConnectionError" in state["redis"]["error"]
     assert state["stream"] is None
     assert state["database"]["ready"] is True

@@ -18,7 +18,7 @@ from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models import F
 
-from ..connections import redis_client
+from ..connections import redis_client_quick
 from ..models import RAW_TRACE_MODELS, SessionProgress
 from ..store.keys import session_key
 from ..wire import DIRTY_SESSIONS, DLQ_STREAM, EVENTS_STREAM, GROUP, session_parse
@@ -44,7 +44,7 @@ def database_ready() -> bool:
 
 def redis_ok() -> bool:
     try:
-        return bool(redis_client().ping())
+        return bool(redis_client_quick().ping())
     except REDIS_ERRORS:
         return False
 
@@ -57,7 +57,7 @@ class StreamState(TypedDict):
 
 def stream_state() -> StreamState:
     """Length of the event stream, entries read but not yet acknowledged, and dead letters."""
-    client = redis_client()
+    client = redis_client_quick()
     try:
         pending = client.xpending(EVENTS_STREAM, GROUP)["pending"]
     except redis.ResponseError:  # no stream or group yet
@@ -160,9 +160,9 @@ class DirtyMarks(TypedDict):
 
 def _redis_state() -> tuple[RedisState, StreamState | None, DirtyMarks | None]:
     try:
-        redis_client().ping()
+        redis_client_quick().ping()
         stream = stream_state()
-        client = redis_client()
+        client = redis_client_quick()
         sample = []
         for field, _ in client.hscan_iter(DIRTY_SESSIONS, count=LAG_SESSIONS_MAX):
             sample.append(session_parse(field))
