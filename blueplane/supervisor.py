@@ -156,6 +156,18 @@ def _pid_file_take(home: Path) -> None:
     raise SupervisorError(f"cannot take {path}: another `blueplane up` is starting")
 
 
+def child_of_home(pid: int, home: Path) -> bool:
+    """Whether pid is a live process with this home in its environment: one a supervisor of this home
+    started, not a pid the system has since given to another program."""
+    if not pid_alive(pid, marker=None):
+        return False
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"BLUEPLANE_HOME={home}".encode() in environ
+
+
 def leftovers_stop(home: Path) -> dict | None:
     """Clean up after a supervisor that was killed: stop the children its processes.json lists that
     still run with this home in their environment (SIGTERM, then SIGKILL). Returns that stale state
@@ -166,18 +178,11 @@ def leftovers_stop(home: Path) -> dict | None:
     owner = state.get("supervisor")
     if owner == os.getpid() or (owner is not None and pid_alive(owner)):
         return None  # its supervisor runs: nothing was left behind
-    marker = f"BLUEPLANE_HOME={home}".encode()
-    pids = []
-    for proc in state.get("processes", {}).values():
-        pid = proc.get("pid")
-        if pid is None or not pid_alive(pid, marker=None):
-            continue
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if marker in environ:  # not a reused pid: it is one of ours
-            pids.append(pid)
+    pids = [
+        pid
+        for proc in state.get("processes", {}).values()
+        if (pid := proc.get("pid")) is not None and child_of_home(pid, home)
+    ]
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)

@@ -49,16 +49,6 @@ class StatusReport(TypedDict):
     warnings: list[str]
 
 
-def _runs_in(pid: int, home: Path) -> bool:
-    """Whether the process has this home in its environment: one of ours, not a reused pid (the test
-    `blueplane up` and `down` apply before stopping what a killed supervisor left)."""
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return f"BLUEPLANE_HOME={home}".encode() in environ
-
-
 def supervisor_state(home: Path) -> SupervisorState:
     from .. import supervisor
 
@@ -69,7 +59,7 @@ def supervisor_state(home: Path) -> SupervisorState:
         child = proc.get("pid")
         alive = child is not None and supervisor.pid_alive(child, marker=None)
         if pid is None:  # the file is a dead supervisor's: its pids may since belong to others
-            alive = alive and _runs_in(child, home)
+            alive = alive and supervisor.child_of_home(child, home)
         processes.append(ProcessState(name=name, pid=child, alive=alive, restarts=proc.get("restarts", 0)))
     return SupervisorState(
         running=pid is not None,
