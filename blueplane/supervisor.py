@@ -2,7 +2,8 @@
 
 The foreground supervisor runs until Ctrl-C or SIGTERM, like `runserver`. `--detach` runs the same
 supervisor in a new session with its output in <home>/logs/blueplane.log; `blueplane down` sends it
-SIGTERM and waits. Either way the supervisor owns <home>/run/supervisor.pid, so a home has one.
+SIGTERM and waits (control.py). Either way the supervisor owns <home>/run/supervisor.pid, so a home has
+one (runstate.py).
 
 A child that dies is restarted with exponential backoff. On stop every child gets SIGTERM (the fast
 path finishes its batch, the worker its tasks), stragglers get SIGKILL after STOP_TIMEOUT_S, and only
@@ -30,30 +31,15 @@ from typing import BinaryIO
 
 from django.conf import settings
 
-from .pids import pid_alive
 from .redis_server import SUPERVISED_ENV, EmbeddedRedis
+from .runstate import STOP_TIMEOUT_S, SupervisorError, leftovers_stop, pid_file_take, pid_path, state_path
 
 logger = logging.getLogger(__name__)
 
-STOP_TIMEOUT_S = 10.0
 BACKOFF_MIN_S = 1.0
 BACKOFF_MAX_S = 30.0
 # A child that ran this long before dying was healthy: its next restart waits BACKOFF_MIN_S again.
 STABLE_AFTER_S = 60.0
-# Fresh databases migrate in a few seconds; slow CI machines need more.
-DETACH_READY_TIMEOUT_S = 120.0
-# The supervisor's own shutdown takes up to STOP_TIMEOUT_S plus the Redis shutdown.
-DOWN_TIMEOUT_S = 60.0
-
-
-class SupervisorError(RuntimeError):
-    """`blueplane up` or `down` could not do its job; the message says why."""
-
-
-class AlreadyRunning(SupervisorError):
-    def __init__(self, pid: int) -> None:
-        super().__init__(f"Blueplane is already running (pid {pid}); `blueplane down` stops it")
-        self.pid = pid
 
 
 @dataclass(frozen=True)
@@ -104,104 +90,6 @@ def processes_default(*, port: int) -> list[Process]:
     ]
 
 
-# --- files under the home ------------------------------------------------------------------------
-
-
-def pid_path(home: Path) -> Path:
-    return home / "run" / "supervisor.pid"
-
-
-def state_path(home: Path) -> Path:
-    return home / "run" / "processes.json"
-
-
-def log_path(home: Path) -> Path:
-    return home / "logs" / "blueplane.log"
-
-
-def supervisor_pid(home: Path) -> int | None:
-    """The pid of the supervisor running for this home, or None. A stale pid file is removed."""
-    path = pid_path(home)
-    try:
-        pid = int(path.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-    if pid_alive(pid):
-        return pid
-    path.unlink(missing_ok=True)
-    return None
-
-
-def state_read(home: Path) -> dict | None:
-    """The running supervisor's processes.json: its children, their pids and restarts."""
-    try:
-        return json.loads(state_path(home).read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-
-
-def _pid_file_take(home: Path) -> None:
-    path = pid_path(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(3):
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            if (pid := supervisor_pid(home)) is not None:
-                raise AlreadyRunning(pid) from None
-            continue  # the stale file was removed: try again
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{os.getpid()}\n")
-        return
-    raise SupervisorError(f"cannot take {path}: another `blueplane up` is starting")
-
-
-def child_of_home(pid: int, home: Path) -> bool:
-    """Whether pid is a live process with this home in its environment: one a supervisor of this home
-    started, not a pid the system has since given to another program."""
-    if not pid_alive(pid, marker=None):
-        return False
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return f"BLUEPLANE_HOME={home}".encode() in environ
-
-
-def leftovers_stop(home: Path) -> dict | None:
-    """Clean up after a supervisor that was killed: stop the children its processes.json lists that
-    still run with this home in their environment (SIGTERM, then SIGKILL). Returns that stale state
-    (None if there was none), which also says whether it had started the embedded Redis."""
-    state = state_read(home)
-    if state is None:
-        return None
-    owner = state.get("supervisor")
-    if owner == os.getpid() or (owner is not None and pid_alive(owner)):
-        return None  # its supervisor runs: nothing was left behind
-    pids = [
-        pid
-        for proc in state.get("processes", {}).values()
-        if (pid := proc.get("pid")) is not None and child_of_home(pid, home)
-    ]
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while any(pid_alive(pid, marker=None) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
-    if pids:
-        logger.warning("stopped %d processes left by a supervisor that was killed: %s", len(pids), pids)
-    state_path(home).unlink(missing_ok=True)
-    state["stopped"] = pids
-    return state
-
-
-# --- the supervisor ------------------------------------------------------------------------------
-
-
 @dataclass
 class Child:
     spec: Process
@@ -234,7 +122,7 @@ class Supervisor:
 
     def run(self) -> int:
         """Run until SIGINT/SIGTERM. Returns the exit code (0 after a clean stop)."""
-        _pid_file_take(self.home)
+        pid_file_take(self.home)
         try:
             stale = leftovers_stop(self.home)
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -430,72 +318,3 @@ def banner(*, port: int, home: Path) -> str:
     )
     lines = [f"  {name:<7}http://127.0.0.1:{port}{path}  ({note})" for name, path, note in urls]
     return "\n".join([*lines, f"  {'home':<7}{home}"])
-
-
-# --- detach and down -----------------------------------------------------------------------------
-
-
-def up_detached(*, home: Path, timeout_s: float = DETACH_READY_TIMEOUT_S) -> int:
-    """Start the supervisor in a new session and return its pid once Redis answers and every child
-    was started."""
-    if (pid := supervisor_pid(home)) is not None:
-        raise AlreadyRunning(pid)
-    log = log_path(home)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        log_offset = out.tell()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "blueplane.cli", "up"],
-            cwd=home,
-            env={**os.environ, "BLUEPLANE_HOME": str(home)},
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + timeout_s
-    while True:
-        state = state_read(home)
-        if state and state.get("ready") and state.get("supervisor") == proc.pid:
-            return proc.pid
-        if (code := proc.poll()) is not None:
-            reason = _last_error(log, log_offset) or f"the supervisor exited with code {code} while starting"
-            raise SupervisorError(f"{reason} (log: {log})")
-        if time.monotonic() > deadline:
-            proc.terminate()
-            raise SupervisorError(f"not up after {timeout_s:.0f}s; stopped it (log: {log})")
-        time.sleep(0.1)
-
-
-def _last_error(log: Path, offset: int) -> str | None:
-    """The `blueplane: <message>` line the failed supervisor wrote, without its prefix."""
-    with log.open("rb") as f:
-        f.seek(offset)
-        lines = f.read().decode(errors="replace").splitlines()
-    errors = [line.removeprefix("blueplane: ") for line in lines if line.startswith("blueplane: ")]
-    return errors[-1] if errors else None
-
-
-def down(*, home: Path, timeout_s: float = DOWN_TIMEOUT_S) -> int | None:
-    """Stop the running supervisor and wait until it has exited. Returns its pid; None if none ran
-    (then whatever a killed supervisor left behind is stopped, its embedded Redis included)."""
-    pid = supervisor_pid(home)
-    server = EmbeddedRedis(home)
-    if pid is None:
-        stale = leftovers_stop(home)
-        # An older supervisor's server has no redis.owner; its state file said whether it started it.
-        if (server.supervised() or (stale and stale.get("redis_started"))) and server.stop():
-            logger.warning("stopped the embedded redis left by a supervisor that was killed")
-        return None
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while pid_alive(pid):
-        if time.monotonic() > deadline:
-            raise SupervisorError(
-                f"the supervisor (pid {pid}) still runs after {timeout_s:.0f}s; see {log_path(home)}"
-            )
-        time.sleep(0.1)
-    if server.supervised() and server.stop():  # the supervisor died before it could stop its Redis
-        logger.warning("stopped the embedded redis the supervisor (pid %d) left running", pid)
-    return pid

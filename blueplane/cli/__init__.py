@@ -14,7 +14,7 @@ import sys
 from django.core.exceptions import ImproperlyConfigured
 
 from ..redis_server import RedisStartError
-from ..supervisor import SupervisorError
+from ..runstate import SupervisorError
 from . import capture, reports, system
 from .options import PROG, CommandError, version
 

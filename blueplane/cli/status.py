@@ -50,16 +50,17 @@ class StatusReport(TypedDict):
 
 
 def supervisor_state(home: Path) -> SupervisorState:
-    from .. import supervisor
+    from .. import runstate
+    from ..pids import pid_alive
 
-    pid = supervisor.supervisor_pid(home)
-    state = supervisor.state_read(home) or {}
+    pid = runstate.supervisor_pid(home)
+    state = runstate.state_read(home) or {}
     processes = []
     for name, proc in state.get("processes", {}).items():
         child = proc.get("pid")
-        alive = child is not None and supervisor.pid_alive(child, marker=None)
+        alive = child is not None and pid_alive(child, marker=None)
         if pid is None:  # the file is a dead supervisor's: its pids may since belong to others
-            alive = alive and supervisor.child_of_home(child, home)
+            alive = alive and runstate.child_of_home(child, home)
         processes.append(ProcessState(name=name, pid=child, alive=alive, restarts=proc.get("restarts", 0)))
     return SupervisorState(
         running=pid is not None,

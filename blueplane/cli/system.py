@@ -11,15 +11,15 @@ def cmd_up(args: argparse.Namespace) -> int:
     django_setup()
     from django.conf import settings
 
-    from .. import supervisor
+    from .. import control, runstate, supervisor
 
     if not args.detach:
         return supervisor.Supervisor.from_settings().run()
     home = settings.BLUEPLANE_HOME
-    pid = supervisor.up_detached(home=home)
+    pid = control.up_detached(home=home)
     print(f"Blueplane is running in the background (pid {pid}).")
     print(supervisor.banner(port=settings.BLUEPLANE_PORT, home=home))
-    print(f"  logs   {supervisor.log_path(home)}")
+    print(f"  logs   {runstate.log_path(home)}")
     print("Stop it with: blueplane down")
     return 0
 
@@ -28,9 +28,9 @@ def cmd_down(args: argparse.Namespace) -> int:
     django_setup()
     from django.conf import settings
 
-    from .. import supervisor
+    from .. import control
 
-    pid = supervisor.down(home=settings.BLUEPLANE_HOME)
+    pid = control.down(home=settings.BLUEPLANE_HOME)
     if pid is None:
         print("Blueplane is not running.")
     else:
