@@ -15,7 +15,8 @@ The rules, by kind of value:
   context window is already nonsense, and at this bound the sum of every message a database can hold
   still fits 64 bits, so no SUM over turns (session counters, rollups, selectors) can overflow.
   A message whose counts were clamped has no cost (unknown, never a wrong number).
-- Cost: a Decimal(16, 8) below 10^8 USD; anything else (out of range, not finite) is unknown (None).
+- Cost: 0 .. COST_MAX (just under 10^8 USD, the column's bound); anything else (out of range, not
+  finite) is unknown (None).
 - 32-bit integer columns (prompt chars and lines, lines added and removed): 0 .. 2^31 - 1.
 - Times: an event whose time lies outside TIME_MIN .. TIME_MAX (a day inside the calendar Python,
   SQLite and PostgreSQL share, so an hour's neighbours and a time zone's shift still exist) contributes
@@ -50,7 +51,9 @@ TIME_OUT_OF_RANGE = "time_out_of_range"
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
 TOKENS_MAX = 10**9
-COST_MAX = Decimal("99999999.99999999")  # Turn/Session/UsageHour.cost_usd: max_digits 16, 8 places
+# Turn/Session/UsageHour.cost_usd are Decimal(16, 8), so below 10^8 USD; and SQLite keeps them as 64-bit
+# floats, which Django reads back to 15 digits: 99999999.99999999 would come back as 10^8, and fail.
+COST_MAX = Decimal("99999999.99")
 JSON_INT_MAX = 2**53 - 1
 DETAIL_TEXT_MAX = 200
 TIME_MIN = datetime(1, 1, 2, tzinfo=UTC)
