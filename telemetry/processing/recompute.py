@@ -116,6 +116,9 @@ def _changes_status(session: Session, touched: Touched) -> None:
         row_update(change, {"status": wanted}, touched)
 
 
+_NULL_INT = "CAST(NULL AS BIGINT)"
+
+
 def _epoch_us(col: str) -> str:
     return EPOCH_US_SQL[connection.vendor].format(col=col)
 
@@ -125,10 +128,11 @@ def _latencies(session: Session) -> None:
     thread (main or one sub-agent)."""
     # Times as exact epoch microseconds, found by bisection: the whole session is read on every
     # catch-up, so neither per-row datetime conversion nor a scan of all marks per turn is affordable.
+    # The NULLs are typed: PostgreSQL takes two untyped ones for text, which no bigint unites with.
     rows = sql_fetch(
-        f"SELECT 0, agent_id, {_epoch_us('timestamp')}, NULL, NULL FROM turns"
+        f"SELECT 0, agent_id, {_epoch_us('timestamp')}, {_NULL_INT}, {_NULL_INT} FROM turns"
         " WHERE session_id = %s AND kind = %s"
-        f" UNION ALL SELECT 0, agent_id, {_epoch_us('finished_at')}, NULL, NULL FROM tool_calls"
+        f" UNION ALL SELECT 0, agent_id, {_epoch_us('finished_at')}, {_NULL_INT}, {_NULL_INT} FROM tool_calls"
         " WHERE session_id = %s AND finished_at IS NOT NULL"
         f" UNION ALL SELECT 1, agent_id, {_epoch_us('timestamp')}, id, latency_ms FROM turns"
         " WHERE session_id = %s AND kind = %s",

@@ -31,11 +31,6 @@ from tests.telemetry.processing.test_catchup import ingest
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _no_coalescing(settings):
-    settings.SLOWPATH_COALESCE_MS = 0
-
-
 def caught_up_cleanly() -> None:
     for p in SessionProgress.objects.all():
         assert (p.processed_seq, p.failures, p.last_error) == (p.raw_through_seq, 0, ""), p.session_id

@@ -20,11 +20,6 @@ pytestmark = pytest.mark.django_db
 GOOD = ("s1", "s2")
 
 
-@pytest.fixture(autouse=True)
-def _no_coalescing(settings):
-    settings.SLOWPATH_COALESCE_MS = 0
-
-
 @pytest.fixture
 def bad_finalize(monkeypatch):
     """Derivation of session "bad" raises (a bug its input reaches), after it wrote rows."""
