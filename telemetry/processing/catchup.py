@@ -125,6 +125,7 @@ class Derived:
     last_seq: int = 0
     applied: int = 0
     reduced: Reduced = field(default_factory=Reduced)
+    limited: bool = False  # stopped at its limit, not at the session's newest event
 
 
 def session_derive(*, platform: str, session_id: str, after_seq: int, limit: int | None = None) -> Derived:
@@ -139,6 +140,7 @@ def session_derive(*, platform: str, session_id: str, after_seq: int, limit: int
         derived.applied += 1
         derived.last_seq = seq
         if derived.applied >= limit:
+            derived.limited = True
             break
     return derived
 
@@ -177,7 +179,9 @@ def session_catch_up(
         progress.raw_through_seq = max(progress.raw_through_seq, through, derived.last_seq)
         progress.save(update_fields=["processed_seq", *saved])
     hours = frozenset(h for h, _ in touched.buckets)
-    more = progress.processed_seq < through
+    # Only what the limit left: events stored since the read have their dirty mark, and wait for the
+    # next run's coalescing window like any others.
+    more = derived.limited and progress.processed_seq < through
     return CatchUpResult(derived.applied, hours, frozenset(p for _, p in touched.buckets), more)
 
 

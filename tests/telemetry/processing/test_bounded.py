@@ -16,7 +16,7 @@ from bench.events import envelopes_generate
 from telemetry import tasks, wire
 from telemetry.ingest.batching import batch_prepare
 from telemetry.models import Session, SessionProgress
-from telemetry.processing import rebuild
+from telemetry.processing import catchup, rebuild
 from telemetry.store import writer
 from telemetry.store.codec import CURRENT
 from tests.telemetry.processing.hostile import encoded, hook, ordinary
@@ -68,6 +68,23 @@ def test_a_session_over_the_limit_is_caught_up_in_several_runs_and_transactions(
     settings.SLOWPATH_MAX_EVENTS = 1_000_000
     rebuild.derived_rebuild_all()  # one pass
     assert_same(live, derived_dump())
+
+
+def test_events_arriving_during_a_run_wait_for_the_next_coalesced_run_not_a_follow_up(
+    redis, monkeypatch
+) -> None:
+    ingest(redis, encoded(ordinary("s1")))
+    derive = catchup.session_derive
+
+    def derive_then_more_arrive(**kwargs):
+        derived = derive(**kwargs)
+        ingest(redis, encoded([hook("s1", "UserPromptSubmit", 50, prompt_id="later")]))  # stored meanwhile
+        return derived
+
+    monkeypatch.setattr(catchup, "session_derive", derive_then_more_arrive)
+    run = catchup.sessions_catch_up(sessions=[("claude_code", "s1")])
+    assert run.done == {("claude_code", "s1")} and not run.more  # no follow-up, no coalescing lost
+    assert redis.hexists(wire.DIRTY_SESSIONS, "claude_code:s1")  # the fast path's mark takes it next
 
 
 def test_a_run_takes_at_most_its_share_of_sessions_least_recently_caught_up_first(redis, settings) -> None:
