@@ -267,13 +267,17 @@ def _small_ok(value: Any) -> bool:
     return value is None or (type(value) is int and 0 <= value <= INT32_MAX)
 
 
+def _tokens_ok(value: Any) -> bool:
+    return type(value) is int and 0 <= value <= TOKENS_MAX
+
+
 def _turn_ok(f: TurnFact) -> bool:
     return (
-        0 <= f.input_tokens <= TOKENS_MAX
-        and 0 <= f.output_tokens <= TOKENS_MAX
-        and 0 <= f.cache_write_tokens <= TOKENS_MAX
-        and 0 <= f.cache_write_1h_tokens <= TOKENS_MAX
-        and 0 <= f.cache_read_tokens <= TOKENS_MAX
+        _tokens_ok(f.input_tokens)
+        and _tokens_ok(f.output_tokens)
+        and _tokens_ok(f.cache_write_tokens)
+        and _tokens_ok(f.cache_write_1h_tokens)
+        and _tokens_ok(f.cache_read_tokens)
         and (f.cost_usd is None or (f.cost_usd.is_finite() and 0 <= f.cost_usd <= COST_MAX))
         and _small_ok(f.chars)
         and _small_ok(f.lines)
@@ -296,6 +300,8 @@ def _tool_ok(f: ToolFact) -> bool:
 def _change_ok(f: ChangeFact) -> bool:
     return (
         len(f.key) <= TOOL_KEY_LENGTH
+        and type(f.lines_added) is int
+        and type(f.lines_removed) is int
         and 0 <= f.lines_added <= INT32_MAX
         and 0 <= f.lines_removed <= INT32_MAX
         and TIME_MIN <= f.timestamp <= TIME_MAX

@@ -4,9 +4,11 @@ or recorded as a data issue before it reaches a derived column, and no catch-up 
 
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from telemetry import tasks
+from telemetry.capture.privacy import Privacy
 from telemetry.models import (
     CodeChange,
     Conversation,
@@ -22,11 +24,13 @@ from telemetry.models import (
 from telemetry.processing import bounds, recompute
 from telemetry.processing.bounds import COST_MAX, INT32_MAX, TOKENS_MAX, key_fit
 from telemetry.processing.catchup import DERIVE_ERROR
+from telemetry.processing.claude import claude_facts
+from telemetry.processing.facts import IssueFact
 from telemetry.processing.failures import DERIVE_FAILED
 from telemetry.processing.rollups import hour_floor
 from tests.telemetry.processing import hostile
 from tests.telemetry.processing.hostile import LONG, T0, assistant, encoded, hook, ordinary, usage
-from tests.telemetry.processing.test_catchup import ingest
+from tests.telemetry.processing.test_catchup import SALT, hook_envelopes, ingest, transcript_envelopes
 
 pytestmark = pytest.mark.django_db
 
@@ -134,3 +138,20 @@ def test_sums_are_fitted_to_their_columns() -> None:
     assert bounds.counter_fit(2**40) == INT32_MAX
     assert bounds.counter_fit(-3) == 0
     assert bounds.cost_fit(Decimal(10**9)) == COST_MAX
+
+
+def test_fitting_leaves_real_events_alone_and_fitted_facts_as_they_are() -> None:
+    privacy = Privacy(SALT)
+    for raw in hook_envelopes(privacy) + transcript_envelopes(privacy):
+        event = orjson.loads(raw)
+        facts = claude_facts(seq=1, event=event)
+        assert bounds.facts_fit(facts, ident=1, session_id=event["session_id"]) == facts
+    for event in hostile.hostile("h"):
+        try:
+            facts = claude_facts(seq=1, event=orjson.loads(orjson.dumps(event)))
+        except OverflowError:
+            continue  # a duration no time can be computed from: the catch-up records derive_error
+        once = bounds.facts_fit(facts, ident=1, session_id="h")
+        assert bounds.facts_fit(
+            [f for f in once if not isinstance(f, IssueFact)], ident=1, session_id="h"
+        ) == [f for f in once if not isinstance(f, IssueFact)]
