@@ -240,6 +240,13 @@ CELERY_BEAT_SCHEDULE: dict = {
 # one transaction) covers many events of each session instead of a few: a catch-up's fixed cost is
 # ~15 ms, an event's ~0.1 ms. It adds at most this much to the time an event takes to show.
 SLOWPATH_COALESCE_MS = env_int("BLUEPLANE_SLOWPATH_COALESCE_MS", 500, minimum=0)
+# Work per catch-up run, so memory and lock time stay bounded after a huge import: at most this many
+# sessions, and at most this many events per session; a run's sessions are applied in transactions of
+# about this many events. What is left stays dirty and a follow-up task is enqueued. A live run
+# carries a few thousand events of a few dozen sessions, well inside both; the most a run can take
+# (10^6 events) is ~100 s of work, inside the task's time limit.
+SLOWPATH_MAX_SESSIONS = env_int("BLUEPLANE_SLOWPATH_MAX_SESSIONS", 100, minimum=1)
+SLOWPATH_MAX_EVENTS = env_int("BLUEPLANE_SLOWPATH_MAX_EVENTS", 10_000, minimum=1)
 # An active session with no event for this long becomes timed_out (beat and `rebuild` apply the same rule).
 BLUEPLANE_SESSION_IDLE_TIMEOUT_S = env_int("BLUEPLANE_SESSION_IDLE_TIMEOUT_S", 30 * 60, minimum=1)
 # Raw traces older than this many days move to Parquet files under BLUEPLANE_ARCHIVE_DIR.

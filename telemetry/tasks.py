@@ -1,7 +1,7 @@
 """Celery tasks: thin wrappers over telemetry.processing. A task decides nothing."""
 
-from celery import shared_task
-from django.db import OperationalError
+from celery import current_app, shared_task
+from django.db import InterfaceError, OperationalError
 
 from .connections import redis_client
 from .processing import dirty, lifecycle, live
@@ -9,20 +9,29 @@ from .store import repack
 from .wire import CATCH_UP_TASK
 
 
+# Only machine faults reach here (processing.failures): a session's own fault is recorded and set aside.
 @shared_task(
     name=CATCH_UP_TASK,
     acks_late=True,
-    autoretry_for=(OperationalError,),
+    autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=True,
     retry_jitter=True,
     max_retries=5,
 )
-def sessions_catch_up(sessions: list[list[str]] | None = None) -> int:
-    """Bring every dirty session (and any named) up to date: derive their new raw events into rows, in one
-    transaction (see processing.catchup). Returns how many sessions were visited."""
+def sessions_catch_up(sessions: list[list[str]] | None = None, backlog: bool = False) -> int:
+    """One bounded run over the dirty sessions (and any named): derive their new raw events into rows
+    (see processing.catchup). `backlog`: a follow-up of a run that left work, which starts at once.
+    Returns how many sessions were tried."""
     return dirty.dirty_sessions_catch_up(
-        client=redis_client(), sessions=[(platform, session_id) for platform, session_id in sessions or []]
+        client=redis_client(),
+        sessions=[(platform, session_id) for platform, session_id in sessions or []],
+        backlog=backlog,
+        enqueue=_backlog_enqueue,
     )
+
+
+def _backlog_enqueue() -> None:
+    current_app.send_task(CATCH_UP_TASK, kwargs={"backlog": True})
 
 
 @shared_task(

@@ -173,3 +173,14 @@ def test_two_workers_on_the_same_session_at_once_give_the_rows_of_one(redis):
         wait_for(lambda: all_caught_up() and tasks_idle(redis), "both tasks to finish", procs)
     live_rows = live_dump()
     assert_same(live_rows, clean_rebuild_dump())
+
+
+def test_a_backlog_bigger_than_a_run_is_caught_up_by_follow_up_tasks(redis):
+    for raw in envelopes_generate(3_000, seed=9):
+        redis.xadd(EVENTS_STREAM, {"event": raw})
+    drain(make_consumer(redis))  # the fast path enqueues one task; no beat runs to sweep what it leaves
+    small = {"BLUEPLANE_SLOWPATH_MAX_EVENTS": "200", "BLUEPLANE_SLOWPATH_MAX_SESSIONS": "3"}
+    with running(worker("bounded", **small)) as procs:
+        wait_for(lambda: all_caught_up() and tasks_idle(redis), "the follow-up tasks to finish", procs)
+    live_rows = live_dump()
+    assert_same(live_rows, clean_rebuild_dump())

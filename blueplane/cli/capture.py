@@ -49,7 +49,8 @@ def _stored_lookup() -> Callable[[list[tuple[str, str]]], list[bool]] | None:
 
 
 def _archive_import(path: str | None) -> int:
-    """Put archived raw traces (Parquet, see BLUEPLANE_ARCHIVE_AFTER_DAYS) back, and derive what they say."""
+    """Put archived raw traces (Parquet, see BLUEPLANE_ARCHIVE_AFTER_DAYS) back, and derive what they say,
+    through the slow path's bounded runs (as many as it takes), never one transaction for everything."""
     from django.conf import settings
 
     from telemetry.processing.catchup import sessions_catch_up
@@ -63,10 +64,18 @@ def _archive_import(path: str | None) -> int:
     except ArchiveUnreadable as exc:
         raise CommandError(str(exc), exit_code=2) from None
     # Sessions new to this database are derived from scratch; known ones already include these events.
-    sessions_catch_up(sessions=result.sessions)
+    pending, failed = set(result.sessions), set()
+    while pending:
+        run = sessions_catch_up(sessions=pending)
+        failed |= set(run.failed) | run.waiting
+        pending = run.more | run.left
     print(
         f"imported {result.events} archived events ({result.skipped} already stored) of {len(result.sessions)} sessions"
     )
+    if failed:
+        print(
+            f"{len(failed)} sessions could not be derived yet: the slow path retries them (blueplane status)"
+        )
     return 0
 
 

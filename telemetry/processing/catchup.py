@@ -1,14 +1,24 @@
-"""The slow path's core: bring one session's derived rows up to date with its raw events, exactly once
-in effect.
+"""The slow path's core: bring sessions' derived rows up to date with their raw events, exactly once in
+effect, a bounded piece at a time, one failing session never holding back another.
 
-`session_catch_up` reads the raw events after the session's watermark (SessionProgress.processed_seq),
-turns them into facts (per platform: claude.py; Cursor only feeds the session's times for now), merges
-the facts into the stored rows, recomputes what is a function of the stored rows (session counters,
-fork de-duplication, edit status, latencies, orphan tool results), refreshes the rollups of the
-buckets it changed, and moves the watermark: all in ONE transaction. A crash anywhere rolls all of it
-back; a repeat finds the watermark past its events and changes nothing. Two workers on one session
-are serialised by the database: SQLite transactions BEGIN IMMEDIATE (the write lock is taken before
-the watermark is read); on PostgreSQL the SessionProgress row is locked with SELECT ... FOR UPDATE.
+`session_catch_up` reads at most SLOWPATH_MAX_EVENTS raw events after the session's watermark
+(SessionProgress.processed_seq), turns them into facts (per platform: claude.py; Cursor only feeds the
+session's times for now) fitted to their columns (bounds.py), merges the facts into the stored rows,
+recomputes what is a function of the stored rows (session counters, fork de-duplication, edit status,
+latencies, orphan tool results), refreshes the rollups of the buckets it changed, and moves the
+watermark past what it read: all in ONE transaction. A crash anywhere rolls all of it back; a repeat
+finds the watermark past its events and changes nothing. A session with more events than that is
+caught up in several transactions, the watermark moving with each (`CatchUpResult.more`). Two workers
+on one session are serialised by the database: SQLite transactions BEGIN IMMEDIATE (the write lock is
+taken before the watermark is read); on PostgreSQL the SessionProgress row is locked with SELECT ...
+FOR UPDATE.
+
+`sessions_catch_up` is one run of the task: at most SLOWPATH_MAX_SESSIONS sessions, applied in groups of
+about SLOWPATH_MAX_EVENTS events, each group in one transaction with one rollup refresh per bucket.
+Each session of a group is a savepoint: one that fails is rolled back alone and set aside
+(failures.py says whose fault is whose and when it is tried again); if the group's shared rollup refresh
+fails, the group is applied again one session per transaction, so that cannot take every session down
+either. So memory and lock time are bounded by a group, whatever was imported.
 
 Merges are commutative and idempotent (facts.py), and everything else is recomputed from stored rows,
 so the rows do not depend on arrival order or on how the events were split into catch-ups: a rebuild
@@ -18,24 +28,18 @@ from watermark 0 gives the same rows as the live path.
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
+from django.conf import settings
 from django.db import transaction
 
-from ..models import (
-    RAW_TRACE_MODELS,
-)
+from ..models import RAW_TRACE_MODELS, SessionProgress
 from ..store.keys import session_key
 from ..store.units import session_events_iter
-from . import claude
-from .facts import (
-    Fact,
-    IssueFact,
-    Reduced,
-    SessionFact,
-    facts_reduce,
-)
+from . import claude, failures
+from .bounds import event_ident, facts_fit
+from .facts import Fact, IssueFact, Reduced, SessionFact, facts_reduce
 from .recompute import ORPHAN_RESULT, session_finalize
 from .refresh import buckets_deferred, buckets_refresh
 from .rows import Touched, facts_apply, progress_lock, sql_fetch
@@ -46,6 +50,10 @@ logger = logging.getLogger(__name__)
 
 DERIVE_ERROR = "derive_error"
 PAGE_EVENTS = 5000
+_IN_CHUNK = 500  # ids per IN (...) list: under SQLite's bound-parameter limit
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+SessionKey = tuple[str, str]
 
 
 def _cursor_facts(*, seq: int, event: dict) -> list[Fact]:
@@ -58,7 +66,9 @@ def _cursor_facts(*, seq: int, event: dict) -> list[Fact]:
     return [SessionFact(session, ts)]
 
 
-# Per platform: one stored envelope -> facts. A platform's derivation slots in here.
+# Per platform: one stored envelope -> facts. A platform's derivation slots in here. Its `seq` argument
+# names the event: every stored copy of one event gets the same number (bounds.event_ident), so keys
+# and issues built from it merge copies instead of counting them twice.
 DERIVERS: dict[str, Callable[..., list[Fact]]] = {
     "claude_code": claude.claude_facts,
     "cursor": _cursor_facts,
@@ -67,30 +77,40 @@ DERIVERS: dict[str, Callable[..., list[Fact]]] = {
 
 @dataclass(frozen=True, slots=True)
 class CatchUpResult:
-    """What one catch-up did: events applied (0: nothing new), and the UTC hours and project ids whose
-    derived rows changed (old buckets of moved rows included)."""
+    """What one catch-up did: events applied (0: nothing new), the UTC hours and project ids whose
+    derived rows changed (old buckets of moved rows included), and whether more events are waiting
+    (it stopped at its limit)."""
 
     applied: int
     hours: frozenset[datetime] = frozenset()
     project_ids: frozenset[int] = frozenset()
+    more: bool = False
 
 
 def events_derive(
     *, platform: str, events: Iterable[tuple[int, bytes]], into: Reduced | None = None
 ) -> Reduced:
-    """Facts of raw (seq, bytes) events, reduced per entity. Never raises on bad events: each becomes a
-    DataIssue fact of the session being read."""
+    """Facts of raw (seq, bytes) events, fitted to their columns and reduced per entity. Never raises on
+    bad events: each becomes a DataIssue fact of the session being read."""
     derive = DERIVERS[platform]
     reduced = into or Reduced()
     for seq, raw in events:
+        ident = None
         try:
             event = orjson.loads(raw)
-            facts = derive(seq=seq, event=event) if isinstance(event, dict) else None
+            if isinstance(event, dict):
+                ident = event_ident(event.get("event_id"), raw)
+                session_id = event.get("session_id")
+                facts = facts_fit(
+                    derive(seq=ident, event=event),
+                    ident=ident,
+                    session_id=session_id if isinstance(session_id, str) else "",
+                )
+            else:
+                facts = [IssueFact("", event_ident(None, raw), "bad_envelope", "event is not a JSON object")]
         except Exception as exc:  # bad data must never fail the task; it is recorded instead
             logger.warning("event %s of %s could not be derived: %r", seq, platform, exc)
-            facts = [IssueFact("", seq, DERIVE_ERROR, repr(exc)[:500])]
-        if facts is None:
-            facts = [IssueFact("", seq, "bad_envelope", "event is not a JSON object")]
+            facts = [IssueFact("", ident or event_ident(None, raw), DERIVE_ERROR, repr(exc)[:500])]
         facts_reduce(facts, reduced)
     return reduced
 
@@ -105,35 +125,48 @@ class Derived:
     last_seq: int = 0
     applied: int = 0
     reduced: Reduced = field(default_factory=Reduced)
+    limited: bool = False  # stopped at its limit, not at the session's newest event
 
 
-def session_derive(*, platform: str, session_id: str, after_seq: int) -> Derived:
-    """Read the session's raw events after after_seq and reduce their facts."""
+def session_derive(*, platform: str, session_id: str, after_seq: int, limit: int | None = None) -> Derived:
+    """Read at most `limit` (default SLOWPATH_MAX_EVENTS) of the session's raw events after after_seq,
+    and reduce their facts."""
+    limit = limit or settings.SLOWPATH_MAX_EVENTS
     derived = Derived(platform, session_id, after_seq, last_seq=after_seq)
     for seq, raw in session_events_iter(
-        platform=platform, session_id=session_id, after_seq=after_seq, page=PAGE_EVENTS
+        platform=platform, session_id=session_id, after_seq=after_seq, page=min(PAGE_EVENTS, limit)
     ):
         events_derive(platform=platform, events=[(seq, raw)], into=derived.reduced)
         derived.applied += 1
         derived.last_seq = seq
+        if derived.applied >= limit:
+            derived.limited = True
+            break
     return derived
 
 
-def session_catch_up(*, platform: str, session_id: str, derived: Derived | None = None) -> CatchUpResult:
-    """Apply the session's raw events after its watermark, in one transaction. Returns what was applied;
-    `applied == 0` when a repeat finds nothing new. `derived` is what a caller read before taking the
-    lock; it is used only if the watermark has not moved since (else the events are read again)."""
+def session_catch_up(
+    *, platform: str, session_id: str, derived: Derived | None = None, limit: int | None = None
+) -> CatchUpResult:
+    """Apply at most `limit` (default SLOWPATH_MAX_EVENTS) of the session's raw events after its
+    watermark, in one transaction. Returns what was applied; `applied == 0` when a repeat finds nothing
+    new, `more` when events are left for another call. `derived` is what a caller read before taking
+    the lock; it is used only if the watermark has not moved since (else the events are read again)."""
     with transaction.atomic():
         progress = progress_lock(platform=platform, session_id=session_id)
         if derived is None or derived.after_seq != progress.processed_seq:
             derived = session_derive(
-                platform=platform, session_id=session_id, after_seq=progress.processed_seq
+                platform=platform, session_id=session_id, after_seq=progress.processed_seq, limit=limit
             )
         through = _raw_through(RAW_TRACE_MODELS[platform], session_id)
+        saved = ["raw_through_seq", "updated_at"]
+        if progress.failures:
+            failures.session_failure_clear(progress=progress)
+            saved += ["failures", "last_error", "retry_at"]
         if not derived.applied:
-            if progress.raw_through_seq < through:
-                progress.raw_through_seq = through
-                progress.save(update_fields=["raw_through_seq", "updated_at"])
+            if progress.raw_through_seq < through or len(saved) > 2:
+                progress.raw_through_seq = max(progress.raw_through_seq, through)
+                progress.save(update_fields=saved)
             return CatchUpResult(0)
         reduced = derived.reduced
         _issues_attribute(reduced, session_id)
@@ -144,34 +177,138 @@ def session_catch_up(*, platform: str, session_id: str, derived: Derived | None 
         _rollups(platform, touched)
         progress.processed_seq = derived.last_seq
         progress.raw_through_seq = max(progress.raw_through_seq, through, derived.last_seq)
-        progress.save(update_fields=["processed_seq", "raw_through_seq", "updated_at"])
+        progress.save(update_fields=["processed_seq", *saved])
     hours = frozenset(h for h, _ in touched.buckets)
-    return CatchUpResult(derived.applied, hours, frozenset(p for _, p in touched.buckets))
+    # Only what the limit left: events stored since the read have their dirty mark, and wait for the
+    # next run's coalescing window like any others.
+    more = derived.limited and progress.processed_seq < through
+    return CatchUpResult(derived.applied, hours, frozenset(p for _, p in touched.buckets), more)
 
 
-def sessions_catch_up(*, sessions: Iterable[tuple[str, str]]) -> list[CatchUpResult]:
-    """Catch up several sessions in ONE transaction, refreshing each touched rollup bucket once at the
-    end instead of once per session (the refresh is most of a small catch-up's cost). All or nothing:
-    a failure rolls every session back, and a rerun applies them all.
+@dataclass
+class CatchUpRun:
+    """What one run of sessions_catch_up did with the sessions it was given: each is in exactly one of
+    done (caught up through its newest event), more (applied up to the limit, more waiting), failed
+    (set aside with its error, retried after a backoff), waiting (failing and not due yet: not tried)
+    and left (over the run's session limit: not tried)."""
 
-    Reading and deriving the new events happens first, outside the transaction: WAL readers take no
+    applied: int = 0
+    done: set[SessionKey] = field(default_factory=set)
+    more: set[SessionKey] = field(default_factory=set)
+    failed: dict[SessionKey, str] = field(default_factory=dict)
+    waiting: set[SessionKey] = field(default_factory=set)
+    left: set[SessionKey] = field(default_factory=set)
+
+    @property
+    def visited(self) -> set[SessionKey]:
+        return self.done | self.more | set(self.failed)
+
+    @property
+    def unfinished(self) -> set[SessionKey]:
+        """Sessions with events still to apply."""
+        return self.more | set(self.failed) | self.waiting | self.left
+
+
+def sessions_catch_up(*, sessions: Iterable[SessionKey], now: datetime | None = None) -> CatchUpRun:
+    """One bounded run over the sessions named (see the module docstring). Sessions whose retry is not
+    due are skipped; of the others, those caught up least recently go first.
+
+    Reading and deriving a group's events happens first, outside its transaction: WAL readers take no
     lock, so the fast path keeps writing meanwhile; only applying holds the write lock. A session
     whose watermark moved in between (another worker caught it up) is read again under the lock."""
+    now = now or datetime.now(UTC)
+    limit = settings.SLOWPATH_MAX_EVENTS
+    run = CatchUpRun()
     keys = sorted({(platform, sid) for platform, sid in sessions if platform in DERIVERS})
-    prepared = [
-        session_derive(platform=platform, session_id=sid, after_seq=_watermark(platform, sid))
-        for platform, sid in keys
-    ]
-    with transaction.atomic(), buckets_deferred():
-        return [session_catch_up(platform=d.platform, session_id=d.session_id, derived=d) for d in prepared]
+    progress = _progress_read(keys)
+    due = []
+    for key in keys:
+        retry_at = progress.get(key, (0, None, None))[1]
+        if retry_at is not None and retry_at > now:
+            run.waiting.add(key)
+        else:
+            due.append(key)
+    due.sort(key=lambda k: (progress.get(k, (0, None, None))[2] or _NEVER, k))
+    run.left.update(due[settings.SLOWPATH_MAX_SESSIONS :])
+    group: list[Derived] = []
+    events = 0
+    for platform, sid in due[: settings.SLOWPATH_MAX_SESSIONS]:
+        after = progress.get((platform, sid), (0, None, None))[0]
+        try:
+            derived = session_derive(platform=platform, session_id=sid, after_seq=after, limit=limit)
+        except Exception as exc:
+            if failures.fault_is_machine(exc):
+                raise
+            _failure(run, (platform, sid), exc, now)
+            continue
+        group.append(derived)
+        events += derived.applied
+        if events >= limit:
+            _group_apply(group, run, limit, now)
+            group, events = [], 0
+    if group:
+        _group_apply(group, run, limit, now)
+    return run
 
 
-def _watermark(platform: str, session_id: str) -> int:
-    rows = sql_fetch(
-        "SELECT processed_seq FROM session_progress WHERE platform = %s AND session_id = %s",
-        [platform, session_id],
-    )
-    return rows[0][0] if rows else 0
+def _group_apply(group: list[Derived], run: CatchUpRun, limit: int, now: datetime) -> None:
+    """Apply a group of sessions in one transaction, each in a savepoint; if the group as a whole fails
+    (its shared rollup refresh), apply them again one transaction each."""
+    outcome = CatchUpRun()
+    try:
+        with transaction.atomic(), buckets_deferred():
+            for d in group:
+                _session_apply(d, outcome, limit, now)
+    except Exception as exc:
+        if failures.fault_is_machine(exc):
+            raise
+        logger.warning(
+            "a group of %d sessions failed as a whole (%r): applying them one by one", len(group), exc
+        )
+        outcome = CatchUpRun()
+        for d in group:
+            _session_apply(d, outcome, limit, now)
+    run.applied += outcome.applied
+    run.done |= outcome.done
+    run.more |= outcome.more
+    run.failed |= outcome.failed
+
+
+def _session_apply(d: Derived, run: CatchUpRun, limit: int, now: datetime) -> None:
+    key = (d.platform, d.session_id)
+    try:
+        result = session_catch_up(platform=d.platform, session_id=d.session_id, derived=d, limit=limit)
+    except Exception as exc:
+        if failures.fault_is_machine(exc):
+            raise
+        _failure(run, key, exc, now)
+        return
+    run.applied += result.applied
+    (run.more if result.more else run.done).add(key)
+
+
+def _failure(run: CatchUpRun, key: SessionKey, exc: Exception, now: datetime) -> None:
+    # Inside a group this joins the group's transaction (the session's own work was rolled back to its
+    # savepoint); alone, it is a transaction of its own.
+    logger.warning("catch-up of %s:%s failed, set aside: %r", *key, exc, exc_info=exc)
+    error = failures.error_text(exc)
+    with transaction.atomic():
+        failures.session_failure_record(platform=key[0], session_id=key[1], error=error, now=now)
+    run.failed[key] = error
+
+
+def _progress_read(keys: list[SessionKey]) -> dict[SessionKey, tuple[int, datetime | None, datetime | None]]:
+    """(watermark, retry_at, updated_at) of each session that has a SessionProgress row."""
+    out = {}
+    by_platform: dict[str, list[str]] = {}
+    for platform, sid in keys:
+        by_platform.setdefault(platform, []).append(sid)
+    for platform, ids in by_platform.items():
+        for i in range(0, len(ids), _IN_CHUNK):
+            rows = SessionProgress.objects.filter(platform=platform, session_id__in=ids[i : i + _IN_CHUNK])
+            for sid, *values in rows.values_list("session_id", "processed_seq", "retry_at", "updated_at"):
+                out[(platform, sid)] = tuple(values)
+    return out
 
 
 def _raw_through(raw_model: type, session_id: str) -> int:

@@ -141,7 +141,8 @@ def tool_result_outcome(*, is_error: bool, result: Any, marked: str = "") -> tup
 
 def claude_facts(*, seq: int, event: Mapping[str, Any]) -> list[Fact]:
     """The facts one stored Claude Code envelope states. Never raises on bad input: what it cannot
-    read becomes an IssueFact."""
+    read becomes an IssueFact. `seq` names the event, the same for every stored copy of it (the
+    catch-up passes a digest of its event id), so the keys made from it never count a copy twice."""
     session = _str(event.get("session_id"))
     ts = ts_parse(event.get("timestamp"))
     payload = event.get("payload")

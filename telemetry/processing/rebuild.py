@@ -6,8 +6,9 @@ and the live metrics writer. Archived events of a session are put back into the 
 original seqs for the duration of its catch-up, so they merge with the live rows in seq order, then
 removed again (the archive keeps the copy).
 
-The deletion and the watermark reset commit together; each session's catch-up is its own transaction.
-An interrupted rebuild leaves sessions with a zero watermark: running it again finishes the job.
+The deletion and the watermark reset commit together; each session is caught up in transactions of
+its own (bounded, as on the live path). An interrupted rebuild leaves sessions with a zero watermark: running
+it again finishes the job. A session that fails is recorded as on the live path and the others go on.
 """
 
 import logging
@@ -30,7 +31,7 @@ from ..models import (
     UsageHour,
 )
 from ..store import archive
-from . import catchup, lifecycle, live, refresh, rollups
+from . import catchup, failures, lifecycle, live, refresh, rollups
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,24 @@ class RebuildResult:
 
 
 def _catch_up(*, platform: str, session_id: str) -> int:
-    return catchup.session_catch_up(platform=platform, session_id=session_id).applied
+    """Apply all of the session's raw events, a bounded catch-up (one transaction) at a time. A session
+    that fails is set aside as the live path does (failures.py), and the rebuild goes on."""
+    applied = 0
+    while True:
+        try:
+            result = catchup.session_catch_up(platform=platform, session_id=session_id)
+        except Exception as exc:
+            if failures.fault_is_machine(exc):
+                raise
+            logger.warning("rebuild of %s:%s failed, set aside: %r", platform, session_id, exc)
+            with transaction.atomic():
+                failures.session_failure_record(
+                    platform=platform, session_id=session_id, error=failures.error_text(exc)
+                )
+            return applied
+        applied += result.applied
+        if not result.more:
+            return applied
 
 
 def sessions_known() -> set[tuple[str, str]]:

@@ -23,12 +23,11 @@ from ..models import (
     Turn,
     TurnKind,
 )
+from .bounds import COST_UNITS_SQL, INT32_MAX, INT64_MAX, cost_fit, cost_units_total, counter_fit
 from .rollups import ACTIVE_GAP_CAP, EPOCH_US_SQL
 from .rows import CHANGES, TOOLS, Touched, row_update, sql_fetch
 
 ORPHAN_RESULT = "tool_result_without_call"
-# Turn.cost_usd has 8 decimal places: a session's cost is summed as integers of 10^-8 USD.
-_COST_SCALE = 10**8
 
 
 def session_finalize(session: Session, touched: Touched) -> None:
@@ -117,6 +116,9 @@ def _changes_status(session: Session, touched: Touched) -> None:
         row_update(change, {"status": wanted}, touched)
 
 
+_NULL_INT = "CAST(NULL AS BIGINT)"
+
+
 def _epoch_us(col: str) -> str:
     return EPOCH_US_SQL[connection.vendor].format(col=col)
 
@@ -126,10 +128,11 @@ def _latencies(session: Session) -> None:
     thread (main or one sub-agent)."""
     # Times as exact epoch microseconds, found by bisection: the whole session is read on every
     # catch-up, so neither per-row datetime conversion nor a scan of all marks per turn is affordable.
+    # The NULLs are typed: PostgreSQL takes two untyped ones for text, which no bigint unites with.
     rows = sql_fetch(
-        f"SELECT 0, agent_id, {_epoch_us('timestamp')}, NULL, NULL FROM turns"
+        f"SELECT 0, agent_id, {_epoch_us('timestamp')}, {_NULL_INT}, {_NULL_INT} FROM turns"
         " WHERE session_id = %s AND kind = %s"
-        f" UNION ALL SELECT 0, agent_id, {_epoch_us('finished_at')}, NULL, NULL FROM tool_calls"
+        f" UNION ALL SELECT 0, agent_id, {_epoch_us('finished_at')}, {_NULL_INT}, {_NULL_INT} FROM tool_calls"
         " WHERE session_id = %s AND finished_at IS NOT NULL"
         f" UNION ALL SELECT 1, agent_id, {_epoch_us('timestamp')}, id, latency_ms FROM turns"
         " WHERE session_id = %s AND kind = %s",
@@ -149,6 +152,8 @@ def _latencies(session: Session) -> None:
         i = bisect_right(times, us)
         # The same arithmetic as on datetimes: timedelta.total_seconds() * 1000, rounded.
         latency = round(timedelta(microseconds=us - times[i - 1]).total_seconds() * 1000) if i else None
+        if latency is not None and latency > INT32_MAX:
+            latency = None  # over 24 days: not a response to that prompt, and more than the column holds
         if latency != stored:
             changed.append((latency, turn_id))
     if changed:
@@ -200,33 +205,36 @@ def _counters(session: Session) -> None:
 
 def _turn_counters(session_pk: int) -> dict:
     # Costs are summed as integers of 10^-8 USD (Turn.cost_usd's precision): exact, like summing the
-    # stored Decimals, without converting each one.
+    # stored Decimals, without converting each one; in two parts, so no sum can overflow (rollups.py).
     rows = sql_fetch(
         "SELECT kind, model, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_write_tokens),"
-        " SUM(cache_read_tokens), SUM(CAST(ROUND(cost_usd * 100000000) AS BIGINT))"
+        f" SUM(cache_read_tokens), {COST_UNITS_SQL}"
         " FROM turns WHERE session_id = %s GROUP BY kind, model",
         [session_pk],
     )
     kinds: dict[str, int] = {}
-    usage = [0, 0, 0, 0, 0]  # input, output, cache write, cache read, cost units
+    usage = [0, 0, 0, 0]  # input, output, cache write, cache read
+    cost = Decimal(0)
     models = set()
-    for kind, model, n, *sums in rows:
+    for kind, model, n, *sums, cost_high, cost_low in rows:
         kinds[kind] = kinds.get(kind, 0) + n
         if kind == TurnKind.ASSISTANT_RESPONSE:
             usage = [total + int(x or 0) for total, x in zip(usage, sums, strict=True)]
+            cost += cost_units_total(cost_high, cost_low)
             if model:
                 models.add(model)
+    count = {k: counter_fit(kinds.get(k, 0)) for k in TurnKind.values}
     return {
-        "prompts": kinds.get(TurnKind.USER_PROMPT, 0),
-        "assistant_messages": kinds.get(TurnKind.ASSISTANT_RESPONSE, 0),
-        "api_errors": kinds.get(TurnKind.API_ERROR, 0),
-        "compactions": kinds.get(TurnKind.COMPACTION, 0),
-        "subagent_runs": kinds.get(TurnKind.SUBAGENT_RUN, 0),
-        "input_tokens": usage[0],
-        "output_tokens": usage[1],
-        "cache_write_tokens": usage[2],
-        "cache_read_tokens": usage[3],
-        "cost_usd": Decimal(usage[4]) / _COST_SCALE,
+        "prompts": count[TurnKind.USER_PROMPT],
+        "assistant_messages": count[TurnKind.ASSISTANT_RESPONSE],
+        "api_errors": count[TurnKind.API_ERROR],
+        "compactions": count[TurnKind.COMPACTION],
+        "subagent_runs": count[TurnKind.SUBAGENT_RUN],
+        "input_tokens": counter_fit(usage[0], INT64_MAX),
+        "output_tokens": counter_fit(usage[1], INT64_MAX),
+        "cache_write_tokens": counter_fit(usage[2], INT64_MAX),
+        "cache_read_tokens": counter_fit(usage[3], INT64_MAX),
+        "cost_usd": cost_fit(cost),
         "models_used": sorted(models),
     }
 
@@ -238,10 +246,10 @@ def _tool_counters(session_pk: int) -> dict:
         )
     )
     return {
-        "tool_calls": sum(statuses.values()),
-        "tool_failures": statuses.get(ToolStatus.FAILURE, 0),
-        "tool_rejections": statuses.get(ToolStatus.REJECTED, 0),
-        "tool_interruptions": statuses.get(ToolStatus.INTERRUPTED, 0),
+        "tool_calls": counter_fit(sum(statuses.values())),
+        "tool_failures": counter_fit(statuses.get(ToolStatus.FAILURE, 0)),
+        "tool_rejections": counter_fit(statuses.get(ToolStatus.REJECTED, 0)),
+        "tool_interruptions": counter_fit(statuses.get(ToolStatus.INTERRUPTED, 0)),
     }
 
 
@@ -256,11 +264,11 @@ def _other_counters(session_pk: int) -> dict:
          ACTIVE_GAP_CAP // timedelta(microseconds=1), session_pk, session_pk, session_pk],
     )  # fmt: skip
     return {
-        "lines_added": added or 0,
-        "lines_removed": removed or 0,
-        "data_issues": issues,
+        "lines_added": counter_fit(added),
+        "lines_removed": counter_fit(removed),
+        "data_issues": counter_fit(issues),
         # As rollups.active_seconds: whole seconds of the summed gaps, each capped.
-        "active_seconds": int(timedelta(microseconds=int(active_us or 0)).total_seconds()),
+        "active_seconds": counter_fit(int(timedelta(microseconds=int(active_us or 0)).total_seconds())),
     }
 
 

@@ -15,12 +15,11 @@ docs/metrics.md states every definition.
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from hashlib import blake2b
 
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, Count, F, Q, Sum, Value
-from django.db.models.functions import Cast, Coalesce, Round
+from django.db.models import Count, Q, Sum, Value
+from django.db.models.functions import Coalesce
 
 from ..models import (
     ActivityHour,
@@ -35,6 +34,7 @@ from ..models import (
     TurnKind,
     UsageHour,
 )
+from .bounds import INT64_MAX, cost_fit, cost_units_sums, cost_units_total, counter_fit
 from .histograms import LATENCY_BUCKETS, histogram_trim, latency_bucket
 
 HOUR = timedelta(hours=1)
@@ -42,10 +42,6 @@ _HOUR_MS = 3_600_000
 
 # Active time: a gap between two consecutive events of a session counts up to this long.
 ACTIVE_GAP_CAP = timedelta(minutes=5)
-
-# Costs are summed as integers of 10^-8 USD (the precision Turn.cost_usd stores), so a sum is exact and
-# does not depend on the order rows are read in (SQLite would sum REALs otherwise).
-_COST_SCALE = 10**8
 
 # What the usage and activity rollups sum, in their hour rows; live metrics and selectors read the same.
 USAGE_MEASURES = (
@@ -168,10 +164,6 @@ def rollups_refresh(*, hours: set[datetime], project_ids: set[int | None], platf
     return around
 
 
-def _cost_units() -> Cast:
-    return Cast(Round(F("cost_usd") * Value(_COST_SCALE)), BigIntegerField())
-
-
 def _usage_refresh(hours: set[datetime], pids: set[int], platform: str, unknown_id: int) -> None:
     UsageHour.objects.filter(hour__in=hours, platform=platform, project_id__in=pids).delete()
     rows = (
@@ -189,7 +181,7 @@ def _usage_refresh(hours: set[datetime], pids: set[int], platform: str, unknown_
             out=Sum("output_tokens"),
             cw=Sum("cache_write_tokens"),
             cr=Sum("cache_read_tokens"),
-            cost=Sum(_cost_units()),
+            **cost_units_sums(),
         )
         .order_by()
     )
@@ -199,12 +191,12 @@ def _usage_refresh(hours: set[datetime], pids: set[int], platform: str, unknown_
             platform=platform,
             project_id=r["pid"],
             model=r["model"],
-            messages=r["n"],
-            input_tokens=r["inp"] or 0,
-            output_tokens=r["out"] or 0,
-            cache_write_tokens=r["cw"] or 0,
-            cache_read_tokens=r["cr"] or 0,
-            cost_usd=Decimal(int(r["cost"] or 0)) / _COST_SCALE,
+            messages=counter_fit(r["n"]),
+            input_tokens=counter_fit(r["inp"], INT64_MAX),
+            output_tokens=counter_fit(r["out"], INT64_MAX),
+            cache_write_tokens=counter_fit(r["cw"], INT64_MAX),
+            cache_read_tokens=counter_fit(r["cr"], INT64_MAX),
+            cost_usd=cost_fit(cost_units_total(r["cost_high"], r["cost_low"])),
         )
         for r in rows
     )
@@ -245,11 +237,11 @@ def _tools_refresh(hours: set[datetime], pids: set[int], platform: str, unknown_
             platform=platform,
             project_id=pid,
             tool_name=tool,
-            calls=b["calls"],
-            failures=b[ToolStatus.FAILURE],
-            rejections=b[ToolStatus.REJECTED],
-            interruptions=b[ToolStatus.INTERRUPTED],
-            duration_ms_sum=b["sum"],
+            calls=counter_fit(b["calls"]),
+            failures=counter_fit(b[ToolStatus.FAILURE]),
+            rejections=counter_fit(b[ToolStatus.REJECTED]),
+            interruptions=counter_fit(b[ToolStatus.INTERRUPTED]),
+            duration_ms_sum=counter_fit(b["sum"], INT64_MAX),
             duration_histogram=histogram_trim(b["hist"]),
         )
         for (hour, pid, tool), b in sorted(buckets.items())
@@ -321,14 +313,14 @@ def _activity_refresh(hours: set[datetime], pids: set[int], platform: str, unkno
             hour=hour,
             platform=platform,
             project_id=pid,
-            sessions=len(a["sessions"]),
-            prompts=a["prompts"],
-            api_errors=a["api_errors"],
-            lines_added=a["added"],
-            lines_removed=a["removed"],
-            edits_accepted=a["accepted"],
-            edits_rejected=a["rejected"],
-            active_seconds=round(a["active_ms"] / 1000),
+            sessions=counter_fit(len(a["sessions"])),
+            prompts=counter_fit(a["prompts"]),
+            api_errors=counter_fit(a["api_errors"]),
+            lines_added=counter_fit(a["added"]),
+            lines_removed=counter_fit(a["removed"]),
+            edits_accepted=counter_fit(a["accepted"]),
+            edits_rejected=counter_fit(a["rejected"]),
+            active_seconds=counter_fit(round(a["active_ms"] / 1000)),
         )
         for (hour, pid), a in sorted(acc.items())
         if hour in hours

@@ -23,6 +23,7 @@ from ..models import (
     Turn,
 )
 from . import claude
+from .bounds import INT32_MAX, key_fit
 from .facts import (
     ChangeFact,
     Reduced,
@@ -218,10 +219,10 @@ def _any_stored(model: type, session_pk: int, field_name: str, keys: set[str]) -
     return bool(sql_fetch(sql, [session_pk, *keys]))
 
 
-def _group_keys(items: Iterable, attr: str) -> dict[str, set[str]]:
+def _group_keys(items: Iterable[tuple[str, object]]) -> dict[str, set[str]]:
     keys: dict[str, set[str]] = {}
-    for item in items:
-        keys.setdefault(item.session_id, set()).add(getattr(item, attr))
+    for key, fact in items:
+        keys.setdefault(fact.session_id, set()).add(key)
     return keys
 
 
@@ -290,6 +291,7 @@ def _tool_fact(row: ToolCall) -> ToolFact:
 
 def _tool_values(fact: ToolFact) -> dict:
     moment = fact.started_at or fact.finished_at
+    duration = fact.duration_ms
     return {
         "tool_name": fact.tool_name[:128],
         "mcp_server": claude.mcp_server(fact.tool_name)[:128],
@@ -298,7 +300,8 @@ def _tool_values(fact: ToolFact) -> dict:
         "started_at": fact.started_at,
         "finished_at": fact.finished_at,
         "hour": hour_floor(moment),
-        "duration_ms": fact.duration_ms,
+        # Longer than the column holds (24 days) is a start and an end that do not belong together.
+        "duration_ms": duration if duration is None or duration <= INT32_MAX else None,
         "message_key": fact.message_key[:300],
         "agent_id": fact.agent_id[:128],
         "seen_in_hooks": fact.seen_in_hooks,
@@ -339,23 +342,25 @@ class RowKind:
 
 TURNS = RowKind(Turn, "key", 300, _turn_fact, _turn_values, turn_merge, in_conversation=True)
 TOOLS = RowKind(ToolCall, "tool_use_id", 128, _tool_fact, _tool_values, tool_merge, in_conversation=True)
-CHANGES = RowKind(CodeChange, "key", 300, _change_fact, _change_values, change_merge, in_conversation=False)
+# A change's key is its tool call's id: fitted like one (bounds.TOOL_KEY_LENGTH), so the two still join.
+CHANGES = RowKind(CodeChange, "key", 128, _change_fact, _change_values, change_merge, in_conversation=False)
 
 
 def _rows_apply(kind: RowKind, sessions, conversations, facts: list, touched: Touched) -> None:
     """Insert the facts that have no row yet; merge the others into their rows (merges commute, so
-    the order facts arrive in does not matter)."""
-    existing = _rows_by_key(kind.model, sessions, _group_keys(facts, kind.key), kind.key)
+    the order facts arrive in does not matter). A row is looked up by the key it is stored under
+    (bounds.key_fit: facts are fitted already, this keeps the two the same by construction)."""
+    keyed = [(key_fit(getattr(fact, kind.key), kind.key_length), fact) for fact in facts]
+    existing = _rows_by_key(kind.model, sessions, _group_keys(keyed), kind.key)
     new = []
-    for fact in facts:
+    for key, fact in keyed:
         session = sessions[fact.session_id]
-        key = getattr(fact, kind.key)
         row = existing.get((fact.session_id, key))
         if row is None:
             values = kind.to_values(fact)
             link = {"conversation_id": conversations[fact.session_id]} if kind.in_conversation else {}
             new.append({"session_id": session.pk, **link, "project_id": session.project_id,
-                        kind.key: key[: kind.key_length], **values})  # fmt: skip
+                        kind.key: key, **values})  # fmt: skip
             touched.add(values["hour"], session.project_id)
         else:
             row_update(row, kind.to_values(kind.merge(kind.to_fact(row), fact)), touched)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import orjson
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import connection, transaction
@@ -69,6 +70,7 @@ SCHEMA = pa.schema(
     ]
 )
 _IN_CHUNK = 500  # ids per IN (...) list: under SQLite's bound-parameter limit
+_IMPORT_BATCH = 10_000  # rows of a file read (and held) at a time by archive_import
 
 
 def archive_dir() -> Path:
@@ -228,6 +230,16 @@ def _read(path: Path, filters: list | None = None) -> pa.Table:
         raise ArchiveUnreadable(f"{path}: not a readable Blueplane archive ({exc})") from None
 
 
+def _read_batches(path: Path, rows: int) -> Iterator[list[dict]]:
+    """A file's rows, `rows` at a time (a whole file can be larger than memory should hold)."""
+    try:
+        batches = ds.dataset(path, schema=SCHEMA, format="parquet").to_batches(batch_size=rows)
+        for batch in batches:
+            yield batch.to_pylist()
+    except (pa.ArrowException, OSError) as exc:
+        raise ArchiveUnreadable(f"{path}: not a readable Blueplane archive ({exc})") from None
+
+
 def archive_rows(
     *, root: Path | None = None, platform: str | None = None, session_id: str | None = None
 ) -> Iterator[dict]:
@@ -289,7 +301,10 @@ def _existing(model, column: str, values: list) -> set:
 
 
 def _rows_restore(rows: Iterable[dict], result: ArchiveImport) -> None:
-    """Insert archived events that are missing from the raw tables, keeping each one's seq where free."""
+    """Insert archived events that are missing from the raw tables, keeping each one's seq where free.
+    One transaction per unit written (at most REPACK_MAX_UNIT_EVENTS events), so the write lock is held
+    briefly whatever the size of a session; an interrupted restore is finished by running it again
+    (what is stored is skipped by its event key)."""
     by_session: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for row in rows:
         by_session[(row["platform"], row["session_id"])].append(row)
@@ -304,10 +319,10 @@ def _rows_restore(rows: Iterable[dict], result: ArchiveImport) -> None:
         if not fresh:
             continue
         taken = _existing(model, "seq", [r["seq"] for r in fresh])
-        with transaction.atomic(), connection.cursor() as cursor:
-            inserted: list[int] = []
-            for start in range(0, len(fresh), unit_events):
-                part = fresh[start : start + unit_events]
+        inserted: list[int] = []
+        for start in range(0, len(fresh), unit_events):
+            part = fresh[start : start + unit_events]
+            with transaction.atomic(), connection.cursor() as cursor:
                 chunk_id = unit_insert(
                     cursor,
                     platform=platform,
@@ -332,35 +347,34 @@ def _rows_restore(rows: Iterable[dict], result: ArchiveImport) -> None:
                             [r["seq"], *values],
                         )
                     inserted.append(cursor.fetchone()[0])
-            result.seqs.setdefault(platform, []).extend(inserted)
-            result.events += len(inserted)
-            result.sessions.add((platform, session_id))
-            if connection.vendor == "postgresql":
-                # Explicit ids do not advance PostgreSQL's sequence; later inserts must not collide.
-                cursor.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'seq'), "
-                    f"GREATEST((SELECT MAX(seq) FROM {table}), 1))"
-                )
+                if connection.vendor == "postgresql":
+                    # Explicit ids do not advance PostgreSQL's sequence; later inserts must not collide.
+                    cursor.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'seq'), "
+                        f"GREATEST((SELECT MAX(seq) FROM {table}), 1))"
+                    )
+        result.seqs.setdefault(platform, []).extend(inserted)
+        result.events += len(inserted)
+        result.sessions.add((platform, session_id))
         session_progress_record(platform=platform, session_id=session_id)
 
 
 def archive_import(path: Path | str) -> ArchiveImport:
     """Put the events of an archive file (or of every file under a folder) back into the raw tables.
     Idempotent: events already stored (same event key) are skipped. The sessions it touched are
-    returned; their watermarks are left alone, so run `manage.py rebuild --session` (or enqueue a
-    catch-up) for sessions whose derived rows are missing."""
+    returned; their watermarks are left alone, so catch them up (what `blueplane import archive` does)
+    for sessions whose derived rows are missing. A file is read and written a batch of rows at a time."""
     result = ArchiveImport()
     for file in archive_files(Path(path)):
-        table = _read(file)
-        rows = table.to_pylist()
-        for r in rows:
-            if r["event_key"] is None:  # a file from elsewhere without keys: recompute them
-                try:
-                    envelope = orjson.loads(r["event"])
-                    r["event_key"] = event_key(envelope["event_id"], timestamp_ms(envelope["timestamp"]))
-                except (ValueError, KeyError, TypeError):
-                    continue
-        _rows_restore(rows, result)
+        for rows in _read_batches(file, _IMPORT_BATCH):
+            for r in rows:
+                if r["event_key"] is None:  # a file from elsewhere without keys: recompute them
+                    try:
+                        envelope = orjson.loads(r["event"])
+                        r["event_key"] = event_key(envelope["event_id"], timestamp_ms(envelope["timestamp"]))
+                    except (ValueError, KeyError, TypeError):
+                        continue
+            _rows_restore(rows, result)
     return result
 
 

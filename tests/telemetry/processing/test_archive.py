@@ -134,3 +134,32 @@ def test_import_of_a_file_that_is_not_an_archive_is_one_line(tmp_path, capsys):
     assert cli.main(["import", "archive", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a readable Blueplane archive" in err
+
+
+def test_import_archive_derives_through_bounded_catch_ups(redis, archive_root, settings, monkeypatch):
+    from blueplane import cli
+    from telemetry import tasks
+    from telemetry.models import Session
+    from telemetry.processing import catchup
+    from tests.telemetry.processing.test_rebuild import assert_same, derived_dump
+
+    ingest(redis, processed=False)
+    tasks.sessions_catch_up()
+    tasks.sessions_idle_close()
+    before = derived_dump()
+    archive.raw_traces_archive(older_than_days=30, now=LATER)
+    Session.objects.all().delete()
+    SessionProgress.objects.all().delete()
+    settings.SLOWPATH_MAX_EVENTS = 2
+    settings.SLOWPATH_MAX_SESSIONS = 1
+    settings.REPACK_MAX_UNIT_EVENTS = 2
+    catch_ups = []
+    catch_up = catchup.session_catch_up
+    monkeypatch.setattr(catchup, "session_catch_up", lambda **kw: catch_ups.append(kw) or catch_up(**kw))
+
+    assert cli.main(["import", "archive", str(archive_root)]) == 0
+
+    assert ClaudeRawTrace.objects.count() == 10 and RawChunk.objects.count() == 6  # units of 2 events
+    assert len(catch_ups) == 6  # 2 sessions of 5 events, 2 events a transaction
+    tasks.sessions_idle_close()
+    assert_same(derived_dump(), before)
