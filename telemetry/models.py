@@ -356,7 +356,13 @@ class DataIssue(models.Model):
     call, a missing field): recorded and counted, never fatal."""
 
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="issues")
-    seq = models.BigIntegerField(help_text="Raw trace seq of the event")
+    # The issue's identity within its session: a digest of the event's id, so every stored copy of one
+    # event (a re-send with another timestamp is a second raw row) makes one issue, not two; for a tool
+    # result whose call never came, a digest of its tool-use id.
+    seq = models.BigIntegerField(help_text="Identity of the issue within its session (a digest)")
+    event_seq = models.BigIntegerField(
+        null=True, blank=True, help_text="Raw trace seq of the event it is about (its first stored copy)"
+    )
     kind = models.CharField(max_length=64)
     detail = models.CharField(max_length=500, blank=True, default="")
 

@@ -235,11 +235,13 @@ class DataIssueAdmin(DerivedAdmin):
 
     @admin.display(description="raw event")
     def event(self, obj: DataIssue) -> SafeString | str:
-        if obj.seq <= 0:
-            # Not one event's issue but a standing one (a tool result whose call never came): the slow
-            # path keys it by a number of its own and keeps the tool-use id in the detail.
+        if obj.event_seq is None:
+            # Not one event's issue but a standing one (a tool result whose call never came, a session
+            # that fails to derive): the tool-use id, if any, is in the detail.
             if obj.kind == derived.ORPHAN_RESULT:
                 return list_link(ToolCall, "the tool call", session=obj.session_id, tool_use_id=obj.detail)
             return "-"
         model = RAW_TRACE_MODELS[obj.session.platform]
-        return format_html('<a href="{}">event {}</a>', admin_url(model, "change", obj.seq), obj.seq)
+        return format_html(
+            '<a href="{}">event {}</a>', admin_url(model, "change", obj.event_seq), obj.event_seq
+        )

@@ -27,7 +27,7 @@ from watermark 0 gives the same rows as the live path.
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import orjson
@@ -111,6 +111,8 @@ def events_derive(
         except Exception as exc:  # bad data must never fail the task; it is recorded instead
             logger.warning("event %s of %s could not be derived: %r", seq, platform, exc)
             facts = [IssueFact("", ident or event_ident(None, raw), DERIVE_ERROR, repr(exc)[:500])]
+        # Issues are rare: only they learn which raw row they came from (the admin links to it).
+        facts = [replace(f, raw_seq=seq) if type(f) is IssueFact else f for f in facts]
         facts_reduce(facts, reduced)
     return reduced
 
@@ -330,5 +332,5 @@ def _issues_attribute(reduced: Reduced, session_id: str) -> None:
     for key, issue in list(reduced.issues.items()):
         if issue.session_id != session_id:
             del reduced.issues[key]
-            fixed = IssueFact(session_id, issue.seq, issue.kind, issue.detail)
+            fixed = replace(issue, session_id=session_id)
             reduced.issues.setdefault(("issue", session_id, issue.seq, issue.kind), fixed)

@@ -211,12 +211,14 @@ def change_merge(a: ChangeFact, b: ChangeFact) -> ChangeFact:
 
 @dataclass(frozen=True, slots=True)
 class IssueFact:
-    """Something in event `seq` that could not be fully understood."""
+    """Something in an event that could not be fully understood. `seq` names the event (every stored
+    copy of it alike: bounds.event_ident); `raw_seq` is the raw row it was read from, for links."""
 
     session_id: str
     seq: int
     kind: str
     detail: str = ""
+    raw_seq: int | None = None
 
 
 Fact = SessionFact | TurnFact | ToolFact | ChangeFact | IssueFact

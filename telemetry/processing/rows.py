@@ -111,7 +111,13 @@ def facts_apply(platform: str, session_id: str, reduced: Reduced, touched: Touch
     _rows_apply(TOOLS, sessions, conversations, tools, touched)
     _rows_apply(CHANGES, sessions, conversations, list(reduced.changes.values()), touched)
     issues = [
-        DataIssue(session=sessions[i.session_id], seq=i.seq, kind=i.kind[:64], detail=i.detail[:500])
+        DataIssue(
+            session=sessions[i.session_id],
+            seq=i.seq,
+            event_seq=i.raw_seq,
+            kind=i.kind[:64],
+            detail=i.detail[:500],
+        )
         for i in reduced.issues.values()
     ]
     DataIssue.objects.bulk_create(issues, ignore_conflicts=True)
