@@ -301,18 +301,6 @@ class ToolFilter(NameFilter):
     names = derived.tool_names
 
 
-# The kinds the slow path records (telemetry/processing/claude.py and recompute.py); any other still
-# filters via ?kind= and is then offered too.
-KNOWN_ISSUE_KINDS = (
-    "bad_envelope",
-    "missing_field",
-    derived.ORPHAN_RESULT,
-    "unknown_hook",
-    "unknown_record",
-    "unknown_source",
-)
-
-
 class IssueKindFilter(NameFilter):
     title = "kind"
     parameter_name = "kind"
@@ -320,7 +308,7 @@ class IssueKindFilter(NameFilter):
 
     @staticmethod
     def names() -> list[str]:
-        return list(KNOWN_ISSUE_KINDS)
+        return list(derived.ISSUE_KINDS)
 
 
 class ProgressFilter(admin.SimpleListFilter):

@@ -43,10 +43,10 @@ from typing import Any
 from django.db.models import BigIntegerField, F, Sum, Value
 from django.db.models.functions import Cast, Round
 
-from .facts import ChangeFact, Fact, IssueFact, SessionFact, ToolFact, TurnFact
+from .facts import ChangeFact, Fact, IssueFact, IssueKind, SessionFact, ToolFact, TurnFact
 
-VALUE_OUT_OF_RANGE = "value_out_of_range"
-TIME_OUT_OF_RANGE = "time_out_of_range"
+VALUE_OUT_OF_RANGE = IssueKind.VALUE_OUT_OF_RANGE
+TIME_OUT_OF_RANGE = IssueKind.TIME_OUT_OF_RANGE
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1

@@ -39,7 +39,7 @@ from ..store.keys import session_key
 from ..store.units import session_events_iter
 from . import claude, failures
 from .bounds import event_ident, facts_fit
-from .facts import Fact, IssueFact, Reduced, SessionFact, facts_reduce
+from .facts import Fact, IssueFact, IssueKind, Reduced, SessionFact, facts_reduce
 from .recompute import ORPHAN_RESULT, session_finalize
 from .refresh import buckets_deferred, buckets_refresh
 from .rows import Touched, facts_apply, progress_lock, sql_fetch
@@ -48,7 +48,7 @@ __all__ = ["ORPHAN_RESULT", "session_catch_up", "sessions_catch_up"]
 
 logger = logging.getLogger(__name__)
 
-DERIVE_ERROR = "derive_error"
+DERIVE_ERROR = IssueKind.DERIVE_ERROR
 PAGE_EVENTS = 5000
 _IN_CHUNK = 500  # ids per IN (...) list: under SQLite's bound-parameter limit
 _NEVER = datetime.min.replace(tzinfo=UTC)
@@ -62,7 +62,7 @@ def _cursor_facts(*, seq: int, event: dict) -> list[Fact]:
     ts = claude.ts_parse(event.get("timestamp"))
     session = event.get("session_id")
     if ts is None or not isinstance(session, str):
-        return [IssueFact(str(session), seq, "bad_envelope", "missing session or timestamp")]
+        return [IssueFact(str(session), seq, IssueKind.BAD_ENVELOPE, "missing session or timestamp")]
     return [SessionFact(session, ts)]
 
 
@@ -107,7 +107,11 @@ def events_derive(
                     session_id=session_id if isinstance(session_id, str) else "",
                 )
             else:
-                facts = [IssueFact("", event_ident(None, raw), "bad_envelope", "event is not a JSON object")]
+                facts = [
+                    IssueFact(
+                        "", event_ident(None, raw), IssueKind.BAD_ENVELOPE, "event is not a JSON object"
+                    )
+                ]
         except Exception as exc:  # bad data must never fail the task; it is recorded instead
             logger.warning("event %s of %s could not be derived: %r", seq, platform, exc)
             facts = [IssueFact("", ident or event_ident(None, raw), DERIVE_ERROR, repr(exc)[:500])]

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import claude_legacy as legacy
-from .facts import ChangeFact, Fact, IssueFact, SessionFact, ToolFact, TurnFact
+from .facts import ChangeFact, Fact, IssueFact, IssueKind, SessionFact, ToolFact, TurnFact
 from .pricing import price_table_load
 from .usage import SYNTHETIC_MODEL, usage_cost, usage_from_record, usage_key
 
@@ -66,6 +66,9 @@ _OUTCOME_STATUS = {
     "tool_use_error": "failure",
     "error": "failure",
 }
+
+
+_DURATION_MAX_MS = 365 * 24 * 3600 * 1000
 
 
 def ts_parse(value: Any) -> datetime | None:
@@ -148,7 +151,13 @@ def claude_facts(*, seq: int, event: Mapping[str, Any]) -> list[Fact]:
     payload = event.get("payload")
     metadata = event.get("metadata") if isinstance(event.get("metadata"), dict) else {}
     if not session or ts is None or not isinstance(payload, dict):
-        return [IssueFact(session or "?", seq, "bad_envelope", "missing session, timestamp or payload")]
+        return [
+            IssueFact(session or "?", seq, IssueKind.BAD_ENVELOPE, "missing session, timestamp or payload")
+        ]
+    if metadata.get("timestamp_from") == "none":
+        # A transcript with no time in any line (capture stamps it with the epoch, the same on every
+        # read): its facts would count in 1970. Recorded, not derived.
+        return [IssueFact(session, seq, IssueKind.TIME_UNKNOWN, _str(payload.get("type"))[:100])]
     project = metadata.get("project")
     project_key = None
     if isinstance(project, dict) and isinstance(project.get("hash"), str):
@@ -160,7 +169,7 @@ def claude_facts(*, seq: int, event: Mapping[str, Any]) -> list[Fact]:
     elif event.get("source") == "transcript":
         facts.extend(_record_facts(seq, session, ts, payload, metadata))
     else:
-        facts.append(IssueFact(session, seq, "unknown_source", _str(event.get("source"))[:100]))
+        facts.append(IssueFact(session, seq, IssueKind.UNKNOWN_SOURCE, _str(event.get("source"))[:100]))
     end_reason = ""
     parent = ""
     for fact in facts:
@@ -179,7 +188,7 @@ def _hook_facts(seq: int, session: str, ts: datetime, kind: Any, p: Mapping, met
     if kind == "UserPromptSubmit":
         prompt_id = _str(p.get("prompt_id"))
         if not prompt_id:
-            return [IssueFact(session, seq, "missing_field", "UserPromptSubmit without prompt_id")]
+            return [IssueFact(session, seq, IssueKind.MISSING_FIELD, "UserPromptSubmit without prompt_id")]
         chars, lines = _text_size(p.get("prompt"))
         return [
             TurnFact(session, f"prompt:{prompt_id}", "user_prompt", ts, chars=chars, lines=lines,
@@ -188,11 +197,13 @@ def _hook_facts(seq: int, session: str, ts: datetime, kind: Any, p: Mapping, met
     if kind in ("PreToolUse", "PostToolUse", "PostToolUseFailure"):
         tool_id, name = _str(p.get("tool_use_id")), _str(p.get("tool_name"))
         if not tool_id:
-            return [IssueFact(session, seq, "missing_field", f"{kind} without tool_use_id")]
+            return [IssueFact(session, seq, IssueKind.MISSING_FIELD, f"{kind} without tool_use_id")]
         if kind == "PreToolUse":
             return [ToolFact(session, tool_id, name, started_at=ts, agent_id=agent, seen_in_hooks=True)]
         duration = p.get("duration_ms")
-        started = ts - timedelta(milliseconds=duration) if isinstance(duration, int | float) else None
+        # A duration no call can have (negative, NaN, past a year: 1e300 would overflow) says nothing.
+        timed = isinstance(duration, int | float) and 0 <= duration <= _DURATION_MAX_MS
+        started = ts - timedelta(milliseconds=duration) if timed else None
         if kind == "PostToolUse":
             status, error = "success", ""
         elif p.get("is_interrupt") is True:
@@ -225,7 +236,7 @@ def _hook_facts(seq: int, session: str, ts: datetime, kind: Any, p: Mapping, met
         return [SessionFact(session, ts, end_reason=_str(p.get("reason"))[:64] or "other")]
     if kind in HOOKS_IGNORED:
         return []
-    return [IssueFact(session, seq, "unknown_hook", _str(kind)[:200])]
+    return [IssueFact(session, seq, IssueKind.UNKNOWN_HOOK, _str(kind)[:200])]
 
 
 def _record_facts(seq: int, session: str, ts: datetime, r: Mapping, metadata: Mapping) -> list[Fact]:
@@ -240,7 +251,9 @@ def _record_facts(seq: int, session: str, ts: datetime, r: Mapping, metadata: Ma
     elif kind == "user":
         facts.extend(_user_facts(seq, session, ts, r, metadata, agent))
     elif kind not in RECORDS_IGNORED:
-        facts.append(IssueFact(session, seq, "unknown_record", _str(kind)[:200] or type(kind).__name__))
+        facts.append(
+            IssueFact(session, seq, IssueKind.UNKNOWN_RECORD, _str(kind)[:200] or type(kind).__name__)
+        )
     return facts
 
 
@@ -249,7 +262,7 @@ def _assistant_facts(
 ) -> list[Fact]:
     message = r.get("message")
     if not isinstance(message, dict):
-        return [IssueFact(session, seq, "missing_field", "assistant record without message")]
+        return [IssueFact(session, seq, IssueKind.MISSING_FIELD, "assistant record without message")]
     facts: list[Fact] = []
     requested_by = _str(r.get("requestSessionId"))
     owner = requested_by or session
@@ -268,7 +281,7 @@ def _assistant_facts(
     else:
         usage = usage_from_record(record={**r, "timestamp": ts.isoformat()}, parent_session_id=None)
         if usage is None:
-            facts.append(IssueFact(session, seq, "missing_field", "assistant message without usage"))
+            facts.append(IssueFact(session, seq, IssueKind.MISSING_FIELD, "assistant message without usage"))
         else:
             table = price_table_load()
             rank = (
@@ -297,7 +310,7 @@ def _assistant_facts(
             continue
         tool_id, name = _str(block.get("id")), _str(block.get("name"))
         if not tool_id:
-            facts.append(IssueFact(session, seq, "missing_field", "tool_use without id"))
+            facts.append(IssueFact(session, seq, IssueKind.MISSING_FIELD, "tool_use without id"))
             continue
         facts.append(ToolFact(owner, tool_id, name, started_at=ts, message_key=key, agent_id=agent,
                               seen_in_transcript=True))  # fmt: skip
@@ -314,7 +327,7 @@ def _user_facts(
 ) -> list[Fact]:
     message = r.get("message")
     if not isinstance(message, dict):
-        return [IssueFact(session, seq, "missing_field", "user record without message")]
+        return [IssueFact(session, seq, IssueKind.MISSING_FIELD, "user record without message")]
     content = message.get("content")
     results = (
         [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
@@ -342,7 +355,7 @@ def _user_facts(
     for block in results:
         tool_id = _str(block.get("tool_use_id"))
         if not tool_id:
-            facts.append(IssueFact(session, seq, "missing_field", "tool_result without tool_use_id"))
+            facts.append(IssueFact(session, seq, IssueKind.MISSING_FIELD, "tool_result without tool_use_id"))
             continue
         status, error = tool_result_outcome(
             is_error=block.get("is_error") is True, result=own, marked=_str(outcomes.get(tool_id))

@@ -209,6 +209,25 @@ def change_merge(a: ChangeFact, b: ChangeFact) -> ChangeFact:
     )
 
 
+class IssueKind:
+    """What a data issue (DataIssue.kind) is about. Plain strings: they are stored as they are."""
+
+    BAD_ENVELOPE = "bad_envelope"  # the envelope lacks its session, timestamp or payload
+    MISSING_FIELD = "missing_field"  # a hook call or record lacks a field its kind needs
+    UNKNOWN_HOOK = "unknown_hook"  # a hook event this version does not know
+    UNKNOWN_RECORD = "unknown_record"  # a transcript record type this version does not know
+    UNKNOWN_SOURCE = "unknown_source"
+    DERIVE_ERROR = "derive_error"  # deriving the event raised: a bug, recorded instead of fatal
+    DERIVE_FAILED = "derive_failed"  # the session's catch-up failed; it is set aside and retried
+    ORPHAN_RESULT = "tool_result_without_call"  # while the call has not been seen
+    VALUE_OUT_OF_RANGE = "value_out_of_range"  # a value was fitted to its column (bounds.py)
+    TIME_OUT_OF_RANGE = "time_out_of_range"  # an event time no column can hold: the event is left out
+    TIME_UNKNOWN = "time_unknown"  # a transcript line without a time of its own or any to borrow
+
+    ALL = (BAD_ENVELOPE, MISSING_FIELD, UNKNOWN_HOOK, UNKNOWN_RECORD, UNKNOWN_SOURCE, DERIVE_ERROR,
+           DERIVE_FAILED, ORPHAN_RESULT, VALUE_OUT_OF_RANGE, TIME_OUT_OF_RANGE, TIME_UNKNOWN)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class IssueFact:
     """Something in an event that could not be fully understood. `seq` names the event (every stored

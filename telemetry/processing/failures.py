@@ -26,9 +26,10 @@ from datetime import UTC, datetime, timedelta
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 from ..models import DataIssue, Session, SessionProgress
+from .facts import IssueKind
 from .rollups import project_unknown_id
 
-DERIVE_FAILED = "derive_failed"
+DERIVE_FAILED = IssueKind.DERIVE_FAILED
 BACKOFF_MIN = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=1)
 

@@ -24,10 +24,11 @@ from ..models import (
     TurnKind,
 )
 from .bounds import COST_UNITS_SQL, INT32_MAX, INT64_MAX, cost_fit, cost_units_total, counter_fit
+from .facts import IssueKind
 from .rollups import ACTIVE_GAP_CAP, EPOCH_US_SQL
 from .rows import CHANGES, TOOLS, Touched, row_update, sql_fetch
 
-ORPHAN_RESULT = "tool_result_without_call"
+ORPHAN_RESULT = IssueKind.ORPHAN_RESULT
 
 
 def session_finalize(session: Session, touched: Touched) -> None:

@@ -20,7 +20,10 @@ from ..models import (
     Turn,
     UsageHour,
 )
-from ..processing.recompute import ORPHAN_RESULT  # noqa: F401 - the admin links these issues to their call
+from ..processing.facts import IssueKind
+
+ORPHAN_RESULT = IssueKind.ORPHAN_RESULT  # the admin links these issues to their tool call
+ISSUE_KINDS = IssueKind.ALL  # every kind the slow path records
 
 
 def conversation_list() -> QuerySet:

@@ -118,3 +118,32 @@ def test_bad_data_is_recorded_and_counted_and_the_catch_up_carries_on(redis) -> 
     assert list(DataIssue.objects.values_list("kind", flat=True)) == ["unknown_record"]
     assert session.data_issues == 1
     assert ToolCall.objects.get(tool_use_id="t2").status == "success"
+
+
+@pytest.mark.parametrize("duration", [1e300, -5, float("nan"), 2**70])
+def test_a_duration_no_call_can_have_leaves_the_start_unknown_not_the_outcome(duration) -> None:
+    event = envelope(
+        event_type="PostToolUse",
+        payload={
+            "hook_event_name": "PostToolUse",
+            "tool_use_id": "t1",
+            "tool_name": "Bash",
+            "duration_ms": duration,
+        },
+    )
+    [tool] = [
+        f for f in claude_facts(seq=1, event=event) if not isinstance(f, IssueFact) and hasattr(f, "status")
+    ]
+    assert (tool.status, tool.started_at, tool.finished_at is not None) == ("success", None, True)
+
+
+def test_a_transcript_line_without_any_time_is_an_issue_not_a_1970_session() -> None:
+    event = envelope(
+        source="transcript",
+        event_type="user",
+        timestamp="1970-01-01T00:00:00.000Z",
+        payload={"type": "user", "uuid": "u1", "message": {"role": "user", "content": []}},
+        metadata={"timestamp_from": "none"},
+    )
+    [issue] = claude_facts(seq=1, event=event)
+    assert isinstance(issue, IssueFact) and issue.kind == "time_unknown"
