@@ -1,0 +1,82 @@
+"""Rollups per UTC hour: days in any time zone are sums of hours at query time (docs/metrics.md)."""
+
+from django.db import models
+
+from .derived import Project
+
+
+class UsageHour(models.Model):
+    """Assistant responses, tokens and cost per hour, platform, project and model."""
+
+    hour = models.DateTimeField()
+    platform = models.CharField(max_length=16)
+    # Never null (NULLs would not collide in the unique key): events without a project use Project.UNKNOWN.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    model = models.CharField(max_length=128, blank=True, default="")
+    messages = models.IntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+
+    class Meta:
+        db_table = "rollup_usage_hour"
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "platform", "project", "model"], name="usage_hour_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.model}"
+
+
+class ToolHour(models.Model):
+    """Tool calls per hour, platform, project and tool: outcomes and a latency histogram (fixed
+    log-spaced buckets, see processing.rollups), so percentiles of any span come from summed hours."""
+
+    hour = models.DateTimeField()
+    platform = models.CharField(max_length=16)
+    # Never null (NULLs would not collide in the unique key): events without a project use Project.UNKNOWN.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    tool_name = models.CharField(max_length=128)
+    calls = models.IntegerField(default=0)
+    failures = models.IntegerField(default=0)
+    rejections = models.IntegerField(default=0)
+    interruptions = models.IntegerField(default=0)
+    duration_ms_sum = models.BigIntegerField(default=0)
+    duration_histogram = models.JSONField(default=list)
+
+    class Meta:
+        db_table = "rollup_tool_hour"
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "platform", "project", "tool_name"], name="tool_hour_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.tool_name}"
+
+
+class ActivityHour(models.Model):
+    """Prompts, sessions, code changes and active time per hour, platform and project."""
+
+    hour = models.DateTimeField()
+    platform = models.CharField(max_length=16)
+    # Never null (NULLs would not collide in the unique key): events without a project use Project.UNKNOWN.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    sessions = models.IntegerField(default=0, help_text="Sessions with any event in the hour")
+    prompts = models.IntegerField(default=0)
+    api_errors = models.IntegerField(default=0)
+    lines_added = models.IntegerField(default=0)
+    lines_removed = models.IntegerField(default=0)
+    edits_accepted = models.IntegerField(default=0)
+    edits_rejected = models.IntegerField(default=0)
+    active_seconds = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "rollup_activity_hour"
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "platform", "project"], name="activity_hour_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h"
