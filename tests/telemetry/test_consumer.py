@@ -7,6 +7,7 @@ import orjson
 import pytest
 
 from telemetry import wire
+from telemetry.ingest import notify
 from telemetry.ingest.consumer import StreamConsumer
 from telemetry.models import ClaudeRawTrace, CursorRawTrace, RawChunk
 from telemetry.store import writer
@@ -71,11 +72,11 @@ def test_entry_delivered_twice_after_crash_before_ack_is_stored_once(redis, monk
     publish(redis, events)
     crashing = make_consumer(redis, "crashes")
 
-    def crash(ids):
-        raise SystemExit("killed after insert, before ack")
+    def crash(*args, **kwargs):
+        raise SystemExit("killed after insert, before publish and ack")
 
-    monkeypatch.setattr(crashing.stream, "ack_command", crash)
-    with pytest.raises(SystemExit):
+    with monkeypatch.context() as patched, pytest.raises(SystemExit):
+        patched.setattr(notify, "publish_command", crash)
         crashing.run_once()
     assert ClaudeRawTrace.objects.count() == 30
     assert pending(redis) == 30
@@ -226,12 +227,12 @@ def test_an_entry_that_crashes_every_restart_goes_to_dead_letter(redis, monkeypa
     publish(redis, [envelope()])
 
     def crash(*args, **kwargs):
-        raise RuntimeError("this event crashes the insert")
+        raise SystemExit("this event kills the process (say, out of memory) in the insert")
 
     monkeypatch.setattr(writer, "batch_write", crash)
     # The same consumer name restarted each time, as `blueplane up` restarts its fast path.
     for _ in range(2):
-        with pytest.raises(RuntimeError):
+        with pytest.raises(SystemExit):
             make_consumer(redis, "restarted", max_deliveries=3).run_once()
     assert pending(redis) == 1
     # The third delivery reaches the bound: dead-lettered with the reason, not crashed on again.
