@@ -499,3 +499,52 @@ def test_stopping_during_a_fault_leaves_the_entries_pending(redis, tmp_path):
     finish(again, tmp_path / "again.log")
     assert stored(db) == (500, 500)
     assert pending(redis) == 0
+
+
+# ---- PostgreSQL: a value the driver refuses --------------------------------------------------------------
+
+POSTGRES_URL = os.environ.get("BLUEPLANE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _postgres_available() -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=2):
+            return True
+    except psycopg.Error:
+        return False
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not _postgres_available(), reason=f"no PostgreSQL server at {POSTGRES_URL}")
+def test_on_postgresql_an_entry_the_driver_refuses_is_dead_lettered_alone(redis, tmp_path):
+    import uuid
+
+    import psycopg
+
+    name = f"blueplane_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+    try:
+        env = {**os.environ, "BLUEPLANE_DATABASE_URL": url}
+        manage = [sys.executable, str(ROOT / "manage.py")]
+        migrated = subprocess.run([*manage, "migrate", "--noinput"], env=env, capture_output=True, text=True)
+        assert migrated.returncode == 0, migrated.stderr
+        events = [envelope(session_id="pg") for _ in range(30)]
+        events[11] = envelope(session_id="pg\x00nul")  # valid JSON; PostgreSQL text cannot hold a NUL
+        events[20] = envelope(session_id="pg", payload={"tool_name": "t" * 300})  # too long for its column
+        ids = [redis.xadd(EVENTS_STREAM, entry(e)) for e in events]
+        drained = subprocess.run([*manage, "runfastpath", "--once", "--consumer", "pg"], env=env,
+                                 capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert drained.returncode == 0, drained.stderr
+        with psycopg.connect(url) as db:
+            assert db.execute("SELECT COUNT(*) FROM claude_raw_traces").fetchone() == (29,)
+        ((_, dead),) = redis.xrange(DLQ_STREAM)
+        assert dead[b"stream_id"] == ids[11]
+        assert b"DataError" in dead[b"reason"] and b"NUL" in dead[b"reason"]
+        assert pending(redis) == 0
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
