@@ -78,9 +78,8 @@ class BatchReading:
             return []
         try:
             return self._handing(ahead.entries())
-        except (
-            Exception
-        ) as exc:  # the reply is lost; what Redis delivered is read again from the pending list
+        except Exception as exc:
+            # The reply is lost: what Redis delivered is read again from the pending list.
             self._reread_own_pending()
             self.redis_backoff.failed(exc, stop=self._stop)
             return []

@@ -29,8 +29,11 @@ from django.db import (
     connection,
 )
 
+from telemetry import wire
+from telemetry.ingest.checkpoint import automatic_checkpoints_off
 from telemetry.ingest.consumer import StreamConsumer
-from telemetry.ingest.faults import Fault, fault_kind
+from telemetry.ingest.deferred import Deferred
+from telemetry.ingest.faults import Fault, database_reset, fault_kind
 from telemetry.models import ClaudeRawTrace
 from telemetry.store import writer
 from telemetry.wire import CDC_STREAM, DLQ_STREAM, EVENTS_STREAM, GROUP
@@ -244,6 +247,41 @@ def test_redis_refusing_writes_during_a_backlog_is_waited_out(redis):
     ((_, dead),) = redis.xrange(DLQ_STREAM)  # the one bad entry, dead-lettered once
     assert dead[b"stream_id"] == bad_id
     assert sorted(cdc_events(redis)) == sorted(e["event_id"] for e in events)
+
+
+@pytest.mark.django_db
+def test_a_lost_publish_reply_is_sent_again_and_nothing_is_lost(redis, monkeypatch):
+    events = [envelope(session_id=f"s{i % 3}") for i in range(60)]
+    publish(redis, events)
+    real, lost = Deferred.replies, []
+
+    def replies_then_lose_them(self):
+        got = real(self)  # Redis ran the publish and the acknowledgement...
+        if not lost:
+            lost.append(got)
+            raise redis_py.ConnectionError("Connection reset by peer")  # ...and the reply never came
+        return got
+
+    monkeypatch.setattr(Deferred, "replies", replies_then_lose_them)
+    assert drain(make_consumer(redis)) == 60
+    assert lost
+    assert ClaudeRawTrace.objects.count() == 60
+    assert pending(redis) == 0
+    assert redis.xlen(DLQ_STREAM) == 0
+    assert set(cdc_events(redis)) == {e["event_id"] for e in events}  # published, perhaps twice: harmless
+    assert redis.hlen(wire.DIRTY_SESSIONS) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_reopened_after_a_fault_still_leaves_checkpoints_to_the_thread():
+    with automatic_checkpoints_off():
+        database_reset()  # what a fault does
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_autocheckpoint")
+            assert cursor.fetchone() == (0,)
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        assert cursor.fetchone() == (1000,)
 
 
 # ---- real processes: the database locked, on a full disk, read-only, held by a reader -------------------
@@ -544,6 +582,27 @@ def test_on_postgresql_an_entry_the_driver_refuses_is_dead_lettered_alone(redis,
         ((_, dead),) = redis.xrange(DLQ_STREAM)
         assert dead[b"stream_id"] == ids[11]
         assert b"DataError" in dead[b"reason"] and b"NUL" in dead[b"reason"]
+        assert pending(redis) == 0
+
+        # PostgreSQL dropping the fast path's connections (as a restart does) during a backlog.
+        redis.delete(DLQ_STREAM)
+        publish_many(redis, backlog(4000))
+        log = tmp_path / "pg.log"
+        proc = subprocess.Popen([*manage, "runfastpath", "--once", "--consumer", "pg"],
+                                env={**env, "BLUEPLANE_FASTPATH_RETRY_MAX_S": "1"},
+                                stdout=log.open("w"), stderr=subprocess.STDOUT)  # fmt: skip
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            for _ in range(20):
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (name,),
+                )
+                time.sleep(0.1)
+        finish(proc, log)
+        with psycopg.connect(url) as db:
+            count = db.execute("SELECT COUNT(*), COUNT(DISTINCT event_key) FROM claude_raw_traces").fetchone()
+        assert count == (4029, 4029)
+        assert redis.xlen(DLQ_STREAM) == 0
         assert pending(redis) == 0
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
