@@ -82,7 +82,7 @@ def _database(home: Path) -> dict:
     return config
 
 
-# The write-ahead log's bound (telemetry/ingest/checkpoint.py): above half of it the fast path's
+# The write-ahead log's bound (telemetry/ingest/checkpoint.py): above 3/4 of it the fast path's
 # checkpoints truncate the WAL, at it the fast path waits for one, and SQLite truncates the file to it
 # whenever it starts the log over. Lower it on a small disk; the free space also bounds it.
 SQLITE_WAL_MAX_BYTES = env_int("BLUEPLANE_SQLITE_WAL_MAX_MB", 64, minimum=1) * 1024 * 1024
