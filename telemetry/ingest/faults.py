@@ -25,7 +25,10 @@ The rule (fault_kind), for an exception raised while storing a batch:
   out of range or too long for its column), and ValueError or OverflowError raised by the driver while
   binding a value (a NUL in a PostgreSQL text, an integer SQLite cannot hold, a string it cannot
   encode). The batch is split (each part in its own transaction) until the entries that fail alone are
-  found; those are dead-lettered with the database's reason and the rest is stored.
+  found; those are dead-lettered with the database's reason and the rest is stored. Trusting this
+  verdict even when every entry fails alone is the lesser risk: a dead letter keeps its whole entry and
+  `blueplane dlq replay` brings it back after a fix, while holding a batch of truly bad entries would
+  stop the pipeline with nothing to clear it.
 - UNKNOWN: anything else, most likely a bug. Neither verdict is safe: "data" would dead-letter good
   events, "machine" could hold the pipeline on one entry. So the whole batch is retried, with backoff,
   UNKNOWN_RETRIES times; then it is split like a data error, and an entry failing alone is

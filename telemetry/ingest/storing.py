@@ -75,6 +75,7 @@ class BatchStore:
         stored: list[Entry] = []
         dead: list[DeadLetter] = []
         inserted = 0
+        systemic = False
         todo = [entries]
         while todo:
             suspects: list[DeadLetter] = []  # failed alone with an unknown error
@@ -111,6 +112,14 @@ class BatchStore:
                 stored += part
             if suspects and not stored:
                 # No part stored: the failure follows the system, not these entries. Wait, then retry them.
+                if not systemic:
+                    systemic = True
+                    logger.warning(
+                        "every part of a batch of %d entries fails alike (%s): not the entries' fault, "
+                        "nothing is dead-lettered; retrying",
+                        len(entries),
+                        suspects[0].reason,
+                    )
                 self.backoff.failed(
                     f"every part of a batch fails ({suspects[0].reason}); nothing is dead-lettered",
                     stop=self.stop(),
