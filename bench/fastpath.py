@@ -31,7 +31,7 @@ import tempfile
 import time
 from collections import defaultdict, deque
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +173,10 @@ def fastpath_regime(*, background_checkpoints: bool = True) -> Iterator[None]:
     except ImportError:
         yield
         return
-    with wal_checkpoints(), automatic_checkpoints_off():
+    from django.conf import settings
+
+    limit = getattr(settings, "SQLITE_WAL_MAX_BYTES", None)
+    with wal_checkpoints(**({"max_bytes": limit} if limit else {})), automatic_checkpoints_off():
         yield
 
 
@@ -263,6 +266,31 @@ def chunk_totals() -> tuple[int, int, int]:
         c.execute("SELECT SUM(raw_bytes), SUM(LENGTH(body)), COUNT(*) FROM raw_chunks")
         raw, packed, units = c.fetchone()
     return raw or 0, packed or 0, units or 0
+
+
+class WalPeak:
+    """The largest size the database's WAL file reaches while the drain runs (sampled every 5 ms)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        from django.conf import settings
+
+        self.path = Path(settings.DATABASES["default"]["NAME"] + "-wal")
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.005):
+            with suppress(FileNotFoundError):
+                self.peak = max(self.peak, self.path.stat().st_size)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
 
 
 def rows_stored() -> int:
@@ -360,14 +388,14 @@ def drive(args: argparse.Namespace, consumer: Any, stop: Any, *, once: bool) -> 
     """Run the consumer as runfastpath does (a reader process, unless --inline) until it drains (once)
     or stop is set. --inline drives run_once() in this process, which --profile and the per-step
     shares need (the reader process is out of a profiler's sight)."""
+    if not args.inline:  # run() sets up its checkpoints itself
+        consumer.reader_process = True
+        consumer.run(stop, once=once)
+        return
     with fastpath_regime(background_checkpoints=args.checkpoints == "background"):
-        if args.inline:
-            while not stop.is_set():
-                if not consumer.run_once() and once:
-                    break  # the idle pass blocked for flush_ms: not part of the drain
-        else:
-            consumer.reader_process = True
-            consumer.run(stop, once=once)
+        while not stop.is_set():
+            if not consumer.run_once() and once:
+                break  # the idle pass blocked for flush_ms: not part of the drain
 
 
 def flush_figures(rec: Recorder) -> dict[str, Any]:
@@ -449,10 +477,12 @@ def drain_backlog(args: argparse.Namespace, events: list[bytes]) -> dict[str, An
         )
 
     rec = Recorder(consumer, phases)
+    wal = WalPeak()
     c0, r0, t0 = cpu(), redis_cpu_s(), time.monotonic()
     drive(args, consumer, threading.Event(), once=True)
     if profiler:
         profiler.disable()
+    wal_peak = wal.stop()
     wall = rec.last_done - rec.first_arrival
     cpu_s = cpu() - c0  # the reader process included (it has exited and been waited for)
     redis_cores = (redis_cpu_s() - r0) / (time.monotonic() - t0)
@@ -469,6 +499,7 @@ def drain_backlog(args: argparse.Namespace, events: list[bytes]) -> dict[str, An
         "cpu_cores": round(cpu_s / wall, 3),
         "redis_cpu_cores": round(redis_cores, 3),
         "pending_after": pending,
+        "wal_peak_mb": round(wal_peak / 1e6, 1),
         **flush_figures(rec),
     }
     if args.inline and not args.profile:
@@ -648,7 +679,7 @@ def print_readable(fig: dict[str, Any]) -> None:
             f"({fig['event_mb_per_s']} MB/s), consumer: {fig['consumer']}, CPU {fig['cpu_cores']} cores "
             f"(+ redis-server {fig['redis_cpu_cores']}), "
             f"{fig['batches']} batches of {fig['avg_batch']}, celery enqueues {fig['celery_enqueues']}, "
-            f"pending after {fig['pending_after']}"
+            f"pending after {fig['pending_after']}, WAL peak {fig['wal_peak_mb']} MB"
         )
         batch_lines(fig)
         if "phase_pct" in fig:

@@ -82,6 +82,15 @@ def _database(home: Path) -> dict:
     return config
 
 
+# The write-ahead log's bound (telemetry/ingest/checkpoint.py): above 3/4 of it the fast path's
+# checkpoints truncate the WAL, at it the fast path waits for one, and SQLite truncates the file to it
+# whenever it starts the log over. Lower it on a small disk; the free space also bounds it.
+SQLITE_WAL_MAX_BYTES = env_int("BLUEPLANE_SQLITE_WAL_MAX_MB", 64, minimum=1) * 1024 * 1024
+# How long a write waits for another writer's lock before it fails with "database is locked" (the fast
+# path then retries with backoff; a slow-path task retries too).
+SQLITE_BUSY_TIMEOUT_S = env_int("BLUEPLANE_SQLITE_BUSY_TIMEOUT_S", 20, minimum=1)
+
+
 def _sqlite(path: Path) -> dict:
     return {
         "ENGINE": "django.db.backends.sqlite3",
@@ -89,10 +98,11 @@ def _sqlite(path: Path) -> dict:
         "OPTIONS": {
             # WAL lets the API and workers read while the fast path writes; NORMAL is durable
             # across application crashes, which is what WAL needs.
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+            f"PRAGMA journal_size_limit={SQLITE_WAL_MAX_BYTES};",
             # Take the write lock at BEGIN, so two writers queue instead of failing mid-transaction.
             "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
+            "timeout": SQLITE_BUSY_TIMEOUT_S,
         },
         # Tests run the fast path and real workers in other processes: they need a file, not :memory:.
         "TEST": {"NAME": str(path.with_name(f"test_{path.name}"))},
@@ -191,7 +201,12 @@ FASTPATH_TRIM_EVERY_S = env_int("BLUEPLANE_FASTPATH_TRIM_EVERY_S", 10, minimum=0
 # Read and prepare batches in a second process while runfastpath commits (telemetry/ingest/reader.py):
 # on by default where there is a second core to run it.
 FASTPATH_READER_PROCESS = env_bool("BLUEPLANE_FASTPATH_READER_PROCESS", (os.cpu_count() or 1) > 1)
+# While a fault lasts (database locked, full or read-only, Redis gone) the fast path holds its batch and
+# retries with exponential backoff, jittered, up to this long between two tries.
+FASTPATH_RETRY_MAX_S = env_int("BLUEPLANE_FASTPATH_RETRY_MAX_S", 5, minimum=1)
+# The change stream cdc:events keeps at most this many events (not entries: an entry is a batch).
 CDC_MAXLEN = env_int("BLUEPLANE_CDC_MAXLEN", 100_000, minimum=1)
+# Dead letters kept in telemetry:dlq (each keeps its whole event up to BLUEPLANE_MAX_EVENT_BYTES).
 DLQ_MAXLEN = env_int("BLUEPLANE_DLQ_MAXLEN", 100_000, minimum=1)
 # Re-packing: per-session units written at ingest are merged into larger ones once this old.
 REPACK_AFTER_S = env_int("BLUEPLANE_REPACK_AFTER_S", 300, minimum=0)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 BLUEPLANE = Path(sys.executable).parent / "blueplane"
@@ -149,3 +150,110 @@ def test_importing_garbage_names_each_bad_line_starts_nothing_and_exits_1(tmp_pa
     ]
     assert result.stdout.startswith("read 1 file (")
     assert not (tmp_path / "home" / "redis" / "redis.sock").exists()  # nothing to send: no Redis started
+
+
+# ---- blueplane dlq -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args", [["list"], ["show", "1-0"], ["replay", "--all"], ["purge", "--all", "--yes"]]
+)
+def test_dlq_without_redis_is_one_line(tmp_path: Path, args: list[str]) -> None:
+    result = blueplane("dlq", *args, home=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "blueplane: Redis is not answering: start Blueplane with `blueplane up`"
+    ]
+
+
+def dlq(*args: str, redis_url: str, home: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """`blueplane dlq ...` against the tests' Redis."""
+    env = {**os.environ, "BLUEPLANE_HOME": str(home), "BLUEPLANE_REDIS_URL": redis_url}
+    return subprocess.run(
+        [str(BLUEPLANE), "dlq", *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def refuse_tool():
+    """A rule the production schema does not have, standing for data the database refuses (a bug fixed
+    later): a raw trace whose tool_name is 'Refused' fails its insert."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TRIGGER refuse_tool BEFORE INSERT ON claude_raw_traces WHEN NEW.tool_name = 'Refused' "
+            "BEGIN SELECT RAISE(ABORT, 'tool_name Refused is not allowed here'); END"
+        )
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER IF EXISTS refuse_tool")
+
+
+@pytest.mark.django_db
+def test_dlq_inspect_replay_after_a_fix_and_purge(redis, redis_server, refuse_tool, tmp_path: Path) -> None:
+    from django.db import connection
+
+    from telemetry.ingest.consumer import StreamConsumer
+    from telemetry.models import ClaudeRawTrace
+    from telemetry.wire import DLQ_STREAM, EVENTS_STREAM
+    from tests.factories import entry, envelope
+
+    def drain() -> None:
+        consumer = StreamConsumer(client=redis, consumer="cli", flush_ms=20, max_event_bytes=4000)
+        while consumer.run_once():
+            pass
+
+    refused = envelope(payload={"tool_name": "Refused"})
+    for e in [envelope() for _ in range(5)] + [refused]:
+        redis.xadd(EVENTS_STREAM, entry(e))
+    redis.xadd(EVENTS_STREAM, entry(b"{not json"))
+    redis.xadd(EVENTS_STREAM, entry(orjson.dumps(envelope(payload={"blob": "z" * 5000}))))  # over 4000 B
+    drain()
+    assert ClaudeRawTrace.objects.count() == 5
+    run = {"redis_url": redis_server, "home": tmp_path}
+
+    listed = dlq("list", "--json", **run)
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    # Newest first: the two the fast path could not decode went first, then the one the database refused.
+    assert [r["cut"] for r in rows] == [False, True, False]
+    refused_id, not_json = rows[0]["id"], rows[2]["id"]
+    assert "IntegrityError: tool_name Refused is not allowed here" in rows[0]["reason"]
+    assert rows[0]["deliveries"] == 1
+    assert "not valid JSON" in rows[2]["reason"]
+    table = dlq("list", **run)
+    assert table.returncode == 0 and "3 dead letters" in table.stdout and refused_id in table.stdout
+
+    shown = dlq("show", refused_id, **run)
+    assert shown.returncode == 0, shown.stderr
+    assert '"tool_name": "Refused"' in shown.stdout  # the event, pretty-printed
+    assert "delivered 1 times" in shown.stdout
+    for unknown, message in (("0-1", "no dead letter 0-1"), ("nonsense", "not a dead-letter id: nonsense")):
+        result = dlq("show", unknown, **run)
+        assert (result.returncode, result.stderr.splitlines()) == (2, [f"blueplane: {message}"])
+
+    with connection.cursor() as cursor:  # the fix
+        cursor.execute("DROP TRIGGER refuse_tool")
+    replayed = dlq("replay", refused_id, not_json, **run)
+    assert replayed.returncode == 0, replayed.stderr
+    drain()
+    assert ClaudeRawTrace.objects.filter(tool_name="Refused").count() == 1
+    # The entry that is still bad came back, with its new reason and its history.
+    (back,) = [r for r in json.loads(dlq("list", "--json", **run).stdout) if not r["cut"]]
+    assert (back["replays"], "not valid JSON" in back["reason"]) == (1, True)
+    assert json.loads(dlq("show", back["id"], "--json", **run).stdout)["replay_of"] == not_json
+
+    # Replaying again names a dead letter that is gone; a copy of it replayed (as after a crash between
+    # the XADD and the XDEL) stores nothing twice.
+    again = dlq("replay", refused_id, **run)
+    assert (again.returncode, again.stderr.splitlines()) == (2, [f"blueplane: no dead letter {refused_id}"])
+    redis.xadd(DLQ_STREAM, {"event": orjson.dumps(refused), "reason": "a copy"})
+    assert dlq("replay", "--all", **run).returncode == 1  # the cut one cannot be replayed: it says so
+    drain()
+    assert ClaudeRawTrace.objects.count() == 6
+
+    declined = dlq("purge", "--all", **run, stdin="n\n")
+    assert (declined.returncode, redis.xlen(DLQ_STREAM)) == (1, 2)
+    purged = dlq("purge", "--all", "--yes", **run)
+    assert (purged.returncode, redis.xlen(DLQ_STREAM)) == (0, 0)

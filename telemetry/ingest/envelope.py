@@ -156,6 +156,15 @@ def _count(value: Any) -> int | None:
     return value if type(value) is int and _INT64_MIN <= value <= _INT64_MAX else None
 
 
+# The model and tool_name columns hold up to 128 characters (PostgreSQL enforces it): a longer value
+# leaves its column empty, like a number out of range, and the event is stored all the same.
+MAX_LABEL_CHARS = 128
+
+
+def _label(value: Any) -> str | None:
+    return value if type(value) is str and len(value) <= MAX_LABEL_CHARS else None
+
+
 def _milliseconds(value: Any) -> int | None:
     if type(value) is float:
         return int(value) if _INT64_MIN <= value <= _INT64_MAX else None  # NaN fails both bounds
@@ -194,8 +203,8 @@ def _index_columns(payload: dict, metadata: dict | None) -> tuple:
         else (None, None)
     )
     return (
-        model if type(model) is str else None,
-        tool_name if type(tool_name) is str else None,
+        _label(model),
+        _label(tool_name),
         *tokens,
         _milliseconds(duration),
         *lines,

@@ -1,9 +1,10 @@
 """After a batch commits: publish its change records and hand its sessions to the slow path.
 
-Guarantee: at least once. The records and marks are queued on the same pipeline as the stream
-acknowledgement, ahead of it (Redis runs a pipeline's commands in order), after the batch committed:
-a crash before they run re-delivers the batch, the (idempotent) insert stores nothing new, and they
-are published again; consumers of both tolerate repeats.
+Guarantee: at least once. The records and marks are written by the same script as the stream
+acknowledgement, ahead of it, after the batch committed; the script stops at its first failing command,
+so the acknowledgement never runs without them. A crash (or a refused write) before they run
+re-delivers the batch or has the fast path send them again; the (idempotent) insert stores nothing
+new, and they are published again; consumers of both tolerate repeats.
 
 The durable hand-over to the slow path is the dirty mark in `wire.DIRTY_SESSIONS` (Redis persists it;
 the catch-up task drains it, see telemetry.processing.dirty). Enqueueing a Celery task costs ~0.3-0.6
@@ -13,37 +14,76 @@ enqueues one task per task run, not one per batch. If the process dies between t
 that enqueue, the marks stay; the flag expires after SCHEDULED_TTL_S and the next batch, or beat's
 periodic sweep, wakes a worker.
 
+The change stream `cdc:events` holds at most `cdc_maxlen` events (not entries: an entry is a batch, of
+one event or of hundreds). Beside the stream, a list holds each entry's event count, oldest first, and a
+counter their sum; the same script that adds an entry drops the oldest counts until the sum is within
+the cap and trims the stream exactly to the list's length. If the two ever disagree (a key deleted by
+hand), the stream is trimmed to the list, whose newest counts are its newest entries: still within the
+cap. It costs a few O(1) commands per batch, inside the one script the batch already runs.
+
 The task is enqueued by name: the fast path does not import the slow path.
 """
 
 from celery import current_app
 
-from ..wire import CATCH_UP_TASK, CDC_STREAM, DIRTY_SESSIONS, SCHEDULED_FLAG, session_field
+from ..wire import (
+    CATCH_UP_TASK,
+    CDC_STREAM,
+    DIRTY_SESSIONS,
+    EVENTS_STREAM,
+    GROUP,
+    SCHEDULED_FLAG,
+    session_field,
+)
 from .batching import WriteBatch
 
 # If an enqueue is lost after the flag was set (a crash between the two), the flag expires and the
 # next batch enqueues again; beat also sweeps dirty sessions periodically.
 SCHEDULED_TTL_S = 60
+CDC_COUNTS = f"{CDC_STREAM}:counts"  # events per entry of CDC_STREAM, oldest first
+CDC_EVENTS = f"{CDC_STREAM}:total"  # their sum
 
-
-# One command for every dirty mark of a batch (a HINCRBY each cost more than the rest of the pipeline)
-# and the wake-up flag; returns whether this batch set the flag, i.e. whether a wake-up is due.
-_MARK_DIRTY = """
-for i = 1, #ARGV - 1 do
-  redis.call('HINCRBY', KEYS[1], ARGV[i], 1)
+# One command for the change record (capped by events), every dirty mark of a batch (a HINCRBY each
+# cost more than the rest of the pipeline), the wake-up flag and the acknowledgement, which so runs only
+# if all before it did (a script stops at its first failing command: under OOM or MISCONF, the XADD).
+# Returns whether this batch set the flag, i.e. whether a wake-up is due.
+# KEYS: cdc, counts, total, dirty, flag, events. ARGV: cap, events, records, flag ttl, group, number of
+# session fields, the fields, then the stream ids to acknowledge.
+_PUBLISH = """
+redis.call('XADD', KEYS[1], '*', 'records', ARGV[3])
+redis.call('RPUSH', KEYS[2], ARGV[2])
+local total = redis.call('INCRBY', KEYS[3], ARGV[2])
+local cap = tonumber(ARGV[1])
+while total > cap do
+  local n = redis.call('LPOP', KEYS[2])
+  if not n then
+    total = 0
+    redis.call('SET', KEYS[3], 0)
+  else
+    total = redis.call('DECRBY', KEYS[3], n)
+  end
 end
-return redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[#ARGV]) and 1 or 0
+redis.call('XTRIM', KEYS[1], 'MAXLEN', redis.call('LLEN', KEYS[2]))
+local last = 6 + tonumber(ARGV[6])
+for i = 7, last do
+  redis.call('HINCRBY', KEYS[4], ARGV[i], 1)
+end
+local due = redis.call('SET', KEYS[5], 1, 'NX', 'EX', ARGV[4]) and 1 or 0
+if #ARGV > last then
+  redis.call('XACK', KEYS[6], ARGV[5], unpack(ARGV, last + 1))
+end
+return due
 """
 
 
-def publish_commands(batch: WriteBatch, *, cdc_maxlen: int) -> list[tuple]:
-    """The batch's change record and dirty marks, to send ahead of its acknowledgement. The reply to
-    the second says whether wake_slow_path() is due (1) or a task is already waiting (0)."""
+def publish_command(batch: WriteBatch, *, ack_ids: list[bytes], cdc_maxlen: int) -> tuple:
+    """The batch's change record, dirty marks and acknowledgement, in that order, as one command whose
+    reply says whether wake_slow_path() is due (1) or a task is already waiting (0)."""
     fields = [session_field(platform, session_id) for platform, session_id in batch.sessions]
-    return [
-        ("XADD", CDC_STREAM, "MAXLEN", "~", cdc_maxlen, "*", "records", batch.changes),
-        ("EVAL", _MARK_DIRTY, 2, DIRTY_SESSIONS, SCHEDULED_FLAG, *fields, SCHEDULED_TTL_S),
-    ]
+    events = sum(len(unit.rows) for unit in batch.units)
+    keys = (CDC_STREAM, CDC_COUNTS, CDC_EVENTS, DIRTY_SESSIONS, SCHEDULED_FLAG, EVENTS_STREAM)
+    return ("EVAL", _PUBLISH, len(keys), *keys, cdc_maxlen, events, batch.changes, SCHEDULED_TTL_S, GROUP,
+            len(fields), *fields, *ack_ids)  # fmt: skip
 
 
 def slow_path_connect() -> None:

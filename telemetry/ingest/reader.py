@@ -7,6 +7,12 @@ unchanged: what the reader has read and the writer not yet committed is still pe
 consumer's name, and is read again after a restart. The pipe between them holds about one batch, so
 the reader runs at most a batch or two ahead.
 
+Pausing: while the writer waits out a fault of the database (or for a WAL checkpoint), it reads nothing
+from the pipe; the reader, blocked sending its next batch, reads nothing from Redis. So the reader is
+never more than the pipe's batch, the one it is sending and one read-ahead ahead, however long the
+fault lasts, and those entries stay pending, their delivery count unchanged (the writer keeps them
+claimed: consumer.py). The reader waits out faults of Redis itself (reading.py).
+
 Stopping: the writer sets the reader's stop event; the reader finishes the batch in hand, sends it,
 then an empty message, and exits; the writer commits what it received and returns. The reader ignores
 SIGINT and SIGTERM (Ctrl-C signals the whole process group: the writer decides when to stop) and
@@ -18,6 +24,7 @@ import os
 import pickle
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 from django.db import connections
@@ -89,6 +96,16 @@ class _Stop:
 
     def is_set(self) -> bool:
         return self.event.is_set() or os.getppid() != self.parent_pid
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to timeout for the stop (a wait out of a fault of Redis); True if it came."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            left = _POLL_S if deadline is None else min(_POLL_S, deadline - time.monotonic())
+            if left <= 0:
+                return False
+            self.event.wait(left)
+        return True
 
 
 def _read(source: BatchSource, send, stop: threading.Event, once: bool, parent_pid: int) -> None:

@@ -1,21 +1,20 @@
 """Redis Streams I/O of the fast path: read as a consumer group, acknowledge, dead-letter, reclaim, trim.
 
 Guarantee: an entry leaves the pending list only through `ack` (after its event is committed) or
-`dead_letter` (the dead-letter XADD and the XACK run in one MULTI, so a crash cannot drop it or
-dead-letter it twice). `telemetry:events` is trimmed only below the oldest entry any group still
-needs, never by length, so an unconsumed event is never cut.
+`dead_letter` (the dead-letter XADD and the XACK run in one step, so a crash cannot drop it or
+dead-letter it twice: deadletters.py). `telemetry:events` is trimmed only below the oldest entry any
+group still needs, never by length, so an unconsumed event is never cut.
 """
 
-import time
 from dataclasses import dataclass
 
 import redis
 
-from ..wire import DLQ_STREAM, EVENTS_STREAM, GROUP
+from ..wire import EVENTS_STREAM, GROUP
 from .batching import DeadLetter
+from .deadletters import dead_letters_move
 from .deferred import Deferred
 
-DLQ_EVENT_MAX_BYTES = 64 * 1024
 # Entries of this consumer that may sit between those being checked (batches read ahead or in the
 # reader-to-writer pipe): far more than the few batches the fast path ever has in flight.
 _IN_FLIGHT_MAX = 10_000
@@ -30,7 +29,9 @@ class Reclaimed:
 
 
 class EventStream:
-    def __init__(self, client: redis.Redis, *, consumer: str, dlq_maxlen: int) -> None:
+    def __init__(
+        self, client: redis.Redis, *, consumer: str, dlq_maxlen: int, max_event_bytes: int = 1024 * 1024
+    ) -> None:
         self.r = client
         # XREADGROUP replies are parsed here, not by redis-py's generic callback: on the fast path that
         # callback cost ~1.5 us per entry, a quarter of the read. Same connections, own callbacks.
@@ -38,6 +39,7 @@ class EventStream:
         self._reader.set_response_callback("XREADGROUP", lambda response, **options: response)
         self.consumer = consumer
         self.dlq_maxlen = dlq_maxlen
+        self.max_event_bytes = max_event_bytes
 
     def ensure_group(self) -> None:
         """Create the consumer group from the start of the stream, so events queued before the first
@@ -85,23 +87,39 @@ class EventStream:
         """The acknowledgement, to send after other commands (see deferred.py)."""
         return ("XACK", EVENTS_STREAM, GROUP, *ids)
 
-    def dead_letter(self, dead: list[DeadLetter]) -> None:
-        """Move entries to the dead-letter stream with their reasons and acknowledge them, atomically."""
-        if not dead:
-            return
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        pipe = self.r.pipeline(transaction=True)
-        for d in dead:
-            fields = {
-                "event": d.raw[:DLQ_EVENT_MAX_BYTES],
-                "reason": d.reason,
-                "stream_id": d.stream_id,
-                "consumer": self.consumer,
-                "failed_at": now,
-            }
-            pipe.xadd(DLQ_STREAM, fields, maxlen=self.dlq_maxlen, approximate=True)
-        pipe.xack(EVENTS_STREAM, GROUP, *[d.stream_id for d in dead])
-        pipe.execute()
+    def dead_letter(self, dead: list[DeadLetter]) -> int:
+        """Move entries to the dead-letter stream with their reasons and acknowledge them, each in one
+        step; safe to repeat. Returns how many moved."""
+        return dead_letters_move(
+            self.r, dead, consumer=self.consumer, maxlen=self.dlq_maxlen, max_event_bytes=self.max_event_bytes
+        )
+
+    def entries_get(self, ids: list[bytes]) -> tuple[list[Entry], list[bytes]]:
+        """The entries with these ids, read without delivering them again (XRANGE does not count as a
+        delivery), in the order given; and the ids no longer in the stream."""
+        pipe = self.r.pipeline(transaction=False)
+        for sid in ids:
+            pipe.xrange(EVENTS_STREAM, min=sid, max=sid)
+        found: list[Entry] = []
+        gone: list[bytes] = []
+        for sid, got in zip(ids, pipe.execute(), strict=True):
+            if got:
+                found.append((sid, got[0][1]))
+            else:
+                gone.append(sid)
+        return found, gone
+
+    def keep_claimed(self) -> int:
+        """Reset the idle time of every entry this consumer holds, without counting a delivery (XCLAIM
+        JUSTID), so that while it waits out a fault no other consumer takes them over as if it had died.
+        Returns how many it holds."""
+        pending = self.r.xpending_range(
+            EVENTS_STREAM, GROUP, min="-", max="+", count=_IN_FLIGHT_MAX, consumername=self.consumer
+        )
+        ids = [p["message_id"] for p in pending]
+        if ids:
+            self.r.xclaim(EVENTS_STREAM, GROUP, self.consumer, 0, ids, justid=True)
+        return len(ids)
 
     def reclaim(self, *, min_idle_ms: int, count: int, max_deliveries: int) -> Reclaimed:
         """Take over entries idle in other (dead) consumers' pending lists.
@@ -164,7 +182,7 @@ class EventStream:
             summary = self.r.xpending(EVENTS_STREAM, g["name"])
             # Everything below the oldest pending entry, and up to the last delivered one, is acknowledged.
             keep_from = summary["min"] if summary["pending"] else g["last-delivered-id"]
-            key = _id_tuple(keep_from)
+            key = id_tuple(keep_from)
             floor = key if floor is None or key < floor else floor
         if floor is None or floor == (0, 0):
             return 0
@@ -194,7 +212,7 @@ def _fields(flat: list[bytes]) -> dict[bytes, bytes]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
-def _id_tuple(stream_id: bytes | str) -> tuple[int, int]:
+def id_tuple(stream_id: bytes | str) -> tuple[int, int]:
     text = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
     ms, _, seq = text.partition("-")
     return int(ms), int(seq or 0)

@@ -1,12 +1,16 @@
 """The fast path against a real Redis and a real SQLite database."""
 
+import hashlib
 import threading
 import time
 
 import orjson
 import pytest
+import redis as redis_py
 
 from telemetry import wire
+from telemetry.ingest import batching, notify
+from telemetry.ingest.batching import DeadLetter
 from telemetry.ingest.consumer import StreamConsumer
 from telemetry.models import ClaudeRawTrace, CursorRawTrace, RawChunk
 from telemetry.store import writer
@@ -71,11 +75,11 @@ def test_entry_delivered_twice_after_crash_before_ack_is_stored_once(redis, monk
     publish(redis, events)
     crashing = make_consumer(redis, "crashes")
 
-    def crash(ids):
-        raise SystemExit("killed after insert, before ack")
+    def crash(*args, **kwargs):
+        raise SystemExit("killed after insert, before publish and ack")
 
-    monkeypatch.setattr(crashing.stream, "ack_command", crash)
-    with pytest.raises(SystemExit):
+    with monkeypatch.context() as patched, pytest.raises(SystemExit):
+        patched.setattr(notify, "publish_command", crash)
         crashing.run_once()
     assert ClaudeRawTrace.objects.count() == 30
     assert pending(redis) == 30
@@ -226,12 +230,12 @@ def test_an_entry_that_crashes_every_restart_goes_to_dead_letter(redis, monkeypa
     publish(redis, [envelope()])
 
     def crash(*args, **kwargs):
-        raise RuntimeError("this event crashes the insert")
+        raise SystemExit("this event kills the process (say, out of memory) in the insert")
 
     monkeypatch.setattr(writer, "batch_write", crash)
     # The same consumer name restarted each time, as `blueplane up` restarts its fast path.
     for _ in range(2):
-        with pytest.raises(RuntimeError):
+        with pytest.raises(SystemExit):
             make_consumer(redis, "restarted", max_deliveries=3).run_once()
     assert pending(redis) == 1
     # The third delivery reaches the bound: dead-lettered with the reason, not crashed on again.
@@ -249,3 +253,106 @@ def test_the_stream_is_trimmed_during_a_backlog_too(redis):
         consumer.commit(next(batches))
     assert redis.xlen(EVENTS_STREAM) < 600
     batches.close()
+
+
+def test_the_change_stream_cap_counts_events_not_batches(redis):
+    # Batches of 1 and of 100 events: the cap holds the events, whatever the batches were.
+    consumer = make_consumer(redis, cdc_maxlen=250)
+    for size in (100, 1, 1, 100, 1, 100, 100, 1):
+        publish(redis, [envelope(session_id=f"s{i % 4}") for i in range(size)])
+        drain(consumer)
+    kept = [len(r["events"]) for _, f in redis.xrange(CDC_STREAM) for r in orjson.loads(f[b"records"])]
+    assert 150 < sum(kept) <= 250
+    assert redis.xrange(CDC_STREAM)[-1]  # the newest batch is there
+
+
+def test_a_new_process_trims_what_was_acknowledged_at_start_up(redis):
+    publish(redis, [envelope() for _ in range(300)])
+    drain(make_consumer(redis, "first", trim_every_s=0))  # acknowledged, never trimmed
+    assert redis.xlen(EVENTS_STREAM) == 300
+    # A process that fails early, every time, still trims: at start, not only every trim_every_s.
+    make_consumer(redis, "restarted", trim_every_s=3600).run_once()
+    assert redis.xlen(EVENTS_STREAM) < 300
+
+
+def test_a_dead_letter_keeps_the_whole_event_up_to_the_size_limit(redis):
+    big = envelope(payload={"blob": "x" * 100_000})  # over the old 64 KiB cut, under the limit
+    publish(redis, [big])
+    redis.xadd(EVENTS_STREAM, entry(b"[" + b"1," * 60_000 + b"1]"))  # 120 KB, not an object
+    too_big = b'{"blob": "' + b"y" * 300_000 + b'"}'
+    too_big_id = redis.xadd(EVENTS_STREAM, entry(too_big))
+    drain(make_consumer(redis, max_event_bytes=200_000))
+    (_, whole), (_, cut) = redis.xrange(DLQ_STREAM)
+    assert whole[b"event"] == b"[" + b"1," * 60_000 + b"1]"
+    assert whole[b"deliveries"] == b"1"
+    assert b"envelope must be a JSON object" in whole[b"reason"]
+    # Over the limit: its size, sha256 and first bytes, and the reason says so.
+    assert b"event" not in cut
+    assert cut[b"stream_id"] == too_big_id
+    assert int(cut[b"event_bytes"]) == len(too_big)
+    assert cut[b"event_sha256"].decode() == hashlib.sha256(too_big).hexdigest()
+    assert too_big.startswith(cut[b"event_head"]) and len(cut[b"event_head"]) == 64 * 1024
+    assert b"cut: the event is" in cut[b"reason"]
+    assert ClaudeRawTrace.objects.count() == 1
+
+
+def test_dead_lettering_again_after_a_lost_reply_moves_nothing_twice(redis):
+    consumer = make_consumer(redis)
+    (stream_id,) = publish(redis, [envelope()])
+    redis.xreadgroup(GROUP, "c1", {EVENTS_STREAM: ">"})
+    letter = DeadLetter(stream_id, b"{}", "refused")
+    assert consumer.stream.dead_letter([letter]) == 1
+    assert consumer.stream.dead_letter([letter]) == 0  # a retry: it is no longer pending
+    assert redis.xlen(DLQ_STREAM) == 1
+    assert pending(redis) == 0
+
+
+def test_entries_held_while_waiting_stay_claimed_without_a_delivery_counted(redis):
+    consumer = make_consumer(redis, "waiting")
+    publish(redis, [envelope() for _ in range(5)])
+    redis.xreadgroup(GROUP, "waiting", {EVENTS_STREAM: ">"})
+    time.sleep(0.2)
+    assert consumer.stream.keep_claimed() == 5
+    held = redis.xpending_range(EVENTS_STREAM, GROUP, min="-", max="+", count=10)
+    assert {p["times_delivered"] for p in held} == {1}
+    assert max(p["time_since_delivered"] for p in held) < 200  # another consumer would not take them
+
+
+def test_a_lost_read_reply_loses_nothing(redis, monkeypatch):
+    publish(redis, [envelope() for _ in range(30)])
+    consumer = make_consumer(redis, "lossy")
+    drain(consumer)  # past the start-up reads of its own pending entries
+    publish(redis, [envelope() for _ in range(30)])
+    real, lost = consumer.stream.read, []
+
+    def read_then_lose_the_reply(**kwargs):
+        got = real(**kwargs)
+        if got and not lost:
+            lost.append(len(got))
+            raise redis_py.ConnectionError("connection reset while reading the reply")
+        return got
+
+    monkeypatch.setattr(consumer.stream, "read", read_then_lose_the_reply)
+    drain(consumer)
+    assert lost == [30]  # Redis delivered them, the reply never arrived
+    assert ClaudeRawTrace.objects.count() == 60
+    assert pending(redis) == 0
+    assert redis.xlen(DLQ_STREAM) == 0
+
+
+def test_an_entry_that_breaks_preparing_is_dead_lettered_alone(redis, monkeypatch):
+    events = [envelope() for _ in range(10)]
+    events[4] = envelope(event_type="Breaks")
+    publish(redis, events)
+    real = batching.index_row
+
+    def index_row(e):
+        if e.event_type == "Breaks":
+            raise KeyError("a bug this event's content sets off")
+        return real(e)
+
+    monkeypatch.setattr(batching, "index_row", index_row)
+    assert drain(make_consumer(redis)) == 10
+    assert ClaudeRawTrace.objects.count() == 9
+    ((_, dead),) = redis.xrange(DLQ_STREAM)
+    assert b"could not be prepared: KeyError" in dead[b"reason"]

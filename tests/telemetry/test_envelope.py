@@ -93,3 +93,9 @@ def test_empty_required_text_is_rejected(field):
 def test_wrong_metadata_type_is_rejected():
     with pytest.raises(InvalidEvent, match="'metadata' must be an object"):
         decode(envelope(metadata="x"))
+
+
+def test_a_model_or_tool_name_too_long_for_its_column_leaves_it_empty():
+    # PostgreSQL would refuse the whole event at insert; the event is stored, its label column empty.
+    event = decode(envelope(payload={"tool_name": "T" * 129, "model": "m" * 128}))
+    assert (event.tool_name, event.model) == (None, "m" * 128)

@@ -4,10 +4,12 @@ import logging
 import signal
 import threading
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from blueplane.redis_server import RedisStartError, redis_url_ensure
 from telemetry.ingest.consumer import StreamConsumer
+from telemetry.ingest.faults import Backoff, Fault, Stopping, database_reset, fault_kind
 from telemetry.ingest.reader import ReaderDied
 from telemetry.selectors import system
 
@@ -30,19 +32,40 @@ class Command(BaseCommand):
         parser.add_argument("--consumer", help="consumer name in group 'fastpath' (default: host-pid)")
 
     def handle(self, *args, once: bool, consumer: str | None, **options) -> None:
-        # Without its tables every batch would fail, be delivered again and again, and end in the
-        # dead-letter stream: refuse to start instead.
-        if not system.database_ready():
+        stop = stop_on_signals()
+        # Without its tables the fast path would only wait: refuse to start instead. A database that
+        # cannot be read now (locked, unreachable, its disk gone read-only) is waited for, not a failure.
+        try:
+            ready = database_wait(stop)
+        except Stopping:
+            return
+        if not ready:
             raise CommandError("the database is not set up: run `blueplane up` or `python manage.py migrate`")
         try:
             redis_url_ensure()  # a Redis that does not answer yet is waited for, never started twice
         except RedisStartError as exc:
             raise CommandError(str(exc)) from None
         fastpath = StreamConsumer.from_settings(consumer=consumer)
-        stop = stop_on_signals()
         logger.info("fast path consumer %s started", fastpath.consumer)
         try:
             total = fastpath.run(stop, once=once)  # --once: drain what is queued, then exit
         except ReaderDied as exc:  # what it had read stays pending; a restart reads it again
             raise CommandError(str(exc)) from None
         logger.info("fast path consumer %s stopped after %d entries", fastpath.consumer, total)
+
+
+def database_wait(stop: threading.Event) -> bool:
+    """Whether the database is migrated, once it can be asked: a fault of the machine is waited out
+    with backoff. Raises Stopping if stop is set meanwhile."""
+    backoff = Backoff("reading the database at start-up", cap_s=settings.FASTPATH_RETRY_MAX_S)
+    while True:
+        try:
+            ready = system.database_ready()
+        except Exception as exc:
+            if fault_kind(exc) is not Fault.MACHINE:
+                raise
+            database_reset()
+            backoff.failed(exc, stop=stop)
+            continue
+        backoff.succeeded()
+        return ready
