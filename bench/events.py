@@ -1,7 +1,7 @@
 """Realistic wire-format envelopes (docs/wire-format.md) for the benchmarks and the dictionary trainer.
 
 `envelopes_generate(n, seed)` synthesises about a dozen concurrently active sessions: Claude Code hook
-payloads and transcript records, and Cursor hook events. Adapted from ../shared/limits/gen_events.py.
+payloads and transcript records, and Cursor hook events. Adapted from bench/limits/gen_events.py.
 Text is real: code is windows of the Python standard library and npm's JavaScript sources on this
 machine, prose is their docstrings, so compression ratios are honest. Ids (uuid4, toolu_/msg_/req_)
 are random as in real traffic, drawn from the seeded generator, so the output is deterministic per

@@ -7,7 +7,7 @@ batches, this one commits them; `--inline` does both in this process with `run_o
 and VACUUM, and report throughput, batch latency, compression and database size per event.
 Rate mode (`--rate R`): a producer process XADDs R events/s for `--seconds` while the consumer runs;
 reports batch processing time and end-to-end latency (XADD to commit, and to ack).
-`--with-limits` also runs ../shared/limits/bench_e2e.py backlog (the minimal loop that sets the speed
+`--with-limits` also runs bench/limits/bench_e2e.py backlog (the minimal loop that sets the speed
 bar) in a copy under /tmp, so both are measured in one session on this shared machine.
 `--profile FILE` runs the drain under cProfile and prints the hot spots in telemetry/ingest (with
 `--inline`: the reader process is out of the profiler's sight); `--inline` also prints each step's
@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from bench.events import envelopes_generate  # noqa: E402
 
 TRAIN_SEED = 1001  # bench/train_dictionary.py trains on this seed; measure on another
-LIMITS_DIR = ROOT.parent / "shared" / "limits"
+LIMITS_DIR = ROOT / "bench" / "limits"  # the minimal loop, copied as written from the design's shared folder
 TARGETS = {
     "events_per_s": (">=", 45_000),
     "batch_p95_ms": ("<=", 5.0),
@@ -51,7 +51,7 @@ TARGETS = {
 
 
 def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile (the same definition as ../shared/limits/common.py)."""
+    """Nearest-rank percentile (the same definition as bench/limits/common.py)."""
     if not values:
         return float("nan")
     s = sorted(values)
@@ -606,7 +606,7 @@ def run_rate(args: argparse.Namespace, events: list[bytes], baseline: int) -> di
 
 
 def run_limits(repeats: int) -> dict[str, Any] | None:
-    """Run ../shared/limits/bench_e2e.py backlog in a copy under /tmp; medians per variant."""
+    """Run bench/limits/bench_e2e.py backlog in a copy under /tmp; medians per variant."""
     if not LIMITS_DIR.is_dir():
         print(f"no {LIMITS_DIR}: skipping the limits comparison")
         return None
@@ -733,7 +733,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7, help=f"generator seed (training uses {TRAIN_SEED})")
     parser.add_argument("--rate", type=int, default=0, help="producer rate, events/s (rate mode)")
     parser.add_argument("--seconds", type=float, default=8.0, help="producer duration in rate mode")
-    parser.add_argument("--with-limits", action="store_true", help="also run ../shared/limits backlog")
+    parser.add_argument(
+        "--with-limits", action="store_true", help="also run the minimal loop in bench/limits"
+    )
     parser.add_argument("--limits-repeats", type=int, default=3)
     parser.add_argument("--inline", action="store_true", help="read, prepare and commit in one process")
     parser.add_argument("--repeats", type=int, default=3, help="backlog drains; figures are the median's")
