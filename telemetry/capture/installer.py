@@ -32,7 +32,7 @@ HOOK_SCRIPT = Path(__file__).resolve().with_name("hook.py")
 HOOK_TARGET = "claude-code"
 HOOK_TIMEOUT_S = 10  # Claude Code's per-hook limit; ours takes milliseconds
 
-# Every event name Claude Code 2.1.331 validates (read from its binary by ../shared/claude-real).
+# Every event name Claude Code 2.1.331 validates (read from its binary by the claude-real harness).
 EVENTS_2_1_331 = (
     "PreToolUse", "PostToolUse", "PostToolUseFailure", "PostToolBatch", "Notification", "UserPromptSubmit",
     "UserPromptExpansion", "SessionStart", "SessionEnd", "Stop", "StopFailure", "SubagentStart",
