@@ -510,7 +510,9 @@ def test_a_reader_holding_a_snapshot_pauses_the_fast_path_instead_of_growing_the
     peak = wal.stop()
     assert stored(db) == (6000, 6000)
     assert redis.xlen(DLQ_STREAM) == 0
-    assert peak <= 2 * 1024 * 1024, peak
+    # The 1 MB bound plus what a loaded machine lets through before the writer looks again (2.8 MB
+    # seen in CI); without the bound this WAL grows to 9 MB.
+    assert peak <= 4 * 1024 * 1024, peak
 
 
 @pytest.mark.django_db(transaction=True)
