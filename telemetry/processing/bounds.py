@@ -315,14 +315,14 @@ def _session_ok(f: SessionFact) -> bool:
 _OK = {TurnFact: _turn_ok, ToolFact: _tool_ok, ChangeFact: _change_ok, SessionFact: _session_ok}
 
 
-def _all_ok(facts: list[Fact], ident: int) -> bool:
+def _all_ok(facts: list[Fact], ident: int, raw_seq: int | None) -> bool:
     """Whether the facts need no change at all (the usual case, checked at a fraction of the cost of
     fitting them)."""
     try:
         for fact in facts:
             kind = type(fact)
             if kind is IssueFact:
-                if fact.seq != ident:
+                if fact.seq != ident or fact.raw_seq != raw_seq:
                     return False
             elif len(fact.session_id) > SESSION_ID_LENGTH or not _OK[kind](fact):
                 return False
@@ -331,22 +331,23 @@ def _all_ok(facts: list[Fact], ident: int) -> bool:
     return True
 
 
-def facts_fit(facts: list[Fact], *, ident: int, session_id: str) -> list[Fact]:
+def facts_fit(facts: list[Fact], *, ident: int, session_id: str, raw_seq: int | None = None) -> list[Fact]:
     """One event's facts (see the module docstring), fitted; its issues carry `ident` as their seq and
-    a value it had to change is one more issue (VALUE_OUT_OF_RANGE). `session_id` is the session the
-    event was sent for: facts naming a session id no column can hold stay with it."""
-    if _all_ok(facts, ident):
+    the raw row they were read from as their raw_seq, and a value it had to change is one more issue
+    (VALUE_OUT_OF_RANGE). `session_id` is the session the event was sent for: facts naming a session id
+    no column can hold stay with it."""
+    if _all_ok(facts, ident, raw_seq):
         return facts
     problems = _Problems()
     out: list[Fact] = []
     for fact in facts:
         kind = type(fact)
         if kind is IssueFact:
-            out.append(replace(fact, seq=ident))
+            out.append(replace(fact, seq=ident, raw_seq=raw_seq))
             continue
         moment = _event_time(fact)
         if not _in_time(moment):
-            return [IssueFact("", ident, TIME_OUT_OF_RANGE, f"event time {moment.isoformat()}")]
+            return [IssueFact("", ident, TIME_OUT_OF_RANGE, f"event time {moment.isoformat()}", raw_seq)]
         if len(fact.session_id) > SESSION_ID_LENGTH:
             problems.add("session_id", fact.session_id, session_id)
             fact = replace(fact, session_id=session_id)
@@ -362,5 +363,5 @@ def facts_fit(facts: list[Fact], *, ident: int, session_id: str) -> list[Fact]:
             fact = _session_fit(fact, problems)
         out.append(fact)
     if problems.notes:
-        out.append(IssueFact("", ident, VALUE_OUT_OF_RANGE, "; ".join(problems.notes)[:500]))
+        out.append(IssueFact("", ident, VALUE_OUT_OF_RANGE, "; ".join(problems.notes)[:500], raw_seq))
     return out

@@ -105,18 +105,14 @@ def events_derive(
                     derive(seq=ident, event=event),
                     ident=ident,
                     session_id=session_id if isinstance(session_id, str) else "",
+                    raw_seq=seq,  # issues name the raw row they were read from (the admin links to it)
                 )
             else:
-                facts = [
-                    IssueFact(
-                        "", event_ident(None, raw), IssueKind.BAD_ENVELOPE, "event is not a JSON object"
-                    )
-                ]
+                ident = event_ident(None, raw)
+                facts = [IssueFact("", ident, IssueKind.BAD_ENVELOPE, "event is not a JSON object", seq)]
         except Exception as exc:  # bad data must never fail the task; it is recorded instead
             logger.warning("event %s of %s could not be derived: %r", seq, platform, exc)
-            facts = [IssueFact("", ident or event_ident(None, raw), DERIVE_ERROR, repr(exc)[:500])]
-        # Issues are rare: only they learn which raw row they came from (the admin links to it).
-        facts = [replace(f, raw_seq=seq) if type(f) is IssueFact else f for f in facts]
+            facts = [IssueFact("", ident or event_ident(None, raw), DERIVE_ERROR, repr(exc)[:500], seq)]
         facts_reduce(facts, reduced)
     return reduced
 
