@@ -146,14 +146,15 @@ def event_decode(raw: bytes, *, max_bytes: int) -> Event:
     )
 
 
-# Index columns are 64-bit integers: a number outside that range leaves its column empty (the event is
-# stored all the same) instead of failing the whole batch's insert.
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# The integer index columns are IntegerFields, 32-bit on PostgreSQL: a number outside that range leaves
+# its column empty (the event is stored all the same, its bytes keep the number) instead of making the
+# database refuse the row. No real count or duration comes near it (2^31 ms is 24 days).
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
 
 def _count(value: Any) -> int | None:
     # bool is an int subclass; a true/false is not a count.
-    return value if type(value) is int and _INT64_MIN <= value <= _INT64_MAX else None
+    return value if type(value) is int and _INT_MIN <= value <= _INT_MAX else None
 
 
 # The model and tool_name columns hold up to 128 characters (PostgreSQL enforces it): a longer value
@@ -167,7 +168,7 @@ def _label(value: Any) -> str | None:
 
 def _milliseconds(value: Any) -> int | None:
     if type(value) is float:
-        return int(value) if _INT64_MIN <= value <= _INT64_MAX else None  # NaN fails both bounds
+        return int(value) if _INT_MIN <= value <= _INT_MAX else None  # NaN fails both bounds
     return _count(value)
 
 
