@@ -76,3 +76,18 @@ def test_non_positive_counts_are_one_line(capsys, argv):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "must be a whole number of at least 1" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Tokyo", "Pacific/Kiritimati", "America/Adak"])
+def test_the_whole_calendar_is_a_span_like_any_other(corpus, capsys, tz):
+    whole = ["--since", "0001-01-01", "--until", "9999-12-31", "--tz", tz, "--json"]
+    assert sum(r["output_tokens"] for r in json.loads(run(capsys, "usage", "--by", "day", *whole))) == 1758
+    assert (
+        sum(r["output_tokens"] for r in json.loads(run(capsys, "usage", "--by", "session", *whole))) == 1758
+    )
+    assert sum(r["failures"] for r in json.loads(run(capsys, "tools", *whole))) == 4
+    # More days than the calendar holds before --until: from its first day.
+    rows = json.loads(
+        run(capsys, "usage", "--days", str(10**20), "--until", "9999-12-31", "--tz", tz, "--json")
+    )
+    assert sum(r["output_tokens"] for r in rows) == 1758

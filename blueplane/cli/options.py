@@ -4,7 +4,7 @@
 import argparse
 import contextlib
 import os
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from importlib import metadata
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -98,19 +98,26 @@ class Span:
         self.tz = args.tz
         today = datetime.now(self.zone).date()
         self.until = args.until or today
-        self.since = args.since or self.until - timedelta(days=args.days - 1)
+        try:
+            self.since = args.since or self.until - timedelta(days=args.days - 1)
+        except OverflowError:  # more days than the calendar holds before --until
+            self.since = date.min
         if self.since > self.until:
             raise CommandError(f"--since {self.since} is after --until {self.until}")
 
     @property
     def start(self) -> datetime:
-        """The first instant of the first day."""
-        return datetime.combine(self.since, time.min, self.zone)
+        """The first instant of the first day (UTC; the calendar's first moment at most)."""
+        from telemetry.selectors.spans import day_start
+
+        return day_start(self.since, self.zone)
 
     @property
     def end(self) -> datetime:
-        """The first instant after the last day."""
-        return datetime.combine(self.until + timedelta(days=1), time.min, self.zone)
+        """The first instant after the last day (UTC; the calendar's last moment at most)."""
+        from telemetry.selectors.spans import day_start
+
+        return day_start(self.until, self.zone, days_later=1)
 
     def __str__(self) -> str:
         return f"{self.since} .. {self.until} ({self.tz})"

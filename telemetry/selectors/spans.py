@@ -26,16 +26,38 @@ def hour_local_day(*, hour: datetime, tz: ZoneInfo) -> date:
     return (hour + timedelta(minutes=30)).astimezone(tz).date()
 
 
+# The calendar's ends, as UTC moments: spans are held to them instead of overflowing (a user may ask for
+# --since 0001-01-01 or --until 9999-12-31).
+FIRST = datetime.min.replace(tzinfo=UTC)
+LAST = datetime.max.replace(tzinfo=UTC)
+
+
+def shifted(moment: datetime, delta: timedelta) -> datetime:
+    """moment + delta in UTC, held to the calendar's ends."""
+    try:
+        return moment.astimezone(UTC) + delta
+    except OverflowError:
+        return FIRST if moment.year < 5000 else LAST
+
+
+def day_start(day: date, tz: ZoneInfo, *, days_later: int = 0) -> datetime:
+    """The first instant (UTC) of the local day `days_later` days after `day` in tz, held to the
+    calendar's ends."""
+    try:
+        return datetime.combine(day + timedelta(days=days_later), time.min, tz).astimezone(UTC)
+    except OverflowError:
+        return FIRST if day.year < 5000 else LAST
+
+
 def days_hours(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """UTC bounds (a little wide) of the hours whose local day is in [start, end]."""
-    lo = datetime.combine(start, time.min, tz).astimezone(UTC) - timedelta(hours=1)
-    hi = datetime.combine(end + timedelta(days=1), time.min, tz).astimezone(UTC) + timedelta(hours=1)
-    return lo, hi
+    hour = timedelta(hours=1)
+    return shifted(day_start(start, tz), -hour), shifted(day_start(end, tz, days_later=1), hour)
 
 
 def hour_span(start: datetime, end: datetime) -> dict:
     """Rollup filter for the UTC hours overlapping [start, end): spans are whole hours."""
-    return {"hour__gte": rollups.hour_floor(start), "hour__lt": end}
+    return {"hour__gte": rollups.hour_floor(shifted(start, timedelta())), "hour__lt": end}
 
 
 def rate(part: int, whole: int) -> float | None:
