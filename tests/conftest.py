@@ -1,6 +1,9 @@
 """Shared fixtures: a real Redis (the embedded server, or BLUEPLANE_REDIS_URL) and clean keys per test."""
 
-from collections.abc import Iterator
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis as redis_py
@@ -30,3 +33,29 @@ def redis(redis_server: str) -> Iterator[redis_py.Redis]:
     client.flushdb()
     yield client
     client.flushdb()
+
+
+@pytest.fixture
+def tmpfs() -> Iterator[Callable[[Path, str], Path]]:
+    """mount(path, size) -> path: a small file system of the test's own at path (size in mount's
+    notation: "256k", "24m"), for disk-full and read-only faults; unmounted (remounted writable first)
+    after the test. Mounting needs root: without it the test is skipped, saying so. As root, a mount
+    that fails fails the test rather than skipping it, so a fault test never passes unseen."""
+    mounted: list[Path] = []
+
+    def mount(path: Path, size: str) -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root (these fault tests run as root in CI)")
+        path.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+        )
+        assert done.returncode == 0, f"cannot mount a tmpfs at {path}: {done.stderr.decode().strip()}"
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in reversed(mounted):
+        subprocess.run(["mount", "-o", "remount,rw", str(path)], capture_output=True)
+        if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(path)], check=True)  # still busy: detach it

@@ -109,36 +109,27 @@ def test_after_a_killed_supervisor_it_names_what_still_runs_and_how_to_stop_it(t
             proc.wait()
 
 
-def test_warns_when_the_database_disk_runs_low(tmp_path: Path) -> None:
+def test_warns_when_the_database_disk_runs_low(tmp_path: Path, tmpfs) -> None:
     """The database on a small file system of its own (a tmpfs), the home on a large one."""
-    db_dir = tmp_path / "small"
-    db_dir.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(db_dir)], check=False)
-    if mounted.returncode:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
-        env = {
-            "BLUEPLANE_DATABASE_URL": f"sqlite:///{db_dir}/telemetry.db",
-            "BLUEPLANE_DISK_WARN_BYTES": str(2**26),
-        }
-        home = tmp_path / "home"
-        report = status_json(home, **env)
-        disks = {d["what"]: d for d in report["disk"]}
-        assert disks["database"]["path"] == str(db_dir.resolve())
-        assert disks["database"]["low"] is True and disks["database"]["total_bytes"] == 16 * 2**20
-        assert disks["home"]["low"] is False
-        assert [w for w in report["warnings"] if "disk" in w] == [
-            f"low disk space for the database: {disks['database']['free_bytes'] / 2**20:.0f} MiB free in {db_dir.resolve()}"
-        ]
-        text = blueplane("status", home=home, **env).stdout
-        assert "warning     low disk space for the database" in text
-        assert "home" not in next(line for line in text.splitlines() if line.startswith("warning"))
-        # Below the default threshold (1 GiB) too.
-        assert (
-            status_json(home, BLUEPLANE_DATABASE_URL=env["BLUEPLANE_DATABASE_URL"])["disk"][0]["low"] is True
-        )
-    finally:
-        subprocess.run(["umount", str(db_dir)], check=True)
+    db_dir = tmpfs(tmp_path / "small", "16m")
+    env = {
+        "BLUEPLANE_DATABASE_URL": f"sqlite:///{db_dir}/telemetry.db",
+        "BLUEPLANE_DISK_WARN_BYTES": str(2**26),
+    }
+    home = tmp_path / "home"
+    report = status_json(home, **env)
+    disks = {d["what"]: d for d in report["disk"]}
+    assert disks["database"]["path"] == str(db_dir.resolve())
+    assert disks["database"]["low"] is True and disks["database"]["total_bytes"] == 16 * 2**20
+    assert disks["home"]["low"] is False
+    assert [w for w in report["warnings"] if "disk" in w] == [
+        f"low disk space for the database: {disks['database']['free_bytes'] / 2**20:.0f} MiB free in {db_dir.resolve()}"
+    ]
+    text = blueplane("status", home=home, **env).stdout
+    assert "warning     low disk space for the database" in text
+    assert "home" not in next(line for line in text.splitlines() if line.startswith("warning"))
+    # Below the default threshold (1 GiB) too.
+    assert status_json(home, BLUEPLANE_DATABASE_URL=env["BLUEPLANE_DATABASE_URL"])["disk"][0]["low"] is True
 
 
 def test_shows_what_waits_in_the_spool(tmp_path: Path) -> None:

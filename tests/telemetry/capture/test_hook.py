@@ -129,28 +129,6 @@ def test_hook_imports_only_cheap_stdlib_modules(tmp_path):
 # --- the installed command line never fails the assistant --------------------------------------------
 
 
-@pytest.fixture
-def tmpfs(tmp_path):
-    """mount(path, size_kb) -> path: a tmpfs there (root only), unmounted after the test."""
-    mounted = []
-
-    def mount(path, size_kb: int):
-        path.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path)],
-            capture_output=True,
-            check=False,
-        )
-        if done.returncode:
-            pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
-        mounted.append(path)
-        return path
-
-    yield mount
-    for path in reversed(mounted):
-        subprocess.run(["umount", "-l", str(path)], check=True)
-
-
 def run_streaming(command: str, payload: bytes, tmp_path) -> tuple[int, bytes, bytes]:
     """(exit code, stdout, stderr) of `sh -c command`, writing `payload` to its stdin as Claude Code
     does: a write that meets a pipe without a reader fails the test."""
@@ -213,7 +191,7 @@ def disk_fill(path):
 
 
 def test_hook_exits_zero_with_a_read_only_home(tmp_path, tmpfs):
-    home = tmpfs(tmp_path / "ro-home", 1024)
+    home = tmpfs(tmp_path / "ro-home", "1024k")
     capture_home(home, redis_url=f"unix://{tmp_path}/no-redis.sock")
     (home / "salt").write_bytes(b"s" * 32)
     subprocess.run(["mount", "-o", "remount,ro", str(home)], check=True)
@@ -223,7 +201,7 @@ def test_hook_exits_zero_with_a_read_only_home(tmp_path, tmpfs):
 
 
 def test_a_full_disk_never_leaves_half_a_line_in_the_spool(tmp_path, tmpfs):
-    home = tmpfs(tmp_path / "full-home", 256)
+    home = tmpfs(tmp_path / "full-home", "256k")
     capture_home(home, redis_url=f"unix://{tmp_path}/no-redis.sock", store_content=True)
     (home / "salt").write_bytes(b"s" * 32)
     (home / "spool").mkdir()
@@ -244,7 +222,7 @@ def test_a_full_disk_never_leaves_half_a_line_in_the_spool(tmp_path, tmpfs):
 
 
 def test_hook_exits_zero_when_the_disk_is_full_and_redis_is_down(tmp_path, tmpfs):
-    home = tmpfs(tmp_path / "full-home", 64)
+    home = tmpfs(tmp_path / "full-home", "64k")
     capture_home(home, redis_url=f"unix://{tmp_path}/no-redis.sock")
     (home / "salt").write_bytes(b"s" * 32)
     disk_fill(home / "filler")
