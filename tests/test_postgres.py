@@ -1,51 +1,31 @@
 """The Django models, migrations and the fast path's writer on PostgreSQL (BLUEPLANE_DATABASE_URL).
 
-Runs against the server named by BLUEPLANE_TEST_POSTGRES_URL (default: a local server on
-127.0.0.1:5432 as user postgres). A machine without PostgreSQL skips these tests, saying so: the
-product itself never needs PostgreSQL.
+Runs against the server tests/support/postgres.py names; a machine without one skips these tests, saying so.
 """
 
 import json
 import os
 import subprocess
 import sys
-import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from telemetry.wire import DLQ_STREAM, EVENTS_STREAM
 from tests.factories import entry, envelope
+from tests.support.postgres import database, needs_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
-ADMIN_URL = os.environ.get("BLUEPLANE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
-
-def _server_available() -> bool:
-    try:
-        with psycopg.connect(ADMIN_URL, connect_timeout=2):
-            return True
-    except psycopg.Error:
-        return False
-
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not _server_available(), reason=f"no PostgreSQL server at {ADMIN_URL}"),
-]
+pytestmark = [pytest.mark.e2e, needs_postgres]
 
 
 @pytest.fixture
-def postgres_url():
-    name = f"blueplane_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = ADMIN_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+def postgres_url() -> Iterator[str]:
+    with database() as (url, _):
+        yield url
 
 
 def manage(url: str, *args: str) -> subprocess.CompletedProcess:

@@ -38,6 +38,7 @@ from telemetry.models import ClaudeRawTrace
 from telemetry.store import writer
 from telemetry.wire import CDC_STREAM, DLQ_STREAM, EVENTS_STREAM, GROUP
 from tests.factories import entry, envelope
+from tests.support.postgres import ADMIN_URL, database, needs_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -532,31 +533,13 @@ def test_stopping_during_a_fault_leaves_the_entries_pending(redis, tmp_path):
 
 # ---- PostgreSQL: a value the driver refuses --------------------------------------------------------------
 
-POSTGRES_URL = os.environ.get("BLUEPLANE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def _postgres_available() -> bool:
-    import psycopg
-
-    try:
-        with psycopg.connect(POSTGRES_URL, connect_timeout=2):
-            return True
-    except psycopg.Error:
-        return False
-
 
 @pytest.mark.e2e
-@pytest.mark.skipif(not _postgres_available(), reason=f"no PostgreSQL server at {POSTGRES_URL}")
+@needs_postgres
 def test_on_postgresql_an_entry_the_driver_refuses_is_dead_lettered_alone(redis, tmp_path):
-    import uuid
-
     import psycopg
 
-    name = f"blueplane_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
-    try:
+    with database() as (url, name):
         env = {**os.environ, "BLUEPLANE_DATABASE_URL": url}
         manage = [sys.executable, str(ROOT / "manage.py")]
         migrated = subprocess.run([*manage, "migrate", "--noinput"], env=env, capture_output=True, text=True)
@@ -582,7 +565,7 @@ def test_on_postgresql_an_entry_the_driver_refuses_is_dead_lettered_alone(redis,
         proc = subprocess.Popen([*manage, "runfastpath", "--once", "--consumer", "pg"],
                                 env={**env, "BLUEPLANE_FASTPATH_RETRY_MAX_S": "1"},
                                 stdout=log.open("w"), stderr=subprocess.STDOUT)  # fmt: skip
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
             for _ in range(20):
                 admin.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
@@ -595,6 +578,3 @@ def test_on_postgresql_an_entry_the_driver_refuses_is_dead_lettered_alone(redis,
         assert count == (4029, 4029)
         assert redis.xlen(DLQ_STREAM) == 0
         assert pending(redis) == 0
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
