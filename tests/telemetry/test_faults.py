@@ -39,6 +39,8 @@ from telemetry.store import writer
 from telemetry.wire import CDC_STREAM, DLQ_STREAM, EVENTS_STREAM, GROUP
 from tests.factories import entry, envelope
 from tests.support.postgres import ADMIN_URL, database, needs_postgres
+from tests.telemetry.test_consumer import drain, pending, publish
+from tests.telemetry.test_consumer import make_consumer as consumer_make
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,27 +87,8 @@ def test_faults_of_the_machine_are_told_from_bad_data(exc, kind):
 
 
 def make_consumer(redis, name: str = "c1", **kw) -> StreamConsumer:
-    kw.setdefault("flush_ms", 20)
-    kw.setdefault("retry_max_s", 0.2)
-    return StreamConsumer(client=redis, consumer=name, **kw)
-
-
-def drain(consumer: StreamConsumer) -> int:
-    total = 0
-    while handled := consumer.run_once():
-        total += handled
-    return total
-
-
-def publish(redis, events) -> list[bytes]:
-    return [redis.xadd(EVENTS_STREAM, entry(e)) for e in events]
-
-
-def pending(redis) -> int:
-    try:
-        return redis.xpending(EVENTS_STREAM, GROUP)["pending"]
-    except redis_py.ResponseError:  # no group yet: nothing was read
-        return 0
+    kw.setdefault("retry_max_s", 0.2)  # faults here last a moment: retry soon
+    return consumer_make(redis, name, **kw)
 
 
 def cdc_events(redis) -> list[str]:
