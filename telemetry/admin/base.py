@@ -43,9 +43,15 @@ def detail_link(obj: Model, text: object) -> SafeString:
     return format_html('<a href="{}">{}</a>', admin_url(obj, "change", obj.pk), text)
 
 
+SEARCH_MAX_CHARS = 300
+
+# No table here has a billion pages; a larger number would overflow the query's OFFSET.
+_PAGE_MAX = 10**9
+
+
 def _page_num(request: HttpRequest) -> int:
     try:
-        return max(int(request.GET.get(PAGE_VAR, 1)), 1)
+        return min(max(int(request.GET.get(PAGE_VAR, 1)), 1), _PAGE_MAX)
     except ValueError:
         return 1
 
@@ -132,6 +138,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return WindowChangeList
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        # Longer than any id or name a row holds, and than SQLite's LIKE accepts: it matches nothing.
+        if len(search_term) > SEARCH_MAX_CHARS:
+            return queryset.none(), False
+        return super().get_search_results(request, queryset, search_term)
 
     def get_paginator(
         self,

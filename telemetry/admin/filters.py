@@ -122,6 +122,11 @@ class EventTypeFilter(admin.SimpleListFilter):
         return queryset.filter(event_type=value) if value else queryset
 
 
+def _row_id(value: str | None) -> bool:
+    """Whether a URL value can be a row's primary key (digits, within 64 bits)."""
+    return bool(value) and value.isascii() and value.isdigit() and int(value) < 2**63
+
+
 def _parse_moment(value: str, *, end: bool) -> datetime:
     """An ISO date or datetime; naive means the current time zone. A bare `until` date includes the day."""
     try:
@@ -173,8 +178,12 @@ class EventDateFilter(admin.SimpleListFilter):
             since = _parse_moment(self.since, end=False)
             start = since if start is None else max(start, since)
         if self.until:
-            until = _parse_moment(self.until, end=True)
-            end = until if end is None else min(end, until)
+            try:
+                until = _parse_moment(self.until, end=True)
+            except OverflowError:  # the calendar's last day: nothing lies after it
+                until = None
+            if until is not None:
+                end = until if end is None else min(end, until)
         return start, end
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
@@ -247,7 +256,7 @@ class SessionFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
         value = self.value()
-        if not value or not value.isdigit():
+        if not _row_id(value):
             return []
         session = derived.session_get(pk=int(value))
         return [(value, session.session_id if session else f"#{value} (not found)")]
@@ -256,8 +265,8 @@ class SessionFilter(admin.SimpleListFilter):
         value = self.value()
         if not value:
             return queryset
-        if not value.isdigit():
-            raise IncorrectLookupParameters(f"session={value!r}")
+        if not _row_id(value):
+            raise IncorrectLookupParameters(f"session={value[:40]!r}")
         return queryset.filter(session_id=int(value))
 
 

@@ -97,6 +97,9 @@ def sessions_using_model(queryset: QuerySet, *, model: str) -> QuerySet:
     return queryset.filter(Exists(Turn.objects.filter(session=OuterRef("pk"), model=model)))
 
 
+_TERM_MAX_CHARS = 300
+
+
 def rows_search(
     queryset: QuerySet,
     *,
@@ -113,6 +116,8 @@ def rows_search(
     term = term.strip()
     if not term:
         return queryset
+    if len(term) > _TERM_MAX_CHARS:  # longer than any id or name it could match, and than SQLite's LIKE takes
+        return queryset.none()
     match = Q(pk__in=[])
     if session:
         match |= Q(**{f"{session}__in": Session.objects.filter(session_id=term).values("pk")})

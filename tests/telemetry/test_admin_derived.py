@@ -323,3 +323,24 @@ def test_session_progress_lists_failing_sessions(admin_client) -> None:
     assert "ValueError: bad turn" in response.content.decode()
     waiting = admin_client.get(reverse("admin:telemetry_sessionprogress_changelist") + "?state=waiting")
     assert [p.session_id for p in rows(waiting)] == ["broken"]
+
+
+HOSTILE_VALUES = ["abc", "-1", "0", str(2**70), "1e308", "0001-01-01", "9999-12-31", "9999-12-31T23:59:59+14:00",
+                  "2026-13-45", "\u00e9\u4e2d", "x" * 5000, "' OR 1=1 --", "%00"]  # fmt: skip
+PARAMS = ["p", "q", "o", "session", "date", "since", "until", "platform", "kind", "model", "tool_name", "state",
+          "event_type", "status", "project__id__exact", "timestamp__gte"]  # fmt: skip
+
+
+def test_no_query_string_makes_a_changelist_fail(admin_client, corpus) -> None:
+    """Whatever a URL carries (bad numbers, dates at or past the calendar's ends, a megabyte), a list
+    answers with a page, a redirect or a 4xx: never a server error."""
+    from django.contrib import admin
+
+    names = [m._meta.model_name for m in admin.site._registry if m._meta.app_label == "telemetry"]
+    assert len(names) >= 10
+    for name in names:
+        # A megabyte of search: every page repeats its query string in its links, so only once a list.
+        cases = [(param, value) for param in PARAMS for value in HOSTILE_VALUES] + [("q", "x" * 1_000_000)]
+        for param, value in cases:
+            response = admin_client.get(changelist(name), {param: value})
+            assert response.status_code < 500, (name, param, value[:40], response.status_code)
