@@ -123,6 +123,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "telemetry",
     "api",
 ]
@@ -273,17 +275,52 @@ BLUEPLANE_ARCHIVE_AFTER_DAYS: int | None = (
 )
 BLUEPLANE_ARCHIVE_DIR = Path(env_str("BLUEPLANE_ARCHIVE_DIR", str(BLUEPLANE_HOME / "archive"))).expanduser()
 
-# --- `blueplane up` -------------------------------------------------------------------------------
-# The web server (admin, API) it starts listens on loopback only, on this port.
+# --- `blueplane up` and the web server (admin, API) ------------------------------------------------
+# It listens on BLUEPLANE_BIND:BLUEPLANE_PORT: loopback by default. Any other address needs an API token
+# (`blueplane token create NAME`): the server refuses to start without one.
 BLUEPLANE_PORT = env_int("BLUEPLANE_PORT", 7531, minimum=1)
 if BLUEPLANE_PORT > 65535:
     raise ImproperlyConfigured(f"BLUEPLANE_PORT must be at most 65535, got {BLUEPLANE_PORT}")
+BLUEPLANE_BIND = env_str("BLUEPLANE_BIND", "127.0.0.1").strip()
+ALLOWED_HOSTS += [BLUEPLANE_BIND] if BLUEPLANE_BIND not in {"0.0.0.0", "::"} else ["*"]
 
 # `blueplane status` warns when the file system of the database or of the home has less free space.
 BLUEPLANE_DISK_WARN_BYTES = env_int("BLUEPLANE_DISK_WARN_BYTES", 2**30, minimum=0)
 
+# --- REST API (api/v1) ----------------------------------------------------------------------------
+# Requests from loopback need no token unless this is off; every other client needs one.
+API_TRUST_LOOPBACK = env_bool("BLUEPLANE_API_TRUST_LOOPBACK", True)
+# POST /api/v1/events: at most this many envelopes per request, and this many bytes per request body.
+API_INGEST_MAX_EVENTS = env_int("BLUEPLANE_API_INGEST_MAX_EVENTS", 1000, minimum=1)
+API_INGEST_MAX_BYTES = env_int("BLUEPLANE_API_INGEST_MAX_MB", 16, minimum=1) * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_INGEST_MAX_BYTES
+# The largest page a list returns (?page_size=).
+API_PAGE_SIZE_MAX = 1000
+
 REST_FRAMEWORK = {
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.v1.access.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.v1.access.LoopbackOrToken"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.v1.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "COERCE_DECIMAL_TO_STRING": False,  # money as a JSON number, as the CLI writes it
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Blueplane Telemetry API",
+    "DESCRIPTION": "Tokens, cost, tools, sessions and pipeline state of AI-assisted coding, from the "
+    "local Blueplane store. Loopback clients need no token; others send `Authorization: Bearer <token>`.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Capture (telemetry/capture): where Claude Code keeps its files, what the capture keeps ---------

@@ -85,8 +85,7 @@ def processes_default(*, port: int) -> list[Process]:
             [*celery, "beat", "--loglevel", "INFO", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
         ),
         Process("capture", [*manage, "runcapture"], command="runcapture"),
-        # --insecure: serve the admin's static files without DEBUG; it listens on loopback only.
-        Process("web", [*manage, "runserver", f"127.0.0.1:{port}", "--noreload", "--insecure"]),
+        Process("web", [*manage, "runweb", "--port", str(port)]),
     ]
 
 
@@ -314,7 +313,8 @@ def banner(*, port: int, home: Path) -> str:
     each one the banner prints)."""
     urls = (
         ("admin", "/admin/", "create a user: blueplane manage createsuperuser"),
-        ("health", "/api/v1/health/", "the database and Redis, as JSON"),
+        ("api", "/api/v1/docs/", "the REST API, its endpoints tried in the browser"),
+        ("health", "/healthz", "the pipeline's checks, as JSON (503 when one fails)"),
     )
     lines = [f"  {name:<7}http://127.0.0.1:{port}{path}  ({note})" for name, path, note in urls]
     return "\n".join([*lines, f"  {'home':<7}{home}"])

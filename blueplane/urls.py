@@ -2,9 +2,30 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from api import ops
+from api.v1 import errors
+
 urlpatterns = [
     # The admin until the dashboard takes `/`: not permanent, or browsers would keep going there.
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
     path("admin/", admin.site.urls),
-    path("api/", include("api.urls")),
+    path("api/v1/", include("api.v1.urls")),
+    path("healthz", ops.healthz, name="healthz"),
+    path("metrics", ops.metrics, name="metrics"),
 ]
+
+
+def handler404(request, exception=None):
+    if request.path.startswith("/api/"):
+        return errors.not_found(request, exception)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def handler500(request):
+    if request.path.startswith("/api/"):
+        return errors.server_error(request)
+    from django.views.defaults import server_error
+
+    return server_error(request)

@@ -349,7 +349,7 @@ def test_every_url_the_banner_prints_answers() -> None:
     server = subprocess.Popen(web.argv, env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
-        while not http_ok(f"http://127.0.0.1:{port}/api/v1/health/"):
+        while not http_ok(f"http://127.0.0.1:{port}/healthz"):
             assert server.poll() is None and time.monotonic() < deadline, (home / "web.log").read_text()
             time.sleep(0.2)
         urls = re.findall(r"https?://\S+", banner(port=port, home=home))

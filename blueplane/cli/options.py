@@ -4,7 +4,7 @@
 import argparse
 import contextlib
 import os
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from importlib import metadata
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -86,9 +86,11 @@ def span_options(parser: argparse.ArgumentParser) -> None:
 
 
 class Span:
-    """The local days a report covers, resolved from the span options."""
+    """The local days a report covers, resolved from the span options (see spans.LocalDays)."""
 
     def __init__(self, args: argparse.Namespace) -> None:
+        from telemetry.selectors.spans import LocalDays, days_back
+
         try:
             self.zone = ZoneInfo(args.tz)
         except (ZoneInfoNotFoundError, ValueError):
@@ -96,28 +98,19 @@ class Span:
                 f"unknown time zone {args.tz!r} (use an IANA name such as Europe/Berlin)"
             ) from None
         self.tz = args.tz
-        today = datetime.now(self.zone).date()
-        self.until = args.until or today
-        try:
-            self.since = args.since or self.until - timedelta(days=args.days - 1)
-        except OverflowError:  # more days than the calendar holds before --until
-            self.since = date.min
+        self.until = args.until or datetime.now(self.zone).date()
+        self.since = args.since or days_back(self.until, args.days)
         if self.since > self.until:
             raise CommandError(f"--since {self.since} is after --until {self.until}")
+        self.days = LocalDays(self.since, self.until, self.tz)
 
     @property
     def start(self) -> datetime:
-        """The first instant of the first day (UTC; the calendar's first moment at most)."""
-        from telemetry.selectors.spans import day_start
-
-        return day_start(self.since, self.zone)
+        return self.days.start
 
     @property
     def end(self) -> datetime:
-        """The first instant after the last day (UTC; the calendar's last moment at most)."""
-        from telemetry.selectors.spans import day_start
-
-        return day_start(self.until, self.zone, days_later=1)
+        return self.days.end
 
     def __str__(self) -> str:
-        return f"{self.since} .. {self.until} ({self.tz})"
+        return str(self.days)

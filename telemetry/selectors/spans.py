@@ -3,7 +3,9 @@
 Rollups are per UTC hour; a day in any time zone is a sum of hours (docs/metrics.md, hour_local_day).
 """
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
@@ -47,6 +49,40 @@ def day_start(day: date, tz: ZoneInfo, *, days_later: int = 0) -> datetime:
         return datetime.combine(day + timedelta(days=days_later), time.min, tz).astimezone(UTC)
     except OverflowError:
         return FIRST if day.year < 5000 else LAST
+
+
+@dataclass(frozen=True)
+class LocalDays:
+    """The local days since..until (inclusive) in IANA zone tz, as a report (CLI, API, MCP) covers them."""
+
+    since: date
+    until: date
+    tz: str = "UTC"
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.tz)
+
+    @property
+    def start(self) -> datetime:
+        """The first instant of the first day (UTC; the calendar's first moment at most)."""
+        return day_start(self.since, self.zone)
+
+    @property
+    def end(self) -> datetime:
+        """The first instant after the last day (UTC; the calendar's last moment at most)."""
+        return day_start(self.until, self.zone, days_later=1)
+
+    def __str__(self) -> str:
+        return f"{self.since} .. {self.until} ({self.tz})"
+
+
+def days_back(until: date, days: int) -> date:
+    """The first of `days` days ending with `until`, held to the calendar's first day."""
+    try:
+        return until - timedelta(days=days - 1)
+    except OverflowError:
+        return date.min
 
 
 def days_hours(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:

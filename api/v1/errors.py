@@ -1,0 +1,56 @@
+"""One error shape for every API failure: JSON with a 4xx status and a message a person understands.
+
+    {"status": 400, "error": "invalid", "message": "tz: unknown time zone 'Mars/Olympus'", "detail": {...}}
+
+`error` is DRF's error code, `message` one sentence, `detail` DRF's field-by-field detail when there is
+one. Unknown URLs under /api/ and server errors use the same shape (handler404 / handler500)."""
+
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from rest_framework.exceptions import APIException
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def message_of(detail: Any) -> str:
+    """DRF's detail (a string, a list, or a dict of field -> list) as one line: "field: reason; ..."."""
+    if isinstance(detail, dict):
+        parts = []
+        for field, value in detail.items():
+            text = message_of(value)
+            parts.append(text if field in {"non_field_errors", "detail"} else f"{field}: {text}")
+        return "; ".join(parts)
+    if isinstance(detail, list):
+        return "; ".join(message_of(item) for item in detail)
+    return str(detail)
+
+
+def body(status: int, code: str, message: str, detail: Any = None) -> dict:
+    out = {"status": status, "error": code, "message": message}
+    if detail is not None:
+        out["detail"] = detail
+    return out
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # not an API exception: a bug, answered by handler500
+    code = exc.default_code if isinstance(exc, APIException) else "error"
+    detail = response.data if isinstance(exc, APIException) and isinstance(exc.detail, dict | list) else None
+    response.data = body(response.status_code, code, message_of(response.data), detail)
+    return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """handler404 for /api/: an unknown URL is a JSON 404 like every other API error."""
+    message = f"no such endpoint: {request.path} (the API's endpoints are listed at /api/v1/schema/)"
+    return JsonResponse(body(404, "not_found", message), status=404)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    """handler500 for /api/: the same shape, without the internals."""
+    return JsonResponse(
+        body(500, "server_error", "the server failed to answer; its log says why"), status=500
+    )
