@@ -59,3 +59,21 @@ def tmpfs() -> Iterator[Callable[[Path, str], Path]]:
         subprocess.run(["mount", "-o", "remount,rw", str(path)], capture_output=True)
         if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
             subprocess.run(["umount", "-l", str(path)], check=True)  # still busy: detach it
+
+
+CLAUDE_PROJECTS = Path(__file__).parent / "fixtures" / "claude-real" / "projects"
+
+
+@pytest.fixture
+def corpus(redis) -> None:
+    """The repository's real Claude Code transcripts, through the real pipeline: imported into Redis,
+    stored by the fast path, derived by the slow path's catch-up (called in-process). What ccusage
+    reports for the same files is in tests/fixtures/claude-real/ccusage/."""
+    from telemetry import tasks
+    from telemetry.capture.importer import history_import
+    from telemetry.capture.privacy import Privacy
+    from tests.telemetry.test_consumer import drain, make_consumer
+
+    history_import(str(CLAUDE_PROJECTS), client=redis, privacy=Privacy(b"reports"), progress=False)
+    drain(make_consumer(redis))
+    tasks.sessions_catch_up()

@@ -6,10 +6,6 @@ from pathlib import Path
 import pytest
 
 from blueplane import cli
-from telemetry import tasks
-from telemetry.capture.importer import history_import
-from telemetry.capture.privacy import Privacy
-from tests.telemetry.test_consumer import drain, make_consumer
 
 pytestmark = pytest.mark.django_db
 PROJECTS = Path(__file__).parent / "fixtures" / "claude-real" / "projects"
@@ -22,13 +18,6 @@ REFERENCE = {
     "claude-haiku-4-5-20251001": (48, 109, 112669, 47201, "0.1468"),
     "total": (414, 1758, 692175, 749319, "3.2290"),
 }
-
-
-@pytest.fixture
-def corpus(redis) -> None:
-    history_import(str(PROJECTS), client=redis, privacy=Privacy(b"reports"), progress=False)
-    drain(make_consumer(redis))
-    tasks.sessions_catch_up()
 
 
 def run(capsys, *argv: str) -> str:
