@@ -1,0 +1,1 @@
+"""POST /api/v1/events: envelopes over HTTP onto telemetry:events."""

@@ -1,0 +1,2 @@
+"""Sums over time: usage and cost, tools, errors, acceptance, activity, data issues, dead letters,
+pipeline state; and export."""

@@ -1,0 +1,1 @@
+"""Sessions and their derived rows (conversations, turns, tool calls, code changes), projects, models."""
