@@ -1,17 +1,57 @@
-"""Operations endpoints outside the versioned API: /healthz and /metrics. PLACEHOLDER until the
-health and metrics work lands."""
+"""Operations endpoints outside the versioned API: /healthz and /metrics.
 
-from django.db import connection
+Both answer loopback clients freely and others with a valid token, like the API (api/v1/access.py):
+/metrics carries usage and cost. Prometheus sends one with `authorization: {credentials: <token>}`.
+"""
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from telemetry.selectors import system
+from api.v1 import access
+from api.v1.errors import body
+from telemetry.capture.spool import spool_state
+from telemetry.selectors import health
+
+from .metrics import exposition
 
 
+def _spool() -> health.SpoolState | None:
+    try:
+        files, waiting, oldest_s = spool_state(str(settings.BLUEPLANE_HOME))
+    except OSError:
+        return None
+    return health.SpoolState(files=files, bytes=waiting, oldest_age_s=oldest_s)
+
+
+def _refused(request: HttpRequest) -> JsonResponse | None:
+    if request.method not in {"GET", "HEAD"}:
+        message = f"{request.method[:20]} is not allowed here: {request.path} answers GET"
+        response = JsonResponse(body(405, "method_not_allowed", message), status=405)
+        response["Allow"] = "GET, HEAD"
+        return response
+    _, refusal = access.request_decide(request)
+    return access.refusal_response(refusal) if refusal is not None else None
+
+
+@csrf_exempt  # nothing here changes state; another method gets a JSON 405, not the CSRF page
 def healthz(request: HttpRequest) -> JsonResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok", "redis": system.redis_ok()})
+    """200 with every check when no check fails, 503 with the failing ones named (telemetry.selectors.
+    health says what fails when)."""
+    if refused := _refused(request):
+        return refused
+    report = health.health_report(spool=_spool())
+    response = JsonResponse(report, status=200 if report["healthy"] else 503)
+    response["Cache-Control"] = "no-store"
+    # A 503 here is an answer, not a server fault: Django would log an ERROR line per probe.
+    response._has_been_logged = True
+    return response
 
 
+@csrf_exempt
 def metrics(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("", content_type="text/plain")
+    """The Prometheus exposition (api/metrics.py)."""
+    if refused := _refused(request):
+        return refused
+    return HttpResponse(exposition(spool=_spool), content_type=CONTENT_TYPE_LATEST)

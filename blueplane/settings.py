@@ -250,6 +250,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "close-idle-sessions": {"task": "telemetry.sessions_idle_close", "schedule": 60.0},
     "refresh-recent-rollups": {"task": "telemetry.rollups_recent_refresh", "schedule": 300.0},
     "archive-raw-traces": {"task": "telemetry.raw_traces_archive", "schedule": 3600.0},
+    # /healthz fails when none ran for HEALTH_WORKER_STALE_S: beat, the broker or every worker is down.
+    "worker-heartbeat": {"task": "telemetry.worker_heartbeat", "schedule": 15.0},
 }
 
 # --- Slow path: sessions, rollups, archive ------------------------------------------------------

@@ -1,12 +1,15 @@
 """Celery tasks: thin wrappers over telemetry.processing. A task decides nothing."""
 
+import time
+
 from celery import current_app, shared_task
+from celery.signals import worker_ready
 from django.db import InterfaceError, OperationalError
 
 from .connections import redis_client
 from .processing import dirty, lifecycle, live
 from .store import repack
-from .wire import CATCH_UP_TASK
+from .wire import CATCH_UP_TASK, WORKER_HEARTBEAT
 
 
 # Only machine faults reach here (processing.failures): a session's own fault is recorded and set aside.
@@ -68,3 +71,16 @@ def raw_traces_archive() -> int:
     from .store import archive  # imports pyarrow (~0.2 s): only in the worker that archives
 
     return archive.raw_traces_archive()
+
+
+# No retries: a missed beat is what /healthz is there to notice; the next one comes in seconds.
+@shared_task(name="telemetry.worker_heartbeat", ignore_result=True)
+def worker_heartbeat() -> None:
+    """Note that a worker ran a task beat scheduled (/healthz reads wire.WORKER_HEARTBEAT)."""
+    redis_client().set(WORKER_HEARTBEAT, f"{time.time():.3f}")
+
+
+@worker_ready.connect
+def _worker_ready_heartbeat(**kwargs: object) -> None:
+    # A fresh worker is healthy before beat's first tick.
+    worker_heartbeat.apply()

@@ -30,3 +30,15 @@ def session_parse(field: bytes | str) -> tuple[str, str]:
     text = field.decode() if isinstance(field, bytes) else field
     platform, _, session_id = text.partition(":")
     return platform, session_id
+
+
+# The fast path's counters for /metrics (a hash; written in the same script as each batch's ack, see
+# ingest/notify.py): `events:<platform>:<source>` events committed, `inserted` those new to the store,
+# `batches`, `latency_us_sum`, and `latency_le:<bound>` batches whose latency from read to commit fell in
+# the bucket ending at that bound in seconds (not cumulative; `latency_le:+Inf` the rest). Outside the
+# `metric:` prefix, which rebuilding the live metrics deletes.
+FASTPATH_METRICS = "fastpath:metrics"
+BATCH_LATENCY_BOUNDS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# When a Celery worker last ran its heartbeat task (epoch seconds, beat schedules it): /healthz's sign
+# that beat, the broker and a worker all work.
+WORKER_HEARTBEAT = "worker:heartbeat"

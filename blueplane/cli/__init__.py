@@ -1,7 +1,7 @@
 """The `blueplane` command: start and stop the system, show its state, install capture, import history,
-report on what was captured, and inspect or replay dead letters.
+report on what was captured, inspect or replay dead letters, and manage API tokens.
 
-One module per command group registers its subcommands (system, capture, reports, data); options.py
+One module per command group registers its subcommands (system, capture, reports, data, tokens); options.py
 holds the options they share, output.py the tables and JSON. Errors the user can fix (a bad environment variable,
 a Redis that will not start, a second `up`, a report the data cannot answer) are one line on stderr and
 exit code 1; a bad argument is argparse's usage and one line, exit code 2.
@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from ..redis_server import RedisStartError
 from ..runstate import SupervisorError
-from . import capture, data, reports, system
+from . import capture, data, reports, system, tokens
 from .options import PROG, CommandError, version
 
 
@@ -25,7 +25,7 @@ def parser_build() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (system, capture, reports, data):
+    for group in (system, capture, reports, data, tokens):
         group.register(sub)
     return parser
 

@@ -4,14 +4,21 @@ import argparse
 import os
 
 from . import status
-from .options import PROG, django_setup
+from .options import PROG, CommandError, django_setup
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     django_setup()
     from django.conf import settings
 
+    from api.v1.access import bind_refusal
+
     from .. import control, runstate, supervisor
+
+    # Here as well as in runweb: said once, before anything starts, instead of by a web server that
+    # the supervisor would restart again and again.
+    if refusal := bind_refusal(settings.BLUEPLANE_BIND):
+        raise CommandError(refusal)
 
     if not args.detach:
         return supervisor.Supervisor.from_settings().run()

@@ -133,6 +133,8 @@ class WriteBatch:
     changes: bytes  # the change records for cdc:events (changes_encode)
     arrived: float  # time.monotonic() when the entries were read (the same clock in every process)
     prepared: float = 0.0  # time.monotonic() when this batch was ready to commit
+    # (platform, source, events) of the batch, for the fast path's counters (/metrics)
+    sources: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 def changes_encode(units: list[Unit]) -> bytes:
@@ -148,6 +150,16 @@ def changes_encode(units: list[Unit]) -> bytes:
             for u in units
         ]
     )
+
+
+def sources_count(units: list[Unit]) -> list[tuple[str, str, int]]:
+    """Events per (platform, source), for the fast path's counters."""
+    counts: dict[tuple[str, str], int] = {}
+    for unit in units:
+        for e in unit.events:
+            key = (unit.platform, e.source)
+            counts[key] = counts.get(key, 0) + 1
+    return [(platform, source, n) for (platform, source), n in counts.items()]
 
 
 def units_compress(units: list[Unit], codec: Codec) -> list[bytes]:
@@ -180,4 +192,5 @@ def batch_prepare(
         sessions=[(u.platform, u.session_id) for u in units],
         changes=changes_encode(units) if units else b"",
         arrived=arrived,
+        sources=sources_count(units),
     )

@@ -219,7 +219,13 @@ class StreamConsumer(BatchReading):
         previous_s = time.monotonic() - t1
         publish = stored.publish
         if publish.units:
-            commands = [notify.publish_command(publish, ack_ids=stored.ack_ids, cdc_maxlen=self.cdc_maxlen)]
+            # Latency for /metrics: from the batch's arrival to its commit (the publish is microseconds on).
+            counted = notify.counters(publish, inserted=stored.inserted, latency_s=t1 - batch.arrived)
+            commands = [
+                notify.publish_command(
+                    publish, ack_ids=stored.ack_ids, cdc_maxlen=self.cdc_maxlen, counted=counted
+                )
+            ]
         else:
             commands = [self.stream.ack_command(stored.ack_ids)] if stored.ack_ids else []
         dead = len(batch.dead) + len(stored.dead)

@@ -21,16 +21,26 @@ the cap and trims the stream exactly to the list's length. If the two ever disag
 hand), the stream is trimmed to the list, whose newest counts are its newest entries: still within the
 cap. It costs a few O(1) commands per batch, inside the one script the batch already runs.
 
+The same script adds the batch's counters for /metrics to `wire.FASTPATH_METRICS` (events per platform
+and source, events new to the store, the batch's latency bucket): a few HINCRBYs inside a script the
+batch already runs, so they cost no round trip. A publish sent again after a fault may count its batch
+twice; counters that are rarely high by one batch are worth that.
+
 The task is enqueued by name: the fast path does not import the slow path.
 """
+
+from bisect import bisect_left
+from collections.abc import Sequence
 
 from celery import current_app
 
 from ..wire import (
+    BATCH_LATENCY_BOUNDS_S,
     CATCH_UP_TASK,
     CDC_STREAM,
     DIRTY_SESSIONS,
     EVENTS_STREAM,
+    FASTPATH_METRICS,
     GROUP,
     SCHEDULED_FLAG,
     session_field,
@@ -47,8 +57,9 @@ CDC_EVENTS = f"{CDC_STREAM}:total"  # their sum
 # cost more than the rest of the pipeline), the wake-up flag and the acknowledgement, which so runs only
 # if all before it did (a script stops at its first failing command: under OOM or MISCONF, the XADD).
 # Returns whether this batch set the flag, i.e. whether a wake-up is due.
-# KEYS: cdc, counts, total, dirty, flag, events. ARGV: cap, events, records, flag ttl, group, number of
-# session fields, the fields, then the stream ids to acknowledge.
+# KEYS: cdc, counts, total, dirty, flag, events, metrics. ARGV: cap, events, records, flag ttl, group,
+# number of session fields, the fields, number of counters, counter name and increment pairs, then the
+# stream ids to acknowledge.
 _PUBLISH = """
 redis.call('XADD', KEYS[1], '*', 'records', ARGV[3])
 redis.call('RPUSH', KEYS[2], ARGV[2])
@@ -68,6 +79,11 @@ local last = 6 + tonumber(ARGV[6])
 for i = 7, last do
   redis.call('HINCRBY', KEYS[4], ARGV[i], 1)
 end
+local counters = last + 1
+last = counters + 2 * tonumber(ARGV[counters])
+for i = counters + 1, last, 2 do
+  redis.call('HINCRBY', KEYS[7], ARGV[i], ARGV[i + 1])
+end
 local due = redis.call('SET', KEYS[5], 1, 'NX', 'EX', ARGV[4]) and 1 or 0
 if #ARGV > last then
   redis.call('XACK', KEYS[6], ARGV[5], unpack(ARGV, last + 1))
@@ -76,14 +92,37 @@ return due
 """
 
 
-def publish_command(batch: WriteBatch, *, ack_ids: list[bytes], cdc_maxlen: int) -> tuple:
-    """The batch's change record, dirty marks and acknowledgement, in that order, as one command whose
-    reply says whether wake_slow_path() is due (1) or a task is already waiting (0)."""
+_LATENCY_FIELDS = [f"latency_le:{bound:g}" for bound in BATCH_LATENCY_BOUNDS_S] + ["latency_le:+Inf"]
+
+
+def counters(batch: WriteBatch, *, inserted: int, latency_s: float) -> list[str | int]:
+    """The batch's counters for wire.FASTPATH_METRICS, as name, increment, name, increment, ..."""
+    out: list[str | int] = ["batches", 1, "inserted", inserted, "latency_us_sum", int(latency_s * 1e6),
+                            _LATENCY_FIELDS[bisect_left(BATCH_LATENCY_BOUNDS_S, latency_s)], 1]  # fmt: skip
+    for platform, source, n in batch.sources:
+        out += (f"events:{platform}:{source}", n)
+    return out
+
+
+def publish_command(
+    batch: WriteBatch, *, ack_ids: list[bytes], cdc_maxlen: int, counted: Sequence[str | int] = ()
+) -> tuple:
+    """The batch's change record, dirty marks, counters (from counters()) and acknowledgement, in that
+    order, as one command whose reply says whether wake_slow_path() is due (1) or a task is already
+    waiting (0)."""
     fields = [session_field(platform, session_id) for platform, session_id in batch.sessions]
     events = sum(len(unit.rows) for unit in batch.units)
-    keys = (CDC_STREAM, CDC_COUNTS, CDC_EVENTS, DIRTY_SESSIONS, SCHEDULED_FLAG, EVENTS_STREAM)
+    keys = (
+        CDC_STREAM,
+        CDC_COUNTS,
+        CDC_EVENTS,
+        DIRTY_SESSIONS,
+        SCHEDULED_FLAG,
+        EVENTS_STREAM,
+        FASTPATH_METRICS,
+    )
     return ("EVAL", _PUBLISH, len(keys), *keys, cdc_maxlen, events, batch.changes, SCHEDULED_TTL_S, GROUP,
-            len(fields), *fields, *ack_ids)  # fmt: skip
+            len(fields), *fields, len(counted) // 2, *counted, *ack_ids)  # fmt: skip
 
 
 def slow_path_connect() -> None:
