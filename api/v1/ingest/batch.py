@@ -13,7 +13,6 @@ parses with, would silently round a larger one to a float, so such an envelope i
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -43,11 +42,14 @@ class BatchRefused(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
 class _Unstorable:
-    """A number in the body that the store could not keep exactly."""
+    """A number in the body that the store could not keep exactly. A plain class, not a dataclass:
+    orjson serialises dataclasses, and this must make orjson.dumps fail."""
 
-    text: str
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
 
 
 def _int_checked(text: str) -> int | _Unstorable:
