@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -168,6 +169,10 @@ def test_detached_pipeline_stores_events_runs_tasks_and_stops(install: Install) 
     install.wait_for(
         lambda: http_ok(f"http://127.0.0.1:{install.port}/admin/login/"),
         what="admin page from the web server",
+    )
+    # Every check passes, the worker's heartbeat (written when it starts, then on beat's schedule) too.
+    install.wait_for(
+        lambda: http_ok(f"http://127.0.0.1:{install.port}/healthz"), what="/healthz answering 200"
     )
     status = install.run("status")
     assert status.returncode == 0, status.stderr
@@ -349,12 +354,19 @@ def test_every_url_the_banner_prints_answers() -> None:
     server = subprocess.Popen(web.argv, env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
-        while not http_ok(f"http://127.0.0.1:{port}/healthz"):
+        while not http_ok(f"http://127.0.0.1:{port}/admin/login/"):
             assert server.poll() is None and time.monotonic() < deadline, (home / "web.log").read_text()
             time.sleep(0.2)
         urls = re.findall(r"https?://\S+", banner(port=port, home=home))
         assert len(urls) >= 2
         for url in urls:
+            if url.endswith("/healthz"):
+                # Only the web server runs here, without Redis: /healthz answers 503, naming it.
+                with pytest.raises(urllib.error.HTTPError) as failing:
+                    urllib.request.urlopen(url, timeout=5)
+                assert failing.value.code == 503
+                assert "redis" in json.loads(failing.value.read())["failing"]
+                continue
             with urllib.request.urlopen(url, timeout=5) as response:  # follows the admin's login redirect
                 assert response.status == 200, url
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
