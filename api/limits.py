@@ -5,6 +5,11 @@ Django's ASGI handler reads a whole body into a temporary file before any view r
 one could fill the disk. This wrapper answers 413 with the API's JSON error to a body that declares
 more than max_bytes, and to one that turns out longer while it streams in (Django then sees the client
 as gone and answers nothing, so the 413 is ours to send).
+
+Before it ends the answer, the wrapper reads and drops the rest of the body, up to DRAIN_FACTOR times
+the limit: a client that sends its whole body before it reads (Python's http.client, requests) would
+otherwise see the connection reset, not the 413. A client that asked `Expect: 100-continue` sent no body
+and is answered at once; past the drain cap the connection is closed all the same.
 """
 
 from collections.abc import Awaitable, Callable
@@ -19,6 +24,8 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+DRAIN_FACTOR = 4
 
 
 def too_large_message(max_bytes: int) -> str:
@@ -37,16 +44,18 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._refuse(send)
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            waits = (_header(scope, b"expect") or b"").lower() == b"100-continue"
+            await self._refuse(receive, send, drain=not waits)
             return
         seen = 0
         over = False
+        unread = False  # more of the body follows the part that went over
         started = False
 
         async def limited_receive() -> Message:
-            nonlocal seen, over
+            nonlocal seen, over, unread
             if over:
                 return {"type": "http.disconnect"}
             message = await receive()
@@ -54,6 +63,7 @@ class BodyLimit:
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
                     over = True
+                    unread = message.get("more_body", False)
                     return {"type": "http.disconnect"}
             return message
 
@@ -65,9 +75,9 @@ class BodyLimit:
 
         await self.app(scope, limited_receive, tracked_send)
         if over and not started:
-            await self._refuse(send)
+            await self._refuse(receive, send, drain=unread)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, receive: Receive, send: Send, *, drain: bool) -> None:
         payload = orjson.dumps(body(413, "too_large", too_large_message(self.max_bytes)))
         await send(
             {
@@ -76,18 +86,29 @@ class BodyLimit:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(payload)).encode()),
-                    (b"connection", b"close"),  # the rest of the body is not read
+                    (b"connection", b"close"),
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": payload})
+        # The answer goes out now; it ends (and the connection closes) once the body is dropped.
+        await send({"type": "http.response.body", "body": payload, "more_body": drain})
+        if drain:
+            await self._drain(receive)
+            await send({"type": "http.response.body", "body": b""})
+
+    async def _drain(self, receive: Receive) -> None:
+        dropped = 0
+        while dropped <= DRAIN_FACTOR * self.max_bytes:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            dropped += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
 
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value
     return None

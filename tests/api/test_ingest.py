@@ -1,7 +1,18 @@
 """POST /api/v1/events: a batch validated whole by the fast path's rules, queued at once, stored once by
 the real fast path however often it is posted; every bad input a 4xx JSON error, Redis down a 503."""
 
+import contextlib
+import http.client
 import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
@@ -236,3 +247,109 @@ def test_redis_down_is_503_and_nothing_is_half_queued(client, redis, settings):
     answer = refused(response, 503, "unavailable")
     assert "retry" in answer["message"] and response["Retry-After"]
     assert post(client, [envelope()]).status_code == 202
+
+
+# --- over the real ASGI server: limits that only hold before Django reads the body ------------------
+
+
+@pytest.fixture
+def web(redis, redis_server) -> Iterator[tuple[str, int]]:
+    """runweb (uvicorn) on a free loopback port of a home of its own, with a 1 MiB body limit, queueing on
+    the test's Redis. Yields (host, port)."""
+    home = Path(tempfile.mkdtemp(prefix="bp-web-", dir="/tmp"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "BLUEPLANE_HOME": str(home), "BLUEPLANE_REDIS_URL": redis_server,
+           "BLUEPLANE_API_INGEST_MAX_MB": "1", "DJANGO_SETTINGS_MODULE": "blueplane.settings"}  # fmt: skip
+    env.pop("BLUEPLANE_DATABASE_URL", None)
+    argv = [
+        sys.executable,
+        str(Path(__file__).resolve().parents[2] / "manage.py"),
+        "runweb",
+        "--port",
+        str(port),
+    ]
+    log = (home / "web.log").open("wb")
+    server = subprocess.Popen(argv, env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            assert server.poll() is None and time.monotonic() < deadline, (home / "web.log").read_text()
+            time.sleep(0.2)
+        yield "127.0.0.1", port
+        assert server.poll() is None, "the server died"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _request(web, method: str, path: str, *, body=None, headers: dict | None = None, chunked: bool = False):
+    connection = http.client.HTTPConnection(*web, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type"), response.read()
+    except (ConnectionResetError, BrokenPipeError):
+        # The server may close before reading all we send: then read what it answered, if anything.
+        return None, None, b""
+    finally:
+        connection.close()
+
+
+@pytest.mark.e2e
+def test_over_uvicorn_a_good_batch_is_queued(web, redis):
+    status, kind, body = _request(
+        web,
+        "POST",
+        URL,
+        body=orjson.dumps([envelope(), envelope()]),
+        headers={"Content-Type": "application/json"},
+    )
+    assert (status, kind, orjson.loads(body)) == (202, "application/json", {"queued": 2})
+    assert redis.xlen(EVENTS_STREAM) == 2
+
+
+@pytest.mark.e2e
+def test_over_uvicorn_a_body_declared_too_large_is_413_json(web, redis):
+    big = b"[" + b" " * (2 * 2**20) + b"]"
+    status, kind, body = _request(web, "POST", URL, body=big, headers={"Content-Type": "application/json"})
+    assert (status, kind) == (413, "application/json")
+    assert orjson.loads(body)["error"] == "too_large"
+    assert redis.exists(EVENTS_STREAM) == 0
+
+
+@pytest.mark.e2e
+def test_over_uvicorn_a_chunked_body_past_the_limit_is_413_json(web, redis):
+    """No Content-Length: the cap counts the chunks as they arrive (Django alone would read them all)."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b"["
+        for _ in range(40):
+            yield orjson.dumps(envelope(payload={"text": "x" * 60_000})) + b","
+        yield orjson.dumps(envelope()) + b"]"
+
+    status, kind, body = _request(
+        web, "POST", URL, body=chunks(), headers={"Content-Type": "application/json"}, chunked=True
+    )
+    assert (status, kind) == (413, "application/json"), body[:300]
+    assert orjson.loads(body)["error"] == "too_large"
+    assert redis.exists(EVENTS_STREAM) == 0
+
+
+@pytest.mark.e2e
+def test_over_uvicorn_megabyte_headers_get_no_5xx(web, redis):
+    json_type = {"Content-Type": "application/json"}
+    status, kind, _ = _request(web, "POST", URL, body=b"[]", headers={**json_type, "X-Noise": "x" * 2**20})
+    assert status is None or (status, kind) == (202, "application/json")  # a server may also hang up
+    status, kind, body = _request(
+        web, "POST", URL, body=b"[]", headers={**json_type, "Authorization": "Bearer " + "y" * 2**20}
+    )
+    assert status is None or (status, orjson.loads(body)["error"]) == (401, "not_authenticated")
+    # And the server still serves.
+    status, kind, _ = _request(web, "POST", URL, body=b"[]", headers=json_type)
+    assert (status, kind) == (202, "application/json")
