@@ -15,6 +15,18 @@ urlpatterns = [
 ]
 
 
+def _json_errors(request) -> bool:
+    return request.path.startswith("/api/") or request.path in {"/healthz", "/metrics"}
+
+
+def handler400(request, exception=None):
+    if _json_errors(request):
+        return errors.bad_request(request, exception)
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
+
+
 def handler404(request, exception=None):
     if request.path.startswith("/api/"):
         return errors.not_found(request, exception)

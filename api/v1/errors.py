@@ -7,6 +7,7 @@ one. Unknown URLs under /api/ and server errors use the same shape (handler404 /
 
 from typing import Any
 
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, JsonResponse
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
@@ -54,3 +55,16 @@ def server_error(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         body(500, "server_error", "the server failed to answer; its log says why"), status=500
     )
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """handler400 for /api/ and the ops endpoints: what Django refuses before any view (a Host header this
+    server does not answer to, a malformed request) in the same shape."""
+    if isinstance(exception, DisallowedHost):
+        message = (
+            "this server does not answer to the host name the request was sent to; list it in "
+            "BLUEPLANE_ALLOWED_HOSTS on the server, or use its address"
+        )
+    else:
+        message = "the request is malformed"
+    return JsonResponse(body(400, "bad_request", message), status=400)

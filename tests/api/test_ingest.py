@@ -353,3 +353,13 @@ def test_over_uvicorn_megabyte_headers_get_no_5xx(web, redis):
     # And the server still serves.
     status, kind, _ = _request(web, "POST", URL, body=b"[]", headers=json_type)
     assert (status, kind) == (202, "application/json")
+
+
+@pytest.mark.parametrize("path", [URL, "/healthz"])
+def test_a_host_name_the_server_does_not_answer_to_is_400_json(client, redis, path):
+    answer = refused(
+        client.post(path, b"[]", content_type="application/json", HTTP_HOST="evil.example"),
+        400,
+        "bad_request",
+    )
+    assert "BLUEPLANE_ALLOWED_HOSTS" in answer["message"]
