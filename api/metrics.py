@@ -8,6 +8,7 @@ the scrape itself still succeeds. docs/operations.md lists every metric.
 
 from collections.abc import Callable, Iterator
 
+from django.db import DatabaseError
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -43,7 +44,12 @@ class PipelineCollector(Collector):
             if counters is not None:
                 yield from self._fastpath(counters)
         if checks["database"]["status"] == "ok":
-            yield from self._usage(metrics.usage_by_model(), metrics.tool_totals())
+            try:
+                usage, tools = metrics.usage_by_model(), metrics.tool_totals()
+            except DatabaseError:  # e.g. locked past its timeout since the check: left out this scrape
+                usage = tools = None
+            if usage is not None:
+                yield from self._usage(usage, tools)
 
     def _health(self, report: health.HealthReport, checks: dict) -> Iterator[Metric]:
         up = GaugeMetricFamily(f"{NS}_up", "Whether a part answers (1) or not (0)", labels=["part"])

@@ -3,7 +3,9 @@ into per-session units, compress those, and lay out the index rows and change re
 committing the batch is only I/O. No Redis, no database: every rule here is testable on plain values.
 """
 
+from collections import Counter
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import orjson
 
@@ -152,13 +154,22 @@ def changes_encode(units: list[Unit]) -> bytes:
     )
 
 
+_source = attrgetter("source")
+
+
 def sources_count(units: list[Unit]) -> list[tuple[str, str, int]]:
     """Events per (platform, source), for the fast path's counters."""
     counts: dict[tuple[str, str], int] = {}
     for unit in units:
-        for e in unit.events:
-            key = (unit.platform, e.source)
-            counts[key] = counts.get(key, 0) + 1
+        # A unit's events nearly always share one source: checked in C (map, list.count), not per event.
+        sources = list(map(_source, unit.events))
+        if sources.count(sources[0]) == len(sources):
+            pairs = [(sources[0], len(sources))]
+        else:
+            pairs = list(Counter(sources).items())
+        for source, n in pairs:
+            key = (unit.platform, source)
+            counts[key] = counts.get(key, 0) + n
     return [(platform, source, n) for (platform, source), n in counts.items()]
 
 
