@@ -73,3 +73,12 @@ def test_batch_prepare_lays_out_what_the_commit_needs():
         ("b", [b1["event_id"]]),
     ]
     assert pickle.loads(pickle.dumps(batch)) == batch  # it crosses to the writing process
+
+
+def test_sources_are_counted_per_platform_for_the_fast_path_counters():
+    events = [envelope(session_id="a"), envelope(session_id="a", source="transcript"), envelope(session_id="b"),
+              envelope(platform="cursor", session_id="c", source="database")]  # fmt: skip
+    entries = [(f"{i}-0".encode(), {b"event": orjson.dumps(e)}) for i, e in enumerate(events)]
+    batch = batch_prepare(entries, codec=CURRENT, max_bytes=2**20, arrived=0.0)
+    assert sorted(batch.sources) == [("claude_code", "hook", 2), ("claude_code", "transcript", 1),
+                                     ("cursor", "database", 1)]  # fmt: skip
