@@ -315,6 +315,14 @@ def test_over_uvicorn_a_good_batch_is_queued(web, redis):
 
 
 @pytest.mark.e2e
+def test_over_uvicorn_a_local_proxy_forwarding_a_remote_client_needs_a_token(web, redis):
+    """A reverse proxy on this machine that says whom it forwards gets that client judged, not itself."""
+    headers = {"Content-Type": "application/json", "X-Forwarded-For": "192.0.2.10"}
+    status, _, body = _request(web, "POST", URL, body=b"[]", headers=headers)
+    assert status == 401 and "192.0.2.10" in orjson.loads(body)["message"]
+
+
+@pytest.mark.e2e
 def test_over_uvicorn_a_body_declared_too_large_is_413_json(web, redis):
     big = b"[" + b" " * (2 * 2**20) + b"]"
     status, kind, body = _request(web, "POST", URL, body=big, headers={"Content-Type": "application/json"})

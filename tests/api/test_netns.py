@@ -44,11 +44,13 @@ class Namespace:
     peer_ip: str  # the namespace's side: the client's address as the server sees it
 
     def curl(
-        self, method: str, url: str, *, token: str | None = None, body: bytes | None = None
+        self, method: str, url: str, *, token: str | None = None, body: bytes | None = None, headers=()
     ) -> tuple[int, bytes]:
         """(status, body) of a request made from inside the namespace."""
         argv = ["ip", "netns", "exec", self.name, "curl", "-sS", "-m", "20", "-X", method, "-o", "-",
                 "-w", "\n%{http_code}", url]  # fmt: skip
+        for header in headers:
+            argv += ["-H", header]
         if token is not None:
             argv += ["-H", f"Authorization: Bearer {token}"]
         if body is not None:
@@ -145,6 +147,9 @@ def test_other_host_needs_a_valid_unrevoked_token(netns: Namespace, redis, redis
         assert netns.peer_ip in json.loads(body)["message"]
         assert netns.curl("GET", f"{base}/healthz")[0] == 401
         assert netns.curl("GET", f"{base}/metrics", token="bp_wrong")[0] == 401
+        # Claiming to be forwarded from loopback changes nothing: the header is believed from 127.0.0.1 only.
+        spoofed = ["X-Forwarded-For: 127.0.0.1", "Forwarded: for=127.0.0.1", "X-Real-IP: 127.0.0.1"]
+        assert netns.curl("GET", f"{base}/healthz", headers=spoofed)[0] == 401
         assert redis.exists(EVENTS_STREAM) == 0
 
         # A valid token: queued, and the GETs answer.
