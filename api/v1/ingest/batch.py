@@ -73,7 +73,7 @@ def _parse(body: bytes) -> Any:
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
-        value = None  # maybe only a number orjson refuses (1e400): the standard library tells
+        pass  # maybe only a number orjson refuses (1e400): the standard library tells
     else:
         if not _MAYBE_WIDE.search(body):
             return value
