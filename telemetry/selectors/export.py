@@ -68,7 +68,7 @@ TABLES: dict[str, list[tuple[str, str, ColumnKind]]] = {
 }  # fmt: skip
 
 _MODELS = {"turns": Turn, "tool_calls": ToolCall, "code_changes": CodeChange}
-CHUNK_ROWS = 2000  # rows a database cursor hands over at a time
+CHUNK_ROWS = 500  # rows a database cursor hands over at a time: ~1 MB of Python objects for turns
 
 
 def export_sessions(
