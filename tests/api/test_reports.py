@@ -10,11 +10,14 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+import redis as redis_py
 from django.core.management import call_command
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from blueplane import cli
 from telemetry import tasks
-from telemetry.selectors import activity, system
+from telemetry.selectors import activity, deadletters, system
 from telemetry.selectors.spans import LocalDays
 from telemetry.wire import EVENTS_STREAM
 from tests.factories import entry, envelope
@@ -253,6 +256,16 @@ def test_dead_letters_list_count_and_show(client, redis):
     )
     gone = client.get("/api/v1/dead-letters/1-1/")
     assert gone.status_code == 404 and gone.json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize("path", ["dead-letters/", "dead-letters/counts/", "dead-letters/1-0/"])
+def test_dead_letters_are_a_json_503_while_redis_is_down(client, monkeypatch, tmp_path, path):
+    # A real client of a Redis that is not there (a socket nobody listens on), not an emulation.
+    down = redis_py.Redis(unix_socket_path=str(tmp_path / "gone.sock"), retry=Retry(NoBackoff(), 0))
+    monkeypatch.setattr(deadletters, "redis_client", lambda: down)
+    response = client.get(f"/api/v1/{path}")
+    assert response.status_code == 503 and response.json()["error"] == "redis_unavailable"
+    assert "Redis cannot be reached" in response.json()["message"]
 
 
 def test_pipeline_is_what_status_reports(corpus, client):

@@ -185,11 +185,15 @@ class DataIssueCounts(ReportView):
         return Response(out.IssueCountsSerializer({"kinds": kinds}).data)
 
 
+DEAD_LETTER_ID = r"^\d{1,20}-\d{1,20}$"  # a stream id, <ms>-<n>
+
+
 class DeadLetterParams(serializers.Serializer):
     limit = serializers.IntegerField(default=50, min_value=1, max_value=500, help_text="dead letters at most")
-    before = serializers.CharField(
-        required=False, max_length=41, help_text="a dead letter's id: list those older (the next page)"
-    )
+    before = serializers.RegexField(
+        DEAD_LETTER_ID, required=False, max_length=41,
+        help_text="a dead letter's id (e.g. 1764066283123-0): list those older (the next page)",
+    )  # fmt: skip
 
 
 @redis_guarded
@@ -234,7 +238,13 @@ class DeadLetterDetail(ReportView):
         operation_id="dead_letters_get",
         summary="One dead letter with its event",
         parameters=[
-            OpenApiParameter("dead_letter_id", str, OpenApiParameter.PATH, description="e.g. 1764066283123-0")
+            OpenApiParameter(
+                "dead_letter_id",
+                str,
+                OpenApiParameter.PATH,
+                description="e.g. 1764066283123-0",
+                pattern=DEAD_LETTER_ID,
+            )
         ],
         responses={
             200: out.DeadLetterSerializer,
