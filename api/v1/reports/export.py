@@ -229,7 +229,6 @@ async def _served_async(pieces: Iterator[bytes]) -> AsyncIterator[bytes]:
 
 
 WRITERS = {"json": json_document, "jsonl": json_lines, "csv": csv_table, "parquet": parquet_table}
-EXTENSIONS = {"json": "json", "jsonl": "jsonl", "csv": "csv", "parquet": "parquet"}
 
 
 class ExportView(ReportView):
@@ -262,6 +261,6 @@ class ExportView(ReportView):
             pieces = _served_async(pieces)
         response = StreamingHttpResponse(pieces, content_type=FORMATS[fmt])
         what = values["tables"][0] if len(values["tables"]) == 1 else "export"
-        name = f"blueplane-{what}-{days.since}-{days.until}.{EXTENSIONS[fmt]}"
+        name = f"blueplane-{what}-{days.since}-{days.until}.{fmt}"
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
