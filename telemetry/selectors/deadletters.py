@@ -86,9 +86,10 @@ def dead_letter_list(*, limit: int = 50, before: str | None = None) -> list[Dead
     if before is not None:
         if not is_dead_letter_id(before):
             raise ValueError(f"not a dead-letter id: {before[:80]!r} (ids look like 1764066283123-0)")
-        if before == "0-0":
+        ms, seq = (int(part) for part in before.split("-"))
+        if ms == seq == 0:
             return []  # nothing is older than the first id (and Redis refuses an exclusive range there)
-        newest = f"({before}"
+        newest = f"({ms}-{seq}"
     found = redis_client().xrevrange(DLQ_STREAM, max=newest, count=limit)
     return [_summary(sid, fields) for sid, fields in found]
 

@@ -254,6 +254,9 @@ def test_dead_letters_list_count_and_show(client, redis):
     assert (
         one["event"] == "not json" and one["event_is_json"] is False and one["reason"].startswith("not valid")
     )
+    for first in ("0-0", "0000000000000000000-00000000000000000000"):  # nothing is older than it
+        assert get(client, "dead-letters/", before=first) == {"next": None, "results": []}
+    assert len(get(client, "dead-letters/", before=f"{2**64 - 1}-{2**64 - 1}")["results"]) == 5
     gone = client.get("/api/v1/dead-letters/1-1/")
     assert gone.status_code == 404 and gone.json()["error"] == "not_found"
 

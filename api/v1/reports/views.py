@@ -256,7 +256,10 @@ class DeadLetterDetail(ReportView):
     def get(self, request: Request, dead_letter_id: str) -> Response:
         if len(dead_letter_id) > 41 or not deadletters.is_dead_letter_id(dead_letter_id):
             raise ValidationError({"dead_letter_id": f"not a dead-letter id: {dead_letter_id[:80]!r}"})
-        found = deadletters.dead_letter_get(dead_letter_id=dead_letter_id)
+        try:
+            found = deadletters.dead_letter_get(dead_letter_id=dead_letter_id)
+        except ValueError as exc:
+            raise ValidationError({"dead_letter_id": str(exc)}) from None
         if found is None:
             raise NotFound(f"no dead letter {dead_letter_id} (replayed or purged, or never there)")
         return Response(out.DeadLetterSerializer(found).data)
