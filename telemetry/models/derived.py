@@ -164,6 +164,12 @@ class ToolCall(models.Model):
     agent_id = models.CharField(max_length=128, blank=True, default="")
     seen_in_hooks = models.BooleanField(default=False)
     seen_in_transcript = models.BooleanField(default=False)
+    error_hash = models.CharField(
+        max_length=16, blank=True, default="", help_text="Hash of the error's text, so equal errors group"
+    )
+    error_text = models.CharField(
+        max_length=200, blank=True, default="", help_text="Start of the error's text, only if content is kept"
+    )
 
     class Meta:
         db_table = "tool_calls"
@@ -222,6 +228,8 @@ class DataIssue(models.Model):
     class Meta:
         db_table = "data_issues"
         constraints = [models.UniqueConstraint(fields=["session", "seq", "kind"], name="data_issue_key")]
+        # Counts by kind (the API's summary) read this index, up to a cap per kind, never the table.
+        indexes = [models.Index(fields=["kind", "id"], name="data_issue_kind")]
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.seq}"

@@ -25,12 +25,16 @@ Events arrive decoded by orjson, so objects are plain dicts: type checks use `di
 ABC, whose isinstance costs several times more (a sixth of this module's time, measured).
 """
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from hashlib import blake2b
 from typing import Any
 
+import orjson
+
 from . import claude_legacy as legacy
-from .facts import ChangeFact, Fact, IssueFact, IssueKind, SessionFact, ToolFact, TurnFact
+from .facts import ERROR_TEXT_MAX, ChangeFact, Fact, IssueFact, IssueKind, SessionFact, ToolFact, TurnFact
 from .pricing import price_table_load
 from .usage import SYNTHETIC_MODEL, usage_cost, usage_from_record, usage_key
 
@@ -142,6 +146,36 @@ def tool_result_outcome(*, is_error: bool, result: Any, marked: str = "") -> tup
     return "failure", "error"
 
 
+_CAPTURE_HASH = re.compile(r"[0-9a-f]{16}")
+
+
+def error_digest(value: Any) -> tuple[str, str]:
+    """(hash, text) of a failed tool call's error as it was stored (a hook's `error`, a tool_result
+    block's `content`), so equal errors group together without their text being kept.
+
+    Filtered by capture (the default), the error is {chars, lines, hash} or {bytes, items, hash}: its
+    hash is capture's salted one and there is no text. Kept whole (the user opted in to content), the
+    hash is an unsalted BLAKE2b-64 of the text (nothing is hidden that the store does not hold anyway)
+    and the text's first ERROR_TEXT_MAX characters are kept. ("", "") when there is no error text."""
+    if isinstance(value, dict):
+        digest = value.get("hash")
+        if isinstance(digest, str) and _CAPTURE_HASH.fullmatch(digest):
+            return digest, ""
+        if "hash" in value:  # a summary whose hash is not capture's: say nothing rather than guess
+            return "", ""
+        return _digest(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)), ""
+    if isinstance(value, list):  # content blocks, kept: their texts
+        texts = [b.get("text") for b in value if isinstance(b, dict) and isinstance(b.get("text"), str)]
+        value = "\n".join(texts) if texts else None
+    if isinstance(value, str) and value:
+        return _digest(value.encode(errors="replace")), value[:ERROR_TEXT_MAX]
+    return "", ""
+
+
+def _digest(data: bytes) -> str:
+    return blake2b(data, digest_size=8).hexdigest()
+
+
 def claude_facts(*, seq: int, event: Mapping[str, Any]) -> list[Fact]:
     """The facts one stored Claude Code envelope states. Never raises on bad input: what it cannot
     read becomes an IssueFact. `seq` names the event, the same for every stored copy of it (the
@@ -212,9 +246,11 @@ def _hook_facts(seq: int, session: str, ts: datetime, kind: Any, p: Mapping, met
             outcomes = metadata.get("tool_outcomes")
             marked = _str(outcomes.get(tool_id)) if isinstance(outcomes, dict) else ""
             status, error = tool_result_outcome(is_error=True, result=None, marked=marked)
+        digest, text = error_digest(p.get("error")) if kind == "PostToolUseFailure" else ("", "")
         facts: list[Fact] = [
             ToolFact(session, tool_id, name, started_at=started, finished_at=ts, status=status,
-                     error_type=error, agent_id=agent, seen_in_hooks=True)
+                     error_type=error, agent_id=agent, seen_in_hooks=True, error_hash=digest,
+                     error_text=text)
         ]  # fmt: skip
         if kind == "PostToolUse" and name in EDIT_TOOLS:
             change = metadata.get("file_change") if _captured(metadata) else legacy.hook_file_change(p)
@@ -360,8 +396,10 @@ def _user_facts(
         status, error = tool_result_outcome(
             is_error=block.get("is_error") is True, result=own, marked=_str(outcomes.get(tool_id))
         )
+        digest, text = error_digest(block.get("content")) if status != "success" else ("", "")
         facts.append(ToolFact(session, tool_id, finished_at=ts, status=status, error_type=error,
-                              agent_id=agent, seen_in_transcript=True))  # fmt: skip
+                              agent_id=agent, seen_in_transcript=True, error_hash=digest,
+                              error_text=text))  # fmt: skip
         if len(results) != 1:
             continue
         if captured:

@@ -140,6 +140,10 @@ def turn_merge(a: TurnFact, b: TurnFact) -> TurnFact:
     )
 
 
+# What a tool call keeps of its error's text when the user opted in to keep content (ToolCall.error_text).
+ERROR_TEXT_MAX = 200
+
+
 @dataclass(frozen=True, slots=True)
 class ToolFact:
     """A tool call seen from one side: a hook (Pre/PostToolUse, PostToolUseFailure) or a transcript
@@ -156,6 +160,8 @@ class ToolFact:
     agent_id: str = ""
     seen_in_hooks: bool = False
     seen_in_transcript: bool = False
+    error_hash: str = ""  # of the error's text (claude.error_digest); never the text unless content is kept
+    error_text: str = ""  # the text's start, only when the event kept content (opt-in)
 
     @property
     def duration_ms(self) -> int | None:
@@ -165,6 +171,7 @@ class ToolFact:
 
 
 def tool_merge(a: ToolFact, b: ToolFact) -> ToolFact:
+    error = max((a.error_hash, a.error_text), (b.error_hash, b.error_text))
     status = a.status if TOOL_STATUS_RANK[a.status] >= TOOL_STATUS_RANK[b.status] else b.status
     return ToolFact(
         session_id=a.session_id,
@@ -178,6 +185,9 @@ def tool_merge(a: ToolFact, b: ToolFact) -> ToolFact:
         agent_id=_text(a.agent_id, b.agent_id),
         seen_in_hooks=a.seen_in_hooks or b.seen_in_hooks,
         seen_in_transcript=a.seen_in_transcript or b.seen_in_transcript,
+        # Hash and text as a pair, so a row never shows one reading's text under another's hash.
+        error_hash=error[0],
+        error_text=error[1],
     )
 
 

@@ -25,6 +25,7 @@ from ..models import (
 from . import claude
 from .bounds import INT32_MAX, key_fit
 from .facts import (
+    ERROR_TEXT_MAX,
     ChangeFact,
     Reduced,
     SessionSummary,
@@ -292,6 +293,8 @@ def _tool_fact(row: ToolCall) -> ToolFact:
         agent_id=row.agent_id,
         seen_in_hooks=row.seen_in_hooks,
         seen_in_transcript=row.seen_in_transcript,
+        error_hash=row.error_hash,
+        error_text=row.error_text,
     )
 
 
@@ -312,6 +315,8 @@ def _tool_values(fact: ToolFact) -> dict:
         "agent_id": fact.agent_id[:128],
         "seen_in_hooks": fact.seen_in_hooks,
         "seen_in_transcript": fact.seen_in_transcript,
+        "error_hash": fact.error_hash[:16],
+        "error_text": fact.error_text[:ERROR_TEXT_MAX],
     }
 
 

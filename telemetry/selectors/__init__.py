@@ -1,7 +1,10 @@
 """The one read surface, by subject: every interface (CLI, admin, API, MCP server, dashboard) reads here.
 
-traces.py (raw events and units), sessions.py, usage.py (tokens and cost), tools.py, activity.py
-(activity totals and the productivity score), system.py (database, Redis, stream and pipeline state).
+traces.py (raw events and units), sessions.py, usage.py (tokens and cost), ccusage.py (the same in
+ccusage's JSON shapes), tools.py, errors.py (tool errors by message hash, data issues by kind),
+activity.py (activity totals, the productivity score, acceptance of AI edits), derived.py (lists of
+derived rows), export.py (tables for export, read from a cursor), deadletters.py, system.py (database,
+Redis, stream and pipeline state).
 Lists come back as QuerySets (an API filters and paginates them); sums and reports as typed records
 (TypedDicts) that serialize to JSON as they are, money as Decimal USD (the CLI and API write it as a
 JSON number). Selectors never write.

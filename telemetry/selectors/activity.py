@@ -1,11 +1,12 @@
-"""Activity totals and the productivity score, from the hourly rollups (docs/metrics.md defines each)."""
+"""Activity totals and the productivity score, from the hourly rollups (docs/metrics.md defines each);
+acceptance of AI edits per file extension, from the code changes."""
 
 from datetime import datetime
 from typing import TypedDict
 
-from django.db.models import Sum
+from django.db.models import Count, Q, Sum
 
-from ..models import ActivityHour, ToolHour, UsageHour
+from ..models import ActivityHour, ChangeStatus, CodeChange, ToolHour, UsageHour
 from ..processing import rollups
 from .spans import hour_span, rate, rollup_filter
 
@@ -127,3 +128,70 @@ def productivity_score(
             **a,
         },
     )
+
+
+class Acceptance(TypedDict):
+    """AI edits of one file extension ("" for files without one), or of all (`file_extension` None).
+    Rates are shares of all changes (None without any); acceptance_rate is the activity summary's
+    (accepted / (accepted + rejected + reverted))."""
+
+    file_extension: str | None
+    changes: int
+    accepted: int
+    rejected: int
+    reverted: int
+    acceptance_rate: float | None
+    rejection_rate: float | None
+    reversion_rate: float | None
+    lines_added: int
+    lines_removed: int
+
+
+def _acceptance(extension: str | None, n: dict) -> Acceptance:
+    return Acceptance(
+        file_extension=extension,
+        changes=n["changes"],
+        accepted=n["accepted"],
+        rejected=n["rejected"],
+        reverted=n["reverted"],
+        acceptance_rate=rate(n["accepted"], n["changes"]),
+        rejection_rate=rate(n["rejected"], n["changes"]),
+        reversion_rate=rate(n["reverted"], n["changes"]),
+        lines_added=n["lines_added"],
+        lines_removed=n["lines_removed"],
+    )
+
+
+def acceptance_by_extension(
+    *, start: datetime, end: datetime, platform: str | None = None, project_key: str | None = None
+) -> tuple[list[Acceptance], Acceptance]:
+    """(per file extension, most changes first; all of them) for the AI edits of the hours overlapping
+    [start, end): accepted, rejected and reverted counts and rates, lines added and removed. One query
+    along the code changes' hour index."""
+    qs = CodeChange.objects.filter(**hour_span(start, end))
+    if platform:
+        qs = qs.filter(session__platform=platform)
+    if project_key:
+        qs = qs.filter(project__key=project_key)
+    rows = (
+        qs.values("file_extension")
+        .annotate(
+            changes=Count("id"),
+            accepted=Count("id", filter=Q(status=ChangeStatus.ACCEPTED)),
+            rejected=Count("id", filter=Q(status=ChangeStatus.REJECTED)),
+            reverted=Count("id", filter=Q(status=ChangeStatus.REVERTED)),
+            lines_added=Sum("lines_added"),
+            lines_removed=Sum("lines_removed"),
+        )
+        .order_by()
+    )
+    measures = ("changes", "accepted", "rejected", "reverted", "lines_added", "lines_removed")
+    total = dict.fromkeys(measures, 0)
+    out = []
+    for r in rows:
+        n = {m: r[m] or 0 for m in measures}
+        for m in measures:
+            total[m] += n[m]
+        out.append(_acceptance(r["file_extension"], n))
+    out.sort(key=lambda a: (-a["changes"], a["file_extension"]))
+    return out, _acceptance(None, total)

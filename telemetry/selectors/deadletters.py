@@ -4,6 +4,7 @@ The fast path writes them (telemetry/ingest/deadletters.py says what a dead lett
 dlq` lists, shows, replays and purges them. Reads Redis only.
 """
 
+import re
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
@@ -69,9 +70,102 @@ def dead_letter_count() -> int:
     return redis_client().xlen(DLQ_STREAM)
 
 
-def dead_letter_list(*, limit: int = 50) -> list[DeadLetterSummary]:
-    """The newest dead letters first, up to limit."""
-    return [_summary(sid, fields) for sid, fields in redis_client().xrevrange(DLQ_STREAM, count=limit)]
+_STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
+_U64_MAX = 2**64 - 1
+
+
+def is_dead_letter_id(text: str) -> bool:
+    """Whether text is a stream id (<ms>-<n>, each a 64-bit unsigned number), as dead letters have."""
+    return bool(_STREAM_ID.fullmatch(text)) and all(int(part) <= _U64_MAX for part in text.split("-"))
+
+
+def dead_letter_list(*, limit: int = 50, before: str | None = None) -> list[DeadLetterSummary]:
+    """The newest dead letters first, up to limit; with `before` (a dead letter's id), those older than
+    it (the next page). Raises ValueError for a `before` that is not a stream id."""
+    newest = "+"
+    if before is not None:
+        if not is_dead_letter_id(before):
+            raise ValueError(f"not a dead-letter id: {before[:80]!r} (ids look like 1764066283123-0)")
+        ms, seq = (int(part) for part in before.split("-"))
+        if ms == seq == 0:
+            return []  # nothing is older than the first id (and Redis refuses an exclusive range there)
+        newest = f"({ms}-{seq}"
+    found = redis_client().xrevrange(DLQ_STREAM, max=newest, count=limit)
+    return [_summary(sid, fields) for sid, fields in found]
+
+
+def reason_kind(reason: str) -> str:
+    """A dead letter's reason without the particulars of its event, so reasons can be counted: the text
+    before its first ':', '(' or ';', numbers as N ("event is 2000000 bytes, over the 1048576-byte
+    limit" -> "event is N bytes, over the N-byte limit")."""
+    head = re.split(r"[:(;]", reason, maxsplit=1)[0].strip()
+    return re.sub(r"\d+", "N", head)[:200] or "(no reason)"
+
+
+# Dead letters whose reasons are counted, newest first: past this the counts are of the newest ones
+# only (`exact` False). Each is read in Redis by a script that returns its reason alone, so the events
+# (up to a megabyte each) never cross the connection.
+REASONS_SCAN_MAX = 20_000
+_REASONS_PAGE = 200
+_REASONS = """
+local found = redis.call('XREVRANGE', KEYS[1], ARGV[1], '-', 'COUNT', ARGV[2])
+local out = {}
+for _, entry in ipairs(found) do
+  local f, reason = entry[2], ''
+  for k = 1, #f, 2 do
+    if f[k] == 'reason' then reason = f[k + 1] break end
+  end
+  out[#out + 1] = entry[1]
+  out[#out + 1] = reason
+end
+return out
+"""
+
+
+class ReasonCount(TypedDict):
+    reason: str  # reason_kind of the reasons counted here
+    count: int
+    example: str  # the newest reason of this kind, whole
+    newest_at: datetime | None  # when the newest of them failed
+
+
+class DeadLetterCounts(TypedDict):
+    total: int  # dead letters in the stream
+    counted: int  # the newest ones whose reasons were read (all of them when `exact`)
+    exact: bool
+    reasons: list[ReasonCount]  # most frequent first
+
+
+def dead_letter_counts(*, scan_max: int = REASONS_SCAN_MAX) -> DeadLetterCounts:
+    """How many dead letters there are and, for the newest scan_max, how many per reason kind."""
+    client = redis_client()
+    total = client.xlen(DLQ_STREAM)
+    script = client.register_script(_REASONS)
+    reasons: dict[str, ReasonCount] = {}
+    counted, newest = 0, "+"
+    while counted < scan_max:
+        page = script(keys=[DLQ_STREAM], args=[newest, min(_REASONS_PAGE, scan_max - counted)])
+        for sid, text in zip(page[::2], page[1::2], strict=True):
+            reason = text.decode(errors="replace")
+            kind = reason_kind(reason)
+            if kind not in reasons:
+                reasons[kind] = ReasonCount(reason=kind, count=0, example=reason, newest_at=_id_time(sid))
+            reasons[kind]["count"] += 1
+        counted += len(page) // 2
+        if len(page) // 2 < _REASONS_PAGE:
+            break
+        newest = b"(" + page[-2]
+    return DeadLetterCounts(
+        total=total, counted=counted, exact=counted >= total,
+        reasons=sorted(reasons.values(), key=lambda r: (-r["count"], r["reason"])),
+    )  # fmt: skip
+
+
+def _id_time(stream_id: bytes) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(stream_id.split(b"-")[0]) / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def dead_letter_get(*, dead_letter_id: str) -> DeadLetter | None:

@@ -9,7 +9,11 @@ from .usage import UsageTotals
 
 
 def session_list(
-    *, start: datetime | None = None, end: datetime | None = None, platform: str | None = None
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    platform: str | None = None,
+    project_key: str | None = None,
 ) -> QuerySet:
     """Sessions with activity in [start, end) (either bound optional), most recent activity first, with
     their project joined."""
@@ -20,6 +24,8 @@ def session_list(
         qs = qs.filter(started_at__lt=end)
     if platform:
         qs = qs.filter(platform=platform)
+    if project_key:
+        qs = qs.filter(project__key=project_key)
     return qs
 
 
@@ -36,8 +42,16 @@ class SessionUsage(UsageTotals):
     tool_calls: int
 
 
-def session_usage_list(*, start: datetime, end: datetime, limit: int = 50) -> list[SessionUsage]:
-    """Sessions with activity in [start, end), newest first: project, models, tokens, cost, counts."""
+def session_usage_list(
+    *,
+    start: datetime,
+    end: datetime,
+    limit: int = 50,
+    platform: str | None = None,
+    project_key: str | None = None,
+) -> list[SessionUsage]:
+    """Sessions with activity in [start, end), newest first: project, models, tokens, cost, counts (the
+    whole session's, also of a session that reaches outside the span)."""
     return [
         SessionUsage(
             session_id=s.session_id,
@@ -55,5 +69,5 @@ def session_usage_list(*, start: datetime, end: datetime, limit: int = 50) -> li
             prompts=s.prompts,
             tool_calls=s.tool_calls,
         )
-        for s in session_list(start=start, end=end)[:limit]
+        for s in session_list(start=start, end=end, platform=platform, project_key=project_key)[:limit]
     ]

@@ -17,6 +17,7 @@ class ToolStats(TypedDict):
     rejections: int
     interruptions: int
     failure_rate: float | None
+    rejection_rate: float | None
     interruption_rate: float | None
     duration_ms_sum: int
     mean_ms: float | None
@@ -30,7 +31,8 @@ def tool_stats(
     *, start: datetime, end: datetime, platform: str | None = None, project_key: str | None = None
 ) -> list[ToolStats]:
     """Per tool over the hours overlapping [start, end): calls, failures, rejections, interruptions,
-    their rates, mean and p50/p95/p99 latency in ms (from the summed histograms), most calls first."""
+    their rates (of all calls), mean and p50/p95/p99 latency in ms (from the summed histograms), most
+    calls first."""
     qs = rollup_filter(
         ToolHour.objects.filter(**hour_span(start, end)), platform=platform, project_key=project_key
     )
@@ -57,6 +59,7 @@ def tool_stats(
             ToolStats(
                 **t,
                 failure_rate=rate(t["failures"], t["calls"]),
+                rejection_rate=rate(t["rejections"], t["calls"]),
                 interruption_rate=rate(t["interruptions"], t["calls"]),
                 mean_ms=t["duration_ms_sum"] / timed if timed else None,
                 p50_ms=histograms.histogram_percentile(t["histogram"], 0.5),

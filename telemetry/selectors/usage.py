@@ -1,17 +1,23 @@
-"""Tokens and cost, from the hourly usage rollups: per local day, or grouped by model, project or day."""
+"""Tokens and cost, from the hourly usage rollups: per local day, or grouped by model, project, day, week
+or month."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal, TypedDict
 from zoneinfo import ZoneInfo
 
 from django.db.models import Sum
 
-from ..models import UsageHour
+from ..models import RAW_TRACE_MODELS, UsageHour
 from ..processing import rollups
+from ..processing.bounds import cost_units_sums, cost_units_total
 from .spans import days_hours, hour_local_day, rollup_filter
 
+PLATFORMS = tuple(RAW_TRACE_MODELS)  # claude_code, cursor
 USAGE_GROUPS = ("model", "project", "platform")
+PERIODS = ("day", "week", "month")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_TOKENS = tuple(m for m in rollups.USAGE_MEASURES if m != "cost_usd")
 
 
 class UsageTotals(TypedDict):
@@ -29,6 +35,8 @@ class UsageRow(UsageTotals, total=False):
     """Usage of one local day and/or group. `project` is the project's name, `project_key` its key."""
 
     day: date
+    week: str  # its first day, YYYY-MM-DD
+    month: str  # YYYY-MM
     model: str
     project: str
     project_key: str
@@ -67,9 +75,12 @@ def usage_by_day(
     qs = rollup_filter(
         UsageHour.objects.filter(hour__gte=lo, hour__lt=hi), platform=platform, project_key=project_key
     )
-    rows = qs.values("hour", *columns).annotate(**{m: Sum(m) for m in rollups.USAGE_MEASURES}).order_by()
+    # Costs summed as integers of 10^-8 USD: exact, whatever the database (SQLite would add floats).
+    sums = {**{m: Sum(m) for m in _TOKENS}, **cost_units_sums()}
+    rows = qs.values("hour", *columns).annotate(**sums).order_by()
     out: dict[tuple, UsageRow] = {}
     for r in rows:
+        r["cost_usd"] = cost_units_total(r.pop("cost_high"), r.pop("cost_low"))
         day = hour_local_day(hour=r["hour"], tz=zone)
         if not start <= day <= end:
             continue
@@ -82,30 +93,58 @@ def usage_by_day(
     return [out[k] for k in sorted(out, key=lambda k: (k[0], tuple(str(x) for x in k[1])))]
 
 
+def period_start(day: date, *, period: str, week_starts: int = 0) -> date:
+    """The first day of the day, week or month holding `day`; weeks start on weekday `week_starts`
+    (0 Monday .. 6 Sunday). Held to the calendar's first day (0001-01-01 is a Monday, so a week
+    starting on Sunday would begin the day before the calendar)."""
+    if period == "month":
+        return day.replace(day=1)
+    if period == "week":
+        back = (day.weekday() - week_starts) % 7
+        return day - timedelta(days=back) if day.toordinal() > back else date.min
+    return day
+
+
+def period_name(first_day: date, period: str) -> str:
+    """How a period is named in reports: YYYY-MM for a month, its first day YYYY-MM-DD otherwise."""
+    return first_day.strftime("%Y-%m") if period == "month" else first_day.isoformat()
+
+
 def usage_report(
     *,
     start: date,
     end: date,
     tz: str = "UTC",
-    by: Literal["model", "project", "day"] = "model",
+    by: Literal["model", "project", "day", "week", "month"] = "model",
     platform: str | None = None,
+    project_key: str | None = None,
+    week_starts: int = 0,
 ) -> list[UsageRow]:
-    """Usage over the local days start..end summed per model, project or day: days in order, models
-    and projects by cost (highest first, then name). Projects that share a folder name stay apart
-    (grouped by key); their rows then say which is which by their `project_key`."""
-    daily = usage_by_day(start=start, end=end, tz=tz, by=() if by == "day" else (by,), platform=platform)
+    """Usage over the local days start..end summed per model, project, day, week or month: periods in
+    order (a week row is named by its first day, `week`; a month by `month`, YYYY-MM; weeks start on
+    weekday `week_starts`, 0 Monday .. 6 Sunday), models and projects by cost (highest first, then
+    name). Projects that share a folder name stay apart (grouped by key); their rows then say which is
+    which by their `project_key`. The first and last week or month hold only the days inside the span."""
+    daily = usage_by_day(
+        start=start, end=end, tz=tz, by=() if by in PERIODS else (by,), platform=platform,
+        project_key=project_key,
+    )  # fmt: skip
     groups: dict[object, UsageRow] = {}
     for row in daily:
-        key = row["day"] if by == "day" else row["project_key"] if by == "project" else row["model"]
+        if by in PERIODS:
+            key = period_start(row["day"], period=by, week_starts=week_starts)
+        else:
+            key = row["project_key"] if by == "project" else row["model"]
         acc = groups.get(key)
         if acc is None:
-            labels = {k: row[k] for k in ("day", "model", "project", "project_key") if k in row}
-            if by != "day":
-                labels.pop("day")
+            if by in PERIODS:
+                labels = {"day": key} if by == "day" else {by: period_name(key, by)}
+            else:
+                labels = {k: row[k] for k in ("model", "project", "project_key") if k in row}
             acc = groups[key] = UsageRow(**labels, **usage_totals_empty())
         usage_totals_add(acc, row)
     rows = list(groups.values())
-    if by == "day":
+    if by in PERIODS:
         return rows
     name = "project" if by == "project" else "model"
     return sorted(rows, key=lambda r: (-r["cost_usd"], r[name], r.get("project_key", "")))

@@ -1,3 +1,21 @@
-from django.urls import path  # noqa: F401
+"""Reports under /api/v1/: sums over a span, data issues, dead letters, the pipeline, export."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import export, usage, views
+
+urlpatterns = [
+    path("usage/", usage.UsageView.as_view(), name="usage"),
+    path("tools/", views.ToolsView.as_view(), name="tools"),
+    path("errors/", views.ErrorsView.as_view(), name="errors"),
+    path("acceptance/", views.AcceptanceView.as_view(), name="acceptance"),
+    path("activity/", views.ActivityView.as_view(), name="activity"),
+    path("productivity/", views.ProductivityView.as_view(), name="productivity"),
+    path("data-issues/", views.DataIssueList.as_view(), name="data-issues"),
+    path("data-issues/counts/", views.DataIssueCounts.as_view(), name="data-issue-counts"),
+    path("dead-letters/", views.DeadLetterList.as_view(), name="dead-letters"),
+    path("dead-letters/counts/", views.DeadLetterCounts.as_view(), name="dead-letter-counts"),
+    path("dead-letters/<str:dead_letter_id>/", views.DeadLetterDetail.as_view(), name="dead-letter"),
+    path("pipeline/", views.PipelineView.as_view(), name="pipeline"),
+    path("export/", export.ExportView.as_view(), name="export"),
+]

@@ -1,0 +1,103 @@
+"""GET /api/v1/usage/: tokens and cost by day, week, month, session, project or model, the same numbers as
+`blueplane usage` (the same selectors), or in ccusage's `--json` shape with format=ccusage."""
+
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from telemetry.selectors import ccusage, sessions, usage
+
+from .base import Choice, ErrorSerializer, ReportParams, ReportView, parsed, span_of
+from .serializers import CCUSAGE_SERIALIZERS, UsageReportSerializer
+
+GROUPS = ("day", "week", "month", "session", "project", "model")
+
+
+class UsageParams(ReportParams):
+    group = Choice(choices=GROUPS, default="day", help_text="what a row is")
+    format = Choice(
+        choices=("json", "ccusage"),
+        default="json",
+        help_text="json: Blueplane's rows (as `blueplane usage --json`); ccusage: ccusage's `--json` "
+        "shape (group day, week, month or session)",
+    )
+    start_of_week = Choice(
+        choices=usage.WEEKDAYS,
+        required=False,
+        help_text="group=week: the day weeks start on (default: monday; sunday with format=ccusage, as "
+        "ccusage)",
+    )
+    limit = serializers.IntegerField(
+        default=50, min_value=1, max_value=10_000,
+        help_text="group=session: at most this many sessions (newest first; with format=ccusage, most "
+        "expensive first)",
+    )  # fmt: skip
+
+    def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
+        if attrs["format"] == "ccusage" and attrs["group"] not in ccusage.REPORTS:
+            raise serializers.ValidationError(
+                {"group": f"format=ccusage reports group=day, week, month or session, not {attrs['group']} "
+                 "(ccusage has no such report)"}
+            )  # fmt: skip
+        if "start_of_week" in attrs:
+            attrs["week_starts"] = usage.WEEKDAYS.index(attrs["start_of_week"])
+        else:
+            attrs["week_starts"] = ccusage.SUNDAY if attrs["format"] == "ccusage" else 0
+        return attrs
+
+
+def usage_rows(values: dict) -> list:
+    """The rows `blueplane usage --by <group> --json` prints for the same span."""
+    days = values["local_days"]
+    if values["group"] == "session":
+        return sessions.session_usage_list(
+            start=days.start, end=days.end, limit=values["limit"], platform=values.get("platform"),
+            project_key=values.get("project"),
+        )  # fmt: skip
+    return usage.usage_report(
+        start=days.since, end=days.until, tz=days.tz, by=values["group"], platform=values.get("platform"),
+        project_key=values.get("project"), week_starts=values["week_starts"],
+    )  # fmt: skip
+
+
+def ccusage_report(values: dict) -> dict:
+    days = values["local_days"]
+    filters = {"platform": values.get("platform"), "project_key": values.get("project")}
+    if values["group"] == "session":
+        return ccusage.ccusage_sessions(start=days.start, end=days.end, limit=values["limit"], **filters)
+    return ccusage.ccusage_periods(
+        start=days.since, end=days.until, tz=days.tz, period=values["group"],
+        week_starts=values["week_starts"], **filters,
+    )  # fmt: skip
+
+
+class UsageView(ReportView):
+    @extend_schema(
+        operation_id="usage_report",
+        summary="Tokens and cost by day, week, month, session, project or model",
+        description="The same numbers as `blueplane usage --by <group> --json`, from the hourly rollups (a "
+        "session row: the whole session's usage, for sessions with activity in the span). format=ccusage "
+        "answers in the shape of `ccusage daily|weekly|monthly|session --json` (ccusage 20).",
+        parameters=[UsageParams],
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="UsageAnswer",
+                serializers=[UsageReportSerializer, *CCUSAGE_SERIALIZERS.values()],
+                resource_type_field_name=None,
+            ),
+            400: OpenApiResponse(ErrorSerializer, description="a parameter is not valid"),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        values = parsed(UsageParams, request)
+        if values["format"] == "ccusage":
+            answer = ccusage_report(values)
+            return Response(CCUSAGE_SERIALIZERS[values["group"]](answer).data)
+        rows = usage_rows(values)
+        totals = usage.usage_totals_empty()
+        for row in rows:
+            usage.usage_totals_add(totals, row)
+        report = {"group": values["group"], "span": span_of(values), "rows": rows, "totals": totals}
+        return Response(UsageReportSerializer(report).data)
