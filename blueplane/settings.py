@@ -312,6 +312,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "api.v1.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": False,  # money as a JSON number, as the CLI writes it
+    # `format` is a query parameter of our own (format=ccusage, format=csv), not a renderer's name.
+    "URL_FORMAT_OVERRIDE": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Blueplane Telemetry API",

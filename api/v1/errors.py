@@ -13,6 +13,20 @@ from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+# A refused value is quoted back at most this long: a megabyte parameter must not make a megabyte error.
+_QUOTE_MAX = 200
+
+
+def clipped(detail: Any) -> Any:
+    """detail with every string cut to _QUOTE_MAX characters (DRF quotes invalid values whole)."""
+    if isinstance(detail, dict):
+        return {clipped(k): clipped(v) for k, v in detail.items()}
+    if isinstance(detail, list):
+        return [clipped(item) for item in detail]
+    if isinstance(detail, str) and len(detail) > _QUOTE_MAX:
+        return detail[:_QUOTE_MAX] + "..."
+    return detail
+
 
 def message_of(detail: Any) -> str:
     """DRF's detail (a string, a list, or a dict of field -> list) as one line: "field: reason; ..."."""
@@ -39,8 +53,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if response is None:
         return None  # not an API exception: a bug, answered by handler500
     code = exc.default_code if isinstance(exc, APIException) else "error"
-    detail = response.data if isinstance(exc, APIException) and isinstance(exc.detail, dict | list) else None
-    response.data = body(response.status_code, code, message_of(response.data), detail)
+    data = clipped(response.data)
+    detail = data if isinstance(exc, APIException) and isinstance(exc.detail, dict | list) else None
+    response.data = body(response.status_code, code, message_of(data), detail)
     return response
 
 
