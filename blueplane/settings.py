@@ -325,6 +325,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Three models have a `status` of their own: each enum gets its model's name instead of a hash.
+    "ENUM_NAME_OVERRIDES": {
+        "SessionStatusEnum": "telemetry.models.SessionStatus",
+        "ToolStatusEnum": "telemetry.models.ToolStatus",
+        "ChangeStatusEnum": "telemetry.models.ChangeStatus",
+        "TurnKindEnum": "telemetry.models.TurnKind",
+    },
 }
 
 # --- Capture (telemetry/capture): where Claude Code keeps its files, what the capture keeps ---------

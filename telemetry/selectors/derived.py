@@ -6,7 +6,26 @@ Searching resolves the term in the small tables first (sessions, projects, the r
 names) and then filters the big one by indexed keys, so a search that matches nothing does not scan it.
 """
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from datetime import datetime
+
+from django.db.models import (
+    Aggregate,
+    BigIntegerField,
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    Field,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, Round
 
 from ..models import (
     CodeChange,
@@ -20,7 +39,9 @@ from ..models import (
     Turn,
     UsageHour,
 )
+from ..processing import rollups
 from ..processing.facts import IssueKind
+from .keyset import Key, Ordering, ordering_reversed
 
 ORPHAN_RESULT = IssueKind.ORPHAN_RESULT  # the admin links these issues to their tool call
 ISSUE_KINDS = IssueKind.ALL  # every kind the slow path records
@@ -128,3 +149,174 @@ def rows_search(
     if tool and term in tool_names():
         match |= Q(**{tool: term})
     return queryset.filter(match)
+
+
+# --- The API's row lists: filters and orderings ------------------------------------------------------
+
+
+def time_orderings(field: str) -> dict[str, Ordering]:
+    """Newest first ("-timestamp") or oldest first ("timestamp") by `field`, a row's time: the UTC hour
+    first, which rows carry and index, so a page walks that index instead of sorting the whole table;
+    then the exact time and the primary key, which make the order total."""
+    keys = (Key("hour", kind="datetime"), Key(field, kind="datetime"), Key("id"))
+    return {"timestamp": keys, "-timestamp": ordering_reversed(keys)}
+
+
+def tool_calls_timed(queryset: QuerySet) -> QuerySet:
+    """`at`: when the call started, or when it finished if its start is unknown (never both unknown:
+    such a call is not stored). Its `hour` is the hour of the same moment."""
+    return queryset.annotate(at=Coalesce("started_at", "finished_at"))
+
+
+def rows_of_session(queryset: QuerySet, *, session: Session) -> QuerySet:
+    return queryset.filter(session=session)
+
+
+def rows_with_session_id(queryset: QuerySet, *, session_id: str) -> QuerySet:
+    """Rows of the sessions with this id (one per platform that used it; usually one)."""
+    return queryset.filter(session__in=Session.objects.filter(session_id=session_id).values("pk"))
+
+
+def rows_in_project(queryset: QuerySet, *, project: str, field: str = "project") -> QuerySet:
+    """Rows of the project with this key, or of every project with this (folder) name."""
+    names = Project.objects.filter(Q(key=project) | Q(name=project)).values("pk")
+    return queryset.filter(**{f"{field}__in": names})
+
+
+def rows_in_span(queryset: QuerySet, *, field: str, start: datetime | None, end: datetime | None) -> QuerySet:
+    """Rows whose time `field` is in [start, end). The bound on the row's hour says nothing more, but it
+    is the indexed column, so the database reads only the hours in the span."""
+    if start is not None:
+        queryset = queryset.filter(**{f"{field}__gte": start, "hour__gte": rollups.hour_floor(start)})
+    if end is not None:
+        queryset = queryset.filter(**{f"{field}__lt": end, "hour__lt": end})
+    return queryset
+
+
+def conversations_active(queryset: QuerySet, *, start: datetime | None, end: datetime | None) -> QuerySet:
+    """Conversations whose activity (started_at .. last_event_at) overlaps [start, end)."""
+    if start is not None:
+        queryset = queryset.filter(last_event_at__gte=start)
+    if end is not None:
+        queryset = queryset.filter(started_at__lt=end)
+    return queryset
+
+
+CONVERSATION_ORDERINGS: dict[str, Ordering] = {
+    "started_at": (Key("started_at", kind="datetime", nullable=True), Key("id")),
+    "-started_at": (
+        Key("started_at", descending=True, kind="datetime", nullable=True),
+        Key("id", descending=True),
+    ),
+}
+
+
+# --- Projects and models with their totals, from the rollups -----------------------------------------
+
+
+def _sum(measure: str) -> Aggregate | Round:
+    """A sum of a rollup measure. Money is rounded to the cent's millionth it is kept in: SQLite adds it
+    as binary floats, and a sum that is not the same number as its decimal value would not compare equal
+    to itself when a cursor brings it back."""
+    return Round(Sum(measure), 8) if measure == "cost_usd" else Sum(measure)
+
+
+def _subtotal(queryset: QuerySet, expression: Aggregate, output: Field) -> Coalesce:
+    """One aggregate of the rows of `queryset` that belong to the outer project (by the indexed key)."""
+    rows = queryset.filter(project=OuterRef("pk")).order_by().values("project")
+    return Coalesce(Subquery(rows.annotate(v=expression).values("v")), Value(0), output_field=output)
+
+
+def project_list_with_totals(*, platform: str | None = None) -> QuerySet:
+    """Projects with their sessions (count, first start, last activity) and their usage (messages,
+    tokens by kind, cost) summed from the hourly usage rollup, never from turns. On one platform, only
+    the projects with sessions there, and their totals there."""
+    usage = UsageHour.objects.all()
+    sessions = Session.objects.all()
+    if platform:
+        usage, sessions = usage.filter(platform=platform), sessions.filter(platform=platform)
+    big, money = BigIntegerField(), DecimalField(max_digits=20, decimal_places=8)
+    measures = {
+        m: _subtotal(usage, _sum(m), money if m == "cost_usd" else big) for m in rollups.USAGE_MEASURES
+    }
+    firsts = sessions.filter(project=OuterRef("pk")).order_by()
+    qs = Project.objects.annotate(
+        session_count=_subtotal(sessions, Count("pk"), big),
+        first_seen=Subquery(firsts.exclude(started_at=None).order_by("started_at").values("started_at")[:1]),
+        last_seen=Subquery(
+            firsts.exclude(last_event_at=None).order_by("-last_event_at").values("last_event_at")[:1]
+        ),
+        **measures,
+    )
+    return qs.filter(session_count__gt=0) if platform else qs
+
+
+PROJECT_ORDERINGS: dict[str, Ordering] = {
+    "name": (Key("name", kind="str"), Key("id")),
+    "-name": (Key("name", descending=True, kind="str"), Key("id", descending=True)),
+    "-cost_usd": (Key("cost_usd", descending=True, kind="decimal"), Key("id", descending=True)),
+    "-session_count": (Key("session_count", descending=True), Key("id", descending=True)),
+    "-last_seen": (
+        Key("last_seen", descending=True, kind="datetime", nullable=True),
+        Key("id", descending=True),
+    ),
+}
+
+
+def project_search(queryset: QuerySet, *, term: str) -> QuerySet:
+    """Projects whose name contains `term` (any case) or whose key is `term`."""
+    return queryset.filter(Q(name__icontains=term) | Q(key=term))
+
+
+def model_usage_list() -> QuerySet:
+    """Every model that answered, one dict each: messages, tokens by kind, cost, and the first and last
+    UTC hour it answered in, summed from the hourly usage rollup. Filters on the rollup's own columns
+    (platform, hour, project; rollup_hours_in_span, rows_in_project) narrow the hours summed."""
+    return (
+        UsageHour.objects.exclude(model="")
+        .order_by()
+        .values("model")
+        .annotate(
+            **{m: _sum(m) for m in rollups.USAGE_MEASURES},
+            first_seen=Min("hour"),
+            last_seen=Max("hour"),
+        )
+    )
+
+
+def rollup_hours_in_span(queryset: QuerySet, *, start: datetime | None, end: datetime | None) -> QuerySet:
+    """Rollup rows of the UTC hours that overlap [start, end)."""
+    if start is not None:
+        queryset = queryset.filter(hour__gte=rollups.hour_floor(start))
+    if end is not None:
+        queryset = queryset.filter(hour__lt=end)
+    return queryset
+
+
+MODEL_ORDERINGS: dict[str, Ordering] = {
+    "model": (Key("model", kind="str"),),
+    "-model": (Key("model", descending=True, kind="str"),),
+    "-cost_usd": (Key("cost_usd", descending=True, kind="decimal"), Key("model", kind="str")),
+    "-messages": (Key("messages", descending=True), Key("model", kind="str")),
+    "-last_seen": (Key("last_seen", descending=True, kind="datetime"), Key("model", kind="str")),
+}
+
+
+def conversation_rows() -> QuerySet:
+    """Conversations as a list shows them: with their session and its project."""
+    return conversation_list().select_related("session__project")
+
+
+def turn_rows() -> QuerySet:
+    """Turns as a list shows them: with their session, conversation and project; no `detail`."""
+    return turn_list().select_related("conversation")
+
+
+def tool_call_rows() -> QuerySet:
+    """Tool calls as a list shows them: with their session, conversation and project, and `at`."""
+    return tool_calls_timed(tool_call_list().select_related("conversation"))
+
+
+def code_change_rows() -> QuerySet:
+    """Code changes as a list shows them: with their session and project."""
+    return code_change_list()

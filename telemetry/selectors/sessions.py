@@ -1,10 +1,12 @@
 """Sessions: a filterable QuerySet for lists, and per-session usage records for reports."""
 
 from datetime import datetime
+from decimal import ROUND_CEILING, Decimal
 
-from django.db.models import QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 
-from ..models import Session
+from ..models import Conversation, Project, Session, SessionProgress, ToolCall
+from .keyset import Key, KeyKind, Ordering
 from .usage import UsageTotals
 
 
@@ -71,3 +73,95 @@ def session_usage_list(
         )
         for s in session_list(start=start, end=end, platform=platform, project_key=project_key)[:limit]
     ]
+
+
+# --- The API's session list and detail: filters, orderings, look-ups ------------------------------
+
+# A bound past what a column can hold matches nothing (or everything): said here, not left to overflow.
+_INT64_MAX = 2**63 - 1
+_COST_MAX = Decimal("99999999.99999999")  # Session.cost_usd: 16 digits, 8 after the point
+
+
+def sessions_with_tokens(queryset: QuerySet) -> QuerySet:
+    """`tokens`: input + output + cache write + cache read, as the CLI's reports add them."""
+    return queryset.annotate(
+        tokens=F("input_tokens") + F("output_tokens") + F("cache_write_tokens") + F("cache_read_tokens")
+    )
+
+
+def _order(field: str, kind: KeyKind, *, nullable: bool = False) -> dict[str, Ordering]:
+    """Both directions of one ordering, with the primary key as the tiebreak that makes it total."""
+    return {
+        field: (Key(field, kind=kind, nullable=nullable), Key("id")),
+        f"-{field}": (Key(field, descending=True, kind=kind, nullable=nullable), Key("id", descending=True)),
+    }
+
+
+# The session list's orderings (a session without a time sorts after every dated one, both ways round).
+SESSION_ORDERINGS: dict[str, Ordering] = {
+    **_order("last_event_at", "datetime", nullable=True),
+    **_order("started_at", "datetime", nullable=True),
+    **_order("cost_usd", "decimal"),
+    **_order("tokens", "int"),
+}
+
+
+def sessions_active(queryset: QuerySet, *, start: datetime | None, end: datetime | None) -> QuerySet:
+    """Sessions whose activity (started_at .. last_event_at) overlaps [start, end)."""
+    if start is not None:
+        queryset = queryset.filter(last_event_at__gte=start)
+    if end is not None:
+        queryset = queryset.filter(started_at__lt=end)
+    return queryset
+
+
+def sessions_in_project(queryset: QuerySet, *, project: str) -> QuerySet:
+    """Sessions of the project with this key, or of every project with this (folder) name."""
+    return queryset.filter(project__in=projects_named(project))
+
+
+def projects_named(project: str) -> QuerySet:
+    """Projects whose key or name is `project` (names are folder names: two projects can share one)."""
+    return Project.objects.filter(Q(key=project) | Q(name=project)).values("pk")
+
+
+def sessions_using_tool(queryset: QuerySet, *, tool: str) -> QuerySet:
+    """Sessions with a call of `tool` (a look-up in each session's tool calls, by index)."""
+    return queryset.filter(Exists(ToolCall.objects.filter(session=OuterRef("pk"), tool_name=tool)))
+
+
+def sessions_min_cost(queryset: QuerySet, *, cost_usd: Decimal) -> QuerySet:
+    """Sessions that cost at least `cost_usd` (any finite number; past the column's range it is none or all)."""
+    if cost_usd > _COST_MAX:
+        return queryset.none()
+    if cost_usd <= -_COST_MAX:
+        return queryset
+    # Stored costs have 8 decimals, so rounding the bound up to 8 decimals keeps `>=` exact.
+    return queryset.filter(cost_usd__gte=cost_usd.quantize(Decimal("1e-8"), rounding=ROUND_CEILING))
+
+
+def sessions_min_tokens(queryset: QuerySet, *, tokens: int) -> QuerySet:
+    """Sessions with at least `tokens` tokens of every kind together (needs sessions_with_tokens)."""
+    if tokens > _INT64_MAX:
+        return queryset.none()
+    return queryset.filter(tokens__gte=tokens) if tokens > 0 else queryset
+
+
+def session_lookup(*, session_id: str, platform: str | None = None) -> list[Session]:
+    """The sessions with this id (on `platform`, if given): one, none, or one per platform when two
+    platforms happened to use the same id. Each comes with its project and its conversation count."""
+    qs = sessions_with_tokens(Session.objects.filter(session_id=session_id)).select_related("project")
+    if platform:
+        qs = qs.filter(platform=platform)
+    conversations = Conversation.objects.filter(session=OuterRef("pk")).order_by().values("session")
+    qs = qs.annotate(conversation_count=Subquery(conversations.annotate(n=Count("pk")).values("n")))
+    return list(qs.order_by("platform"))
+
+
+def session_stored_platforms(*, session_id: str, platform: str | None = None) -> list[str]:
+    """The platforms with raw events stored for this session id, derived or not (a session the slow path
+    has not reached, or could not derive, has its raw events all the same)."""
+    qs = SessionProgress.objects.filter(session_id=session_id)
+    if platform:
+        qs = qs.filter(platform=platform)
+    return sorted(qs.values_list("platform", flat=True))

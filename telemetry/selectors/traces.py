@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 
+import orjson
 from django.db.models import Model, QuerySet
 
 from ..models import RAW_TRACE_MODELS, RawChunk, RawTrace
@@ -68,3 +69,31 @@ def row_id_span(*, model: type[Model]) -> tuple[int, int] | None:
     ids = model._default_manager.order_by("pk").values_list("pk", flat=True)
     lo = ids.first()
     return None if lo is None else (lo, ids.order_by("-pk").first())
+
+
+def session_events_page(
+    *, platform: str, session_id: str, limit: int, after_seq: int | None = None, before_seq: int | None = None
+) -> tuple[list[tuple[int, dict]], bool]:
+    """A page of one session's raw events as stored (decoded JSON), in stored (seq) order: the first
+    `limit` after `after_seq`, or the last `limit` before `before_seq`. Returns (seq, event) pairs and
+    whether more lie beyond them in the direction read. Each unit on the page is read and decompressed
+    once, whatever the number of its events on the page: a fixed number of queries per page.
+
+    The one read of raw blobs an interface makes; events archived to Parquet are not in it."""
+    if before_seq is not None:
+        earlier = list(
+            trace_list(platform=platform, session_id=session_id)
+            .filter(seq__lt=before_seq)
+            .values_list("seq", flat=True)[: limit + 1]
+        )
+        more = len(earlier) > limit
+        if not earlier:
+            return [], False
+        rows = units.session_events(
+            platform=platform, session_id=session_id, after_seq=earlier[limit] if more else 0, limit=limit
+        )
+        return [(seq, orjson.loads(raw)) for seq, raw in rows if seq < before_seq], more
+    rows = units.session_events(
+        platform=platform, session_id=session_id, after_seq=after_seq or 0, limit=limit + 1
+    )
+    return [(seq, orjson.loads(raw)) for seq, raw in rows[:limit]], len(rows) > limit
