@@ -26,16 +26,16 @@ def ok(client: APIClient, path: str, **params: object) -> dict:
     return response.json()
 
 
-def error(client: APIClient, path: str, status: int = 400, **params: object) -> dict:
-    """The error body of a request that must fail with `status`, checked for the one error shape."""
+def error(client: APIClient, path: str, expect: int = 400, /, **params: object) -> dict:
+    """The error body of a request that must fail with status `expect`, checked for the one error shape."""
     response = client.get(url(path, **params))
-    assert response.status_code == status, (
+    assert response.status_code == expect, (
         path,
         {k: str(v)[:80] for k, v in params.items()},
         response.content[:300],
     )
     body = response.json()
-    assert body["status"] == status and body["error"] and body["message"], body
+    assert body["status"] == expect and body["error"] and body["message"], body
     assert "Traceback" not in body["message"]
     return body
 
