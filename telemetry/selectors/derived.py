@@ -18,7 +18,9 @@ from django.db.models import (
     Field,
     Max,
     Min,
+    Model,
     OuterRef,
+    Prefetch,
     Q,
     QuerySet,
     Subquery,
@@ -28,6 +30,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Round
 
 from ..models import (
+    RAW_TRACE_MODELS,
     CodeChange,
     Conversation,
     DataIssue,
@@ -101,6 +104,13 @@ def session_find(*, platform: str, session_id: str) -> Session | None:
     return Session.objects.filter(platform=platform, session_id=session_id).first()
 
 
+def sessions_with_id(session_id: str, *, model: type[Model] = Session) -> QuerySet:
+    """Sessions (or `model` rows keyed by platform and session id) with this id, on any platform. The
+    platforms are named so the (platform, session_id) key's index finds the id: by the id alone, the
+    database reads the whole index."""
+    return model.objects.filter(platform__in=list(RAW_TRACE_MODELS), session_id=session_id)
+
+
 def model_names() -> list[str]:
     """Every model that answered, from the hourly usage rollup (small: one row per hour and model)."""
     return list(
@@ -141,7 +151,7 @@ def rows_search(
         return queryset.none()
     match = Q(pk__in=[])
     if session:
-        match |= Q(**{f"{session}__in": Session.objects.filter(session_id=term).values("pk")})
+        match |= Q(**{f"{session}__in": sessions_with_id(term).values("pk")})
     if project:
         match |= Q(**{f"{project}__in": Project.objects.filter(name__icontains=term).values("pk")})
     if model and term in model_names():
@@ -172,9 +182,17 @@ def rows_of_session(queryset: QuerySet, *, session: Session) -> QuerySet:
     return queryset.filter(session=session)
 
 
+def rows_on_platform(queryset: QuerySet, *, platform: str) -> QuerySet:
+    """Rows of sessions on `platform`. A look-up of each row's session rather than a join: joined, the
+    database may read the list through the platform's sessions and sort all their rows, where walking
+    the time index and checking each row's session finds a page at once (a platform with few rows is
+    then the slow case, instead of every list)."""
+    return queryset.filter(Exists(Session.objects.filter(pk=OuterRef("session_id"), platform=platform)))
+
+
 def rows_with_session_id(queryset: QuerySet, *, session_id: str) -> QuerySet:
     """Rows of the sessions with this id (one per platform that used it; usually one)."""
-    return queryset.filter(session__in=Session.objects.filter(session_id=session_id).values("pk"))
+    return queryset.filter(session__in=sessions_with_id(session_id).values("pk"))
 
 
 def rows_in_project(queryset: QuerySet, *, project: str, field: str = "project") -> QuerySet:
@@ -307,16 +325,25 @@ def conversation_rows() -> QuerySet:
     return conversation_list().select_related("session__project")
 
 
+# A big table's list joins nothing it could be read through: with an INNER JOIN to sessions, SQLite with
+# statistics (after ANALYZE) drives the query from sessions and sorts every row (300 ms at 400,000 turns)
+# instead of walking the hour index. Sessions and conversations come in one query each per page.
+_SESSION_REF = Prefetch("session", queryset=Session.objects.only("id", "platform", "session_id"))
+_CONVERSATION_REF = Prefetch("conversation", queryset=Conversation.objects.only("id", "conversation_id"))
+
+
 def turn_rows() -> QuerySet:
     """Turns as a list shows them: with their session, conversation and project; no `detail`."""
-    return turn_list().select_related("conversation")
+    rows = Turn.objects.select_related("project").defer("detail")
+    return rows.prefetch_related(_SESSION_REF, _CONVERSATION_REF)
 
 
 def tool_call_rows() -> QuerySet:
     """Tool calls as a list shows them: with their session, conversation and project, and `at`."""
-    return tool_calls_timed(tool_call_list().select_related("conversation"))
+    rows = ToolCall.objects.select_related("project").prefetch_related(_SESSION_REF, _CONVERSATION_REF)
+    return tool_calls_timed(rows)
 
 
 def code_change_rows() -> QuerySet:
     """Code changes as a list shows them: with their session and project."""
-    return code_change_list()
+    return CodeChange.objects.select_related("project").prefetch_related(_SESSION_REF)

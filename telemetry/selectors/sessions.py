@@ -6,6 +6,7 @@ from decimal import ROUND_CEILING, Decimal
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 
 from ..models import Conversation, Project, Session, SessionProgress, ToolCall
+from .derived import sessions_with_id
 from .keyset import Key, KeyKind, Ordering
 from .usage import UsageTotals
 
@@ -150,7 +151,7 @@ def sessions_min_tokens(queryset: QuerySet, *, tokens: int) -> QuerySet:
 def session_lookup(*, session_id: str, platform: str | None = None) -> list[Session]:
     """The sessions with this id (on `platform`, if given): one, none, or one per platform when two
     platforms happened to use the same id. Each comes with its project and its conversation count."""
-    qs = sessions_with_tokens(Session.objects.filter(session_id=session_id)).select_related("project")
+    qs = sessions_with_tokens(sessions_with_id(session_id)).select_related("project")
     if platform:
         qs = qs.filter(platform=platform)
     conversations = Conversation.objects.filter(session=OuterRef("pk")).order_by().values("session")
@@ -161,7 +162,7 @@ def session_lookup(*, session_id: str, platform: str | None = None) -> list[Sess
 def session_stored_platforms(*, session_id: str, platform: str | None = None) -> list[str]:
     """The platforms with raw events stored for this session id, derived or not (a session the slow path
     has not reached, or could not derive, has its raw events all the same)."""
-    qs = SessionProgress.objects.filter(session_id=session_id)
+    qs = sessions_with_id(session_id, model=SessionProgress)
     if platform:
         qs = qs.filter(platform=platform)
     return sorted(qs.values_list("platform", flat=True))

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django import forms
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema_field
 
 from telemetry.models import (
     ChangeStatus,
@@ -38,14 +39,17 @@ def zone_valid(value: str) -> None:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
+        # The value goes in as a parameter: django-filter %-formats messages, and values may hold "%".
         raise forms.ValidationError(
-            f"unknown time zone {value[:80]!r} (use an IANA name such as Europe/Berlin)"
+            "unknown time zone %(value)s (use an IANA name such as Europe/Berlin)",
+            params={"value": repr(value[:80])},
         ) from None
 
 
 def moment_parse(value: str, zone: ZoneInfo, *, end: bool) -> datetime:
     """The UTC instant an ISO date or date-time names in `zone`: a date's start, or with `end` the start
     of the day after it (so an `until` date includes its day). Held to the calendar's ends."""
+    value = value.upper()  # RFC 3339 allows a lower-case t and z
     try:
         day = date.fromisoformat(value)
     except ValueError:
@@ -70,9 +74,8 @@ class SpanForm(forms.Form):
             try:
                 data[name] = moment_parse(raw, zone, end=name == "until")
             except ValueError:
-                self.add_error(
-                    name, f"not a date or time: {raw[:80]!r} (use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[+zone])"
-                )
+                message = "not a date or time: %(value)s (use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[+zone])"
+                self.add_error(name, forms.ValidationError(message, params={"value": repr(raw[:80])}))
         if data.get("since") and data.get("until") and data["since"] >= data["until"]:
             self.add_error("until", f"until ({data['until']:%Y-%m-%d %H:%M:%S} UTC) is not after since")
         return data
@@ -116,15 +119,20 @@ def project_filter() -> filters.CharFilter:
     return filters.CharFilter(method="by_project", help_text="Project key, or project (folder) name (exact)")
 
 
+def moment_filter(help_text: str) -> filters.CharFilter:
+    """since or until, documented as what it takes (a date or a date-time), so schema-driven clients
+    (and fuzzers) send those; read by SpanForm."""
+    schema = {"oneOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
+    return extend_schema_field({**schema, "description": help_text})(
+        filters.CharFilter(method="unfiltered", help_text=help_text)
+    )
+
+
 class SpanFilterSet(ResourceFilterSet):
     """since, until and tz; subclasses say what a span means for their rows (`span`)."""
 
-    since = filters.CharFilter(
-        method="unfiltered", help_text="From this date (a local day in tz) or date-time (ISO 8601)"
-    )
-    until = filters.CharFilter(
-        method="unfiltered", help_text="Through this date (a local day in tz), or before this date-time"
-    )
+    since = moment_filter("From this date (a local day in tz) or date-time (ISO 8601)")
+    until = moment_filter("Through this date (a local day in tz), or before this date-time (ISO 8601)")
     tz = filters.CharFilter(
         method="unfiltered",
         max_length=64,
@@ -177,7 +185,7 @@ class RowFilter(SpanFilterSet):
 
     session = filters.CharFilter(method="by_session", help_text="Session id (exact)")
     project = project_filter()
-    platform = platform_filter("session__platform")
+    platform = filters.ChoiceFilter(method="by_platform", choices=PLATFORM_CHOICES, help_text="Platform")
 
     time_field = "timestamp"
 
@@ -186,6 +194,9 @@ class RowFilter(SpanFilterSet):
 
     def by_session(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return derived.rows_with_session_id(queryset, session_id=value)
+
+    def by_platform(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return derived.rows_on_platform(queryset, platform=value)
 
 
 class ConversationFilter(RowFilter):

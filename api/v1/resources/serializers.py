@@ -166,6 +166,15 @@ class ModelUsageSerializer(serializers.Serializer):
     cost_usd = money()
 
 
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of the API (api/v1/errors.py)."""
+
+    status = serializers.IntegerField(help_text="The HTTP status, again")
+    error = serializers.CharField(help_text="What kind of error: invalid, not_found, ...")
+    message = serializers.CharField(help_text="What went wrong, in one sentence")
+    detail = serializers.JSONField(required=False, help_text="Per parameter, what is wrong with it")
+
+
 class RawEventSerializer(serializers.Serializer):
     seq = serializers.IntegerField(help_text="Stored order within the platform's raw table")
     event = serializers.DictField(help_text="The envelope as stored (wire format), decompressed")
@@ -212,3 +221,15 @@ TimelineItemSerializer = PolymorphicProxySerializer(
     resource_type_field_name="type",
     many=True,
 )
+
+
+def timeline_data(items: list) -> list[dict]:
+    """The items (telemetry.selectors.timeline.TimelineItem) as JSON, in their order. One serializer per
+    type for the whole page: making one per item costs more than the page's queries."""
+    data: list = [None] * len(items)
+    for kind, serializer in TIMELINE_SERIALIZERS.items():
+        places = [i for i, item in enumerate(items) if item.type == kind]
+        rows = serializer([items[i].row for i in places], many=True).data
+        for i, row in zip(places, rows, strict=True):
+            data[i] = row
+    return data

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.exceptions import NotFound, ValidationError
@@ -31,9 +32,23 @@ PLATFORM_PARAM = OpenApiParameter(
 )
 
 
+class ResourceSchema(AutoSchema):
+    """Documents the errors every resource answers with: 400 for a bad parameter, 404 for an unknown
+    session."""
+
+    def _get_response_bodies(self, direction: str = "response") -> dict:
+        bodies = super()._get_response_bodies(direction)
+        error = serializers.ErrorSerializer
+        bodies.setdefault("400", self._get_response_for_code(error, "400", direction=direction))
+        if "session_id" in self.path:
+            bodies.setdefault("404", self._get_response_for_code(error, "404", direction=direction))
+        return bodies
+
+
 class ResourceView(GenericAPIView):
     """Filters by django-filter only (ordering is the paginator's, by keyset); cursor pagination."""
 
+    schema = ResourceSchema()
     filter_backends = [DjangoFilterBackend]
     pagination_class = CursorPagination
     orderings: dict[str, Ordering] = {}
@@ -46,18 +61,18 @@ class ResourceView(GenericAPIView):
         if any("\x00" in str(v) for v in values):
             raise ValidationError("the URL holds a NUL character (%00), which no id or name contains")
 
+    def platform_param(self) -> str | None:
+        """?platform=, checked (views that read it before the filters do)."""
+        platform = self.request.query_params.get("platform") or None
+        if platform is not None and platform not in PLATFORMS:
+            choices = ", ".join(PLATFORMS)
+            raise ValidationError({"platform": f"unknown platform {platform[:40]!r}; choose from {choices}"})
+        return platform
+
 
 class SessionScoped(ResourceView):
     """Views under sessions/{session_id}/: the session is found first (404 if unknown; 400 if two
     platforms used the id and ?platform= does not pick one)."""
-
-    def platform_param(self) -> str | None:
-        platform = self.request.query_params.get("platform") or None
-        if platform is not None and platform not in PLATFORMS:
-            raise ValidationError(
-                {"platform": f"unknown platform {platform[:40]!r}; choose from {', '.join(PLATFORMS)}"}
-            )
-        return platform
 
     def one_of(self, found: Sequence[Any], platforms: list[str]) -> Any:
         session_id = self.kwargs["session_id"]
@@ -212,8 +227,7 @@ class SessionTimeline(SessionScoped, ListAPIView):
             )
 
         items = self.paginator.paginate(request, self, read, lambda item, keys: item.position)
-        data = [serializers.TIMELINE_SERIALIZERS[item.type](item.row).data for item in items]
-        return self.get_paginated_response(data)
+        return self.get_paginated_response(serializers.timeline_data(items))
 
 
 @extend_schema(parameters=[PLATFORM_PARAM])
@@ -273,12 +287,7 @@ class ProjectList(ResourceView, ListAPIView):
     default_ordering = "name"
 
     def get_queryset(self) -> QuerySet:
-        platform = self.request.query_params.get("platform") or None
-        if platform is not None and platform not in PLATFORMS:
-            raise ValidationError(
-                {"platform": f"unknown platform {platform[:40]!r}; choose from {', '.join(PLATFORMS)}"}
-            )
-        return derived.project_list_with_totals(platform=platform)
+        return derived.project_list_with_totals(platform=self.platform_param())
 
 
 class ModelList(ResourceView, ListAPIView):
