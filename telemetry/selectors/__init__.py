@@ -3,8 +3,9 @@
 traces.py (raw events and units), sessions.py, usage.py (tokens and cost), ccusage.py (the same in
 ccusage's JSON shapes), tools.py, errors.py (tool errors by message hash, data issues by kind),
 activity.py (activity totals, the productivity score, acceptance of AI edits), derived.py (lists of
-derived rows), export.py (tables for export, read from a cursor), deadletters.py, system.py (database,
-Redis, stream and pipeline state).
+derived rows, projects and models with their totals), timeline.py (a session's rows merged in time
+order), keyset.py (pages of any ordered list by position, never by offset), export.py (tables for
+export, read from a cursor), deadletters.py, system.py (database, Redis, stream and pipeline state).
 Lists come back as QuerySets (an API filters and paginates them); sums and reports as typed records
 (TypedDicts) that serialize to JSON as they are, money as Decimal USD (the CLI and API write it as a
 JSON number). Selectors never write.

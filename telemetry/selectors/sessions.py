@@ -4,6 +4,7 @@ from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from ..models import Conversation, Project, Session, SessionProgress, ToolCall
 from .derived import sessions_with_id
@@ -155,7 +156,8 @@ def session_lookup(*, session_id: str, platform: str | None = None) -> list[Sess
     if platform:
         qs = qs.filter(platform=platform)
     conversations = Conversation.objects.filter(session=OuterRef("pk")).order_by().values("session")
-    qs = qs.annotate(conversation_count=Subquery(conversations.annotate(n=Count("pk")).values("n")))
+    counted = Subquery(conversations.annotate(n=Count("pk")).values("n"))
+    qs = qs.annotate(conversation_count=Coalesce(counted, 0))
     return list(qs.order_by("platform"))
 
 

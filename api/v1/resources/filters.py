@@ -66,19 +66,20 @@ class SpanForm(forms.Form):
         if "tz" in self.errors or not ({"since", "until"} & set(self.fields)):
             return data
         zone = ZoneInfo(data.get("tz") or "UTC")
+        moments: dict[str, datetime | None] = {}
         for name in ("since", "until"):
             raw = data.get(name)
-            if not raw:
-                data[name] = None
-                continue
             try:
-                data[name] = moment_parse(raw, zone, end=name == "until")
+                moments[name] = moment_parse(raw, zone, end=name == "until") if raw else None
             except ValueError:
                 message = "not a date or time: %(value)s (use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[+zone])"
                 self.add_error(name, forms.ValidationError(message, params={"value": repr(raw[:80])}))
-        if data.get("since") and data.get("until") and data["since"] >= data["until"]:
-            self.add_error("until", f"until ({data['until']:%Y-%m-%d %H:%M:%S} UTC) is not after since")
-        return data
+        if len(moments) < 2:
+            return data
+        since, until = moments["since"], moments["until"]
+        if since and until and since >= until:
+            self.add_error("until", f"until ({until:%Y-%m-%d %H:%M:%S} UTC) is not after since")
+        return {**data, **moments}
 
 
 class ResourceFilterSet(filters.FilterSet):

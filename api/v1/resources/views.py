@@ -36,6 +36,15 @@ class ResourceSchema(AutoSchema):
     """Documents the errors every resource answers with: 400 for a bad parameter, 404 for an unknown
     session."""
 
+    def get_override_parameters(self) -> list:
+        parameters = super().get_override_parameters()
+        if "{session_id}" in self.path:
+            description = "The session's id (a Claude Code session id, a Cursor conversation id)"
+            parameters.append(
+                OpenApiParameter("session_id", str, OpenApiParameter.PATH, description=description)
+            )
+        return parameters
+
     def _get_response_bodies(self, direction: str = "response") -> dict:
         bodies = super()._get_response_bodies(direction)
         error = serializers.ErrorSerializer
