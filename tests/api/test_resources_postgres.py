@@ -26,8 +26,9 @@ pytestmark = [pytest.mark.e2e, needs_postgres]
 def test_resource_api_tests_pass_on_postgresql():
     with database() as (url, _):
         # A home of its own (tests/environment.py makes one): its own embedded Redis, not this run's.
-        env = {k: v for k, v in os.environ.items() if k not in ("BLUEPLANE_HOME", "CLAUDE_CONFIG_DIR")}
-        env["BLUEPLANE_DATABASE_URL"] = url
+        env = {**os.environ, "BLUEPLANE_DATABASE_URL": url}
+        for own in ("BLUEPLANE_HOME", "CLAUDE_CONFIG_DIR", "BLUEPLANE_REDIS_URL"):
+            env.pop(own, None)
         done = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *MODULES],
             cwd=ROOT,

@@ -166,15 +166,6 @@ class ModelUsageSerializer(serializers.Serializer):
     cost_usd = money()
 
 
-class ErrorSerializer(serializers.Serializer):
-    """The one error shape of the API (api/v1/errors.py)."""
-
-    status = serializers.IntegerField(help_text="The HTTP status, again")
-    error = serializers.CharField(help_text="What kind of error: invalid, not_found, ...")
-    message = serializers.CharField(help_text="What went wrong, in one sentence")
-    detail = serializers.JSONField(required=False, help_text="Per parameter, what is wrong with it")
-
-
 class RawEventSerializer(serializers.Serializer):
     seq = serializers.IntegerField(help_text="Stored order within the platform's raw table")
     event = serializers.DictField(help_text="The envelope as stored (wire format), decompressed")

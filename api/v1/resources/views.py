@@ -20,6 +20,8 @@ from telemetry.models import Session
 from telemetry.selectors import derived, sessions, timeline, traces
 from telemetry.selectors.keyset import Key, Ordering, Position, ordering_reversed
 
+# The error shape's one schema component (it lives with the first endpoint that documented it).
+from ..ingest.serializers import ErrorSerializer
 from . import filters, serializers
 from .pagination import CursorPagination
 
@@ -47,7 +49,7 @@ class ResourceSchema(AutoSchema):
 
     def _get_response_bodies(self, direction: str = "response") -> dict:
         bodies = super()._get_response_bodies(direction)
-        error = serializers.ErrorSerializer
+        error = ErrorSerializer
         bodies.setdefault("400", self._get_response_for_code(error, "400", direction=direction))
         if "session_id" in self.path:
             bodies.setdefault("404", self._get_response_for_code(error, "404", direction=direction))
