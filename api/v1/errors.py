@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, JsonResponse
+from rest_framework import serializers
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -83,3 +84,12 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Jso
     else:
         message = "the request is malformed"
     return JsonResponse(body(400, "bad_request", message), status=400)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every API error, as the schema documents it (the shape `body` writes)."""
+
+    status = serializers.IntegerField(help_text="the HTTP status")
+    error = serializers.CharField(help_text="a code, e.g. invalid, not_found, parse_error")
+    message = serializers.CharField(help_text="one sentence for a person")
+    detail = serializers.JSONField(required=False, help_text="field by field, when there is more than one")

@@ -26,12 +26,3 @@ class EnvelopeSerializer(serializers.Serializer):
 
 class QueuedSerializer(serializers.Serializer):
     queued = serializers.IntegerField(help_text="envelopes queued on telemetry:events")
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The API's error shape (api/v1/errors.py)."""
-
-    status = serializers.IntegerField()
-    error = serializers.CharField()
-    message = serializers.CharField()
-    detail = serializers.JSONField(required=False)

@@ -15,8 +15,9 @@ from api.limits import too_large_message
 from api.v1.errors import body
 from telemetry.connections import redis_client_quick
 
+from ..errors import ErrorSerializer
 from .batch import BatchRefused, batch_check, batch_queue
-from .serializers import EnvelopeSerializer, ErrorSerializer, QueuedSerializer
+from .serializers import EnvelopeSerializer, QueuedSerializer
 
 logger = logging.getLogger(__name__)
 

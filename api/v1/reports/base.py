@@ -99,12 +99,3 @@ class SpanSerializer(serializers.Serializer):
     since = serializers.DateField()
     until = serializers.DateField()
     tz = serializers.CharField()
-
-
-class ErrorSerializer(serializers.Serializer):
-    """Every API error (api/v1/errors.py)."""
-
-    status = serializers.IntegerField()
-    error = serializers.CharField(help_text="DRF's error code, e.g. invalid, not_found")
-    message = serializers.CharField(help_text="one sentence for a person")
-    detail = serializers.JSONField(required=False, help_text="field by field, when there is more than one")

@@ -29,7 +29,8 @@ from rest_framework.request import Request
 
 from telemetry.selectors import export
 
-from .base import Choice, ErrorSerializer, ReportParams, ReportView, parsed
+from ..errors import ErrorSerializer
+from .base import Choice, ReportParams, ReportView, parsed
 
 FORMATS = {
     "json": "application/json",

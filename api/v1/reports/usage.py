@@ -8,7 +8,8 @@ from rest_framework.response import Response
 
 from telemetry.selectors import ccusage, sessions, usage
 
-from .base import Choice, ErrorSerializer, ReportParams, ReportView, parsed, span_of
+from ..errors import ErrorSerializer
+from .base import Choice, ReportParams, ReportView, parsed, span_of
 from .serializers import CCUSAGE_SERIALIZERS, UsageReportSerializer
 
 GROUPS = ("day", "week", "month", "session", "project", "model")

@@ -16,8 +16,9 @@ from rest_framework.utils.urls import replace_query_param
 from telemetry.selectors import activity, deadletters, derived, errors, system, tools
 from telemetry.selectors.usage import PLATFORMS
 
+from ..errors import ErrorSerializer
 from . import serializers as out
-from .base import Choice, ErrorSerializer, ReportParams, ReportView, parsed, redis_guarded, span_of
+from .base import Choice, ReportParams, ReportView, parsed, redis_guarded, span_of
 
 BAD = OpenApiResponse(ErrorSerializer, description="a parameter is not valid")
 REDIS_DOWN = OpenApiResponse(ErrorSerializer, description="Redis cannot be reached")

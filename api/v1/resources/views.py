@@ -21,7 +21,7 @@ from telemetry.selectors import derived, sessions, timeline, traces
 from telemetry.selectors.keyset import Key, Ordering, Position, ordering_reversed
 
 # The error shape's one schema component (it lives with the first endpoint that documented it).
-from ..ingest.serializers import ErrorSerializer
+from ..errors import ErrorSerializer
 from . import filters, serializers
 from .pagination import CursorPagination
 
