@@ -3,9 +3,12 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from .index import index
+
 app_name = "v1"
 
 urlpatterns = [
+    path("", index, name="index"),
     path("", include("api.v1.resources.urls")),
     path("", include("api.v1.reports.urls")),
     path("", include("api.v1.ingest.urls")),
