@@ -16,7 +16,7 @@ def _routes(patterns: list, prefix: str = "") -> list[str]:
         route = prefix + str(p.pattern)
         if isinstance(p, URLResolver):
             out += _routes(p.url_patterns, route)
-        elif isinstance(p, URLPattern) and route:
+        elif isinstance(p, URLPattern):
             out.append(re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route))  # as the schema writes parameters
     return out
 
