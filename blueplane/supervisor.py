@@ -16,6 +16,7 @@ supervisor alone and shutdown happens in that order.
 
 import contextlib
 import hashlib
+import ipaddress
 import json
 import logging
 import os
@@ -60,8 +61,9 @@ def fastpath_consumer() -> str:
     return f"{socket.gethostname()}-{home}"
 
 
-def processes_default(*, port: int) -> list[Process]:
-    """What `blueplane up` runs, in start order. A new long-running process is one more line here."""
+def processes_default(*, port: int, bind: str | None = None) -> list[Process]:
+    """What `blueplane up` runs, in start order. A new long-running process is one more line here.
+    The web server listens on bind:port (bind defaults to BLUEPLANE_BIND)."""
     python = sys.executable
     manage = [python, str(settings.BASE_DIR / "manage.py")]
     celery = [python, "-m", "celery", "-A", "blueplane"]
@@ -85,7 +87,7 @@ def processes_default(*, port: int) -> list[Process]:
             [*celery, "beat", "--loglevel", "INFO", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
         ),
         Process("capture", [*manage, "runcapture"], command="runcapture"),
-        Process("web", [*manage, "runweb", "--port", str(port)]),
+        Process("web", [*manage, "runweb", "--bind", bind or settings.BLUEPLANE_BIND, "--port", str(port)]),
     ]
 
 
@@ -133,6 +135,7 @@ class Supervisor:
             self._state_write(ready=False)  # from here on a killed supervisor leaves a record to clean up
             if not self.stop.is_set():
                 self._migrate()
+                self._bind_check()
             for spec in self._runnable():
                 if self.stop.is_set():
                     break
@@ -187,6 +190,14 @@ class Supervisor:
         call_command("migrate", interactive=False, verbosity=0)
         connections.close_all()  # the children write; the supervisor holds no connection
         logger.info("database ready")
+
+    def _bind_check(self) -> None:
+        """Refuse to start at all, rather than have the web server fail and be restarted forever, when
+        it would listen beyond this machine with no API token to keep strangers out."""
+        from api.v1 import access
+
+        if refusal := access.bind_refusal(settings.BLUEPLANE_BIND):
+            raise SupervisorError(refusal)
 
     def _runnable(self) -> list[Process]:
         from django.core.management import get_commands
@@ -304,17 +315,40 @@ class Supervisor:
         names = ", ".join(c.spec.name for c in self.children)
         with self._out_lock:
             print(f"\nBlueplane is running: {names}", flush=True)
-            print(banner(port=self.port, home=self.home), flush=True)
+            print(banner(port=self.port, home=self.home, bind=settings.BLUEPLANE_BIND), flush=True)
             print("Press Ctrl-C to stop.\n", flush=True)
 
 
-def banner(*, port: int, home: Path) -> str:
-    """Where to go once Blueplane runs. Only URLs that answer today (tests/test_supervisor.py requests
-    each one the banner prints)."""
+# Addresses that mean "every interface" of one family, and the loopback address the banner shows for
+# them (an IPv6 listener is IPv6-only: asyncio sets IPV6_V6ONLY).
+BIND_ANY = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+def loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any address
+
+
+def url_of(host: str, port: int) -> str:
+    """The base URL of host:port (an IPv6 address in brackets)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def banner(*, port: int, home: Path, bind: str = "127.0.0.1") -> str:
+    """Where to go once Blueplane runs, at the address the web server listens on (BLUEPLANE_BIND). Only
+    URLs that answer today (tests/test_supervisor.py requests each one the banner prints)."""
+    base = url_of(BIND_ANY.get(bind, bind), port)
     urls = (
         ("admin", "/admin/", "create a user: blueplane manage createsuperuser"),
         ("api", "/api/v1/docs/", "the REST API, its endpoints tried in the browser"),
         ("health", "/healthz", "the pipeline's checks, as JSON (503 when one fails)"),
     )
-    lines = [f"  {name:<7}http://127.0.0.1:{port}{path}  ({note})" for name, path, note in urls]
+    lines = [f"  {name:<7}{base}{path}  ({note})" for name, path, note in urls]
+    if not loopback(bind):
+        note = f"listening on {bind}: other hosts need an API token (blueplane token create NAME)"
+        lines.append(f"  {'':<7}({note})")
     return "\n".join([*lines, f"  {'home':<7}{home}"])

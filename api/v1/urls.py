@@ -14,5 +14,9 @@ urlpatterns = [
     path("", include("api.v1.ingest.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="v1:schema"), name="swagger"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="v1:schema"), name="redoc"),
+    path(
+        "redoc/",
+        SpectacularRedocView.as_view(url_name="v1:schema", template_name="api/redoc.html"),
+        name="redoc",
+    ),
 ]

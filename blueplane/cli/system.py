@@ -25,7 +25,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     home = settings.BLUEPLANE_HOME
     pid = control.up_detached(home=home)
     print(f"Blueplane is running in the background (pid {pid}).")
-    print(supervisor.banner(port=settings.BLUEPLANE_PORT, home=home))
+    print(supervisor.banner(port=settings.BLUEPLANE_PORT, home=home, bind=settings.BLUEPLANE_BIND))
     print(f"  logs   {runstate.log_path(home)}")
     print("Stop it with: blueplane down")
     return 0

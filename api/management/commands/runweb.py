@@ -1,10 +1,34 @@
-"""`python manage.py runweb`: the web server (API, admin, /healthz, /metrics) on uvicorn, one ASGI process."""
+"""`python manage.py runweb`: the web server (API, admin, /healthz, /metrics) on uvicorn, one ASGI process.
+
+It prints one line once it listens, `web: listening on http://HOST:PORT`, with the port the system chose
+when given `--port 0`, so a script or test can start it without guessing a free port."""
+
+import signal
 
 import uvicorn
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from api.v1 import access
+from blueplane.runstate import STOP_TIMEOUT_S
+from blueplane.supervisor import url_of
+
+# Behind a reverse proxy on this machine, the client is the one the proxy names in X-Forwarded-For, so a
+# remote client never passes for loopback (which needs no token). Only a loopback peer may name it: the
+# list is fixed here rather than read from uvicorn's FORWARDED_ALLOW_IPS, which, set to "*" in the
+# environment, would let any client claim to be 127.0.0.1.
+PROXIES_TRUSTED = ["127.0.0.1", "::1"]
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, saying where it listens once it does (its own message is at INFO, which
+    runweb keeps quiet)."""
+
+    async def startup(self, sockets: list | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            port = self.servers[0].sockets[0].getsockname()[1]
+            print(f"web: listening on {url_of(self.config.host, port)}", flush=True)
 
 
 class Command(BaseCommand):
@@ -15,12 +39,15 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=settings.BLUEPLANE_PORT, help="port (0: any free)")
 
     def handle(self, *args, bind: str, port: int, **options) -> None:
+        if not 0 <= port <= 65535:
+            raise CommandError(f"--port must be between 0 and 65535, got {port}")
         if refusal := access.bind_refusal(bind):
             raise CommandError(refusal)
-        uvicorn.run(
+        config = uvicorn.Config(
             "blueplane.asgi:application",
             host=bind,
             port=port,
+            workers=1,  # one process: the WebSocket feed to come keeps its subscribers in it
             log_level="warning",
             access_log=False,  # request lines would flood the supervisor's log; errors are still logged
             server_header=False,
@@ -29,4 +56,18 @@ class Command(BaseCommand):
             proxy_headers=True,
             forwarded_allow_ips="127.0.0.1",
             lifespan="off",  # Django's ASGI handler does not implement lifespan
+            proxy_headers=True,
+            forwarded_allow_ips=PROXIES_TRUSTED,
+            # A streamed export in flight gets this long after SIGTERM; the supervisor kills at STOP_TIMEOUT_S.
+            timeout_graceful_shutdown=max(1, int(STOP_TIMEOUT_S) - 2),
         )
+        # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again for whatever
+        # handler was there before: make that a clean exit (0), not a death by signal or a traceback.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, stopped)
+        # An address in use or not on this machine: uvicorn logs why and exits 3.
+        Server(config).run()
+
+
+def stopped(signum: int, frame: object) -> None:
+    raise SystemExit(0)
