@@ -335,6 +335,11 @@ SPECTACULAR_SETTINGS = {
         "ChangeStatusEnum": "telemetry.models.ChangeStatus",
         "TurnKindEnum": "telemetry.models.TurnKind",
     },
+    # Every operation documents the one error shape as its 4XX response (api/v1/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.v1.schema.errors_documented",
+    ],
 }
 
 # --- Capture (telemetry/capture): where Claude Code keeps its files, what the capture keeps ---------

@@ -2,12 +2,16 @@
 warning: a warning means an endpoint whose parameters or responses the schema guesses (and so Swagger UI,
 ReDoc, client generators and the fuzz test would get wrong)."""
 
+from types import SimpleNamespace
+
 import pytest
 from django.core.management import call_command
 from django.urls import path
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.management.commands.spectacular import SchemaGenerationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.validation import validate_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -56,3 +60,19 @@ def test_every_operation_is_under_api_v1_and_named_once(stats) -> None:
     assert all(path.startswith("/api/v1/") for path, _, _ in operations), operations
     ids = [operation_id for _, _, operation_id in operations]
     assert len(ids) == len(set(ids))
+
+
+class Described(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 413: OpenApiTypes.OBJECT})
+    def post(self, request):
+        return Response({})
+
+
+def test_every_operation_documents_the_error_shape_as_its_4xx(stats, settings) -> None:
+    settings.ROOT_URLCONF = SimpleNamespace(urlpatterns=[path("api/v1/described/", Described.as_view())])
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    validate_schema(schema)
+    responses = schema["paths"]["/api/v1/described/"]["post"]["responses"]
+    assert responses["4XX"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert set(responses) == {"200", "413", "4XX"}  # a status the view documents itself stays
+    assert schema["components"]["schemas"]["Error"]["required"] == ["status", "error", "message"]
