@@ -60,7 +60,7 @@ def schemathesis_run(url: str, cwd: Path, *args: str) -> subprocess.CompletedPro
 
 def test_no_input_gets_a_5xx_or_an_answer_the_schema_does_not_describe(served: Web, tmp_path: Path) -> None:
     run = schemathesis_run(served.url, tmp_path)
-    report = run.stdout + run.stderr
+    report = f"{run.stdout}{run.stderr}\n--- the server's log (tracebacks of its 5xx) ---\n{served.log_text()[-8000:]}"
     assert run.returncode == 0, report
     assert "No operations" not in report and " 0 selected" not in report, report
     assert "Traceback" not in served.log_text(), served.log_text()

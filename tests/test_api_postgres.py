@@ -1,0 +1,46 @@
+"""The API tests (tests/api/) once more on PostgreSQL: every endpoint, the server and the fuzz run over a
+database of their own on the server tests/support/postgres.py names (skipped, saying so, where there is
+none). SQLite forgives what PostgreSQL refuses (a number past a column's range, text in a number's
+place, an unindexed sort), so an endpoint that is fine on one can answer 500 on the other.
+
+The run is a second pytest in a subprocess: the database engine is chosen when Django reads its settings,
+once per process. It gets a home of its own (its own embedded Redis), and pytest-django makes its
+test database on the server beside the fresh one named by BLUEPLANE_DATABASE_URL, and keeps it
+(--reuse-db) until this test has seen it was used, then drops it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.support.postgres import ADMIN_URL, database, needs_postgres
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = [pytest.mark.e2e, needs_postgres, pytest.mark.timeout(900)]
+
+
+def test_the_api_tests_pass_on_postgresql() -> None:
+    with database() as (url, name):
+        env = {**os.environ, "BLUEPLANE_DATABASE_URL": url}
+        for variable in ("BLUEPLANE_HOME", "CLAUDE_CONFIG_DIR", "BLUEPLANE_REDIS_URL"):
+            env.pop(variable, None)  # tests/environment.py makes fresh ones for the run
+        test_database = f"test_{name}"  # pytest-django's name for it
+        try:
+            run = subprocess.run(
+                [sys.executable, "-m", "pytest", "tests/api", "-q", "-x", "-p", "no:cacheprovider", "--reuse-db"],
+                cwd=ROOT, env=env, capture_output=True, text=True, timeout=840, check=False,
+            )  # fmt: skip
+            report = run.stdout[-20000:] + run.stderr[-5000:]
+            assert run.returncode == 0, report
+            assert " passed" in run.stdout.splitlines()[-1], report
+            # The run really was on PostgreSQL: its test database is there, migrated.
+            test_url = f"{ADMIN_URL.rsplit('/', 1)[0]}/{test_database}"
+            with psycopg.connect(test_url) as used:
+                assert used.execute("SELECT count(*) FROM django_migrations").fetchone()[0] > 0
+        finally:
+            with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{test_database}" WITH (FORCE)')
