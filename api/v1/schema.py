@@ -21,7 +21,8 @@ METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 def errors_documented(result: dict, generator: Any, request: Any, public: bool) -> dict:
     """drf-spectacular postprocessing hook: the Error component, and a 4XX response of that shape on
     every operation (a status an operation documents itself, e.g. 413, still takes precedence)."""
-    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    # An endpoint's own ErrorSerializer (drf-spectacular names it "Error" too) describes the same shape.
+    result.setdefault("components", {}).setdefault("schemas", {}).setdefault("Error", ERROR_SCHEMA)
     error = {
         "description": "The request was refused: unknown id, bad parameter, bad body, missing token...",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
