@@ -24,6 +24,6 @@ fastpath:  ## the fast path alone (starts the embedded Redis if needed)
 worker:  ## a Celery worker alone (needs Redis up: run fastpath or `blueplane up` first)
 	$(VENV)/celery -A blueplane worker --loglevel INFO
 
-serve:  ## the web server alone (admin, API) on 127.0.0.1:7531, or PORT=...
+serve:  ## the web server alone (uvicorn: admin, API) on BLUEPLANE_BIND (127.0.0.1):7531, or PORT=...
 	$(VENV)/python manage.py migrate
-	$(VENV)/python manage.py runserver 127.0.0.1:$(PORT)
+	$(VENV)/python manage.py runweb --port $(PORT)
