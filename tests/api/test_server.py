@@ -2,6 +2,7 @@
 Swagger UI and ReDoc with every asset from our own server, the admin's CSS, /healthz, JSON 404s under
 /api/, the address it listens on, and a clean stop on SIGTERM."""
 
+import http.client
 import json
 import re
 import socket
@@ -159,3 +160,36 @@ def test_up_runs_the_web_server_on_blueplane_bind_and_the_banner_says_so(setting
     # Every address: the banner shows the loopback one (which answers) and says others need a token.
     every = banner(port=8123, home=Path("/h"), bind="0.0.0.0")
     assert "http://127.0.0.1:8123/admin/" in every and "need an API token" in every
+
+
+def test_a_websocket_is_refused_until_the_live_feed_exists(web: Web) -> None:
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    with pytest.raises(InvalidStatus) as refused:
+        connect(web.url.replace("http://", "ws://") + "/live/", open_timeout=10)
+    assert refused.value.response.status_code == 403
+
+
+def chunked_post(url: str, path: str, chunks: list[bytes]) -> tuple[int, bytes]:
+    """POST a body in chunks without Content-Length, as a client streaming it does."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    connection.request(
+        "POST", path, body=iter(chunks), headers={"Content-Type": "application/json"}, encode_chunked=True
+    )
+    answer = connection.getresponse()
+    return answer.status, answer.read()
+
+
+def test_a_chunked_body_over_the_limit_is_refused_with_a_json_413(
+    django_db_blocker, redis_server, tmp_path: Path
+) -> None:
+    with django_db_blocker.unblock():
+        env = server_env(redis_server, BLUEPLANE_API_INGEST_MAX_MB="1")
+    with web_server(log=tmp_path / "web.log", env=env) as server:
+        status, body = chunked_post(server.url, "/api/v1/events", [b"[" + b" " * 65536] * 20 + [b"]"])
+        assert server.request("/healthz").status in {200, 503}  # and the server goes on
+    assert status == 413
+    answer = json.loads(body)
+    assert answer["status"] == 413 and "1,048,576-byte limit" in answer["message"]
