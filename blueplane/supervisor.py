@@ -16,7 +16,6 @@ supervisor alone and shutdown happens in that order.
 
 import contextlib
 import hashlib
-import ipaddress
 import json
 import logging
 import os
@@ -135,7 +134,6 @@ class Supervisor:
             self._state_write(ready=False)  # from here on a killed supervisor leaves a record to clean up
             if not self.stop.is_set():
                 self._migrate()
-                self._bind_check()
             for spec in self._runnable():
                 if self.stop.is_set():
                     break
@@ -190,14 +188,6 @@ class Supervisor:
         call_command("migrate", interactive=False, verbosity=0)
         connections.close_all()  # the children write; the supervisor holds no connection
         logger.info("database ready")
-
-    def _bind_check(self) -> None:
-        """Refuse to start at all, rather than have the web server fail and be restarted forever, when
-        it would listen beyond this machine with no API token to keep strangers out."""
-        from api.v1 import access
-
-        if refusal := access.bind_refusal(settings.BLUEPLANE_BIND):
-            raise SupervisorError(refusal)
 
     def _runnable(self) -> list[Process]:
         from django.core.management import get_commands
@@ -324,15 +314,6 @@ class Supervisor:
 BIND_ANY = {"0.0.0.0": "127.0.0.1", "::": "::1"}
 
 
-def loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to any address
-
-
 def url_of(host: str, port: int) -> str:
     """The base URL of host:port (an IPv6 address in brackets)."""
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
@@ -341,6 +322,8 @@ def url_of(host: str, port: int) -> str:
 def banner(*, port: int, home: Path, bind: str = "127.0.0.1") -> str:
     """Where to go once Blueplane runs, at the address the web server listens on (BLUEPLANE_BIND). Only
     URLs that answer today (tests/test_supervisor.py requests each one the banner prints)."""
+    from api.v1.access import bind_address_is_loopback
+
     base = url_of(BIND_ANY.get(bind, bind), port)
     urls = (
         ("admin", "/admin/", "create a user: blueplane manage createsuperuser"),
@@ -348,7 +331,7 @@ def banner(*, port: int, home: Path, bind: str = "127.0.0.1") -> str:
         ("health", "/healthz", "the pipeline's checks, as JSON (503 when one fails)"),
     )
     lines = [f"  {name:<7}{base}{path}  ({note})" for name, path, note in urls]
-    if not loopback(bind):
+    if not bind_address_is_loopback(bind):
         note = f"listening on {bind}: other hosts need an API token (blueplane token create NAME)"
         lines.append(f"  {'':<7}({note})")
     return "\n".join([*lines, f"  {'home':<7}{home}"])

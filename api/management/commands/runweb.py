@@ -51,11 +51,7 @@ class Command(BaseCommand):
             log_level="warning",
             access_log=False,  # request lines would flood the supervisor's log; errors are still logged
             server_header=False,
-            # X-Forwarded-For is believed from a proxy on this machine only, whatever FORWARDED_ALLOW_IPS
-            # says: a remote client must not pass for a loopback one (api/v1/access.py).
-            proxy_headers=True,
-            forwarded_allow_ips="127.0.0.1",
-            lifespan="off",  # Django's ASGI handler does not implement lifespan
+            lifespan="off",  # nothing to start or stop with the server (blueplane/asgi.py)
             proxy_headers=True,
             forwarded_allow_ips=PROXIES_TRUSTED,
             # A streamed export in flight gets this long after SIGTERM; the supervisor kills at STOP_TIMEOUT_S.
