@@ -174,9 +174,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("BLUEPLANE_LOG_LEVEL", "INFO").upper()},
-    # A refused request (4xx) is the client's answer, not the operator's news: one line per 404 or 400
-    # would let any scanner or fuzzer fill the log. Server errors (5xx) are still logged, with traceback.
-    "loggers": {"django.request": {"level": "ERROR"}},
 }
 
 # --- Redis ---------------------------------------------------------------------------------------
