@@ -54,6 +54,29 @@ def test_the_schema_is_a_valid_openapi_3_document(web: Web) -> None:
     validate_schema(schema)  # raises on a document OpenAPI 3 does not allow
     as_json = web.request("/api/v1/schema/?format=json")
     assert json.loads(as_json.body) == schema
+    asked = web.request("/api/v1/schema/", headers={"Accept": "application/vnd.oai.openapi+json"})
+    assert json.loads(asked.body) == schema
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "headers", "status"),
+    [
+        ("/api/v1/schema/?format=xml", "GET", {}, 400),
+        ("/api/v1/schema/?format=" + "x" * 60_000, "GET", {}, 400),
+        ("/api/v1/schema/?format=" + "x" * 100_000, "GET", {}, 400),  # past the server's URL limit
+        ("/api/v1/schema/", "GET", {"Accept": "text/html"}, 406),
+        ("/api/v1/schema/", "POST", {}, 405),
+        ("/api/v1/docs/", "DELETE", {}, 405),
+        ("/api/v1/redoc/", "GET", {"Accept": "application/xml"}, 406),
+    ],
+)
+def test_the_schema_and_its_viewers_refuse_in_json(web: Web, path: str, method: str, headers, status) -> None:
+    answer = web.request(path, method=method, headers=headers)
+    assert answer.status == status
+    assert answer.headers["content-type"] == "application/json"
+    body = json.loads(answer.body)
+    assert body["status"] == status and body["message"]
+    assert len(answer.body) < 2000  # a refused value is quoted short, not echoed whole
 
 
 @pytest.mark.parametrize("page", ["/api/v1/docs/", "/api/v1/redoc/", "/admin/login/"])
@@ -105,6 +128,19 @@ def test_an_unknown_api_url_is_a_json_404(web: Web, path: str) -> None:
     body = json.loads(answer.body)
     assert body["status"] == 404 and body["error"] == "not_found"
     assert "/api/v1/schema/" in body["message"]
+
+
+def test_a_request_the_server_cannot_parse_is_refused_in_json(web: Web) -> None:
+    host, port = urlsplit(web.url).hostname, urlsplit(web.url).port
+    with socket.create_connection((host, port), timeout=10) as raw:
+        raw.sendall(b"BREW /pot HTTP/9.9\r\n\r\n")
+        answer = b""
+        while chunk := raw.recv(4096):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"content-type: application/json" in head
+    assert json.loads(body)["status"] == 400
+    assert web.request("/healthz").status in {200, 503}
 
 
 def test_no_server_header_names_the_software(web: Web) -> None:

@@ -74,7 +74,7 @@ class Web:
 
 
 def runweb(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen:
-    with log.open("ab") as out:
+    with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "runweb", *args],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,

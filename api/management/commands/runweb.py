@@ -3,13 +3,16 @@
 It prints one line once it listens, `web: listening on http://HOST:PORT`, with the port the system chose
 when given `--port 0`, so a script or test can start it without guessing a free port."""
 
+import json
 import signal
 
 import uvicorn
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from api.v1 import access
+from api.v1.errors import body
 from blueplane.runstate import STOP_TIMEOUT_S
 from blueplane.supervisor import url_of
 
@@ -18,6 +21,31 @@ from blueplane.supervisor import url_of
 # list is fixed here rather than read from uvicorn's FORWARDED_ALLOW_IPS, which, set to "*" in the
 # environment, would let any client claim to be 127.0.0.1.
 PROXIES_TRUSTED = ["127.0.0.1", "::1"]
+
+
+UNREADABLE = body(
+    400,
+    "bad_request",
+    "the server could not read this HTTP request: a URL over its 64 KB limit, or not HTTP/1.1",
+)
+
+
+class JsonRefusals(AutoHTTPProtocol):  # httptools where installed (uvicorn[standard]), else h11
+    """uvicorn's HTTP protocol, refusing a request it cannot parse (a URL over 64 KB, httptools' limit; a
+    malformed request line) in the API's JSON error shape instead of plain text: no Django code sees
+    such a request."""
+
+    def send_400_response(self, msg: str) -> None:
+        if not hasattr(self, "parser"):  # h11: its connection state writes the answer; keep its own
+            super().send_400_response(msg)
+            return
+        payload = json.dumps(UNREADABLE).encode()
+        head = (
+            b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+            b"content-length: " + str(len(payload)).encode() + b"\r\nconnection: close\r\n\r\n"
+        )
+        self.transport.write(head + payload)
+        self.transport.close()
 
 
 class Server(uvicorn.Server):
@@ -47,6 +75,7 @@ class Command(BaseCommand):
             "blueplane.asgi:application",
             host=bind,
             port=port,
+            http=JsonRefusals,
             workers=1,  # one process: the WebSocket feed to come keeps its subscribers in it
             log_level="warning",
             access_log=False,  # request lines would flood the supervisor's log; errors are still logged
