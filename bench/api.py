@@ -8,7 +8,7 @@ Loading ends when every session's watermark has reached its newest raw event.
 
 Latency: a second process runs `--clients` threads (default 8), each with its own keep-alive
 connection, cycling through the main endpoints in its own shuffled order for `--rounds` rounds (after
-one unmeasured warm-up round): the sessions list's first page, a session's detail and its timeline's
+one unmeasured warm-up round); one client alone first, for each endpoint's own time. The endpoints: the sessions list's first page, a session's detail and its timeline's
 first page (a different session per client: half the newest, half the largest), usage by day and tool
 performance over the whole span of the data, and /healthz. P50/P95/P99 per endpoint.
 
@@ -124,13 +124,16 @@ def store_figures() -> dict[str, Any]:
     }
 
 
-def sessions_pick(k: int) -> list[int]:
-    """k sessions to read: half the newest, half those with the most tool calls."""
+def sessions_pick(k: int) -> list[str]:
+    """k sessions to read (their session ids, as the API names them): half the newest, half those with
+    the most tool calls."""
     from telemetry.models import Session
 
-    newest = list(Session.objects.order_by("-started_at", "-id").values_list("id", flat=True)[: k // 2])
-    largest = Session.objects.exclude(id__in=newest).order_by("-tool_calls", "-id")
-    return newest + list(largest.values_list("id", flat=True)[: k - len(newest)])
+    newest = list(
+        Session.objects.order_by("-started_at", "-id").values_list("session_id", flat=True)[: k // 2]
+    )
+    largest = Session.objects.exclude(session_id__in=newest).order_by("-tool_calls", "-id")
+    return newest + list(largest.values_list("session_id", flat=True)[: k - len(newest)])
 
 
 def data_span() -> tuple[str, str]:
@@ -176,14 +179,14 @@ def web_stop(web: subprocess.Popen) -> None:
         web.kill()
 
 
-def endpoints(sessions: list[int], since: str, until: str) -> dict[str, list[str]]:
+def endpoints(sessions: list[str], since: str, until: str) -> dict[str, list[str]]:
     """Endpoint name -> the paths the clients request for it (client i takes path i % len)."""
     span = urlencode({"since": since, "until": until})
     return {
         "sessions_first_page": ["/api/v1/sessions/"],
         "session_detail": [f"/api/v1/sessions/{s}/" for s in sessions],
         "session_timeline": [f"/api/v1/sessions/{s}/timeline/" for s in sessions],
-        "usage_daily": [f"/api/v1/usage/?by=day&{span}"],
+        "usage_daily": [f"/api/v1/usage/?group=day&{span}"],
         "tools": [f"/api/v1/tools/?{span}"],
         "healthz": ["/healthz"],
     }
@@ -313,7 +316,8 @@ def ingest_measure(url: str, home: Path, n: int) -> dict[str, Any]:
     before = raw_count()
     procs = processes_start(home, 2)
     try:
-        fig = client_process({"url": url, "ingest_events": n, "seed": 777})
+        # A seed of this store's size: events none of its earlier runs sent (they would be stored once).
+        fig = client_process({"url": url, "ingest_events": n, "seed": 10_000 + before})
         done_at = fig.pop("ingest_done_at")
         behind = before + fig["ingest_accepted"] - raw_count()
         wait(lambda: raw_count() >= before + fig["ingest_accepted"], "the fast path after ingest", 600)
@@ -349,17 +353,18 @@ def print_readable(fig: dict[str, Any]) -> None:
         f"store: {store['db_bytes'] / 1e6:.0f} MB, {store['sessions']:,} sessions, {store['turns']:,} turns, "
         f"{store['tool_calls']:,} tool calls"
     )
-    lat = fig["latency"]
-    print(
-        f"latency: {fig['clients']} clients x {fig['rounds']} rounds, {lat['requests']} requests in {lat['wall_s']} s"
-    )
-    for name, f in lat.items():
-        if isinstance(f, dict):
-            errors = f" ({f['errors']} errors, first: {f['first_error']})" if f["errors"] else ""
-            print(
-                f"  {name:<20} p50 {f['p50_ms']:>6} ms  p95 {f['p95_ms']:>6} ms  p99 {f['p99_ms']:>6} ms  "
-                f"max {f['max_ms']:>6} ms{errors}"
-            )
+    for key, clients in (("alone", 1), ("latency", fig["clients"])):
+        lat = fig[key]
+        print(
+            f"latency, {clients} client(s) x {fig['rounds']} rounds: {lat['requests']} requests in {lat['wall_s']} s"
+        )
+        for name, f in lat.items():
+            if isinstance(f, dict):
+                errors = f" ({f['errors']} errors, first: {f['first_error']})" if f["errors"] else ""
+                print(
+                    f"  {name:<20} p50 {f['p50_ms']:>6} ms  p95 {f['p95_ms']:>6} ms  p99 {f['p99_ms']:>6} ms  "
+                    f"max {f['max_ms']:>6} ms{errors}"
+                )
     if "ingest_events_per_s" in fig:
         refused = (
             f", {fig['ingest_refused']} refused ({fig['ingest_first_refusal']})"
@@ -430,6 +435,8 @@ def main() -> None:
             "rounds": args.rounds,
         }
         fig["span"] = [since, until]
+        # One client first: each endpoint's own time, without waiting behind the others'.
+        fig["alone"] = client_process(plan | {"clients": 1})
         fig["latency"] = client_process(plan)
         if args.ingest_events:
             fig |= ingest_measure(url, home, args.ingest_events)
