@@ -1,8 +1,16 @@
-"""What the OpenAPI schema says about errors: any operation may answer a 4XX in the one error shape of
-api/v1/errors.py. drf-spectacular documents only the successful responses, so without this a client,
-Swagger UI or the fuzz test (tests/api/test_fuzz.py) could not tell a refusal from a broken response."""
+"""The OpenAPI schema's views (the schema, Swagger UI, ReDoc), and what the schema says about errors: any
+operation may answer a 4XX in the one error shape of api/v1/errors.py. drf-spectacular documents only
+the successful responses, so without that a client, Swagger UI or the fuzz test (tests/api/test_fuzz.py)
+could not tell a refusal from a broken response."""
 
+from types import SimpleNamespace
 from typing import Any
+
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -32,3 +40,44 @@ def errors_documented(result: dict, generator: Any, request: Any, public: bool) 
             if method in METHODS:
                 operation.setdefault("responses", {}).setdefault("4XX", error)
     return result
+
+
+SCHEMA_FORMATS = ("json", "yaml")
+
+
+class FormatParameter(DefaultContentNegotiation):
+    """The schema alone takes ?format=json or ?format=yaml, as drf-spectacular documents it: elsewhere
+    `format` is a parameter of the reports' own (URL_FORMAT_OVERRIDE is off)."""
+
+    settings = SimpleNamespace(URL_FORMAT_OVERRIDE="format")
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        chosen = request.query_params.get("format")
+        if chosen is not None and chosen not in SCHEMA_FORMATS:
+            raise ValidationError({"format": f"{chosen[:80]!r} is not a schema format: use json or yaml"})
+        return super().select_renderer(request, renderers, format_suffix)
+
+
+class JsonErrors:
+    """Errors of these views (a method not allowed, a format they cannot give) are JSON like every other
+    API error, not rendered by their YAML or HTML renderer."""
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
+
+class SchemaView(JsonErrors, SpectacularAPIView):
+    """The OpenAPI schema, YAML unless asked for JSON."""
+
+    content_negotiation_class = FormatParameter
+
+
+class SwaggerView(JsonErrors, SpectacularSwaggerView):
+    pass
+
+
+class RedocView(JsonErrors, SpectacularRedocView):
+    template_name = "api/redoc.html"  # without Google Fonts: the machine may be offline

@@ -16,6 +16,8 @@ import yaml
 from drf_spectacular.validation import validate_schema
 
 from blueplane.supervisor import banner, processes_default
+from telemetry.wire import EVENTS_STREAM
+from tests.factories import envelope
 from tests.support.web import Web, listening_url, runweb, server_env, web_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -216,6 +218,18 @@ def chunked_post(url: str, path: str, chunks: list[bytes]) -> tuple[int, bytes]:
     )
     answer = connection.getresponse()
     return answer.status, answer.read()
+
+
+def test_a_chunked_body_reaches_the_api_whole(web: Web, redis) -> None:
+    """A client that streams its body (Transfer-Encoding: chunked, no Content-Length) is read whole:
+    Django's WSGI side reads Content-Length bytes, which blueplane/asgi.py supplies."""
+    events = [envelope(session_id="chunked") for _ in range(30)]
+    raw = json.dumps(events).encode()
+    status, body = chunked_post(
+        web.url, "/api/v1/events", [raw[i : i + 100] for i in range(0, len(raw), 100)]
+    )
+    assert (status, json.loads(body)) == (202, {"queued": 30})
+    assert redis.xlen(EVENTS_STREAM) == 30
 
 
 def test_a_chunked_body_over_the_limit_is_refused_with_a_json_413(
