@@ -20,9 +20,6 @@ from tests.support.postgres import ADMIN_URL, database, needs_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Tests under tests/api that run some of these files on PostgreSQL themselves: this run covers them.
-NOT_NESTED = "not pass_on_postgresql"
-
 pytestmark = [pytest.mark.e2e, needs_postgres, pytest.mark.timeout(900)]
 
 
@@ -34,8 +31,7 @@ def test_the_api_tests_pass_on_postgresql() -> None:
         test_database = f"test_{name}"  # pytest-django's name for it
         try:
             run = subprocess.run(
-                [sys.executable, "-m", "pytest", "tests/api", "-q", "-x", "-p", "no:cacheprovider", "--reuse-db",
-                 "-k", NOT_NESTED],
+                [sys.executable, "-m", "pytest", "tests/api", "-q", "-x", "-p", "no:cacheprovider", "--reuse-db"],
                 cwd=ROOT, env=env, capture_output=True, text=True, timeout=840, check=False,
             )  # fmt: skip
             report = run.stdout[-20000:] + run.stderr[-5000:]

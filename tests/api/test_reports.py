@@ -3,9 +3,6 @@ CLI's and to ccusage's, tools, errors, acceptance, activity, data issues, dead l
 every bad parameter answered with a JSON 400."""
 
 import json
-import os
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -21,7 +18,6 @@ from telemetry.selectors import activity, deadletters, system
 from telemetry.selectors.spans import LocalDays
 from telemetry.wire import EVENTS_STREAM
 from tests.factories import entry, envelope
-from tests.support.postgres import database, needs_postgres
 from tests.telemetry.test_consumer import drain, make_consumer
 
 pytestmark = pytest.mark.django_db
@@ -380,21 +376,3 @@ def test_reports_are_in_the_schema_with_their_parameters(client):
         "dead-letters/{dead_letter_id}",
     ):
         assert f"/api/v1/{path}/" in paths, path
-
-
-@pytest.mark.e2e
-@needs_postgres
-def test_reports_and_export_pass_on_postgresql():
-    """This file and test_export.py again, on PostgreSQL (pytest-django makes its test database there),
-    in a process of their own with a home and Redis of their own."""
-    env = {k: v for k, v in os.environ.items() if k not in ("BLUEPLANE_HOME", "CLAUDE_CONFIG_DIR")}
-    here = Path(__file__).resolve().parent
-    with database() as (url, _):
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(here / "test_reports.py"),
-             str(here / "test_export.py"), "-k", "not postgresql and not bounded_memory"],
-            env={**env, "BLUEPLANE_DATABASE_URL": url}, cwd=here.parents[1], capture_output=True, text=True,
-            timeout=600,
-        )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert " passed" in done.stdout and "skipped" not in done.stdout.splitlines()[-1]
