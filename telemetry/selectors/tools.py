@@ -1,7 +1,12 @@
 """Tool calls per tool, from the hourly tool rollups: outcomes, rates and latency percentiles."""
 
 from datetime import datetime
+from itertools import zip_longest
 from typing import TypedDict
+
+import orjson
+from django.db.models import TextField
+from django.db.models.functions import Cast
 
 from ..models import ToolHour
 from ..processing import histograms
@@ -37,21 +42,26 @@ def tool_stats(
         ToolHour.objects.filter(**hour_span(start, end)), platform=platform, project_key=project_key
     )
     tools: dict[str, dict] = {}
-    for tool, calls, failures, rejections, interruptions, ms_sum, hist in qs.values_list(
-        "tool_name", "calls", "failures", "rejections", "interruptions", "duration_ms_sum",
-        "duration_histogram",
-    ):  # fmt: skip
-        t = tools.setdefault(
-            tool,
-            {"tool_name": tool, "calls": 0, "failures": 0, "rejections": 0, "interruptions": 0,
-             "duration_ms_sum": 0, "histogram": []},
-        )  # fmt: skip
+    hists: dict[str, list[list[int]]] = {}
+    # The histogram is read as text and decoded by orjson: JSONField's per-row json.loads was most of
+    # this function's time over a month of tool-hours. The sums are done column-wise once per tool.
+    rows = qs.annotate(histogram_text=Cast("duration_histogram", TextField())).values_list(
+        "tool_name", "calls", "failures", "rejections", "interruptions", "duration_ms_sum", "histogram_text"
+    )
+    for tool, calls, failures, rejections, interruptions, ms_sum, hist in rows:
+        t = tools.get(tool)
+        if t is None:
+            t = tools[tool] = {"tool_name": tool, "calls": 0, "failures": 0, "rejections": 0,
+                               "interruptions": 0, "duration_ms_sum": 0, "histogram": []}  # fmt: skip
+            hists[tool] = []
         t["calls"] += calls
         t["failures"] += failures
         t["rejections"] += rejections
         t["interruptions"] += interruptions
         t["duration_ms_sum"] += ms_sum
-        histograms.histogram_add(t["histogram"], hist)
+        hists[tool].append(orjson.loads(hist))
+    for tool, t in tools.items():
+        t["histogram"] = [sum(column) for column in zip_longest(*hists[tool], fillvalue=0)]
     out = []
     for t in tools.values():
         timed = sum(t["histogram"])
