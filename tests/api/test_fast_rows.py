@@ -3,7 +3,7 @@ session_detail_data, timeline_data) render to the very bytes the DRF serializers
 render: over the corpus stored and derived by the real pipeline, and over rows at the edges (no project,
 no times, years 1 and 9999, counts past 32 bits, the largest money the column holds)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -50,6 +50,7 @@ MONEY_MAX = Decimal("99999999.99999999")  # 16 digits, 8 after the point
 def edge_sessions() -> list[Session]:
     bare = Session(platform="cursor", session_id="s" * 256, project=None, models_used=[])
     bare.tokens = None
+    bare.started_at = datetime(2025, 1, 1, 12, 30, 0, 5, tzinfo=timezone(timedelta(hours=5, minutes=30)))
     full = Session(
         platform="claude_code", session_id="é\u2028", project=Project(key="k" * 64, name="n\u00e9"),
         models_used=["m", None], started_at=EARLIEST, last_event_at=LATEST, ended_at=LATEST,

@@ -1,7 +1,7 @@
 """What each resource looks like in JSON: times in ISO 8601 UTC, money as numbers (USD), tokens as
 integers. List rows leave out documents (a turn's `detail`); a session's detail adds its counts."""
 
-from datetime import UTC
+from datetime import UTC, datetime
 
 from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
@@ -225,8 +225,13 @@ _UTC = UTCDateTimeField(read_only=True, allow_null=True)
 _MONEY = money(allow_null=True)
 
 
-def _time(value: object) -> str | None:
-    return None if value is None else _UTC.to_representation(value)
+def _time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is UTC:  # what the database hands back: DRF's answer without its checks
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    return _UTC.to_representation(value)
 
 
 def _money(value: object) -> object:
