@@ -235,3 +235,20 @@ def test_raw_trace_counts_come_from_the_id_span_without_counting(redis) -> None:
     assert state["database"]["raw_traces"] == {"claude_code": 40, "cursor": 0}
     raw = [q["sql"] for q in ctx.captured_queries if "_raw_traces" in q["sql"]]
     assert raw and not any("COUNT(*)" in sql.upper() and "LIMIT" not in sql.upper() for sql in raw)
+
+
+@pytest.mark.django_db
+def test_a_migrated_database_is_checked_once_per_process(monkeypatch):
+    from django.db.migrations.executor import MigrationExecutor
+
+    built = []
+
+    class Counting(MigrationExecutor):  # the real check, counted: each one reads every migration file
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            built.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(system, "_MIGRATED", set())
+    monkeypatch.setattr(system, "MigrationExecutor", Counting)
+    assert system.database_ready() and system.database_ready() and system.database_ready()
+    assert len(built) == 1

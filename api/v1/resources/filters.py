@@ -7,6 +7,7 @@ start; until: through its end); a date-time without a zone is a time in `tz`."""
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
@@ -87,6 +88,17 @@ class ResourceFilterSet(filters.FilterSet):
 
     class Meta:
         form = SpanForm
+
+    _form_classes: ClassVar[dict[type, type[forms.Form]]] = {}
+
+    def get_form_class(self) -> type[forms.Form]:
+        # django-filter builds a form class, and every filter's form field, on each request (~1 ms a list);
+        # no filter here depends on the request, so one form class per FilterSet class serves them all.
+        cls = type(self)
+        form_class = self._form_classes.get(cls)
+        if form_class is None:
+            form_class = self._form_classes[cls] = super().get_form_class()
+        return form_class
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         if any(isinstance(v, str) and len(v) > TEXT_MAX_CHARS for v in self.form.cleaned_data.values()):

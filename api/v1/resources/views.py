@@ -117,6 +117,11 @@ class SessionList(ResourceView, ListAPIView):
     def get_queryset(self) -> QuerySet:
         return sessions.sessions_with_tokens(sessions.session_list())
 
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # serializer_class documents the rows; session_data builds the same JSON without DRF's walk.
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([serializers.session_data(s) for s in page])
+
 
 @extend_schema(parameters=[PLATFORM_PARAM])
 class SessionDetail(SessionScoped, RetrieveAPIView):
@@ -128,6 +133,9 @@ class SessionDetail(SessionScoped, RetrieveAPIView):
 
     def get_object(self) -> Session:
         return self.session
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return Response(serializers.session_detail_data(self.get_object()))
 
 
 class RowTimeOrderings:
