@@ -3,21 +3,17 @@
 Parsed by serializers, so a bad value is a 400 naming the parameter, and documented in the schema."""
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from telemetry.selectors.spans import LocalDays, days_back
+from telemetry.selectors.spans import LocalDays, days_back, zone_named, zone_unknown
 
 
 def zone_check(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise serializers.ValidationError(
-            f"unknown time zone {value[:80]!r} (use an IANA name such as Europe/Berlin)"
-        ) from None
+    if zone_named(value) is None:
+        raise serializers.ValidationError(zone_unknown(value))
     return value
 
 

@@ -6,7 +6,6 @@ import contextlib
 import os
 from datetime import date, datetime
 from importlib import metadata
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROG = "blueplane"
 NOT_SET_UP = "no data yet: the database is not set up; `blueplane up` sets it up and starts capturing"
@@ -89,14 +88,12 @@ class Span:
     """The local days a report covers, resolved from the span options (see spans.LocalDays)."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from telemetry.selectors.spans import LocalDays, days_back
+        from telemetry.selectors.spans import LocalDays, days_back, zone_named, zone_unknown
 
-        try:
-            self.zone = ZoneInfo(args.tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise CommandError(
-                f"unknown time zone {args.tz!r} (use an IANA name such as Europe/Berlin)"
-            ) from None
+        zone = zone_named(args.tz)
+        if zone is None:
+            raise CommandError(zone_unknown(args.tz))
+        self.zone = zone
         self.tz = args.tz
         self.until = args.until or datetime.now(self.zone).date()
         self.since = args.since or days_back(self.until, args.days)

@@ -6,7 +6,7 @@ offered, even when it is not among them.
 """
 
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.contrib import admin
@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from ..models import RAW_TRACE_MODELS
 from ..selectors import derived
+from ..selectors.spans import moment_parse
 from ..store.keys import event_key_bounds
 
 PLATFORM_LABELS = {"claude_code": "Claude Code", "cursor": "Cursor"}
@@ -129,12 +130,7 @@ def _row_id(value: str | None) -> bool:
 
 def _parse_moment(value: str, *, end: bool) -> datetime:
     """An ISO date or datetime; naive means the current time zone. A bare `until` date includes the day."""
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        moment = datetime.fromisoformat(value)
-        return moment if moment.tzinfo else timezone.make_aware(moment)
-    return timezone.make_aware(datetime.combine(day + timedelta(days=1) if end else day, time()))
+    return moment_parse(value, timezone.get_current_timezone(), end=end)
 
 
 class EventDateFilter(admin.SimpleListFilter):
@@ -178,12 +174,8 @@ class EventDateFilter(admin.SimpleListFilter):
             since = _parse_moment(self.since, end=False)
             start = since if start is None else max(start, since)
         if self.until:
-            try:
-                until = _parse_moment(self.until, end=True)
-            except OverflowError:  # the calendar's last day: nothing lies after it
-                until = None
-            if until is not None:
-                end = until if end is None else min(end, until)
+            until = _parse_moment(self.until, end=True)
+            end = until if end is None else min(end, until)
         return start, end
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:

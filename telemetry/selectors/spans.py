@@ -6,7 +6,7 @@ Rollups are per UTC hour; a day in any time zone is a sum of hours (docs/metrics
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import QuerySet
 
@@ -75,6 +75,32 @@ class LocalDays:
 
     def __str__(self) -> str:
         return f"{self.since} .. {self.until} ({self.tz})"
+
+
+def zone_named(name: str) -> ZoneInfo | None:
+    """The IANA time zone of that name, or None if there is none (the caller says so its own way)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def zone_unknown(name: str) -> str:
+    """The one message for a time zone name that names none (CLI, API, admin)."""
+    return f"unknown time zone {name[:80]!r} (use an IANA name such as Europe/Berlin)"
+
+
+def moment_parse(value: str, zone: ZoneInfo, *, end: bool) -> datetime:
+    """The UTC instant an ISO date or date-time names in `zone`: a date's start, or with `end` the start
+    of the day after it (so an `until` date includes its day). Held to the calendar's ends. ValueError if
+    it is neither."""
+    value = value.upper()  # RFC 3339 allows a lower-case t and z
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        moment = datetime.fromisoformat(value)
+        return shifted(moment if moment.tzinfo else moment.replace(tzinfo=zone), timedelta())
+    return day_start(day, zone, days_later=1 if end else 0)
 
 
 def days_back(until: date, days: int) -> date:

@@ -5,10 +5,10 @@ any stored one matches nothing instead of reaching the database.
 since / until take an ISO date or date-time. A date is a whole local day in `tz` (since: from its
 start; until: through its end); a date-time without a zone is a time in `tz`."""
 
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from django import forms
 from django.db.models import QuerySet
@@ -29,7 +29,7 @@ from telemetry.models import (
     UsageHour,
 )
 from telemetry.selectors import derived, sessions
-from telemetry.selectors.spans import day_start, shifted
+from telemetry.selectors.spans import moment_parse, zone_named, zone_unknown
 
 PLATFORM_CHOICES = [("claude_code", "Claude Code"), ("cursor", "Cursor")]
 # Longer than any stored id or name (the longest column holds 300): such a value matches nothing.
@@ -37,26 +37,9 @@ TEXT_MAX_CHARS = 300
 
 
 def zone_valid(value: str) -> None:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    if zone_named(value) is None:
         # The value goes in as a parameter: django-filter %-formats messages, and values may hold "%".
-        raise forms.ValidationError(
-            "unknown time zone %(value)s (use an IANA name such as Europe/Berlin)",
-            params={"value": repr(value[:80])},
-        ) from None
-
-
-def moment_parse(value: str, zone: ZoneInfo, *, end: bool) -> datetime:
-    """The UTC instant an ISO date or date-time names in `zone`: a date's start, or with `end` the start
-    of the day after it (so an `until` date includes its day). Held to the calendar's ends."""
-    value = value.upper()  # RFC 3339 allows a lower-case t and z
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        moment = datetime.fromisoformat(value)  # ValueError: neither
-        return shifted(moment if moment.tzinfo else moment.replace(tzinfo=zone), timedelta())
-    return day_start(day, zone, days_later=1 if end else 0)
+        raise forms.ValidationError("%(message)s", params={"message": zone_unknown(value)})
 
 
 class SpanForm(forms.Form):
