@@ -1,5 +1,7 @@
-"""Blueplane: local, privacy-first telemetry for AI-assisted coding."""
+"""Blueplane: local, privacy-first telemetry for AI-assisted coding.
 
-from .celery import app as celery_app
-
-__all__ = ["celery_app"]
+The Celery app is not imported here, as Celery's Django guide suggests, but when Django's apps are
+ready (telemetry.apps): importing the package must stay cheap, since `blueplane report` and the
+statusline answer without Django or Celery (~0.15 s of imports). `celery -A blueplane` finds
+blueplane/celery.py by itself.
+"""

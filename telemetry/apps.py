@@ -18,4 +18,8 @@ class TelemetryConfig(AppConfig):
     name = "telemetry"
 
     def ready(self) -> None:
+        # Every Django process (fast path, web, commands) sends tasks: shared_task must find our app,
+        # not Celery's default (blueplane/__init__.py says why it is loaded here).
+        import blueplane.celery  # noqa: F401
+
         post_migrate.connect(codecs_record, sender=self)

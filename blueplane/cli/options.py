@@ -5,10 +5,20 @@ import argparse
 import contextlib
 import os
 from datetime import date, datetime
-from importlib import metadata
 
 PROG = "blueplane"
 NOT_SET_UP = "no data yet: the database is not set up; `blueplane up` sets it up and starts capturing"
+
+
+class VersionAction(argparse.Action):
+    """--version, looking the version up only when asked."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit", **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(f"{PROG} {version()}")
+        parser.exit()
 
 
 class CommandError(ValueError):
@@ -22,6 +32,8 @@ class CommandError(ValueError):
 
 
 def version() -> str:
+    from importlib import metadata  # ~20 ms: only when asked
+
     try:
         return metadata.version("blueplane")
     except metadata.PackageNotFoundError:  # run from a checkout that was never installed

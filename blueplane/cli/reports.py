@@ -40,7 +40,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
     total = usage.usage_totals_empty()
     for row in rows:
         usage.usage_totals_add(total, row)
-    table([*shown, {columns[0][0]: "total", **total}], columns)
+    table(shown, columns, total={columns[0][0]: "total", **total})
     print(f"prices: {price_table_load().version}")
     return 0
 

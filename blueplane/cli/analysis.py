@@ -1,0 +1,7 @@
+"""`sessions`, `analyze SESSION`, `errors`, `projects`."""
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Not built yet (issue 10)."""
