@@ -64,6 +64,16 @@ def tmpfs() -> Iterator[Callable[[Path, str], Path]]:
 CLAUDE_PROJECTS = Path(__file__).parent / "fixtures" / "claude-real" / "projects"
 
 
+@pytest.fixture(scope="session")
+def corpus_home(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A BLUEPLANE_HOME whose store holds the repository's Claude Code transcripts, committed, for the
+    command or a server run in another process (tests.support.stores.store_env gives its environment).
+    Built once per run; tests must not change it."""
+    from tests.support.stores import store_build
+
+    return store_build(tmp_path_factory.mktemp("corpus-home"), redis_server)
+
+
 @pytest.fixture
 def corpus(redis) -> None:
     """The repository's real Claude Code transcripts, through the real pipeline: imported into Redis,

@@ -35,9 +35,7 @@ def database_path(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(name)
 
 
-def connect(
-    environ: Mapping[str, str] = os.environ, *, table: str = "telemetry_session"
-) -> sqlite3.Connection:
+def connect(environ: Mapping[str, str] = os.environ, *, table: str = "sessions") -> sqlite3.Connection:
     """A read-only connection to the store, which must already hold `table` (it is migrated). Waits
     up to 2 s for a writer's lock, as a reader of a WAL database rarely has to."""
     path = database_path(environ)
