@@ -220,16 +220,34 @@ class Screen:
         from rich.console import Group
         from rich.table import Table
 
+        from .output import cell
+
         view.fresh.clear()
+        t, s = view.today, view.session or {}
+        figures = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        figures.add_column("")
+        figures.add_column(f"today {t['day']} ({view.tz})", justify="right")
+        name = view.session_key[1][:13] if view.session_key else "none yet"
+        project = f", {s['project']}" if s.get("project") else ""
+        figures.add_column(f"session {name}{project}", justify="right")
+        failed = sum(s.get(k) or 0 for k in ("tool_failures", "tool_rejections", "tool_interruptions"))
+        rows = [("cost USD", t["cost_usd"], s.get("cost_usd"), "usd"), ("tokens", t["tokens"], s.get("tokens"), "int"),
+                ("messages", t["messages"], s.get("assistant_messages"), "int"),
+                ("prompts", t["prompts"], s.get("prompts"), "int"),
+                ("tool calls", t["tool_calls"], s.get("tool_calls"), "int"),
+                ("failed", t["tool_failures"], failed if s else None, "int"),
+                ("API errors", t["api_errors"], s.get("api_errors"), "int"),
+                ("events seen", None, sum(view.session_events.values()) if view.session_key else None, "int")]  # fmt: skip
+        for label, today, session, kind in rows:
+            figures.add_row(label, cell(today, kind), cell(session, kind))
         events = Table(title="Latest events", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for heading in (f"at ({view.tz})", "platform", "session", "event"):
             events.add_column(heading, no_wrap=True)
         for c in view.latest:
             events.add_row(view.when(c.at), c.platform, c.session_id[:13], c.event_type)
-        footer = "[dim]Ctrl-C to stop[/dim]"
-        self.live.update(
-            Group(_today_line(view.today), _session_line(view), "", events, footer), refresh=True
-        )
+        waiting = "" if view.session is not None or not view.session_key else " (session not derived yet)"
+        footer = f"[dim]Ctrl-C to stop{waiting}[/dim]"
+        self.live.update(Group(figures, "", events, footer), refresh=True)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
