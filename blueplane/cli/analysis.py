@@ -139,7 +139,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     database_require()
     zone = _zone(args.tz)
     from api.v1.resources.serializers import session_detail_data, timeline_data
-    from telemetry.selectors.session_analysis import session_analysis
+    from telemetry.selectors.session_analysis import LIST_MAX, session_analysis
     from telemetry.selectors.timeline import timeline_page
 
     session = session_pick(prefix=args.session, platform=args.platform)
@@ -150,7 +150,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         json_print({
             "session": session_detail_data(session), **found, "timeline": timeline, "timeline_more": more,
             "limits": {"turns": args.turns, "timeline": args.timeline, "more": (
-                f"turns and timeline are cut at --turns and --timeline (up to {TIMELINE_MAX}); the whole "
+                f"turns and timeline are cut at --turns and --timeline (up to {TIMELINE_MAX}), tool errors, "
+                f"API errors and sub-agents at {LIST_MAX} (the *_total fields count them all); the whole "
                 f"timeline is at /api/v1/sessions/{session.session_id}/timeline/, page by page")},
         })  # fmt: skip
         return 0
@@ -263,6 +264,7 @@ def _timeline_row(item: dict, zone: object) -> dict:
 def _span_filters(args: argparse.Namespace) -> tuple:
     from .options import Span
 
+    _zone(args.tz)  # an unknown zone is a bad argument (exit 2), as in sessions
     span = Span(args)
     return span, {"start": span.start, "end": span.end, "platform": args.platform,
                   "project_key": project_key(args.project)}  # fmt: skip

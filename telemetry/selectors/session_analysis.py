@@ -22,6 +22,9 @@ from ..models import CodeChange, Session, ToolCall, ToolStatus, Turn, TurnKind
 from .errors import FAILED
 from .sessions import session_lookup
 
+# Lists that grow with a session's failures or sub-agents are cut here (their totals say how many there
+# were), so one answer stays a few hundred kilobytes at most, whatever the session.
+LIST_MAX = 200
 TOKEN_KINDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
 
 
@@ -101,9 +104,12 @@ class SessionAnalysis(TypedDict):
     turns_total: int
     tools: list[ToolFigures]
     files: list[ExtensionFigures]
-    tool_errors: list[ToolErrorGroup]
-    api_errors: list[ApiError]
-    subagents: list[SubagentFigures]
+    tool_errors: list[ToolErrorGroup]  # the LIST_MAX most frequent
+    tool_errors_total: int
+    api_errors: list[ApiError]  # the first LIST_MAX
+    api_errors_total: int
+    subagents: list[SubagentFigures]  # the first LIST_MAX
+    subagents_total: int
 
 
 def sessions_by_prefix(*, prefix: str, platform: str | None = None, limit: int = 2) -> list[Session]:
@@ -272,15 +278,23 @@ def _subagents(session: Session) -> list[SubagentFigures]:
 
 def session_analysis(*, session: Session, turns_limit: int) -> SessionAnalysis:
     """The session's turns (the first `turns_limit`; `turns_total` counts all), its tools, files by
-    extension, tool errors, API errors and sub-agent runs. A few queries, each over one session's rows."""
+    extension, tool errors, API errors and sub-agent runs (each list up to LIST_MAX, with its total). A
+    few queries, each over one session's rows."""
     turns = _turns(session)
-    api_errors = Turn.objects.filter(session=session, kind=TurnKind.API_ERROR).order_by("timestamp", "id")
+    api_errors = Turn.objects.filter(session=session, kind=TurnKind.API_ERROR)
+    tool_errors, subagents = _tool_errors(session), _subagents(session)
     return SessionAnalysis(
         turns=turns[:turns_limit],
         turns_total=len(turns),
         tools=_tools(session),
         files=_files(session),
-        tool_errors=_tool_errors(session),
-        api_errors=[ApiError(at=t.timestamp, model=t.model, agent_id=t.agent_id) for t in api_errors],
-        subagents=_subagents(session),
+        tool_errors=tool_errors[:LIST_MAX],
+        tool_errors_total=len(tool_errors),
+        api_errors=[
+            ApiError(at=t.timestamp, model=t.model, agent_id=t.agent_id)
+            for t in api_errors.order_by("timestamp", "id")[:LIST_MAX]
+        ],
+        api_errors_total=api_errors.count(),
+        subagents=subagents[:LIST_MAX],
+        subagents_total=len(subagents),
     )
