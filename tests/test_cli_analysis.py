@@ -233,3 +233,13 @@ def test_edge_values_do_not_crash(corpus, capsys):
         capsys, "tools", "--json", "--since", "0001-01-01", "--until", "9999-12-31", "--tz", "UTC"
     )
     assert cli_json(capsys, "sessions", "--json", "--search", "x" * 1_000_000) == []
+
+
+def test_megabyte_values_are_answered_not_crashed_on(corpus, capsys):
+    huge = "x" * 1_000_000
+    assert cli_json(capsys, "errors", "--json", "--tool", huge, *SPAN)["groups"] == []
+    assert cli_json(capsys, "sessions", "--json", "--branch", huge, "--model", huge) == []
+    assert cli.main(["tools", "--project", huge, *SPAN]) == 2
+    assert cli.main(["analyze", huge]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and len(err) < 500
