@@ -239,6 +239,7 @@ def test_megabyte_values_are_answered_not_crashed_on(corpus, capsys):
     huge = "x" * 1_000_000
     assert cli_json(capsys, "errors", "--json", "--tool", huge, *SPAN)["groups"] == []
     assert cli_json(capsys, "sessions", "--json", "--branch", huge, "--model", huge) == []
+    assert cli_json(capsys, "projects", "--json", "--search", huge) == []
     assert cli.main(["tools", "--project", huge, *SPAN]) == 2
     assert cli.main(["analyze", huge]) == 2
     err = capsys.readouterr().err

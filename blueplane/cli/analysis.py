@@ -1,8 +1,9 @@
 """`sessions`, `analyze SESSION`, `tools`, `errors`, `projects`: the API's lists and reports in a terminal.
 
-Each command asks the question the API answers, through the same code: `sessions` filters with the API's
-SessionFilter and builds its rows with the API's row builder, so `--json` prints the records
-/api/v1/sessions/ returns; `tools`, `errors` and `projects` call the selectors the API's reports call.
+Each command asks the question the API answers, through the same code: `sessions` and `projects` filter
+with the API's FilterSets and build their rows with the API's row builders, so `--json` prints the
+records /api/v1/sessions/ and /api/v1/projects/ return; `tools` and `errors` call the selectors the
+API's reports call (errors rendered by the report's serializer).
 """
 
 import argparse
@@ -13,6 +14,7 @@ from .output import bar, cell, json_print, report_head, table
 PLATFORMS = ("claude_code", "cursor")
 SESSION_ORDERS = ("-last_event_at", "last_event_at", "-started_at", "started_at", "-cost_usd", "cost_usd",
                   "-tokens", "tokens")  # fmt: skip
+TIMELINE_MAX = 1000  # the API's page size limit: past it, read /api/v1/sessions/ID/timeline/ page by page
 LIMIT_MAX = 10_000  # a terminal's worth many times over; --json callers page by narrowing the span
 
 
@@ -38,29 +40,20 @@ def _filter_errors(errors: dict) -> CommandError:
     return CommandError(f"{option}{message}", exit_code=2)
 
 
-def project_known(project: str | None) -> None:
-    """An unknown project is a mistake worth saying (the API answers an empty list)."""
-    if project is None:
-        return
-    from telemetry.selectors.sessions import projects_named
-
-    if not projects_named(project).exists():
-        raise CommandError(f"unknown project {project[:80]!r} (`blueplane projects` lists them)", exit_code=2)
-
-
-def project_key(project: str | None) -> str | None:
-    """The key of the project named by key or (folder) name, for the reports that take a key."""
+def project_key(project: str | None, *, unique: bool = True) -> str | None:
+    """The key of the project named by its key or (folder) name; an unknown one is a mistake worth
+    saying (the API answers it with nothing), and so is a name several projects share when `unique`."""
     if project is None:
         return None
-    from telemetry.selectors.derived import project_list
+    from telemetry.selectors.sessions import project_keys_named
 
-    found = list(project_list().filter(key=project).values_list("key", flat=True)) or list(
-        project_list().filter(name=project).values_list("key", flat=True)[:3]
-    )
+    found = project_keys_named(project=project)
     if not found:
         raise CommandError(f"unknown project {project[:80]!r} (`blueplane projects` lists them)", exit_code=2)
-    if len(found) > 1:
-        raise CommandError(f"more than one project is named {project!r}: give its key (`blueplane projects`)")
+    if unique and len(found) > 1:
+        raise CommandError(
+            f"more than one project is named {project!r}: give its key (`blueplane projects`)", exit_code=2
+        )
     return found[0]
 
 
@@ -86,7 +79,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     found = SessionFilter(data=params, queryset=sessions.sessions_with_tokens(sessions.session_list()))
     if not found.is_valid():
         raise _filter_errors(found.errors)
-    project_known(args.project)
+    project_key(args.project, unique=False)  # sessions take every project of that name, as the API does
     page = keyset.keyset_page(found.qs, keys=sessions.SESSION_ORDERINGS[args.order], limit=args.limit)
     rows = [session_data(s) for s in page.rows]
     if args.json:
@@ -99,7 +92,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
     zone = zone_named(args.tz)
     shown = [
-        {**r, "session_id": r["session_id"], "models": ", ".join(r["models"] or []),
+        {**r, "models": ", ".join(r["models"] or []),
          "started": s.started_at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if s.started_at else None}
         for r, s in zip(rows, page.rows, strict=True)
     ]  # fmt: skip
@@ -115,8 +108,6 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 
 # --- analyze SESSION ----------------------------------------------------------------------------------
-
-TIMELINE_MAX = 1000  # the API's page size limit: past it, read /api/v1/sessions/ID/timeline/ page by page
 
 
 def session_pick(*, prefix: str, platform: str | None):
@@ -320,13 +311,19 @@ def cmd_errors(args: argparse.Namespace) -> int:
 def cmd_projects(args: argparse.Namespace) -> int:
     database_require()
     zone = _zone(args.tz)
+    from django.http import QueryDict
+
+    from api.v1.resources.filters import ProjectFilter
     from api.v1.resources.serializers import ProjectSerializer
     from telemetry.selectors import derived, keyset
 
-    qs = derived.project_list_with_totals(platform=args.platform)
+    params = QueryDict(mutable=True)
     if args.search is not None:
-        qs = derived.project_search(qs, term=args.search)
-    page = keyset.keyset_page(qs, keys=derived.PROJECT_ORDERINGS[args.order], limit=args.limit)
+        params["search"] = args.search
+    found = ProjectFilter(data=params, queryset=derived.project_list_with_totals(platform=args.platform))
+    if not found.is_valid():
+        raise _filter_errors(found.errors)
+    page = keyset.keyset_page(found.qs, keys=derived.PROJECT_ORDERINGS[args.order], limit=args.limit)
     rows = ProjectSerializer(page.rows, many=True).data
     if args.json:
         json_print(rows)
