@@ -44,7 +44,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     client = redis_client()
     try:
         client.ping()
-        reader = ChangeReader(client=client, last_id=_stream_end(client))
+        reader = ChangeReader.from_now(client)
     except (redis.RedisError, OSError) as exc:
         raise CommandError(f"Redis cannot be reached, so there is nothing to watch: {exc}") from None
     view = Watch(zone=zone, tz=args.tz, events_max=args.events)
@@ -55,14 +55,6 @@ def cmd_watch(args: argparse.Namespace) -> int:
     except (redis.RedisError, OSError) as exc:
         raise CommandError(f"lost Redis: {exc}") from None
     return 0
-
-
-def _stream_end(client) -> str:
-    """The id of the change stream's newest entry ("0-0" when empty): the watch starts after it."""
-    from telemetry.wire import CDC_STREAM
-
-    newest = client.xrevrange(CDC_STREAM, count=1)
-    return newest[0][0].decode() if newest else "0-0"
 
 
 def _follow(view: "Watch", reader, client, *, frames: int | None, timeout_s: float | None) -> None:

@@ -86,6 +86,12 @@ class ChangeReader:
     last_id: str = "$"
     skipped: int = field(default=0)  # records that could not be read (not the fast path's shape)
 
+    @classmethod
+    def from_now(cls, client: redis.Redis) -> "ChangeReader":
+        """A reader of the records added from now on (after the stream's newest entry)."""
+        newest = client.xrevrange(CDC_STREAM, count=1)
+        return cls(client=client, last_id=newest[0][0].decode() if newest else "0-0")
+
     def read(self, *, block_ms: int, count: int = 100) -> list[Change]:
         """The events of the change records after the last one read, waiting up to block_ms for one."""
         found = self.client.xread({CDC_STREAM: self.last_id}, block=block_ms, count=count)

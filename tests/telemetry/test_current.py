@@ -17,8 +17,7 @@ def test_change_reader_starts_after_the_past_and_skips_what_it_cannot_read(redis
     redis.xadd(
         CDC_STREAM, {"records": orjson.dumps([{"platform": "cursor", "session_id": "old", "events": []}])}
     )
-    (newest,) = redis.xrevrange(CDC_STREAM, count=1)
-    reader = current.ChangeReader(client=redis, last_id=newest[0].decode())
+    reader = current.ChangeReader.from_now(redis)
     assert reader.read(block_ms=10) == []
     redis.xadd(CDC_STREAM, {"records": b"not json"})
     records = [{"platform": "claude_code", "session_id": "s1",
