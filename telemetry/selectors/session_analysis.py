@@ -146,8 +146,9 @@ def _turns(session: Session) -> list[TurnFigures]:
         at = prompt and prompt.timestamp
         turn = {"index": index, "prompt_at": at, "prompt_chars": prompt and prompt.chars, "first_at": at,
                 "last_at": at, "responses": 0, "tool_calls": 0, "tool_failures": 0, **_zero_tokens()}  # fmt: skip
-        turns.insert(0, turn) if first else turns.append(turn)
-        models.insert(0, set()) if first else models.append(set())
+        position = 0 if first else len(turns)
+        turns.insert(position, turn)
+        models.insert(position, set())
 
     prompts = 0
     for turn in rows:
