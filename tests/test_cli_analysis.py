@@ -244,3 +244,17 @@ def test_megabyte_values_are_answered_not_crashed_on(corpus, capsys):
     assert cli.main(["analyze", huge]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 2 and len(err) < 500
+
+
+def test_the_console_script_answers_with_json_alone(corpus_home, redis_server):
+    env = store_env(corpus_home, redis_server)
+    for args in (["sessions", "--json", "--tz", "UTC"], ["analyze", SUBAGENT[:8], "--json"], ["projects", "--json"],
+                 ["tools", "--json", *SPAN], ["errors", "--json", *SPAN]):  # fmt: skip
+        done = subprocess.run(
+            [str(BLUEPLANE), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0 and done.stderr == "", (args, done.stderr[:300])
+        assert json.loads(done.stdout), args
+    sessions = json.loads(subprocess.run([str(BLUEPLANE), "sessions", "--json"], env=env, capture_output=True,
+                                         text=True, timeout=60, check=True).stdout)  # fmt: skip
+    assert len(sessions) == 21 and len({s["session_id"] for s in sessions}) == 21
