@@ -1,4 +1,4 @@
-"""Reports: `usage` (tokens and cost per model, project, day or session) and `tools`."""
+"""Reports: `usage` (tokens and cost per model, project, day or session); `tools` is in analysis.py."""
 
 import argparse
 
@@ -56,20 +56,6 @@ def _names_unique(rows: list[dict]) -> list[dict]:
     ]
 
 
-def cmd_tools(args: argparse.Namespace) -> int:
-    database_require()
-    from telemetry.selectors import tools
-
-    span = Span(args)
-    rows = tools.tool_stats(start=span.start, end=span.end)
-    if not report_head(rows=rows, as_json=args.json, heading=f"Tool calls {span}", what="tool calls"):
-        return 0
-    table(rows, [("tool_name", "tool", "text"), ("calls", "calls", "int"), ("failures", "failed", "int"),
-                 ("rejections", "rejected", "int"), ("interruptions", "interrupted", "int"),
-                 ("p50_ms", "p50 ms", "int"), ("p95_ms", "p95 ms", "int")])  # fmt: skip
-    return 0
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     help = "tokens and cost per model, project, day or session"
     p = sub.add_parser("usage", help=help, description=help)
@@ -82,7 +68,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=positive, default=50, help="sessions to list with --by session")
     span_options(p)
     p.set_defaults(handler=cmd_usage)
-    help = "tool calls, failures, rejections and latency per tool"
-    p = sub.add_parser("tools", help=help, description=help)
-    span_options(p)
-    p.set_defaults(handler=cmd_tools)

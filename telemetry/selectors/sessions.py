@@ -127,6 +127,15 @@ def projects_named(project: str) -> QuerySet:
     return Project.objects.filter(Q(key=project) | Q(name=project)).values("pk")
 
 
+def project_keys_named(*, project: str) -> list[str]:
+    """The key of the project whose key is `project`, else the keys of those with that (folder) name
+    (at most 3: one is the answer, more means the name is ambiguous)."""
+    by_key = Project.objects.filter(key=project).values_list("key", flat=True)
+    return list(by_key) or list(
+        Project.objects.filter(name=project).order_by("key").values_list("key", flat=True)[:3]
+    )
+
+
 def sessions_using_tool(queryset: QuerySet, *, tool: str) -> QuerySet:
     """Sessions with a call of `tool` (a look-up in each session's tool calls, by index)."""
     return queryset.filter(Exists(ToolCall.objects.filter(session=OuterRef("pk"), tool_name=tool)))
