@@ -15,6 +15,8 @@ from api.v1.reports.usage import UsageParams, ccusage_report, usage_rows
 from api.v1.reports.views import ErrorParams
 from api.v1.resources import filters, insights
 from api.v1.resources import serializers as resources_out
+from telemetry.capture.privacy import Privacy, SaltError, salt_load
+from telemetry.capture.runtime import SALT_NAME, home
 from telemetry.selectors import activity, derived, errors, sessions, system, tools
 from telemetry.selectors.usage import usage_totals_add, usage_totals_empty
 
@@ -172,17 +174,13 @@ def current_session(
 
 def _project_key_of(cwd: str) -> str:
     """The key capture gives the project of `cwd`: its git root's hash with this install's salt."""
-    from telemetry.capture.privacy import Privacy, SaltError, salt_load
-    from telemetry.capture.runtime import SALT_NAME, home
-
+    if not cwd.startswith("/") or "\x00" in cwd:
+        raise ToolError("cwd: give the working directory as an absolute path")
     try:
         salt = salt_load(str(home() / SALT_NAME), create=False)
     except SaltError:
         raise ToolError("nothing was captured on this install yet (it has no salt)") from None
-    found = Privacy(salt).project(cwd)
-    if found is None:
-        raise ToolError("cwd: give an absolute path")
-    return found["hash"]
+    return Privacy(salt).project(cwd)["hash"]
 
 
 def session_summary(session_id: SessionId, platform: PlatformArg = None) -> dict[str, Any]:
