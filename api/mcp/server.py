@@ -1,5 +1,10 @@
 """The one MCP server, as `blueplane mcp` serves it over stdio and the web server at /mcp."""
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.db import close_old_connections
 from mcp.server.mcpserver import MCPServer
 
 from . import resources, tools
@@ -24,10 +29,25 @@ def server_build() -> MCPServer:
         log_level="WARNING",
     )
     for tool in tools.TOOLS:
-        server.add_tool(tool, structured_output=True)
+        server.add_tool(connections_managed(tool), structured_output=True)
     for uri, name, read in resources.RESOURCES:
-        server.resource(uri, name=name, mime_type="application/json")(read)
+        server.resource(uri, name=name, mime_type="application/json")(connections_managed(read))
     return server
+
+
+def connections_managed(read: Callable[..., Any]) -> Callable[..., Any]:
+    """`read` with the database connection handled as Django handles it around a request (closed when
+    broken or past CONN_MAX_AGE): the SDK runs each call on a thread of its pool, which outlives it."""
+
+    @functools.wraps(read)
+    def managed(*args: Any, **kwargs: Any) -> Any:
+        close_old_connections()
+        try:
+            return read(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return managed
 
 
 def _version() -> str:

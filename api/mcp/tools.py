@@ -40,6 +40,14 @@ SessionId = Annotated[
 ROWS_MAX = 200  # rows of one answer at most: more would flood the model's context
 
 
+def bounded(answer: dict, key: str, limit: int = ROWS_MAX) -> dict:
+    """`answer` with at most `limit` items under `key`, and `"more": true` when some were left out (the
+    API answers them all; an answer within the bound is the API's exactly)."""
+    if len(answer[key]) <= limit:
+        return answer
+    return {**answer, key: answer[key][:limit], "more": True}
+
+
 def _span(values: dict) -> dict:
     days = values["local_days"]
     return {"start": days.start, "end": days.end, "platform": values.get("platform"),
@@ -83,17 +91,13 @@ def usage_report(
     )  # fmt: skip
     if values["format"] == "ccusage":
         answer = rendered(reports_out.CCUSAGE_SERIALIZERS[values["group"]](ccusage_report(values)).data)
-        key = next(k for k in answer if isinstance(answer[k], list))
-        if len(answer[key]) > limit:
-            answer = {**answer, key: answer[key][:limit], "more": True}
-        return answer
+        return bounded(answer, next(k for k in answer if isinstance(answer[k], list)), limit)
     rows = usage_rows(values)
     totals = usage_totals_empty()
     for row in rows:
         usage_totals_add(totals, row)
-    report = {"group": values["group"], "span": span_of(values), "rows": rows[:limit], "totals": totals}
-    answer = rendered(reports_out.UsageReportSerializer(report).data)
-    return {**answer, "more": True} if len(rows) > limit else answer
+    report = {"group": values["group"], "span": span_of(values), "rows": rows[: limit + 1], "totals": totals}
+    return bounded(rendered(reports_out.UsageReportSerializer(report).data), "rows", limit)
 
 
 # --- sessions --------------------------------------------------------------------------------------
@@ -236,7 +240,7 @@ def tool_performance(
         ReportParams, since=since, until=until, days=days, tz=tz, platform=platform, project=project
     )
     report = {"span": span_of(values), "tools": tools.tool_stats(**_span(values))}
-    return rendered(reports_out.ToolReportSerializer(report).data)
+    return bounded(rendered(reports_out.ToolReportSerializer(report).data), "tools")
 
 
 def tool_failures(
@@ -305,8 +309,8 @@ def edit_acceptance(
         ReportParams, since=since, until=until, days=days, tz=tz, platform=platform, project=project
     )
     extensions, total = activity.acceptance_by_extension(**_span(values))
-    report = {"span": span_of(values), "extensions": extensions[:ROWS_MAX], "total": total}
-    return rendered(reports_out.AcceptanceReportSerializer(report).data)
+    report = {"span": span_of(values), "extensions": extensions[: ROWS_MAX + 1], "total": total}
+    return bounded(rendered(reports_out.AcceptanceReportSerializer(report).data), "extensions")
 
 
 # --- productivity and health ---------------------------------------------------------------------------

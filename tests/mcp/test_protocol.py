@@ -134,6 +134,12 @@ async def exercise(client: Client, web: Web) -> None:
         asked.add(tool)
     assert asked == set(listed)
 
+    # A longer answer is cut at `limit`, saying so; the totals still count every row.
+    cut = await client.call_tool("usage_report", {"group": "project", "limit": 2, **SPAN})
+    whole = api(web, f"/api/v1/usage/?group=project&{SPAN_QUERY}")
+    assert len(whole["rows"]) > 2
+    assert cut.structured_content == {**whole, "rows": whole["rows"][:2], "more": True}
+
     for tool, arguments, says in BAD:
         result = await client.call_tool(tool, arguments)
         if says is None:
