@@ -14,10 +14,22 @@ from api.v1.errors import clipped, message_of
 from telemetry.models import Session
 from telemetry.selectors import sessions
 
+NUL_REFUSED = "holds a NUL character, which no id or name contains"
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    """The values given (None is "not given"). NUL is refused as the API refuses it: PostgreSQL would
+    refuse it in a query."""
+    given = {name: value for name, value in values.items() if value is not None}
+    for name, value in given.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise ToolError(f"{name}: {NUL_REFUSED}")
+    return given
+
 
 def validated(params: type[serializers.Serializer], **values: Any) -> dict:
-    """`values` (None for "not given") checked by one of the API's parameter serializers."""
-    given = {name: value for name, value in values.items() if value is not None}
+    """`values` checked by one of the API's parameter serializers."""
+    given = _given(values)
     found = params(data=given)
     if not found.is_valid():
         raise ToolError(message_of(clipped(found.errors)))
@@ -26,7 +38,7 @@ def validated(params: type[serializers.Serializer], **values: Any) -> dict:
 
 def filtered(filterset: type, queryset: Any, **values: Any) -> Any:
     """`queryset` through one of the API's FilterSets, with the same checks as its query parameters."""
-    given = {name: str(value) for name, value in values.items() if value is not None}
+    given = {name: str(value) for name, value in _given(values).items()}
     found = filterset(data=given, queryset=queryset)
     if not found.is_valid():
         # As DjangoFilterBackend turns the form's errors into the API's 400.
@@ -42,7 +54,7 @@ def rendered(data: Any) -> Any:
 def session_one(session_id: str, platform: str | None) -> Session:
     """The session with this id (on `platform`), as GET /api/v1/sessions/{id}/ finds it."""
     if "\x00" in session_id:
-        raise ToolError("session_id holds a NUL character, which no session id contains")
+        raise ToolError(f"session_id: {NUL_REFUSED}")
     found = sessions.session_lookup(session_id=session_id, platform=platform)
     if not found:
         on = f" on {platform}" if platform else ""

@@ -168,7 +168,7 @@ def current_session(
     if cwd is not None:
         queryset = queryset.filter(project__key=_project_key_of(cwd))
     elif project is not None:
-        queryset = sessions.sessions_in_project(queryset, project=project)
+        queryset = filtered(filters.SessionFilter, queryset, project=project)
     latest = queryset.first()
     if latest is None:
         where = f" in {cwd!r}" if cwd else f" of project {project!r}" if project else ""
