@@ -285,3 +285,18 @@ def test_http_without_loopback_trust_needs_a_token_and_takes_a_valid_one(
         anyio.run(main)
         subprocess.run([str(BLUEPLANE), "token", "revoke", "mcp-client"], env=env, check=True, timeout=120)
         assert initialize(web, Authorization=f"Bearer {token}").status == 401
+
+
+def test_sigterm_stops_the_web_server_cleanly_with_an_mcp_session_open(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    with web_server(log=tmp_path / "web.log", env=env) as web:
+
+        async def main() -> None:
+            async with Client(web.url + "/mcp") as client:
+                assert not (await client.call_tool("projects", {"limit": 1})).is_error
+                assert await anyio.to_thread.run_sync(web.stop) == 0
+
+        anyio.run(main)
+        assert web.process.returncode == 0
+        assert "session manager shutting down" in web.log_text() and "Traceback" not in web.log_text()
