@@ -6,7 +6,9 @@ request and response hooks and the view through a thread hop of their own (sync_
 per request): measured on this 2-core machine, 3-8 ms of a request that takes 0.5-2 ms as WSGI, and with
 8 concurrent clients a third of the throughput. The pool also lets one request's SQLite query (which
 releases the GIL) run beside another's Python. The process stays ASGI so that the WebSocket feed to come
-shares it: a "websocket" connection is routed here, and refused until that feed exists.
+shares it: a "websocket" connection is routed here, and refused until that feed exists. /mcp is the MCP
+server over streamable HTTP (api/mcp/http.py, an ASGI app of the MCP SDK): lifespan events go to it, so
+its session manager starts and stops with the server.
 
 Static files (the admin's, Swagger UI's and ReDoc's) are served by Django's staticfiles handler straight
 from the installed apps: no collectstatic step, nothing to set up on a fresh machine. They are a few
@@ -76,7 +78,11 @@ async def chunked_body_measured(scope: Scope, receive: Receive, send: Send) -> N
 
 
 async def protocols(scope: Scope, receive: Receive, send: Send) -> None:
-    if scope["type"] == "http":
+    if scope["type"] == "lifespan":
+        await mcp_http(scope, receive, send)  # starts and stops the MCP server's session manager
+    elif scope["type"] == "http" and is_mcp(scope):
+        await mcp_http(scope, receive, send)
+    elif scope["type"] == "http":
         await chunked_body_measured(scope, receive, send)
     elif scope["type"] == "websocket":
         # No WebSocket endpoint yet: refuse the handshake (the client sees HTTP 403).
@@ -84,5 +90,6 @@ async def protocols(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 from api.limits import BodyLimit  # noqa: E402  (imports DRF, which needs the apps loaded)
+from api.mcp.http import is_mcp, mcp_http  # noqa: E402  (the same)
 
 application = BodyLimit(protocols, max_bytes=settings.API_INGEST_MAX_BYTES)

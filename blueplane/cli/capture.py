@@ -16,11 +16,22 @@ def _commands() -> ModuleType:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
+    if args.mcp:
+        return _mcp_config().mcp_install(args.target, dry_run=args.dry_run)
     return _commands().install(args.target, dry_run=args.dry_run, claude_bin=args.claude_bin)
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
+    if args.mcp:
+        return _mcp_config().mcp_uninstall(args.target, dry_run=args.dry_run)
     return _commands().uninstall(args.target, dry_run=args.dry_run)
+
+
+def _mcp_config() -> ModuleType:
+    django_setup()
+    from telemetry.capture import mcp_config
+
+    return mcp_config
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -87,6 +98,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         p = sub.add_parser(name, help=help, description=help)
         p.add_argument("target", metavar="TARGET", help="the assistant, e.g. claude-code")
         p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+        p.add_argument(
+            "--mcp",
+            action="store_true",
+            help=f"only {'register' if name == 'install' else 'remove'} Blueplane's MCP server in Claude "
+            "Code's user config (as `claude mcp add --scope user blueplane`), not the hooks",
+        )
         if name == "install":
             p.add_argument(
                 "--claude-bin",

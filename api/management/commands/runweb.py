@@ -80,7 +80,7 @@ class Command(BaseCommand):
             log_level="warning",
             access_log=False,  # request lines would flood the supervisor's log; errors are still logged
             server_header=False,
-            lifespan="off",  # nothing to start or stop with the server (blueplane/asgi.py)
+            lifespan="on",  # the MCP server's session manager starts and stops with the server (asgi.py)
             proxy_headers=True,
             forwarded_allow_ips=PROXIES_TRUSTED,
             # A streamed export in flight gets this long after SIGTERM; the supervisor kills at STOP_TIMEOUT_S.

@@ -2,12 +2,14 @@
 
 from django.urls import path
 
-from . import views
+from . import insights, views
 
 urlpatterns = [
     path("sessions/", views.SessionList.as_view(), name="sessions"),
     path("sessions/<str:session_id>/", views.SessionDetail.as_view(), name="session"),
     path("sessions/<str:session_id>/timeline/", views.SessionTimeline.as_view(), name="session-timeline"),
+    path("sessions/<str:session_id>/summary/", insights.SessionSummary.as_view(), name="session-summary"),
+    path("sessions/<str:session_id>/similar/", insights.SessionSimilar.as_view(), name="session-similar"),
     path("sessions/<str:session_id>/events/", views.SessionEvents.as_view(), name="session-events"),
     path(
         "sessions/<str:session_id>/conversations/",
