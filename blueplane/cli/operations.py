@@ -1,7 +1,153 @@
-"""`purge`, `doctor`, `logs`."""
+"""`purge`, `doctor`, `logs`: removing data for good, checking the installation, reading the log."""
 
 import argparse
+import sys
+
+from .options import CommandError, database_require, day, local_zone
+from .output import json_print, table
+
+_REDIS_DOWN = "Redis is not answering, and purge must clear it too: start Blueplane with `blueplane up`"
+
+# The kinds a purge removes, as its summary names them, in the order it prints them.
+_KINDS = [
+    ("sessions", "sessions"),
+    ("conversations", "conversations"),
+    ("turns", "turns"),
+    ("tool_calls", "tool calls"),
+    ("code_changes", "code changes"),
+    ("data_issues", "data issues"),
+    ("watermarks", "watermarks (session progress)"),
+    ("raw_events", "raw events"),
+    ("raw_units", "compressed units"),
+    ("archived_events", "archived events"),
+    ("archive_files", "archive files rewritten"),
+    ("projects", "projects left empty"),
+    ("rollup_hours", "rollup hours recomputed"),
+    ("dirty_marks", "dirty marks (Redis)"),
+    ("change_records", "change stream entries (Redis)"),
+    ("dead_letters", "dead letters (Redis)"),
+    ("stream_entries", "event stream entries (Redis)"),
+]
+
+
+def _purge_target(args: argparse.Namespace) -> str:
+    """Which kind of purge the options ask for, or a one-line error when they ask for none or two."""
+    spans = args.since is not None or args.until is not None
+    chosen = [n for n, on in (("all", args.all), ("session", args.session is not None)) if on]
+    if args.project is not None or spans:
+        chosen.append("sessions")
+    if not chosen:
+        raise CommandError(
+            "say what to purge: --session ID, --project NAME, --since/--until, or --all", exit_code=2
+        )
+    if len(chosen) > 1:
+        raise CommandError(
+            "--all and --session each stand alone (--project and --since/--until combine)", exit_code=2
+        )
+    return chosen[0]
+
+
+def _confirm(question: str) -> None:
+    """Ask on the terminal (the question on stderr, so --json's stdout stays JSON); anything but `yes`
+    leaves everything as it was. Without a terminal there is nobody to ask: --yes is needed."""
+    if not sys.stdin.isatty():
+        raise CommandError("purge asks for confirmation on a terminal: add --yes to purge without asking")
+    print(f"{question} Type yes to remove them for good: ", end="", file=sys.stderr, flush=True)
+    if sys.stdin.readline().strip() != "yes":
+        raise CommandError("nothing removed")
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    target = _purge_target(args)
+    database_require()
+    from telemetry.connections import redis_client
+    from telemetry.processing import purge
+    from telemetry.selectors.sessions import projects_named
+    from telemetry.selectors.spans import day_start, zone_named, zone_unknown
+    from telemetry.selectors.system import redis_ok
+
+    zone = zone_named(args.tz)
+    if zone is None:
+        raise CommandError(zone_unknown(args.tz))
+    if args.since and args.until and args.since > args.until:
+        raise CommandError(f"--since {args.since} is after --until {args.until}")
+    if not redis_ok():
+        raise CommandError(_REDIS_DOWN)
+    if target == "all":
+        selection = purge.purge_select(everything=True)
+        what = "every session"
+    elif target == "session":
+        selection = purge.purge_select(session_id=args.session)
+        if not selection.sessions:
+            raise CommandError(f"no session {args.session!r} (`blueplane sessions` lists them)", exit_code=2)
+        what = f"session {args.session}"
+    else:
+        if args.project is not None and not projects_named(args.project).exists():
+            raise CommandError(f"no project {args.project!r} (`blueplane projects` lists them)", exit_code=2)
+        selection = purge.purge_select(
+            project=args.project,
+            start=day_start(args.since, zone) if args.since else None,
+            end=day_start(args.until, zone, days_later=1) if args.until else None,
+        )
+        what = _describe(args)
+    n = len(selection.sessions)
+    notes = []
+    if selection.active:
+        notes.append(f"{selection.active} still active: events that arrive later start them anew")
+    if selection.kept_across_edges:
+        notes.append(f"{selection.kept_across_edges} reaching across the span's edges are kept")
+    summary = f"{what}: {n} session{'s' if n != 1 else ''}" + (f" ({'; '.join(notes)})" if notes else "")
+    client = redis_client()
+    if args.dry_run:
+        counts = purge.purge_count(selection, client=client)
+        _report(counts, summary=summary, verb="would remove", as_json=args.json, dry=True)
+        return 0
+    if not n:
+        _report(purge.PurgeCounts(), summary=summary, verb="removed", as_json=args.json, dry=False)
+        return 0
+    if not args.yes:
+        _confirm(f"Purge {summary}?")
+    counts = (
+        purge.everything_purge(client=client)
+        if target == "all"
+        else purge.sessions_purge(selection, client=client)
+    )
+    _report(counts, summary=summary, verb="removed", as_json=args.json, dry=False)
+    return 0
+
+
+def _describe(args: argparse.Namespace) -> str:
+    parts = [f"project {args.project}"] if args.project else []
+    if args.since or args.until:
+        parts.append(f"activity within {args.since or '…'} .. {args.until or '…'} ({args.tz})")
+    return ", ".join(parts)
+
+
+def _report(counts: object, *, summary: str, verb: str, as_json: bool, dry: bool) -> None:
+    values = counts.as_dict()
+    if as_json:
+        json_print({"dry_run": dry, "selected": summary, verb.replace(" ", "_"): values})
+        return
+    print(summary)
+    rows = [{"kind": label, "n": values[key]} for key, label in _KINDS if values[key]]
+    if not rows:
+        print(f"{verb}: nothing")
+        return
+    table(rows, [("kind", verb, "text"), ("n", "", "int")])
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Not built yet (issue 10)."""
+    help = "remove sessions for good: raw and derived rows, archives and live metrics"
+    p = sub.add_parser("purge", help=help, description=help + " (whole sessions; see README, Purge).")
+    p.add_argument("--session", metavar="ID", help="this session (any platform; derived or not)")
+    p.add_argument("--project", help="the sessions of this project (its name or key)")
+    p.add_argument("--since", type=day, help="sessions whose activity lies wholly on or after this day")
+    p.add_argument("--until", type=day, help="sessions whose activity lies wholly on or before this day")
+    p.add_argument("--tz", default=local_zone(), help="IANA time zone of the days (default: this machine's)")
+    p.add_argument("--all", action="store_true", help="everything Blueplane has stored")
+    p.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
+    p.add_argument(
+        "--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)"
+    )
+    p.add_argument("--json", action="store_true", help="print what was removed as JSON")
+    p.set_defaults(handler=cmd_purge)
