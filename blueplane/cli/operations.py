@@ -1,9 +1,15 @@
 """`purge`, `doctor`, `logs`: removing data for good, checking the installation, reading the log."""
 
 import argparse
+import collections
+import re
 import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
 
-from .options import CommandError, database_require, day, local_zone
+from .options import CommandError, database_require, day, django_setup, local_zone, positive
 from .output import json_print, table
 
 _REDIS_DOWN = "Redis is not answering, and purge must clear it too: start Blueplane with `blueplane up`"
@@ -136,6 +142,111 @@ def _report(counts: object, *, summary: str, verb: str, as_json: bool, dry: bool
     table(rows, [("kind", verb, "text"), ("n", "", "int")])
 
 
+_MARKS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "unknown": "?"}
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    django_setup()
+    from ..doctor import doctor_report, problems
+
+    checks = doctor_report()
+    wrong = problems(checks)
+    if args.json:
+        json_print({"healthy": not wrong, "problems": len(wrong), "checks": checks})
+        return 1 if wrong else 0
+    width = max(len(c["name"]) for c in checks)
+    for c in checks:
+        print(f"{_MARKS[c['status']]:<4}  {c['name']:<{width}}  {c['message']}")
+        if "fix" in c:
+            print(f"{'':<4}  {'':<{width}}  fix: {c['fix']}")
+    print(f"{len(wrong)} problem{'s' if len(wrong) != 1 else ''} found" if wrong else "no problems found")
+    return 1 if wrong else 0
+
+
+# A child's line: its name padded to 8, then " | " (supervisor._pump). The supervisor's own lines are
+# its log records: "2026-12-06 17:26:39,987 INFO blueplane.redis_server: ...".
+_CHILD_LINE = re.compile(r"^([\w-]+) *\| ")
+_RECORD_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \w+ ([\w.]+): ")
+_FOLLOW_SLEEP_S = 0.2
+
+
+class _LogFilter:
+    """Which process wrote each line of the supervisor's log. A line that names none (a traceback's
+    next line, the banner) belongs to the process of the line before it."""
+
+    def __init__(self, children: list[str], wanted: str | None) -> None:
+        self.children = set(children)
+        self.wanted = wanted
+        self.current = "supervisor"
+
+    def keep(self, line: str) -> bool:
+        if (child := _CHILD_LINE.match(line)) and child.group(1) in self.children:
+            self.current = child.group(1)
+        elif record := _RECORD_LINE.match(line):
+            self.current = "redis" if record.group(1) == "blueplane.redis_server" else "supervisor"
+        return self.wanted is None or self.current == self.wanted
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    django_setup()
+    from django.conf import settings
+
+    from ..runstate import log_path
+    from ..supervisor import processes_default
+
+    children = [p.name for p in processes_default(port=0)]
+    known = [*children, "redis", "supervisor"]
+    if args.process is not None and args.process not in known:
+        raise CommandError(f"no process {args.process[:80]!r}: choose one of {', '.join(known)}", exit_code=2)
+    path = log_path(Path(settings.BLUEPLANE_HOME))
+    if not path.exists() and not args.follow:
+        raise CommandError(f"no log yet at {path}: `blueplane up --detach` writes it")
+    keep = _LogFilter(children, args.process).keep
+    try:
+        position = 0
+        if path.exists():
+            with open(path, "rb") as log:
+                last = collections.deque(
+                    (line for line in _lines(log) if keep(line)), maxlen=min(args.lines, sys.maxsize)
+                )
+                position = log.tell()
+            sys.stdout.writelines(last)
+            sys.stdout.flush()
+        if args.follow:
+            _follow(path, position, keep)
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C is how -f ends
+    return 0
+
+
+def _lines(log: BinaryIO) -> Iterator[str]:
+    for raw in log:
+        yield raw.decode(errors="replace")
+
+
+def _follow(path: Path, position: int, keep: Callable[[str], bool]) -> None:
+    """Print the lines written after `position`, as they come, until Ctrl-C; a log that was truncated
+    or replaced is read again from its start."""
+    partial = b""
+    while True:
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        if size < position:
+            position, partial = 0, b""
+        if size > position:
+            with open(path, "rb") as log:
+                log.seek(position)
+                data = partial + log.read()
+                position = log.tell()
+            *complete, partial = data.split(b"\n")
+            out = [line.decode(errors="replace") + "\n" for line in complete]
+            sys.stdout.writelines(line for line in out if keep(line))
+            sys.stdout.flush()
+        time.sleep(_FOLLOW_SLEEP_S)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     help = "remove sessions for good: raw and derived rows, archives and live metrics"
     p = sub.add_parser("purge", help=help, description=help + " (whole sessions; see README, Purge).")
@@ -151,3 +262,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print what was removed as JSON")
     p.set_defaults(handler=cmd_purge)
+    help = "check the installation, hooks, Redis, database, disk and pipeline; say how to fix each problem"
+    p = sub.add_parser("doctor", help=help, description=help + " (exit 1 when there is a problem).")
+    p.add_argument("--json", action="store_true", help="print the checks as JSON")
+    p.set_defaults(handler=cmd_doctor)
+    help = "the supervisor's log (<home>/logs/blueplane.log), all of it or one process's lines"
+    p = sub.add_parser("logs", help=help, description=help + ".")
+    p.add_argument(
+        "process", nargs="?", help="web, fastpath, worker, beat, capture, redis or supervisor (default: all)"
+    )
+    p.add_argument(
+        "-n", "--lines", type=positive, default=50, help="how many of the last lines (default: 50)"
+    )
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until Ctrl-C")
+    p.set_defaults(handler=cmd_logs)
