@@ -137,6 +137,20 @@ def _hook_parts(command: str) -> tuple[str, str] | None:
     return None
 
 
+def _our_hooks(data: dict) -> list[tuple[str, str]]:
+    """(event, command) of every Blueplane hook in Claude Code's settings."""
+    from telemetry.capture.installer import is_ours
+
+    found = []
+    for event, groups in (data.get("hooks") or {}).items():
+        for group in groups if isinstance(groups, list) else []:
+            hooks = group.get("hooks") if isinstance(group, dict) else None
+            for hook in hooks if isinstance(hooks, list) else []:
+                if isinstance(hook, dict) and is_ours(hook.get("command")):
+                    found.append((event, hook["command"]))
+    return found
+
+
 def _hooks() -> list[Check]:
     """Whether Claude Code's settings hold our hook, and whether its command runs."""
     from telemetry.capture import installer
@@ -148,42 +162,22 @@ def _hooks() -> list[Check]:
         return [
             _check("hooks", "fail", f"{path} cannot be read: {exc}", f"fix the file, then {INSTALL_HOOK}")
         ]
-    commands = sorted(
-        {
-            h.get("command")
-            for groups in (data.get("hooks") or {}).values()
-            if isinstance(groups, list)
-            for g in groups
-            if isinstance(g, dict)
-            for h in g.get("hooks") or []
-            if isinstance(h, dict) and installer.is_ours(h.get("command"))
-        }
-    )
-    if not commands:
+    ours = _our_hooks(data)
+    if not ours:
         return [
             _check("hooks", "fail", f"Blueplane's hook is not in {path}", INSTALL_HOOK, settings=str(path))
         ]
-    events = sum(
-        1
-        for groups in data["hooks"].values()
-        if isinstance(groups, list)
-        and any(
-            installer.is_ours(h.get("command"))
-            for g in groups
-            if isinstance(g, dict)
-            for h in g.get("hooks") or []
-            if isinstance(h, dict)
-        )
-    )
-    checks = [
-        _check("hooks", "ok", f"installed for {events} events in {path}", settings=str(path), events=events)
-    ]
-    checks.append(_hook_runs(commands[0]))
+    events = len({event for event, _ in ours})
+    commands = sorted({command for _, command in ours})
     if len(commands) > 1:
-        checks[0] = _check(
+        hooks = _check(
             "hooks", "warn", f"{len(commands)} different Blueplane hook commands in {path}", INSTALL_HOOK
         )
-    return checks
+    else:
+        hooks = _check(
+            "hooks", "ok", f"installed for {events} events in {path}", settings=str(path), events=events
+        )
+    return [hooks, _hook_runs(commands[0])]
 
 
 def _hook_runs(command: str) -> Check:

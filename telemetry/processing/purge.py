@@ -36,6 +36,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 
 from ..models import (
+    RAW_TRACE_MODELS,
     ActivityHour,
     CodeChange,
     Conversation,
@@ -113,7 +114,7 @@ def purge_select(
         keys.update(Session.objects.values_list("platform", "session_id"))
         keys.update(archive.archive_sessions())
     elif session_id is not None:
-        keys = {(p, session_id) for p in ("claude_code", "cursor") if _known(p, session_id)}
+        keys = {(p, session_id) for p in RAW_TRACE_MODELS if _known(p, session_id)}
     else:
         qs = Session.objects.all()
         if project is not None:
@@ -242,15 +243,20 @@ def _project_ids(pks: list[int]) -> set[int]:
 
 
 def _projects_left_over(project_ids: set[int], *, excluding: list[int] = ()) -> set[int]:
-    """Of these projects, those no session, row or rollup outside `excluding` (session pks) refers to."""
+    """Of these projects, those no session or row outside `excluding` (session pks) refers to, nor a
+    rollup (the unknown project is referred to by rollups alone). Call after the rollups are recomputed."""
     gone = set(excluding)
     left = set()
     for pid in project_ids:
         if Session.objects.filter(project_id=pid).exclude(pk__in=gone).exists():
             continue
-        if any(
-            m.objects.filter(project_id=pid).exclude(session__in=gone).exists()
-            for m in (Turn, ToolCall, CodeChange)
+        rows = (
+            m.objects.filter(project_id=pid).exclude(session__in=gone) for m in (Turn, ToolCall, CodeChange)
+        )
+        if any(qs.exists() for qs in rows):
+            continue
+        if not gone and any(
+            m.objects.filter(project_id=pid).exists() for m in (UsageHour, ToolHour, ActivityHour)
         ):
             continue
         left.add(pid)
@@ -295,15 +301,16 @@ def sessions_purge(selection: PurgeSelection, *, client: redis.Redis) -> PurgeCo
 
 
 def everything_purge(*, client: redis.Redis) -> PurgeCounts:
-    """Remove every session (purge_select(everything=True)), then drop every rollup and live metric left
-    (none should be: this also clears what a stale cache held) and the unknown project."""
+    """Remove every session (purge_select(everything=True)), then recompute every rollup and live metric
+    from what is left (nothing, unless a session began meanwhile; also clears what a stale cache held)
+    and drop the projects nothing refers to any more."""
     counts = sessions_purge(purge_select(everything=True), client=client)
     with transaction.atomic():
-        for model in (UsageHour, ToolHour, ActivityHour):
-            model.objects.all().delete()
-        unused = Project.objects.annotate(n=Count("sessions")).filter(n=0)
-        counts.projects += unused.count()
-        unused.delete()
+        rollups.rollups_rebuild()
+        empty = Project.objects.annotate(n=Count("sessions")).filter(n=0).values_list("pk", flat=True)
+        unused = _projects_left_over(set(empty))
+        counts.projects += len(unused)
+        Project.objects.filter(pk__in=unused).delete()
     live.rebuild_live_metrics(client=client)
     return counts
 
