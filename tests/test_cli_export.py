@@ -101,6 +101,24 @@ class TestRoundTrip:
         )
         assert none["sessions"] == []
 
+    @pytest.mark.parametrize(
+        "params",
+        [{"tool": "Bash"}, {"model": "claude-opus-4-5-20251101"}, {"min_cost": "0.3"}, {"min_tokens": "100000"},
+         {"branch": "master"}, {"status": "active"}, {"tool": "Bash", "min_cost": "0.1"}, {"tool": "NoSuchTool"},
+         {"min_tokens": str(2**70)}, {"min_cost": "1e30"}],
+        ids=lambda p: ",".join(f"{k}={v[:12]}" for k, v in p.items()),
+    )  # fmt: skip
+    def test_the_sessions_lists_filters_keep_the_same_sessions(self, corpus, client, tmp_path, params):
+        listed = client.get("/api/v1/sessions/", {**QUERY, "page_size": 1000, **params})
+        assert listed.status_code == 200, listed.content[:300]
+        expected = {r["session_id"] for r in listed.json()["results"]}
+        args = [x for k, v in params.items() for x in (f"--{k.replace('_', '-')}", v)]
+        document = json.loads(export(tmp_path, "--format", "json", *args).read_bytes())
+        assert {s["session_id"] for s in document["sessions"]} == expected
+        assert {t["session_id"] for t in document["turns"]} <= expected
+        if params == {"tool": "Bash"}:
+            assert 0 < len(expected) < 21
+
     def test_an_existing_file_is_kept_without_force(self, corpus, tmp_path, capsys):
         out = tmp_path / "out"
         out.write_text("mine")
@@ -130,6 +148,10 @@ def test_csv_to_stdout_from_a_real_store(corpus_home, redis_server, tmp_path):
     ("args", "code", "error"),
     [
         (["--format", "xml"], 2, "argument --format: invalid choice: 'xml'"),
+        (["--min-cost", "lots"], 2, "argument --min-cost: not an amount of USD: 'lots'"),
+        (["--min-cost", "nan"], 2, "argument --min-cost: not an amount of USD: 'nan'"),
+        (["--min-tokens", "-1"], 2, "argument --min-tokens: not a whole number of at least 0: '-1'"),
+        (["--status", "sleeping"], 2, "argument --status: invalid choice: 'sleeping'"),
         (["--table", "bogus"], 2, "argument --table: 'bogus' is not one of"),
         (["--since", "2026-13-01"], 2, "argument --since: not a date (YYYY-MM-DD): '2026-13-01'"),
         (["--tz", "Mars/Olympus"], 1, "blueplane: unknown time zone 'Mars/Olympus'"),
@@ -142,7 +164,7 @@ def test_csv_to_stdout_from_a_real_store(corpus_home, redis_server, tmp_path):
         (["--since", "9999-12-31", "--until", "9999-12-31"], 0, ""),
         (["--since", "0001-01-01", "--until", "0001-01-01"], 0, ""),
     ],
-    ids=["format", "table", "date", "zone", "reversed", "project", "parquet-stdout", "csv-all",
+    ids=["format", "min-cost", "min-cost-nan", "min-tokens", "status", "table", "date", "zone", "reversed", "project", "parquet-stdout", "csv-all",
          "unwritable", "folder", "year-9999", "year-1"],
 )  # fmt: skip
 def test_bad_input_is_one_line(corpus_home, redis_server, tmp_path, args, code, error):

@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from .options import CommandError, Span, database_require, day, local_zone, positive
@@ -95,6 +96,54 @@ def _umask() -> int:
     return mask
 
 
+def _filtered(sessions: object, args: argparse.Namespace) -> object:
+    """The sessions list's filters (GET /api/v1/sessions/), through the selectors its filters call."""
+    from telemetry.selectors import derived
+    from telemetry.selectors import sessions as selectors
+
+    if args.project is not None:
+        if not selectors.projects_named(args.project).exists():
+            raise CommandError(
+                f"no project {args.project[:80]!r} (`blueplane projects` lists them)", exit_code=2
+            )
+        sessions = selectors.sessions_in_project(sessions, project=args.project)
+    if args.branch is not None:
+        sessions = sessions.filter(git_branch=args.branch)
+    if args.status is not None:
+        sessions = sessions.filter(status=args.status)
+    if args.model is not None:
+        sessions = derived.sessions_using_model(sessions, model=args.model)
+    if args.tool is not None:
+        sessions = selectors.sessions_using_tool(sessions, tool=args.tool)
+    if args.min_cost is not None:
+        sessions = selectors.sessions_min_cost(sessions, cost_usd=args.min_cost)
+    if args.min_tokens is not None:
+        sessions = selectors.sessions_min_tokens(
+            selectors.sessions_with_tokens(sessions), tokens=args.min_tokens
+        )
+    return sessions
+
+
+def _usd(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        value = Decimal("nan")
+    if not value.is_finite():
+        raise argparse.ArgumentTypeError(f"not an amount of USD: {text[:80]!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a whole number of at least 0: {text[:80]!r}")
+    return value
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     table = args.table or ("all" if args.format in ("json", "jsonl") else "sessions")
     if table == "all" and args.format not in ("json", "jsonl"):
@@ -106,14 +155,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     database_require()
     from api.v1.reports import export as api_export
     from telemetry.selectors import export
-    from telemetry.selectors.sessions import projects_named, sessions_in_project
 
     span = Span(args)
-    sessions = export.export_sessions(start=span.start, end=span.end, platform=args.platform)
-    if args.project:
-        if not projects_named(args.project).exists():
-            raise CommandError(f"no project {args.project!r} (`blueplane projects` lists them)", exit_code=2)
-        sessions = sessions_in_project(sessions, project=args.project)
+    sessions = _filtered(export.export_sessions(start=span.start, end=span.end, platform=args.platform), args)
     values = {
         "local_days": span.days,
         "tables": list(export.TABLES) if table == "all" else [table.replace("-", "_")],
@@ -144,8 +188,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-o", "--output", metavar="FILE", help="the file to write ('-' or none: stdout; not parquet)"
     )
     p.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    # The sessions list's filters: the sessions kept, with all their rows.
     p.add_argument("--project", help="only this project (its name or key)")
     p.add_argument("--platform", choices=("claude_code", "cursor"), help="only this platform")
+    p.add_argument("--branch", help="sessions on this git branch")
+    p.add_argument("--status", choices=("active", "ended", "timed_out"), help="sessions with this status")
+    p.add_argument("--model", help="sessions with a response from this model")
+    p.add_argument("--tool", help="sessions with a call of this tool")
+    p.add_argument("--min-cost", type=_usd, metavar="USD", help="sessions that cost at least this")
+    p.add_argument("--min-tokens", type=_count, metavar="N", help="sessions with at least this many tokens")
     # The span options of the reports, without --json: the format says what is written.
     p.add_argument("--since", type=day, help="first day, YYYY-MM-DD (default: --days before --until)")
     p.add_argument("--until", type=day, help="last day, YYYY-MM-DD (default: today)")

@@ -85,11 +85,15 @@ def cmd_purge(args: argparse.Namespace) -> int:
     elif target == "session":
         selection = purge.purge_select(session_id=args.session)
         if not selection.sessions:
-            raise CommandError(f"no session {args.session!r} (`blueplane sessions` lists them)", exit_code=2)
+            raise CommandError(
+                f"no session {args.session[:80]!r} (`blueplane sessions` lists them)", exit_code=2
+            )
         what = f"session {args.session}"
     else:
         if args.project is not None and not projects_named(args.project).exists():
-            raise CommandError(f"no project {args.project!r} (`blueplane projects` lists them)", exit_code=2)
+            raise CommandError(
+                f"no project {args.project[:80]!r} (`blueplane projects` lists them)", exit_code=2
+            )
         selection = purge.purge_select(
             project=args.project,
             start=day_start(args.since, zone) if args.since else None,
