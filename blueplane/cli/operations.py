@@ -117,11 +117,19 @@ def cmd_purge(args: argparse.Namespace) -> int:
         return 0
     if not args.yes:
         _confirm(f"Purge {summary}?")
-    counts = (
-        purge.everything_purge(client=client)
-        if target == "all"
-        else purge.sessions_purge(selection, client=client)
-    )
+    import redis
+
+    try:
+        if target == "all":
+            counts = purge.everything_purge(client=client)
+        else:
+            counts = purge.sessions_purge(selection, client=client)
+    except (redis.RedisError, OSError) as exc:
+        raise CommandError(
+            f"Redis stopped answering during the purge ({type(exc).__name__}): what the database held is "
+            "removed if the purge got that far; once Redis answers, `blueplane manage rebuild` rewrites "
+            "its live metrics"
+        ) from None
     _report(counts, summary=summary, verb="removed", as_json=args.json, dry=False)
     return 0
 
