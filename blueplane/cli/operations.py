@@ -119,12 +119,16 @@ def cmd_purge(args: argparse.Namespace) -> int:
         _confirm(f"Purge {summary}?")
     import redis
 
+    from telemetry.store.archive import ArchiveUnreadable
+
     try:
         if target == "all":
             counts = purge.everything_purge(client=client)
         else:
             counts = purge.sessions_purge(selection, client=client)
-    except (redis.RedisError, OSError) as exc:
+    except (OSError, ArchiveUnreadable) as exc:
+        raise CommandError(f"purge stopped: {exc}") from None
+    except redis.RedisError as exc:
         raise CommandError(
             f"Redis stopped answering during the purge ({type(exc).__name__}): what the database held is "
             "removed if the purge got that far; once Redis answers, `blueplane manage rebuild` rewrites "
