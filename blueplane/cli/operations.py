@@ -2,6 +2,7 @@
 
 import argparse
 import collections
+import os
 import re
 import sys
 import time
@@ -204,7 +205,8 @@ class _LogFilter:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    django_setup()
+    # The settings alone (the home, the process list), not the apps: reading a log needs no database.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blueplane.settings")
     from django.conf import settings
 
     from ..runstate import log_path
