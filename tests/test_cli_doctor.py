@@ -224,8 +224,9 @@ def test_logs_bad_input(stopped, tmp_path):
     )
     none = run(stopped, "logs")
     assert none.returncode == 1 and none.stderr.startswith("blueplane: no log yet at ")
-    for args in (["-n", "0"], ["-n", "x"], ["--bogus"]):
-        bad = run(stopped, "logs", *args)
+    for args in (["logs", "-n", "0"], ["logs", "-n", "x"], ["logs", "--bogus"], ["doctor", "--bogus"],
+                 ["doctor", "extra"]):  # fmt: skip
+        bad = run(stopped, *args)
         assert bad.returncode == 2 and "Traceback" not in bad.stderr
     log = Path(stopped["BLUEPLANE_HOME"], "logs", "blueplane.log")
     log.parent.mkdir()

@@ -64,43 +64,49 @@ def _confirm(question: str) -> None:
         raise CommandError("nothing removed")
 
 
-def cmd_purge(args: argparse.Namespace) -> int:
-    target = _purge_target(args)
-    database_require()
-    from telemetry.connections import redis_client
+def _selection(args: argparse.Namespace, target: str) -> tuple[object, str]:
+    """The sessions the options name (processing.purge.purge_select), and how to say which they are."""
     from telemetry.processing import purge
     from telemetry.selectors.sessions import projects_named
     from telemetry.selectors.spans import day_start, zone_named, zone_unknown
-    from telemetry.selectors.system import redis_ok
 
-    zone = zone_named(args.tz)
-    if zone is None:
-        raise CommandError(zone_unknown(args.tz))
-    if args.since and args.until and args.since > args.until:
-        raise CommandError(f"--since {args.since} is after --until {args.until}")
-    if not redis_ok():
-        raise CommandError(_REDIS_DOWN)
     if target == "all":
-        selection = purge.purge_select(everything=True)
-        what = "every session"
-    elif target == "session":
+        return purge.purge_select(everything=True), "every session"
+    if target == "session":
         selection = purge.purge_select(session_id=args.session)
         if not selection.sessions:
             raise CommandError(
                 f"no session {args.session[:80]!r} (`blueplane sessions` lists them)", exit_code=2
             )
-        what = f"session {args.session}"
-    else:
-        if args.project is not None and not projects_named(args.project).exists():
-            raise CommandError(
-                f"no project {args.project[:80]!r} (`blueplane projects` lists them)", exit_code=2
-            )
-        selection = purge.purge_select(
-            project=args.project,
-            start=day_start(args.since, zone) if args.since else None,
-            end=day_start(args.until, zone, days_later=1) if args.until else None,
-        )
-        what = _describe(args)
+        return selection, f"session {args.session}"
+    zone = zone_named(args.tz)
+    if zone is None:
+        raise CommandError(zone_unknown(args.tz))
+    if args.since and args.until and args.since > args.until:
+        raise CommandError(f"--since {args.since} is after --until {args.until}")
+    if args.project is not None and not projects_named(args.project).exists():
+        raise CommandError(f"no project {args.project[:80]!r} (`blueplane projects` lists them)", exit_code=2)
+    selection = purge.purge_select(
+        project=args.project,
+        start=day_start(args.since, zone) if args.since else None,
+        end=day_start(args.until, zone, days_later=1) if args.until else None,
+    )
+    return selection, _describe(args)
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    target = _purge_target(args)
+    database_require()
+    import redis
+
+    from telemetry.connections import redis_client
+    from telemetry.processing import purge
+    from telemetry.selectors.system import redis_ok
+    from telemetry.store.archive import ArchiveUnreadable
+
+    if not redis_ok():
+        raise CommandError(_REDIS_DOWN)
+    selection, what = _selection(args, target)
     n = len(selection.sessions)
     notes = []
     if selection.active:
@@ -118,10 +124,6 @@ def cmd_purge(args: argparse.Namespace) -> int:
         return 0
     if not args.yes:
         _confirm(f"Purge {summary}?")
-    import redis
-
-    from telemetry.store.archive import ArchiveUnreadable
-
     try:
         if target == "all":
             counts = purge.everything_purge(client=client)
