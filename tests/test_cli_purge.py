@@ -1,5 +1,5 @@
 """`blueplane purge` as a user runs it, on a copy of a store the real pipeline filled: it asks on a terminal
-(or needs --yes), says what it removed, and a mistake is one line. tests/telemetry/test_purge.py checks
+(or needs --yes), says what it removed, and a mistake is one line. tests/telemetry/processing/test_purge.py checks
 what a purge leaves behind."""
 
 import json
