@@ -177,7 +177,33 @@ def _hooks() -> list[Check]:
         hooks = _check(
             "hooks", "ok", f"installed for {events} events in {path}", settings=str(path), events=events
         )
-    return [hooks, _hook_runs(commands[0])]
+    return [hooks, _hook_runs(commands[0]), _hook_redis()]
+
+
+def _hook_redis() -> Check:
+    """Whether the hook sends its events to the Redis the pipeline reads: the address it takes from
+    <home>/capture.json (which `install` and the capture process write)."""
+    import json
+
+    from telemetry.capture.runtime import CONFIG_NAME, capture_config
+
+    path = Path(settings.BLUEPLANE_HOME) / CONFIG_NAME
+    try:
+        written = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        written = None
+    if not isinstance(written, dict):
+        return _check(
+            "hook_redis", "fail", f"{path} is missing or unreadable: the hook cannot find Redis", INSTALL_HOOK
+        )
+    if written != capture_config():
+        return _check(
+            "hook_redis",
+            "warn",
+            f"{path} names another Redis or privacy setting than this configuration: the hook sends its events there",
+            f"{INSTALL_HOOK} (or blueplane up, whose capture process rewrites it)",
+        )
+    return _check("hook_redis", "ok", "the hook sends its events to the Redis the pipeline reads")
 
 
 def _hook_runs(command: str) -> Check:

@@ -163,6 +163,14 @@ def test_hook_script_missing(stopped):
     assert run(stopped, "install", "claude-code", "--claude-bin", str(CLAUDE)).returncode == 0
     code, checks = doctor(stopped)
     assert checks["hooks"]["status"] == "ok" and checks["hook_command"]["status"] == "ok"
+    assert checks["hook_redis"]["status"] == "ok"
+    capture = Path(stopped["BLUEPLANE_HOME"], "capture.json")
+    capture.write_text(json.dumps({"redis": "unix:///elsewhere/redis.sock", "store_content": False}))
+    code, checks = doctor(stopped)
+    assert code == 1 and checks["hook_redis"]["status"] == "warn"
+    assert checks["hook_redis"]["fix"].startswith("blueplane install claude-code")
+    capture.unlink()
+    assert doctor(stopped)[1]["hook_redis"]["status"] == "fail"
     settings = Path(stopped["CLAUDE_CONFIG_DIR"]) / "settings.json"
     script = str(ROOT / "telemetry" / "capture" / "hook.py")
     settings.write_text(settings.read_text().replace(script, "/gone/checkout/telemetry/capture/hook.py"))
