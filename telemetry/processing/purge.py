@@ -357,7 +357,11 @@ def _acknowledged_floor(client: redis.Redis) -> bytes | None:
 
 
 def _stream_clean(client: redis.Redis, stream: str, keys: set[Key], *, delete: bool) -> int:
-    """Entries of the stream that name one of the sessions: deleted (delete=True) or counted."""
+    """Entries of the stream that name one of the sessions: deleted (delete=True) or counted. A change
+    record names every session of its batch, so deleting it takes the others' records of that batch
+    too; they are notices for live viewers, already delivered, and the tables hold the changes. The
+    change stream's count list then has more entries than the stream, which its trim tolerates
+    (ingest/notify.py): it stays within its cap."""
     if not keys:
         return 0
     end = b"+"
