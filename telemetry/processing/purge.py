@@ -113,31 +113,29 @@ def purge_select(
         keys.update(SessionProgress.objects.values_list("platform", "session_id"))
         keys.update(Session.objects.values_list("platform", "session_id"))
         keys.update(archive.archive_sessions())
-    elif session_id is not None:
+        return PurgeSelection(sessions=keys, active=_active(keys))
+    if session_id is not None:
         keys = {(p, session_id) for p in RAW_TRACE_MODELS if _known(p, session_id)}
-    else:
-        qs = Session.objects.all()
-        if project is not None:
-            qs = qs.filter(project__in=Project.objects.filter(Q(key=project) | Q(name=project)))
-        within = qs
-        if start is not None:
-            within = within.filter(started_at__gte=start)
-        if end is not None:
-            within = within.filter(last_event_at__lt=end)
-        if start is not None or end is not None:
-            within = within.exclude(started_at=None).exclude(last_event_at=None)
-        keys = set(within.values_list("platform", "session_id"))
-        overlapping = qs
-        if start is not None:
-            overlapping = overlapping.filter(last_event_at__gte=start)
-        if end is not None:
-            overlapping = overlapping.filter(started_at__lt=end)
-        selection = PurgeSelection(sessions=keys)
-        if start is not None or end is not None:
-            selection.kept_across_edges = overlapping.count() - len(keys)
-        selection.active = _active(keys)
-        return selection
-    return PurgeSelection(sessions=keys, active=_active(keys))
+        return PurgeSelection(sessions=keys, active=_active(keys))
+    sessions = Session.objects.all()
+    if project is not None:
+        # As the sessions list reads a project: its key, or its (folder) name.
+        sessions = sessions.filter(project__in=Project.objects.filter(Q(key=project) | Q(name=project)))
+    if start is None and end is None:
+        keys = set(sessions.values_list("platform", "session_id"))
+        return PurgeSelection(sessions=keys, active=_active(keys))
+    within = sessions.exclude(started_at=None).exclude(last_event_at=None)
+    overlapping = sessions
+    if start is not None:
+        within = within.filter(started_at__gte=start)
+        overlapping = overlapping.filter(last_event_at__gte=start)
+    if end is not None:
+        within = within.filter(last_event_at__lt=end)
+        overlapping = overlapping.filter(started_at__lt=end)
+    keys = set(within.values_list("platform", "session_id"))
+    return PurgeSelection(
+        sessions=keys, active=_active(keys), kept_across_edges=overlapping.count() - len(keys)
+    )
 
 
 def _known(platform: str, session_id: str) -> bool:
