@@ -9,7 +9,8 @@ Guarantee: an event leaves the database only after a durable copy exists. A run
   3. in one transaction, checks the rows still point where they did (the re-packer may have moved
      them meanwhile; such units are left for the next run) and deletes the rows and their units.
 A crash after 2 leaves the events in both places; readers drop copies by event key, so that is only
-wasted space. Files are never rewritten; every run adds new ones.
+wasted space. Files are never rewritten (every run adds new ones), except by a purge, which writes a
+file again without the purged sessions (archive_sessions_remove).
 
 Each row of a file is one event: platform, session_id, seq, the raw index columns and `event`, the
 bytes exactly as the producer sent them. Sorted by (session_id, seq), so a session's rows sit
