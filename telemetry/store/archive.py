@@ -9,7 +9,8 @@ Guarantee: an event leaves the database only after a durable copy exists. A run
   3. in one transaction, checks the rows still point where they did (the re-packer may have moved
      them meanwhile; such units are left for the next run) and deletes the rows and their units.
 A crash after 2 leaves the events in both places; readers drop copies by event key, so that is only
-wasted space. Files are never rewritten; every run adds new ones.
+wasted space. Files are never rewritten (every run adds new ones), except by a purge, which writes a
+file again without the purged sessions (archive_sessions_remove).
 
 Each row of a file is one event: platform, session_id, seq, the raw index columns and `event`, the
 bytes exactly as the producer sent them. Sorted by (session_id, seq), so a session's rows sit
@@ -401,3 +402,52 @@ def archive_restored_remove(result: ArchiveImport) -> int:
             for i in range(0, len(ids), _IN_CHUNK):
                 RawChunk.objects.filter(id__in=ids[i : i + _IN_CHUNK]).delete()
     return removed
+
+
+# --- removing sessions (purge) ------------------------------------------------------------------------
+
+
+def _sessions_mask(path: Path, sessions: set[tuple[str, str]]) -> list[bool]:
+    """Per row of the file, whether it belongs to one of the sessions."""
+    t = _read_columns(path, ["platform", "session_id"])
+    pairs = zip(t.column("platform").to_pylist(), t.column("session_id").to_pylist(), strict=True)
+    return [pair in sessions for pair in pairs]
+
+
+def _read_columns(path: Path, columns: list[str]) -> pa.Table:
+    try:
+        return pq.read_table(path, columns=columns)
+    except (pa.ArrowException, OSError) as exc:
+        raise ArchiveUnreadable(f"{path}: not a readable Blueplane archive ({exc})") from None
+
+
+def archive_sessions_count(sessions: set[tuple[str, str]], *, root: Path | None = None) -> tuple[int, int]:
+    """(events, files) the archive holds of these (platform, session_id) sessions."""
+    events = files = 0
+    for path in archive_files(root):
+        n = sum(_sessions_mask(path, sessions))
+        events += n
+        files += n > 0
+    return events, files
+
+
+def archive_sessions_remove(sessions: set[tuple[str, str]], *, root: Path | None = None) -> tuple[int, int]:
+    """Remove these sessions' events from every archive file: a file holding some is written again
+    without them (temporary name, fsync, rename, as when it was made) or deleted when nothing is left.
+    The one case where a file is rewritten: the user asked for the events to be gone. Returns (events,
+    files) removed or rewritten; running it again finds nothing."""
+    events = files = 0
+    for path in archive_files(root):
+        mask = _sessions_mask(path, sessions)
+        n = sum(mask)
+        if not n:
+            continue
+        if n == len(mask):
+            path.unlink()
+        else:
+            kept = _read(path).filter(pa.array([not m for m in mask]))
+            _fsync_write(path, kept)
+        events += n
+        files += 1
+        logger.info("removed %d purged events from archive %s", n, path)
+    return events, files
