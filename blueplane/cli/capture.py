@@ -16,10 +16,14 @@ def _commands() -> ModuleType:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
+    if args.statusline:
+        return _commands().statusline_install(args.target, dry_run=args.dry_run, force=args.force)
     return _commands().install(args.target, dry_run=args.dry_run, claude_bin=args.claude_bin)
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
+    if args.statusline:
+        return _commands().statusline_uninstall(args.target, dry_run=args.dry_run)
     return _commands().uninstall(args.target, dry_run=args.dry_run)
 
 
@@ -87,7 +91,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         p = sub.add_parser(name, help=help, description=help)
         p.add_argument("target", metavar="TARGET", help="the assistant, e.g. claude-code")
         p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+        p.add_argument("--statusline", action="store_true", help=f"{name} only Blueplane's status line")
         if name == "install":
+            p.add_argument(
+                "--force", action="store_true", help="with --statusline: replace your own status line"
+            )
             p.add_argument(
                 "--claude-bin",
                 metavar="PATH",
