@@ -7,6 +7,7 @@ the ORM. The blocks themselves: telemetry/selectors/blocks.py.
 """
 
 import argparse
+import os
 import re
 from datetime import date
 
@@ -48,8 +49,8 @@ def session_hours(text: str) -> float:
     return value
 
 
-def blocks_report(args: argparse.Namespace) -> list[dict]:
-    """The blocks the options ask for, in ccusage's JSON shape."""
+def _report(args: argparse.Namespace) -> dict:
+    """The blocks the options ask for, in ccusage's JSON shape: {"blocks": [...]}."""
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
@@ -64,22 +65,22 @@ def blocks_report(args: argparse.Namespace) -> list[dict]:
     if args.since and args.until and args.since > args.until:
         raise CommandError(f"--since {args.since} is after --until {args.until}")
     now = datetime.now(UTC)
-    try:
-        db = readonly.connect(table="turns")
-    except readonly.StoreUnavailable as exc:
-        if "not SQLite" not in str(exc):
-            raise CommandError(str(exc)) from None
-        entries = _entries_django(args.project)
+    url = os.environ.get("BLUEPLANE_DATABASE_URL")
+    if url is not None and not url.startswith("sqlite:"):
+        entries = _entries_django(args.project)  # PostgreSQL: through the ORM
     else:
+        try:
+            db = readonly.connect(table="turns")
+        except readonly.StoreUnavailable as exc:
+            raise CommandError(str(exc)) from None
         try:
             if args.project is not None and not blocks.project_known_sqlite(db, args.project):
                 raise CommandError(f"no project named {args.project[:80]!r}", exit_code=2)
             entries = blocks.entries_sqlite(db, project=args.project)
         finally:
             db.close()
-    built = blocks.blocks_build(entries, now=now, hours=args.session_length)
-    shown = blocks.blocks_select(
-        built,
+    return blocks.blocks_report(
+        entries,
         now=now,
         tz=zone.key,
         since=args.since,
@@ -87,9 +88,9 @@ def blocks_report(args: argparse.Namespace) -> list[dict]:
         active=args.active,
         recent=args.recent,
         descending=args.order == "desc",
+        token_limit=args.token_limit,
+        hours=args.session_length,
     )
-    blocks.token_limit_apply(shown, args.token_limit)
-    return shown
 
 
 def _entries_django(project: str | None) -> list:
@@ -107,13 +108,13 @@ def _entries_django(project: str | None) -> list:
 
 
 def cmd_blocks(args: argparse.Namespace) -> int:
-    shown = blocks_report(args)
+    report = _report(args)
     if args.json:
         from .output import json_print
 
-        json_print({"blocks": shown})
+        json_print(report)
         return 0
-    _table(shown, args)
+    _table(report["blocks"], args)
     return 0
 
 

@@ -199,6 +199,28 @@ def token_limit_apply(blocks: list[dict], limit: str | int | None) -> None:
                                  "status": status}  # fmt: skip
 
 
+def blocks_report(
+    entries: Iterable[Entry],
+    *,
+    now: datetime,
+    tz: str = "UTC",
+    since: date | None = None,
+    until: date | None = None,
+    active: bool = False,
+    recent: bool = False,
+    descending: bool = False,
+    token_limit: int | str | None = None,
+    hours: float = BLOCK_HOURS,
+) -> dict:
+    """`ccusage blocks --json` for these entries: {"blocks": [...]}, chosen and ordered as the options
+    say (blocks_select), with tokenLimitStatus for `token_limit`. The CLI, the API and the MCP server
+    all answer with this."""
+    shown = blocks_select(blocks_build(entries, now=now, hours=hours), now=now, tz=tz, since=since, until=until,
+                          active=active, recent=recent, descending=descending)  # fmt: skip
+    token_limit_apply(shown, token_limit)
+    return {"blocks": shown}
+
+
 def _parsed(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 

@@ -67,17 +67,16 @@ class BlocksView(ReportView):
     )
     def get(self, request: Request) -> Response:
         values = parsed(BlocksParams, request)
-        now = datetime.now(UTC)
-        entries = blocks.entries_orm(project=values.get("project"))
-        shown = blocks.blocks_select(
-            blocks.blocks_build(entries, now=now, hours=values["session_length"]),
-            now=now,
+        report = blocks.blocks_report(
+            blocks.entries_orm(project=values.get("project")),
+            now=datetime.now(UTC),
             tz=values["tz"],
             since=values.get("since"),
             until=values.get("until"),
             active=values["active"],
             recent=values["recent"],
             descending=values["order"] == "desc",
+            token_limit=values.get("token_limit"),
+            hours=values["session_length"],
         )
-        blocks.token_limit_apply(shown, values.get("token_limit"))
-        return Response({"blocks": shown})
+        return Response(report)
