@@ -150,7 +150,7 @@ def _store_parts(session_id: str | None, data: dict, environ: dict, now_ns: int)
         elif (cost := _number((data.get("cost") or {}).get("total_cost_usd"))) is not None:
             parts.append(f"session {_money(cost)} (Claude Code)")
         start, end = glance.local_day(now)
-        parts.append(f"today {_money(glance.span_cost_units(db, start=start, end=end) / 1e8)}")
+        parts.append(f"today {_money(glance.day_cost_units(db, start=start, end=end) / 1e8)}")
         block = glance.block_active(db, now=now)
         if block is not None:
             text = f"block {_money(float(block['costUSD']))}"
