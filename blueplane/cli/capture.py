@@ -16,14 +16,24 @@ def _commands() -> ModuleType:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    if args.mcp:
-        return _mcp_config().mcp_install(args.target, dry_run=args.dry_run)
+    if args.mcp or args.statusline:  # only those parts, not the hooks
+        codes = []
+        if args.statusline:
+            codes.append(_commands().statusline_install(args.target, dry_run=args.dry_run, force=args.force))
+        if args.mcp:
+            codes.append(_mcp_config().mcp_install(args.target, dry_run=args.dry_run))
+        return max(codes)
     return _commands().install(args.target, dry_run=args.dry_run, claude_bin=args.claude_bin)
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
-    if args.mcp:
-        return _mcp_config().mcp_uninstall(args.target, dry_run=args.dry_run)
+    if args.mcp or args.statusline:
+        codes = []
+        if args.statusline:
+            codes.append(_commands().statusline_uninstall(args.target, dry_run=args.dry_run))
+        if args.mcp:
+            codes.append(_mcp_config().mcp_uninstall(args.target, dry_run=args.dry_run))
+        return max(codes)
     return _commands().uninstall(args.target, dry_run=args.dry_run)
 
 
@@ -104,7 +114,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             help=f"only {'register' if name == 'install' else 'remove'} Blueplane's MCP server in Claude "
             "Code's user config (as `claude mcp add --scope user blueplane`), not the hooks",
         )
+        p.add_argument("--statusline", action="store_true", help=f"{name} only Blueplane's status line")
         if name == "install":
+            p.add_argument(
+                "--force", action="store_true", help="with --statusline: replace your own status line"
+            )
             p.add_argument(
                 "--claude-bin",
                 metavar="PATH",

@@ -175,9 +175,47 @@ def install(target: str, *, dry_run: bool, claude_bin: str | None = None) -> int
     )
 
 
+def statusline_install(target: str, *, dry_run: bool, force: bool) -> int:
+    """Make Blueplane's status line Claude Code's; one the user already has is kept (saying so in one
+    line) unless `force`."""
+    if not _target_ok(target):
+        return _fail(f"unknown target {target!r}; expected {TARGET!r}")
+    path = Path(settings.CLAUDE_SETTINGS_PATH)
+    try:
+        current = installer.settings_parse(_read(path))
+    except installer.SettingsError as exc:
+        return _fail(f"{path}: {exc}")
+    command = installer.statusline_command(home=str(home()))
+    _, theirs = installer.settings_statusline_install(current, command=command, force=force)
+    if theirs is not None:
+        print(f"{path}: kept your status line ({theirs[:80]}); --force replaces it with Blueplane's")
+        return 0
+    if not dry_run:
+        home().mkdir(parents=True, exist_ok=True)
+        capture_config_write()  # the Redis address the status line sends official rate limits to
+    return _settings_change(
+        path,
+        lambda data: installer.settings_statusline_install(data, command=command, force=force)[0],
+        dry_run=dry_run,
+        verb="install",
+    )
+
+
+def statusline_uninstall(target: str, *, dry_run: bool) -> int:
+    """Remove Blueplane's status line, and only it."""
+    if not _target_ok(target):
+        return _fail(f"unknown target {target!r}; expected {TARGET!r}")
+    return _settings_change(
+        Path(settings.CLAUDE_SETTINGS_PATH),
+        installer.settings_statusline_uninstall,
+        dry_run=dry_run,
+        verb="uninstall",
+    )
+
+
 def uninstall(target: str, *, dry_run: bool) -> int:
-    """Remove every hook of ours; the user's own hooks and settings stay as they are, and a file
-    install created is deleted again when nothing else is in it."""
+    """Remove every hook of ours and our status line; the user's own hooks and settings stay as they
+    are, and a file install created is deleted again when nothing else is in it."""
     if not _target_ok(target):
         return _fail(f"unknown target {target!r}; expected {TARGET!r}")
     return _settings_change(

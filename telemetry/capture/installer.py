@@ -13,6 +13,8 @@ Rules:
   (`.../telemetry/capture/hook.py claude-code`, whatever an older install put around it), so a moved
   checkout is updated, not duplicated.
 - The file keeps its layout: indentation, line endings and final newline (settings_render).
+- The status line (`statusLine`, one per settings file) is ours when its command runs
+  `blueplane/statusline.py`; one the user set is kept unless they force it, and uninstall removes ours only.
 - Pure functions over dicts here; commands.py does the file I/O, backups and printing.
 """
 
@@ -31,6 +33,8 @@ from pathlib import Path
 HOOK_SCRIPT = Path(__file__).resolve().with_name("hook.py")
 HOOK_TARGET = "claude-code"
 HOOK_TIMEOUT_S = 10  # Claude Code's per-hook limit; ours takes milliseconds
+# The status line script, named by path only: it is an interface (it reads the store), not capture.
+STATUSLINE_SCRIPT = Path(__file__).resolve().parents[2] / "blueplane" / "statusline.py"
 
 # Every event name Claude Code 2.1.331 validates (read from its binary by the claude-real harness).
 EVENTS_2_1_331 = (
@@ -55,6 +59,7 @@ EVENTS_NEVER = frozenset({"WorktreeCreate", "WorktreeRemove"})
 
 # Older installs ended the line with `claude-code`; newer ones add redirections and `exit 0` after it.
 _OURS = re.compile(r"telemetry/capture/hook\.py['\"]?\s+claude-code(?![\w-])")
+_OURS_STATUSLINE = re.compile(r"blueplane/statusline\.py(?![\w.])")
 # System-wide folders where npm (global prefix), Homebrew and distribution packages put `claude`.
 SYSTEM_BIN_DIRS = (
     Path("/usr/local/bin"), Path("/usr/bin"), Path("/opt/homebrew/bin"), Path("/home/linuxbrew/.linuxbrew/bin")
@@ -95,6 +100,46 @@ def hook_command(*, home: str, python: str | None = None, script: Path = HOOK_SC
         f"trap '' TERM; BLUEPLANE_HOME={shlex.quote(home)} {shlex.quote(python)} -I -S "
         f"{shlex.quote(str(script))} {HOOK_TARGET} 2>/dev/null || cat >/dev/null; exit 0"
     )
+
+
+def statusline_command(*, home: str, python: str | None = None, script: Path = STATUSLINE_SCRIPT) -> str:
+    """The status line's command line (Claude Code runs it through `sh -c` at every refresh), made like
+    hook_command's: the real interpreter with -I -S, BLUEPLANE_HOME fixed, stderr to /dev/null (what
+    a status line prints there would show), and when the interpreter or script cannot run, `cat`
+    reads the status JSON so Claude Code does not write into a pipe without a reader."""
+    python = python or os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
+    return (
+        f"BLUEPLANE_HOME={shlex.quote(home)} {shlex.quote(python)} -I -S {shlex.quote(str(script))} "
+        "2>/dev/null || cat >/dev/null"
+    )
+
+
+def is_our_statusline(setting: object) -> bool:
+    return (
+        isinstance(setting, dict)
+        and isinstance(setting.get("command"), str)
+        and bool(_OURS_STATUSLINE.search(setting["command"]))
+    )
+
+
+def settings_statusline_install(data: dict, *, command: str, force: bool) -> tuple[dict, str | None]:
+    """(a copy of the settings with our status line, None), or (the settings unchanged, the command of
+    the user's own status line) when they have one and `force` is not given."""
+    current = data.get("statusLine")
+    if current is not None and not is_our_statusline(current) and not force:
+        theirs = current.get("command") if isinstance(current, dict) else None
+        return data, theirs if isinstance(theirs, str) else json.dumps(current)
+    data = copy.deepcopy(data)
+    data["statusLine"] = {"type": "command", "command": command, "padding": 0}
+    return data, None
+
+
+def settings_statusline_uninstall(data: dict) -> dict:
+    """A copy of the settings without our status line (someone else's stays)."""
+    data = copy.deepcopy(data)
+    if is_our_statusline(data.get("statusLine")):
+        del data["statusLine"]
+    return data
 
 
 def is_ours(command: object) -> bool:
@@ -244,7 +289,10 @@ def settings_render(data: dict, *, like: str | None = None) -> str:
 
 
 def settings_has_ours(data: dict) -> bool:
-    """Whether any hook in the settings is one of ours (of this install or an older one)."""
+    """Whether any hook in the settings, or its status line, is one of ours (of this install or an
+    older one)."""
+    if is_our_statusline(data.get("statusLine")):
+        return True
     hooks = data.get("hooks")
     return isinstance(hooks, dict) and any(_without_ours(groups) != groups for groups in hooks.values())
 
@@ -314,8 +362,9 @@ def settings_install(data: dict, *, command: str, events: list[str]) -> dict:
 
 
 def settings_uninstall(data: dict) -> dict:
-    """A copy of the settings with every hook of ours removed, and nothing else changed."""
-    data = copy.deepcopy(data)
+    """A copy of the settings with every hook of ours and our status line removed, and nothing else
+    changed."""
+    data = settings_statusline_uninstall(data)
     hooks = data.get("hooks")
     if not isinstance(hooks, dict):
         return data

@@ -96,11 +96,13 @@ class TurnKind(models.TextChoices):
     COMPACTION = "compaction"
     SUBAGENT_RUN = "subagent_run"
     API_ERROR = "api_error"
+    RATE_LIMITS = "rate_limits"  # the official limits a status line saw (detail holds them)
 
 
 class Turn(models.Model):
     """One step of a conversation: a prompt (sizes, not text), an assistant response (model, tokens,
-    cost, stop reason, latency), a compaction, a sub-agent run or an API error. Tool calls are in
+    cost, stop reason, latency), a compaction, a sub-agent run, an API error, or the official rate
+    limits the status line saw. Tool calls are in
     ToolCall. `key` identifies the source thing (message id, record uuid) so re-derivation upserts."""
 
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="turns")

@@ -270,9 +270,40 @@ def _hook_facts(seq: int, session: str, ts: datetime, kind: Any, p: Mapping, met
         return [TurnFact(session, f"agent:{agent}", "subagent_run", ts, agent_id=agent, detail=detail)]
     if kind == "SessionEnd":
         return [SessionFact(session, ts, end_reason=_str(p.get("reason"))[:64] or "other")]
+    if kind == "StatusLine":
+        return _rate_limit_facts(seq, session, ts, p)
     if kind in HOOKS_IGNORED:
         return []
     return [IssueFact(session, seq, IssueKind.UNKNOWN_HOOK, _str(kind)[:200])]
+
+
+# The official rate-limit windows a status line passes on (blueplane/statusline.py), as they are kept in
+# a turn's detail: integers only (bounds.py keeps no floats in detail), the used share in hundredths of
+# a percent and the reset in Unix seconds.
+RATE_LIMIT_WINDOWS = ("five_hour", "seven_day")
+_EPOCH_MAX = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
+def _rate_limit_facts(seq: int, session: str, ts: datetime, p: Mapping) -> list[Fact]:
+    """One observation of the official rate limits: a `rate_limits` turn keyed by its figures, so the
+    same figures seen again are one row."""
+    limits = p.get("rate_limits")
+    detail = {}
+    for name in RATE_LIMIT_WINDOWS:
+        window = limits.get(name) if isinstance(limits, dict) else None
+        if not isinstance(window, dict):
+            continue
+        percent, resets = window.get("used_percentage"), window.get("resets_at")
+        if (
+            isinstance(percent, int | float) and not isinstance(percent, bool) and 0 <= percent <= 1000
+            and isinstance(resets, int | float) and not isinstance(resets, bool) and 0 <= resets <= _EPOCH_MAX
+        ):  # fmt: skip
+            detail[f"{name}_used_bp"] = round(percent * 100)
+            detail[f"{name}_resets_at"] = int(resets)
+    if not detail:
+        return [IssueFact(session, seq, IssueKind.MISSING_FIELD, "StatusLine without rate limits")]
+    key = "rate_limits:" + ";".join(f"{k}={v}" for k, v in sorted(detail.items()))
+    return [TurnFact(session, key, "rate_limits", ts, detail=detail)]
 
 
 def _record_facts(seq: int, session: str, ts: datetime, r: Mapping, metadata: Mapping) -> list[Fact]:

@@ -3,36 +3,22 @@
 For what must answer before Django could even start (~0.3 s): `blueplane report` and the statusline.
 They read the rollups and sessions the selectors read, with the same sums (the tests hold them to the
 API's answers). Nothing here imports Django or a third-party package: the statusline runs under
-`python -I -S`. The path follows blueplane/settings.py (`_database`): $BLUEPLANE_DATABASE_URL when it
-is a sqlite:// URL, else $BLUEPLANE_HOME/telemetry.db.
+`python -I -S`. The path and the opening are sqlitefile.py's (the statusline uses it alone).
 """
 
 import os
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
 
+from .sqlitefile import StoreUnavailable, database_file, readonly_open
 
-class StoreUnavailable(Exception):
-    """The store cannot be read this way: not created yet, not migrated, or not SQLite (PostgreSQL is
-    read through Django). The message says which, in words for the user."""
+__all__ = ["StoreUnavailable", "connect", "database_path"]
 
 
 def database_path(environ: Mapping[str, str] = os.environ) -> Path:
     """The SQLite file Django uses, or StoreUnavailable when the store is not SQLite."""
-    url = environ.get("BLUEPLANE_DATABASE_URL")
-    if url is None:
-        home = Path(environ.get("BLUEPLANE_HOME", "").strip() or "~/.blueplane").expanduser()
-        return home / "telemetry.db"
-    parts = urlsplit(url)
-    if parts.scheme != "sqlite":
-        raise StoreUnavailable("the store is not SQLite (BLUEPLANE_DATABASE_URL)")
-    # As dj-database-url reads it: sqlite:////abs/path is /abs/path, sqlite:///rel is rel.
-    name = unquote(parts.path[1:])
-    if name in ("", ":memory:"):
-        raise StoreUnavailable("the store is an in-memory database")
-    return Path(name)
+    return Path(database_file(environ))
 
 
 def connect(environ: Mapping[str, str] = os.environ, *, table: str = "sessions") -> sqlite3.Connection:
@@ -42,7 +28,7 @@ def connect(environ: Mapping[str, str] = os.environ, *, table: str = "sessions")
     if not path.is_file():
         raise StoreUnavailable("no data yet: the database is not set up; `blueplane up` sets it up")
     try:
-        db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=2.0)
+        db = readonly_open(str(path))
         found = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
         if found.fetchone() is None:
             db.close()

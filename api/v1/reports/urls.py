@@ -2,10 +2,11 @@
 
 from django.urls import path
 
-from . import export, usage, views
+from . import blocks, export, usage, views
 
 urlpatterns = [
     path("usage/", usage.UsageView.as_view(), name="usage"),
+    path("blocks/", blocks.BlocksView.as_view(), name="blocks"),
     path("tools/", views.ToolsView.as_view(), name="tools"),
     path("errors/", views.ErrorsView.as_view(), name="errors"),
     path("acceptance/", views.AcceptanceView.as_view(), name="acceptance"),
