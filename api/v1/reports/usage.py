@@ -6,7 +6,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from telemetry.selectors import ccusage, sessions, usage
+from telemetry.selectors import ccusage, ccusage_shapes, sessions, usage
 
 from ..errors import ErrorSerializer
 from .base import Choice, ReportParams, ReportView, parsed, span_of
@@ -28,6 +28,12 @@ class UsageParams(ReportParams):
         required=False,
         help_text="group=week: the day weeks start on (default: monday; sunday with format=ccusage, as "
         "ccusage)",
+    )
+    order = Choice(
+        choices=ccusage_shapes.ORDERS,
+        required=False,
+        help_text="format=ccusage: asc or desc, as ccusage's --order (default: periods oldest first, "
+        "sessions most expensive first)",
     )
     limit = serializers.IntegerField(
         default=50, min_value=1, max_value=10_000,
@@ -65,12 +71,14 @@ def usage_rows(values: dict) -> list:
 
 def ccusage_report(values: dict) -> dict:
     days = values["local_days"]
-    filters = {"platform": values.get("platform"), "project_key": values.get("project")}
-    if values["group"] == "session":
+    group = values["group"]
+    filters = {"platform": values.get("platform"), "project": values.get("project"),
+               "order": values.get("order") or ccusage_shapes.DEFAULT_ORDER[group]}  # fmt: skip
+    if group == "session":
         return ccusage.ccusage_sessions(start=days.start, end=days.end, limit=values["limit"], **filters)
     return ccusage.ccusage_periods(
-        start=days.since, end=days.until, tz=days.tz, period=values["group"],
-        week_starts=values["week_starts"], **filters,
+        start=days.since, end=days.until, tz=days.tz, period=group, week_starts=values["week_starts"],
+        **filters,
     )  # fmt: skip
 
 
