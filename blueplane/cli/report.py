@@ -182,9 +182,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         r = reports.add_parser(name, help=help, description=help)
         ccusage_options(r)
         if name == "weekly":
-            r.add_argument("--start-of-week", choices=WEEKDAYS, default="sunday",
-                           help="the day weeks start on (default: sunday, as ccusage)")  # fmt: skip
+            r.add_argument("-w", "--start-of-week", choices=WEEKDAYS, default="monday",
+                           help="the day weeks start on (default: monday, as ccusage 20's weekly)")  # fmt: skip
         else:
-            r.set_defaults(start_of_week="sunday")
+            r.set_defaults(start_of_week="monday")
         r.set_defaults(handler=cmd_report)
     blocks.register(reports)

@@ -24,9 +24,9 @@ from django.db.models import Max, Sum
 from ..models import Turn, TurnKind, UsageHour
 from ..processing.bounds import cost_units_sums
 from ..processing.costunits import cost_units_total
-from .ccusage_shapes import REPORTS as REPORTS  # the API's names for ccusage's reports
+from .ccusage_shapes import REPORTS as REPORTS  # the API names ccusage's reports from here
 from .ccusage_shapes import (
-    SUNDAY,
+    WEEK_STARTS,
     HourUsage,
     SessionKey,
     SessionModelUsage,
@@ -48,14 +48,14 @@ def ccusage_periods(
     end: date,
     tz: str = "UTC",
     period: str = "day",
-    week_starts: int = SUNDAY,
+    week_starts: int = WEEK_STARTS,
     platform: str | None = None,
     project: str | None = None,
     order: str = "asc",
 ) -> dict:
     """`ccusage daily|weekly|monthly --json` over the local days start..end in tz: {"daily": [...],
     "totals": {...}} (or "weekly", "monthly"), periods oldest first (`order` "desc": newest first), only
-    those with usage. Weeks start on weekday `week_starts` (0 Monday .. 6 Sunday, ccusage's default).
+    those with usage. Weeks start on weekday `week_starts` (0 Monday, ccusage's default, .. 6 Sunday).
     `project`: a project's key, or the name of one or more projects."""
     lo, hi = days_hours(start, end, ZoneInfo(tz))
     qs = UsageHour.objects.filter(hour__gte=lo, hour__lt=hi)

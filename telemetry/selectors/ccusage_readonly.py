@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from ..processing.costunits import COST_UNITS_SQL, cost_units_total
 from .ccusage_shapes import (
-    SUNDAY,
+    WEEK_STARTS,
     HourUsage,
     SessionKey,
     SessionModelUsage,
@@ -60,7 +60,7 @@ def ccusage_periods(
     end: date,
     tz: str = "UTC",
     period: str = "day",
-    week_starts: int = SUNDAY,
+    week_starts: int = WEEK_STARTS,
     platform: str | None = None,
     project: str | None = None,
     order: str = "asc",

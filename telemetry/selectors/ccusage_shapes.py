@@ -19,7 +19,8 @@ from .spans import hour_local_day, period_name, period_start
 REPORTS = {"day": "daily", "week": "weekly", "month": "monthly", "session": "session"}
 # The agent ccusage names for each of our platforms.
 AGENTS = {"claude_code": "claude", "cursor": "cursor"}
-SUNDAY = 6  # ccusage's weeks start on Sunday unless told otherwise
+# ccusage 20's `weekly` starts weeks on Monday (tests/fixtures/claude-real/ccusage/README.md).
+WEEK_STARTS = 0
 ORDERS = ("asc", "desc")
 # Periods come oldest first (ccusage's default); sessions most expensive first (ccusage's only order).
 DEFAULT_ORDER = {"day": "asc", "week": "asc", "month": "asc", "session": "desc"}
@@ -140,13 +141,13 @@ def periods_report(
     end: date,
     tz: str = "UTC",
     period: str = "day",
-    week_starts: int = SUNDAY,
+    week_starts: int = WEEK_STARTS,
     order: str = "asc",
 ) -> dict:
     """`ccusage daily|weekly|monthly --json` from hour rows: {"daily": [...], "totals": {...}} (or
     "weekly", "monthly") over the local days start..end in tz (a UTC hour counts toward the local day
     spans.hour_local_day gives it), only periods with usage, oldest first (`order` "desc": newest
-    first). Weeks start on weekday `week_starts` (0 Monday .. 6 Sunday, ccusage's default)."""
+    first). Weeks start on weekday `week_starts` (0 Monday, ccusage's default, .. 6 Sunday)."""
     zone = ZoneInfo(tz)
     periods: dict[date, dict] = {}
     for r in hours:

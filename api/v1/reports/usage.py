@@ -26,8 +26,7 @@ class UsageParams(ReportParams):
     start_of_week = Choice(
         choices=usage.WEEKDAYS,
         required=False,
-        help_text="group=week: the day weeks start on (default: monday; sunday with format=ccusage, as "
-        "ccusage)",
+        help_text="group=week: the day weeks start on (default: monday, as ccusage 20's weekly report)",
     )
     order = Choice(
         choices=ccusage_shapes.ORDERS,
@@ -48,10 +47,8 @@ class UsageParams(ReportParams):
                 {"group": f"format=ccusage reports group=day, week, month or session, not {attrs['group']} "
                  "(ccusage has no such report)"}
             )  # fmt: skip
-        if "start_of_week" in attrs:
-            attrs["week_starts"] = usage.WEEKDAYS.index(attrs["start_of_week"])
-        else:
-            attrs["week_starts"] = ccusage.SUNDAY if attrs["format"] == "ccusage" else 0
+        # Monday unless asked: Blueplane's weeks, and ccusage 20's (ccusage_shapes.WEEK_STARTS).
+        attrs["week_starts"] = usage.WEEKDAYS.index(attrs.get("start_of_week", "monday"))
         return attrs
 
 
