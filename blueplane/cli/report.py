@@ -10,12 +10,14 @@ started. A PostgreSQL store (BLUEPLANE_DATABASE_URL=postgres://...) is read thro
 import argparse
 import os
 import re
+from contextlib import closing
 from datetime import date
 
 from . import blocks
 from .options import CommandError, local_zone
 
 PERIODS = {"daily": "day", "weekly": "week", "monthly": "month", "session": "session"}
+# As spans.WEEKDAYS, which argparse needs before anything but the standard library is imported.
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAY = re.compile(r"\d{4}-?\d{2}-?\d{2}")
 # ccusage flags that scripts pass and that mean nothing here: (flags, takes a value).
@@ -43,7 +45,12 @@ def ccusage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-z", "--timezone", help="IANA time zone of the days (default: this machine's)")
     p.add_argument("--project", help="only this project: its key or its (folder) name")
     p.add_argument("-b", "--breakdown", action="store_true", help="a row per model under each row")
-    p.add_argument("-o", "--order", choices=("asc", "desc"), help="oldest (cheapest) first, or newest")
+    p.add_argument(
+        "-o",
+        "--order",
+        choices=("asc", "desc"),
+        help="asc: oldest first (sessions: cheapest); desc: newest (sessions: dearest)",
+    )
     p.add_argument("-j", "--json", action="store_true", help="print ccusage's JSON instead of a table")
     p.add_argument("--color", action="store_true", help="accepted for ccusage's sake (colour is automatic)")
     p.add_argument("--no-color", action="store_true", help="no colour (as NO_COLOR=1)")
@@ -82,6 +89,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def _read(period: str, query: dict) -> dict:
     """The report from the store: read-only with sqlite3 when it is SQLite, else through Django."""
+    import sqlite3
+
     from telemetry.selectors.readonly import StoreUnavailable, connect, database_path
 
     try:
@@ -94,12 +103,15 @@ def _read(period: str, query: dict) -> dict:
         db = connect(table="rollup_usage_hour")
     except StoreUnavailable as exc:
         raise CommandError(str(exc)) from None
-    with db:
-        if query["project"] and not ccusage_readonly.project_known(db, query["project"]):
-            raise CommandError(_unknown_project(query["project"]), exit_code=2)
-        if period == "session":
-            return ccusage_readonly.ccusage_sessions(db, **query)
-        return ccusage_readonly.ccusage_periods(db, **query)
+    with closing(db):
+        try:
+            if query["project"] and not ccusage_readonly.project_known(db, query["project"]):
+                raise CommandError(_unknown_project(query["project"]), exit_code=2)
+            if period == "session":
+                return ccusage_readonly.ccusage_sessions(db, **query)
+            return ccusage_readonly.ccusage_periods(db, **query)
+        except sqlite3.Error as exc:  # locked past the wait, or a store of another version
+            raise CommandError(f"the database cannot be read: {exc}") from None
 
 
 def _read_orm(period: str, query: dict) -> dict:
