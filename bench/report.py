@@ -2,20 +2,22 @@
 transcripts, after loading them through the real pipeline as a user would.
 
 The corpus: `--copies` (default 60) shifted copies of tests/fixtures/claude-real/projects (copy k is k
-days later, with its own session ids, uuids, message and request ids, so Blueplane and ccusage both
-count it as new; tests/support/shifted.py), ~350 MB, kept under .bench/report/ and reused by later runs.
+days earlier, so the history ends on the corpus's day, with its own session ids, uuids, message and
+request ids, so Blueplane and ccusage both count it as new; tests/support/shifted.py), ~350 MB, kept
+under .bench/report/ and reused by later runs.
 
 Loading: `blueplane up --detach` on a BLUEPLANE_HOME of its own (embedded Redis and SQLite, a free port,
 never 7531), then `blueplane import claude-code` of the copies; loading ends when the report is complete:
 nothing read is left unstored, the slow path has no session behind and the stored events no longer change,
 as `blueplane status --json` says. Blueplane's own CLAUDE_CONFIG_DIR is an empty one in its home, so its
-transcript tailer does not read the copies too. Throughput: transcript MB/s and stored events/s over that time.
+transcript tailer does not read the copies too. Throughput: transcript MB/s and stored events/s over
+that time.
 
 Then, in one run, side by side and alternating, after one unmeasured run each: `--runs` (default 5) runs
 of each command (TZ=UTC, ccusage with CLAUDE_CONFIG_DIR on the copies), wall time including interpreter
 or runtime start, median of each, their ratio (target: Blueplane's at most 0.7x ccusage's), and the two
-reports' totals, which must be equal (tokens exactly, cost within 10^-6 USD). `blueplane statusline`
-P95 is timed when the command exists in this tree (else null, saying so). Blueplane is stopped at the
+reports' totals, which must be equal (tokens exactly, cost within 10^-6 USD). The status line's P95 on
+this store is measured by bench/statusline.py when this tree has it (else null, saying so). Blueplane is stopped at the
 end unless `--keep`; `--home PATH` reuses a home a previous `--keep` run loaded. The last line printed
 is one JSON object with every figure.
 
@@ -36,7 +38,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.fastpath import pct  # noqa: E402
 from tests.support.shifted import corpus_copies  # noqa: E402
 
 WORK = ROOT / ".bench" / "report"
@@ -44,10 +45,7 @@ PROJECTS = ROOT / "tests" / "fixtures" / "claude-real" / "projects"
 BLUEPLANE = Path(sys.executable).parent / "blueplane"
 CCUSAGE = ROOT / "tests" / "support" / "claude-real" / "node_modules" / ".bin" / "ccusage"
 RATIO_TARGET = 0.7
-STATUSLINE_RUNS = 50
-# What Claude Code passes a status line command on stdin (the fields that matter here).
-STATUSLINE_INPUT = {"session_id": "00008b4c-943a-4115-afd2-da6624a909d1", "model": {"id": "claude-opus-4-5"},
-                    "cwd": "/home/dev/corpus/work/02-parallel-opus", "workspace": {}, "cost": {}}  # fmt: skip
+STATUSLINE_RUNS = 200
 
 
 def free_port() -> int:
@@ -59,12 +57,12 @@ def free_port() -> int:
 
 def corpus(copies: int) -> tuple[Path, int]:
     """CLAUDE_CONFIG_DIR holding `copies` shifted copies under projects/ (made once), and their bytes."""
-    claude = WORK / f"claude-{copies}"
+    claude = WORK / f"claude-{copies}-past"
     done = claude / "done"
     if not done.exists():
         shutil.rmtree(claude, ignore_errors=True)
         print(f"writing {copies} shifted copies of the corpus ...", file=sys.stderr)
-        corpus_copies(PROJECTS, claude / "projects", copies)
+        corpus_copies(PROJECTS, claude / "projects", copies, step_days=-1)  # into the past, as history is
         done.write_text("")
     size = sum(p.stat().st_size for p in (claude / "projects").rglob("*") if p.is_file())
     return claude, size
@@ -124,17 +122,15 @@ def totals_equal(ours: dict, theirs: dict) -> bool:
     return all(ours[k] == theirs[k] for k in tokens) and abs(ours["totalCost"] - theirs["totalCost"]) < 1e-6
 
 
-def statusline_p95(env: dict) -> tuple[float | None, str]:
-    """P95 of `blueplane statusline` fed Claude Code's JSON, when this tree has the command."""
-    probe = run([str(BLUEPLANE), "statusline"], env, input=json.dumps(STATUSLINE_INPUT))
-    if probe.returncode != 0 or not probe.stdout.strip():
-        return None, "no `blueplane statusline` in this tree (another part of issue 10 builds it)"
-    walls = []
-    for _ in range(STATUSLINE_RUNS):
-        started = time.perf_counter()
-        run([str(BLUEPLANE), "statusline"], env, input=json.dumps(STATUSLINE_INPUT))
-        walls.append((time.perf_counter() - started) * 1000)
-    return round(pct(walls, 95), 1), f"{STATUSLINE_RUNS} runs"
+def statusline_p95(home: Path) -> tuple[float | None, str]:
+    """P95 of the installed status line command on this store, measured by bench/statusline.py (as Claude
+    Code runs it) when this tree has it; else None."""
+    try:
+        from bench import statusline
+    except ImportError:
+        return None, "no bench/statusline.py in this tree (the status line is another part of issue 10)"
+    figures = statusline.statusline_p95(home, runs=STATUSLINE_RUNS)
+    return figures["p95_ms"], f"{STATUSLINE_RUNS} runs, P50 {figures['p50_ms']} ms: {figures['line']}"
 
 
 def main() -> None:
@@ -146,7 +142,7 @@ def main() -> None:
     args = parser.parse_args()
 
     claude, size = corpus(args.copies)
-    home = args.home or WORK / f"home-{args.copies}"
+    home = args.home or WORK / f"home-{args.copies}-past"
     env = {**os.environ, "BLUEPLANE_HOME": str(home), "BLUEPLANE_PORT": str(free_port()), "TZ": "UTC",
            "CLAUDE_CONFIG_DIR": str(home / "claude")}  # fmt: skip
     ccusage_env = {**env, "CLAUDE_CONFIG_DIR": str(claude)}
@@ -185,7 +181,7 @@ def main() -> None:
         figures["days"] = len(ours["daily"])
         figures["totals_equal"] = totals_equal(ours["totals"], theirs["totals"])
         figures["totals"] = {"blueplane": ours["totals"], "ccusage": theirs["totals"]}
-        figures["statusline_p95_ms"], figures["statusline_note"] = statusline_p95(env)
+        figures["statusline_p95_ms"], figures["statusline_note"] = statusline_p95(home)
     finally:
         if not args.keep:
             run([str(BLUEPLANE), "down"], env)
