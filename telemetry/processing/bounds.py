@@ -43,6 +43,7 @@ from typing import Any
 from django.db.models import BigIntegerField, F, Sum, Value
 from django.db.models.functions import Cast, Round
 
+from .costunits import COST_SCALE, COST_SPLIT_BITS
 from .facts import ChangeFact, Fact, IssueFact, IssueKind, SessionFact, ToolFact, TurnFact
 
 VALUE_OUT_OF_RANGE = IssueKind.VALUE_OUT_OF_RANGE
@@ -84,25 +85,13 @@ def event_ident(event_id: Any, raw: bytes) -> int:
     return int.from_bytes(blake2b(source, digest_size=7).digest(), "big")
 
 
-COST_SCALE = 10**8
-_COST_SPLIT_BITS = 24
-_COST_UNITS = "CAST(ROUND(cost_usd * 100000000) AS BIGINT)"
-# Two columns of a SELECT over turns: the sums of their cost units, high and low part.
-COST_UNITS_SQL = f"SUM({_COST_UNITS} >> {_COST_SPLIT_BITS}), SUM({_COST_UNITS} & {2**_COST_SPLIT_BITS - 1})"
-
-
 def cost_units_sums() -> dict[str, Sum]:
     """COST_UNITS_SQL as ORM aggregates, named cost_high and cost_low."""
     units = Cast(Round(F("cost_usd") * Value(COST_SCALE)), BigIntegerField())
     return {
-        "cost_high": Sum(units.bitrightshift(_COST_SPLIT_BITS)),
-        "cost_low": Sum(units.bitand(2**_COST_SPLIT_BITS - 1)),
+        "cost_high": Sum(units.bitrightshift(COST_SPLIT_BITS)),
+        "cost_low": Sum(units.bitand(2**COST_SPLIT_BITS - 1)),
     }
-
-
-def cost_units_total(high: int | None, low: int | None) -> Decimal:
-    """The cost in USD of the two sums of COST_UNITS_SQL (or cost_units_sums)."""
-    return Decimal((int(high or 0) << _COST_SPLIT_BITS) + int(low or 0)) / COST_SCALE
 
 
 def counter_fit(value: int | None, hi: int = INT32_MAX) -> int:

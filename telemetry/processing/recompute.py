@@ -23,7 +23,8 @@ from ..models import (
     Turn,
     TurnKind,
 )
-from .bounds import COST_UNITS_SQL, INT32_MAX, INT64_MAX, cost_fit, cost_units_total, counter_fit
+from .bounds import INT32_MAX, INT64_MAX, cost_fit, counter_fit
+from .costunits import COST_UNITS_SQL, cost_units_total
 from .facts import IssueKind
 from .rollups import ACTIVE_GAP_CAP, EPOCH_US_SQL
 from .rows import CHANGES, TOOLS, Touched, row_update, sql_fetch

@@ -34,7 +34,8 @@ from ..models import (
     TurnKind,
     UsageHour,
 )
-from .bounds import INT64_MAX, cost_fit, cost_units_sums, cost_units_total, counter_fit
+from .bounds import INT64_MAX, cost_fit, cost_units_sums, counter_fit
+from .costunits import cost_units_total
 from .histograms import LATENCY_BUCKETS, histogram_trim, latency_bucket
 
 HOUR = timedelta(hours=1)

@@ -1,7 +1,7 @@
 """Tokens and cost, from the hourly usage rollups: per local day, or grouped by model, project, day, week
 or month."""
 
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Literal, TypedDict
 from zoneinfo import ZoneInfo
@@ -10,13 +10,14 @@ from django.db.models import Sum
 
 from ..models import RAW_TRACE_MODELS, UsageHour
 from ..processing import rollups
-from ..processing.bounds import cost_units_sums, cost_units_total
-from .spans import days_hours, hour_local_day, rollup_filter
+from ..processing.bounds import cost_units_sums
+from ..processing.costunits import cost_units_total
+from .spans import WEEKDAYS as WEEKDAYS  # the API names weeks' first days from here
+from .spans import days_hours, hour_local_day, period_name, period_start, rollup_filter
 
 PLATFORMS = tuple(RAW_TRACE_MODELS)  # claude_code, cursor
 USAGE_GROUPS = ("model", "project", "platform")
 PERIODS = ("day", "week", "month")
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _TOKENS = tuple(m for m in rollups.USAGE_MEASURES if m != "cost_usd")
 
 
@@ -91,23 +92,6 @@ def usage_by_day(
             acc = out[(day, group)] = UsageRow(day=day, **labels, **usage_totals_empty())
         usage_totals_add(acc, r)
     return [out[k] for k in sorted(out, key=lambda k: (k[0], tuple(str(x) for x in k[1])))]
-
-
-def period_start(day: date, *, period: str, week_starts: int = 0) -> date:
-    """The first day of the day, week or month holding `day`; weeks start on weekday `week_starts`
-    (0 Monday .. 6 Sunday). Held to the calendar's first day (0001-01-01 is a Monday, so a week
-    starting on Sunday would begin the day before the calendar)."""
-    if period == "month":
-        return day.replace(day=1)
-    if period == "week":
-        back = (day.weekday() - week_starts) % 7
-        return day - timedelta(days=back) if day.toordinal() > back else date.min
-    return day
-
-
-def period_name(first_day: date, period: str) -> str:
-    """How a period is named in reports: YYYY-MM for a month, its first day YYYY-MM-DD otherwise."""
-    return first_day.strftime("%Y-%m") if period == "month" else first_day.isoformat()
 
 
 def usage_report(

@@ -126,16 +126,22 @@ def test_ccusage_sessions_are_ccusages_but_for_the_fork(corpus, client):
     assert costs == sorted(costs, reverse=True)  # most expensive first, as ccusage
 
 
-@pytest.mark.parametrize(
-    ("group", "key", "period"), [("week", "weekly", "2026-11-22"), ("month", "monthly", "2026-11")]
-)
-def test_ccusage_weeks_and_months_hold_the_days(corpus, client, group, key, period):
-    daily = json.loads((CCUSAGE / "daily.json").read_text())
+@pytest.mark.parametrize(("group", "name"), [("week", "weekly"), ("month", "monthly")])
+def test_ccusage_weeks_and_months_are_ccusages_own_output(corpus, client, group, name):
     ours = get(client, "usage/", format="ccusage", group=group)
-    (row,) = ours[key]
-    assert row["period"] == period  # ccusage's weeks start on Sunday
-    expected = {**daily["daily"][0], "period": period}
-    _close({"daily": [row], "totals": ours["totals"]}, {"daily": [expected], "totals": daily["totals"]})
+    _close(ours, json.loads((CCUSAGE / f"{name}.json").read_text()))  # weeks start on Monday, as ccusage 20's
+
+
+def test_ccusage_order_and_week_start_are_asked_for(corpus, client):
+    (sunday,) = get(client, "usage/", format="ccusage", group="week", start_of_week="sunday")["weekly"]
+    assert sunday["period"] == "2026-11-22"
+    cheapest = get(client, "usage/", format="ccusage", group="session", order="asc", limit=1000)["session"]
+    dearest = get(client, "usage/", format="ccusage", group="session", order="desc", limit=1000)["session"]
+    assert cheapest == dearest[::-1] and dearest[0]["totalCost"] > dearest[-1]["totalCost"]
+    days = {"since": "2026-11-24", "until": "2026-11-26", "tz": "Pacific/Chatham"}  # 10:30 UTC: 00:15 there
+    newest = get(client, "usage/", format="ccusage", group="day", order="desc", **days)["daily"]
+    oldest = get(client, "usage/", format="ccusage", group="day", **days)["daily"]
+    assert [r["period"] for r in oldest] == [r["period"] for r in newest[::-1]]
 
 
 def test_tools_equal_the_clis(corpus, client, capsys):
@@ -300,7 +306,7 @@ BAD_SPANS = [
     {"platform": "emacs"}, {"project": MEGABYTE},
 ]  # fmt: skip
 BAD_OWN = {
-    "usage/": [{"group": "year"}, {"format": "xml"}, {"format": "ccusage", "group": "model"},
+    "usage/": [{"group": "year"}, {"format": "xml"}, {"format": "ccusage", "group": "model"}, {"order": "up"},
                {"start_of_week": "someday"}, {"limit": "0"}, {"limit": str(2**64)}, {"group": MEGABYTE}],
     "errors/": [{"min_count": "0"}, {"min_count": str(2**64)}, {"limit": "1001"}, {"tool": MEGABYTE}],
     "export/": [{"format": "xlsx"}, {"format": "csv", "table": "all"}, {"format": "parquet", "table": "all"},

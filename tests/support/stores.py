@@ -28,25 +28,32 @@ history_import(sys.argv[1], client=client, privacy=Privacy(b"reports"), progress
 consumer = StreamConsumer(client=client, consumer="store", flush_ms=20)
 while consumer.run_once():
     pass
-tasks.sessions_catch_up()
+while tasks.sessions_catch_up():  # one run is bounded (100 sessions): run until none is left
+    pass
 client.flushdb()
 """
 
 
-def store_env(home: Path, redis_url: str) -> dict[str, str]:
-    """The environment of a process using the store at home (its Redis is the tests' one)."""
+def store_env(home: Path, redis_url: str, database_url: str | None = None) -> dict[str, str]:
+    """The environment of a process using the store at home (its Redis is the tests' one; its database
+    the home's SQLite file unless database_url names another)."""
     env = {**os.environ, "BLUEPLANE_HOME": str(home), "BLUEPLANE_REDIS_URL": redis_url,
            "CLAUDE_CONFIG_DIR": str(home / "claude"), "DJANGO_SETTINGS_MODULE": "blueplane.settings"}  # fmt: skip
     env.pop("BLUEPLANE_DATABASE_URL", None)
+    if database_url:
+        env["BLUEPLANE_DATABASE_URL"] = database_url
     return env
 
 
-def store_build(home: Path, redis_url: str, projects: Path = CLAUDE_PROJECTS) -> Path:
-    """Fill home's store with the Claude Code transcripts under projects. Returns home."""
+def store_build(
+    home: Path, redis_url: str, projects: Path = CLAUDE_PROJECTS, *, database_url: str | None = None
+) -> Path:
+    """Fill home's store (or the database at database_url) with the Claude Code transcripts under
+    projects. Returns home."""
     home.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [sys.executable, "-c", _BUILD, str(projects)],
-        env=store_env(home, redis_url),
+        env=store_env(home, redis_url, database_url),
         cwd=ROOT,
         check=True,
         timeout=300,

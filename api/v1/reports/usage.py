@@ -6,7 +6,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from telemetry.selectors import ccusage, sessions, usage
+from telemetry.selectors import ccusage, ccusage_shapes, sessions, usage
 
 from ..errors import ErrorSerializer
 from .base import Choice, ReportParams, ReportView, parsed, span_of
@@ -26,8 +26,13 @@ class UsageParams(ReportParams):
     start_of_week = Choice(
         choices=usage.WEEKDAYS,
         required=False,
-        help_text="group=week: the day weeks start on (default: monday; sunday with format=ccusage, as "
-        "ccusage)",
+        help_text="group=week: the day weeks start on (default: monday, as ccusage 20's weekly report)",
+    )
+    order = Choice(
+        choices=ccusage_shapes.ORDERS,
+        required=False,
+        help_text="format=ccusage: asc or desc, as ccusage's --order (default: periods oldest first, "
+        "sessions most expensive first)",
     )
     limit = serializers.IntegerField(
         default=50, min_value=1, max_value=10_000,
@@ -42,10 +47,8 @@ class UsageParams(ReportParams):
                 {"group": f"format=ccusage reports group=day, week, month or session, not {attrs['group']} "
                  "(ccusage has no such report)"}
             )  # fmt: skip
-        if "start_of_week" in attrs:
-            attrs["week_starts"] = usage.WEEKDAYS.index(attrs["start_of_week"])
-        else:
-            attrs["week_starts"] = ccusage.SUNDAY if attrs["format"] == "ccusage" else 0
+        # Monday unless asked: Blueplane's weeks, and ccusage 20's (ccusage_shapes.WEEK_STARTS).
+        attrs["week_starts"] = usage.WEEKDAYS.index(attrs.get("start_of_week", "monday"))
         return attrs
 
 
@@ -65,12 +68,14 @@ def usage_rows(values: dict) -> list:
 
 def ccusage_report(values: dict) -> dict:
     days = values["local_days"]
-    filters = {"platform": values.get("platform"), "project_key": values.get("project")}
-    if values["group"] == "session":
+    group = values["group"]
+    filters = {"platform": values.get("platform"), "project": values.get("project"),
+               "order": values.get("order") or ccusage_shapes.DEFAULT_ORDER[group]}  # fmt: skip
+    if group == "session":
         return ccusage.ccusage_sessions(start=days.start, end=days.end, limit=values["limit"], **filters)
     return ccusage.ccusage_periods(
-        start=days.since, end=days.until, tz=days.tz, period=values["group"],
-        week_starts=values["week_starts"], **filters,
+        start=days.since, end=days.until, tz=days.tz, period=group, week_starts=values["week_starts"],
+        **filters,
     )  # fmt: skip
 
 

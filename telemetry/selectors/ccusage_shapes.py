@@ -1,0 +1,215 @@
+"""ccusage's `--json` shapes (ccusage 20: `daily`, `weekly`, `monthly`, `session`, each with `totals`)
+built from summed rows, whoever summed them: the ORM's selectors (ccusage.py: the API, PostgreSQL
+stores) and the standard library's sqlite3 (ccusage_readonly.py: `blueplane report` on a SQLite store).
+Both hand the same rows to the same functions here, so they cannot disagree. Standard library only.
+
+Input rows carry costs as exact Decimal USD (sums of integer units of 10^-8 USD, see
+processing/costunits.py), so sums do not depend on the order rows arrive in.
+"""
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import NamedTuple, TypedDict
+from zoneinfo import ZoneInfo
+
+from .spans import hour_local_day, period_name, period_start
+
+# ccusage's names for the periods it reports and the array each goes in.
+REPORTS = {"day": "daily", "week": "weekly", "month": "monthly", "session": "session"}
+# The agent ccusage names for each of our platforms.
+AGENTS = {"claude_code": "claude", "cursor": "cursor"}
+# ccusage 20's `weekly` starts weeks on Monday (tests/fixtures/claude-real/ccusage/README.md).
+WEEK_STARTS = 0
+ORDERS = ("asc", "desc")
+# Periods come oldest first (ccusage's default); sessions most expensive first (ccusage's only order).
+DEFAULT_ORDER = {"day": "asc", "week": "asc", "month": "asc", "session": "desc"}
+
+
+class ModelBreakdown(TypedDict):
+    modelName: str
+    inputTokens: int
+    outputTokens: int
+    cacheCreationTokens: int
+    cacheReadTokens: int
+    cost: Decimal
+
+
+class Totals(TypedDict):
+    inputTokens: int
+    outputTokens: int
+    cacheCreationTokens: int
+    cacheReadTokens: int
+    totalTokens: int
+    totalCost: Decimal
+
+
+class PeriodRow(Totals):
+    """One day, week (named by its first day) or month (YYYY-MM) over every agent."""
+
+    agent: str  # "all"
+    period: str
+    metadata: dict  # {"agents": [...]}
+    modelsUsed: list[str]
+    modelBreakdowns: list[ModelBreakdown]
+
+
+class SessionRow(Totals):
+    agent: str
+    period: str  # the session id
+    metadata: dict  # {"lastActivity": "2026-11-25T10:24:40.695Z"}
+    modelsUsed: list[str]
+    modelBreakdowns: list[ModelBreakdown]
+
+
+class HourUsage(NamedTuple):
+    """Usage of one UTC hour, model and platform, summed over projects (a rollup_usage_hour group)."""
+
+    hour: datetime  # aware, UTC
+    model: str
+    platform: str
+    input_tokens: int
+    output_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+    cost_usd: Decimal
+
+
+class SessionModelUsage(NamedTuple):
+    """Usage of one session's assistant responses by one model, and the last one's time."""
+
+    session: int  # the session's primary key
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+    cost_usd: Decimal
+    last: datetime  # aware
+
+
+class SessionKey(NamedTuple):
+    pk: int
+    session_id: str
+    platform: str
+
+
+def _totals_empty() -> dict:
+    return {"inputTokens": 0, "outputTokens": 0, "cacheCreationTokens": 0, "cacheReadTokens": 0,
+            "totalTokens": 0, "totalCost": Decimal(0)}  # fmt: skip
+
+
+def _add(total: dict, row: HourUsage | SessionModelUsage) -> None:
+    total["inputTokens"] += row.input_tokens
+    total["outputTokens"] += row.output_tokens
+    total["cacheCreationTokens"] += row.cache_write_tokens
+    total["cacheReadTokens"] += row.cache_read_tokens
+    total["totalTokens"] += (
+        row.input_tokens + row.output_tokens + row.cache_write_tokens + row.cache_read_tokens
+    )
+    total["totalCost"] += row.cost_usd
+
+
+def _breakdowns(models: dict[str, dict]) -> list[ModelBreakdown]:
+    """Per model, by cost (highest first) as ccusage orders them."""
+    rows = [
+        ModelBreakdown(
+            modelName=name,
+            inputTokens=m["inputTokens"],
+            outputTokens=m["outputTokens"],
+            cacheCreationTokens=m["cacheCreationTokens"],
+            cacheReadTokens=m["cacheReadTokens"],
+            cost=m["totalCost"],
+        )
+        for name, m in models.items()
+    ]
+    return sorted(rows, key=lambda r: (-r["cost"], r["modelName"]))
+
+
+def _report(key: str, rows: list) -> dict:
+    totals = _totals_empty()
+    for row in rows:
+        for name in totals:
+            totals[name] += row[name]
+    return {key: rows, "totals": Totals(**totals)}
+
+
+def periods_report(
+    hours: Iterable[HourUsage],
+    *,
+    start: date,
+    end: date,
+    tz: str = "UTC",
+    period: str = "day",
+    week_starts: int = WEEK_STARTS,
+    order: str = "asc",
+) -> dict:
+    """`ccusage daily|weekly|monthly --json` from hour rows: {"daily": [...], "totals": {...}} (or
+    "weekly", "monthly") over the local days start..end in tz (a UTC hour counts toward the local day
+    spans.hour_local_day gives it), only periods with usage, oldest first (`order` "desc": newest
+    first). Weeks start on weekday `week_starts` (0 Monday, ccusage's default, .. 6 Sunday)."""
+    zone = ZoneInfo(tz)
+    periods: dict[date, dict] = {}
+    for r in hours:
+        if not r.model:
+            continue  # no model, no usage line ccusage would read
+        day = hour_local_day(hour=r.hour, tz=zone)
+        if not start <= day <= end:
+            continue
+        first = period_start(day, period=period, week_starts=week_starts)
+        acc = periods.get(first)
+        if acc is None:
+            acc = periods[first] = {"total": _totals_empty(), "models": {}, "agents": set()}
+        _add(acc["total"], r)
+        _add(acc["models"].setdefault(r.model, _totals_empty()), r)
+        acc["agents"].add(AGENTS.get(r.platform, r.platform))
+    rows = [
+        PeriodRow(
+            agent="all",
+            period=period_name(first, period),
+            metadata={"agents": sorted(acc["agents"])},
+            modelsUsed=sorted(acc["models"]),
+            modelBreakdowns=_breakdowns(acc["models"]),
+            **acc["total"],
+        )
+        for first, acc in sorted(periods.items(), reverse=order == "desc")
+    ]
+    return _report(REPORTS[period], rows)
+
+
+def sessions_report(
+    sessions: Iterable[SessionKey], usage: Iterable[SessionModelUsage], *, order: str = "desc"
+) -> dict:
+    """`ccusage session --json` from the chosen sessions (most expensive first) and their usage per
+    model: {"session": [...], "totals": {...}}, each row with the time of the session's last assistant
+    message (`metadata.lastActivity`). `order` "asc" lists them cheapest first."""
+    models: dict[int, dict[str, dict]] = {}
+    last: dict[int, datetime] = {}
+    for r in usage:
+        _add(models.setdefault(r.session, {}).setdefault(r.model, _totals_empty()), r)
+        last[r.session] = max(last.get(r.session, r.last), r.last)
+    rows = []
+    for s in sessions:
+        mine = models.get(s.pk, {})
+        total = _totals_empty()
+        for m in mine.values():
+            for name in total:
+                total[name] += m[name]
+        rows.append(
+            SessionRow(
+                agent=AGENTS.get(s.platform, s.platform),
+                period=s.session_id,
+                metadata={"lastActivity": instant(last[s.pk]) if s.pk in last else None},
+                modelsUsed=sorted(mine),
+                modelBreakdowns=_breakdowns(mine),
+                **total,
+            )
+        )
+    if order == "asc":
+        rows.reverse()
+    return _report("session", rows)
+
+
+def instant(moment: datetime) -> str:
+    """As ccusage writes times: UTC, milliseconds, Z."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
