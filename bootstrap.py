@@ -86,6 +86,10 @@ def main(argv: list[str]) -> None:
     if not rest:  # the whole suite (and CI): the tree must also pass the linter and the formatter
         run([str(BIN / "ruff"), "check", "."])
         run([str(BIN / "ruff"), "format", "--check", "."])
+        # Two workers (pytest-xdist), each with its own home, database and embedded Redis
+        # (tests/environment.py): the suite waits on real processes about as much as it computes, so
+        # two halve its time even on CI's two cores.
+        rest = ["-n", "2"]
     # pytest's own exit code, so "no tests ran" (5) fails too.
     os.execv(PYTHON, [str(PYTHON), "-m", "pytest", *rest])
 

@@ -9,7 +9,9 @@ import tempfile
 
 
 def _own_temp_dir(variable: str, prefix: str) -> None:
-    if variable in os.environ:
+    # An xdist worker inherits the controller's folders: it gets its own (its own database, embedded
+    # Redis and Claude Code folder), so the two workers never share state.
+    if variable in os.environ and not os.environ.get("PYTEST_XDIST_WORKER"):
         return
     # Short, so the embedded Redis's unix socket path stays under the 107-byte limit.
     path = tempfile.mkdtemp(prefix=prefix)
