@@ -58,17 +58,13 @@ def test_unknown_time_zone_is_one_line(capsys):
     assert err.count("\n") == 1 and "unknown time zone" in err
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [["usage", "--by", "session", "--limit", "-1"], ["tools", "--days", "0"],
-     ["usage", "--by", "session", "--limit", str(2**70)], ["dlq", "list", "--limit", str(10**9 + 1)]],
-)  # fmt: skip
-def test_counts_out_of_range_are_one_line(capsys, argv):
+@pytest.mark.parametrize("argv", [["usage", "--by", "session", "--limit", "-1"], ["tools", "--days", "0"]])
+def test_non_positive_counts_are_one_line(capsys, argv):
     with pytest.raises(SystemExit) as exit_:
         cli.main(argv)
     assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert "must be a whole number from 1 to 1,000,000,000" in err and "Traceback" not in err
+    assert "must be a whole number of at least 1" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("tz", ["UTC", "Asia/Tokyo", "Pacific/Kiritimati", "America/Adak"])
