@@ -224,6 +224,8 @@ def test_dlq_inspect_replay_after_a_fix_and_purge(redis, redis_server, refuse_to
     assert "not valid JSON" in rows[2]["reason"]
     table = dlq("list", **run)
     assert table.returncode == 0 and "3 dead letters" in table.stdout and refused_id in table.stdout
+    everything = dlq("list", "--json", "--limit", str(2**70), **run)  # more than Redis takes as a count
+    assert everything.returncode == 0 and json.loads(everything.stdout) == rows
 
     shown = dlq("show", refused_id, **run)
     assert shown.returncode == 0, shown.stderr

@@ -52,6 +52,12 @@ def test_tools_report_counts_failures(corpus, capsys):
     assert sum(r["rejections"] for r in rows) == 2
 
 
+@pytest.mark.parametrize("limit", [str(2**63), str(2**70)])
+def test_a_limit_past_64_bits_lists_everything(corpus, capsys, limit):
+    rows = json.loads(run(capsys, "usage", "--by", "session", "--limit", limit, "--json", *SPAN))
+    assert sum(r["output_tokens"] for r in rows) == 1758
+
+
 def test_unknown_time_zone_is_one_line(capsys):
     assert cli.main(["usage", "--tz", "Mars/Olympus"]) == 1
     err = capsys.readouterr().err

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from .options import CommandError, django_setup, positive
+from .options import CommandError, django_setup, positive, rows_wanted
 from .output import json_print, table
 
 _REDIS_DOWN = "Redis is not answering: start Blueplane with `blueplane up`"
@@ -50,7 +50,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     with _redis():
         from telemetry.selectors.deadletters import dead_letter_count, dead_letter_list
 
-        rows = dead_letter_list(limit=args.limit)
+        rows = dead_letter_list(limit=rows_wanted(args.limit))
         total = dead_letter_count()
     if args.json:
         json_print(rows)

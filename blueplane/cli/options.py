@@ -78,6 +78,16 @@ def positive(text: str) -> int:
     return value
 
 
+# More rows than any list holds: a larger --limit (even past 64 bits, which neither a database nor Redis
+# takes as a count) means "all of them", as `logs -n` does.
+ROWS_ALL = 10**9
+
+
+def rows_wanted(limit: int) -> int:
+    """A --limit as a count the database and Redis accept."""
+    return min(limit, ROWS_ALL)
+
+
 def day(text: str) -> date:
     try:
         return date.fromisoformat(text)

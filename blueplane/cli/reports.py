@@ -2,7 +2,7 @@
 
 import argparse
 
-from .options import Span, database_require, positive, span_options
+from .options import Span, database_require, positive, rows_wanted, span_options
 from .output import report_head, table
 
 _USAGE_COLUMNS = [
@@ -22,7 +22,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
 
     span = Span(args)
     if args.by == "session":
-        rows = sessions.session_usage_list(start=span.start, end=span.end, limit=args.limit)
+        rows = sessions.session_usage_list(start=span.start, end=span.end, limit=rows_wanted(args.limit))
         columns = [("session_id", "session", "text"), ("project", "project", "text"),
                    ("started", "started", "text"), *_USAGE_COLUMNS]  # fmt: skip
         shown = [
