@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # time bounds, the ingest's and health's queries). The access rules, the schema, the root and the row
 # renderers are the same code whatever the engine; the 40,000-row streaming tests measure memory, not SQL.
 ENGINE_BOUND = [
-    f"tests/api/test_{name}.py" for name in ("sessions", "rows", "reports", "export", "ingest", "ops")
+    f"tests/api/test_{name}.py"
+    for name in ("sessions", "rows", "reports", "blocks", "insights", "export", "ingest", "ops")
 ]
 
 pytestmark = [pytest.mark.e2e, needs_postgres, pytest.mark.timeout(900)]
