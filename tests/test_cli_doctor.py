@@ -5,6 +5,7 @@ letters) reported with its fix and exit 1."""
 
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -16,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.real_claude import unavailable
 from tests.support.stores import ROOT
 from tests.test_supervisor import free_port
 
 BLUEPLANE = Path(sys.executable).parent / "blueplane"
 CLAUDE = ROOT / "tests" / "support" / "claude-real" / "node_modules" / ".bin" / "claude"
-needs_claude = pytest.mark.skipif(not CLAUDE.exists(), reason="the real Claude Code CLI is not installed")
 
 
 def run(env: dict[str, str], *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
@@ -52,7 +53,7 @@ def doctor(env: dict[str, str]) -> tuple[int, dict[str, dict]]:
 def running() -> Iterator[dict[str, str]]:
     """A home with the hook installed and everything started by `up --detach`, until the module ends."""
     if not CLAUDE.exists():
-        pytest.skip("the real Claude Code CLI is not installed")
+        unavailable("the real Claude Code CLI is not installed")
     home = Path(tempfile.mkdtemp(prefix="bp-doc-", dir="/tmp"))  # short: the Redis socket path is limited
     env = home_env(home, BLUEPLANE_PORT=str(free_port()))
     try:
@@ -110,7 +111,7 @@ def test_logs_follow_prints_new_lines_of_its_process_until_ctrl_c(running):
     log = Path(running["BLUEPLANE_HOME"]) / "logs" / "blueplane.log"
     follower = subprocess.Popen(
         [str(BLUEPLANE), "logs", "-f", "-n", "1", "fastpath"], env=running, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
         time.sleep(2)  # let it print the tail and start following
@@ -119,19 +120,21 @@ def test_logs_follow_prints_new_lines_of_its_process_until_ctrl_c(running):
             out.write("fastpath | followed line one\n")
             out.write("  a continuation of the fastpath's line\n")
         deadline = time.monotonic() + 20
-        seen = ""
-        os.set_blocking(follower.stdout.fileno(), False)
-        while "continuation" not in seen and time.monotonic() < deadline:
-            seen += follower.stdout.read() or ""
-            time.sleep(0.2)
+        seen = b""
+        # Raw reads of what is there: a text reader on a non-blocking pipe fails when it is empty.
+        while b"continuation" not in seen and time.monotonic() < deadline:
+            if select.select([follower.stdout], [], [], 0.2)[0]:
+                seen += os.read(follower.stdout.fileno(), 65536)
         follower.send_signal(signal.SIGINT)
-        rest, err = follower.communicate(timeout=20)
+        rest, err_bytes = follower.communicate(timeout=20)
     finally:
         follower.kill()
-    seen += rest or ""
+    seen_text, err = (seen + rest).decode(), err_bytes.decode()
     assert follower.returncode == 0, err
-    assert "fastpath | followed line one" in seen and "a continuation of the fastpath's line" in seen
-    assert "not for the fastpath follower" not in seen
+    assert (
+        "fastpath | followed line one" in seen_text and "a continuation of the fastpath's line" in seen_text
+    )
+    assert "not for the fastpath follower" not in seen_text
     assert err == ""
 
 
@@ -158,8 +161,9 @@ def test_hooks_not_installed(stopped):
     assert text.stdout.rstrip().endswith("problems found")
 
 
-@needs_claude
 def test_hook_script_missing(stopped):
+    if not CLAUDE.exists():
+        unavailable("the real Claude Code CLI is not installed")
     assert run(stopped, "install", "claude-code", "--claude-bin", str(CLAUDE)).returncode == 0
     code, checks = doctor(stopped)
     assert checks["hooks"]["status"] == "ok" and checks["hook_command"]["status"] == "ok"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.real_claude import claude_env, harness_find, stub_server, work_dir
+from tests.support.real_claude import claude_env, harness_find, stub_server, unavailable, work_dir
 from tests.support.stores import store_build
 
 BLUEPLANE = Path(sys.executable).parent / "blueplane"
@@ -23,9 +23,9 @@ BLUEPLANE = Path(sys.executable).parent / "blueplane"
 def harness():
     found, why = harness_find()
     if found is None:
-        pytest.skip(why)
+        unavailable(why)
     if not shutil.which("tmux"):
-        pytest.skip("tmux is not on PATH (it runs the CLI's interactive TUI)")
+        unavailable("tmux is not on PATH (it runs the CLI's interactive TUI)")
     return found
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.real_claude import unavailable
 from tests.support.stores import ROOT, store_build, store_env
 
 FIXTURES = ROOT / "tests" / "fixtures" / "claude-statusline"
@@ -64,7 +65,7 @@ def recent_home(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> 
 
 def test_figures_equal_ccusage_for_the_same_transcripts(recent_home, redis_server: str):
     if not os.access(CCUSAGE, os.X_OK):
-        pytest.skip(f"ccusage is not installed at {CCUSAGE} (npm install in tests/support/claude-real)")
+        unavailable(f"ccusage is not installed at {CCUSAGE} (npm install in tests/support/claude-real)")
     home, claude = recent_home
     env = {**store_env(home, redis_server), "TZ": "UTC"}
     result = statusline(status("after-reply.json", session_id=SESSION), env)

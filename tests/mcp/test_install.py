@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.real_claude import claude_bin_find
+from tests.support.real_claude import claude_bin_find, unavailable
 from tests.support.stores import store_env
 
 BLUEPLANE = Path(sys.executable).parent / "blueplane"
@@ -91,7 +91,7 @@ def test_a_user_config_that_is_not_json_is_one_line_and_left_alone(env: dict[str
 def test_the_real_claude_code_lists_gets_and_connects_to_it(env: dict[str, str]) -> None:
     claude, why = claude_bin_find()
     if claude is None:
-        pytest.skip(why)
+        unavailable(why)
     assert run(str(BLUEPLANE), "install", "claude-code", "--mcp", env=env).returncode == 0
 
     listed = run(str(claude), "mcp", "list", env=env)

@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 BIN_ENV = "BLUEPLANE_TEST_CLAUDE_BIN"
 HARNESS_ENV = "BLUEPLANE_TEST_CLAUDE_HARNESS"
 HARNESS_DIR = Path(__file__).resolve().parent / "claude-real"
@@ -53,6 +55,15 @@ class Run:
     stdout: str
     stderr: str
     seconds: float
+
+
+def unavailable(why: str) -> None:
+    """A test cannot run because the real CLI (or ccusage, or tmux, installed beside it for CI) is
+    missing: skip, saying why, on a developer's machine; fail under BLUEPLANE_TEST_REAL_CLAUDE=required
+    (CI, .ci/run), so what CI reports as passed was really run."""
+    if os.environ.get("BLUEPLANE_TEST_REAL_CLAUDE") == "required":
+        pytest.fail(f"required but unavailable: {why}", pytrace=False)
+    pytest.skip(why)
 
 
 def _platform_binary(node_modules: Path) -> Path | None:
