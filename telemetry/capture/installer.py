@@ -257,7 +257,9 @@ def events_supported(claude_bin: str) -> tuple[list[str], str]:
     return events, f"Claude Code {label}: the list known for {'.'.join(map(str, best))}"
 
 
-def settings_parse(text: str | None) -> dict:
+def settings_parse(text: str | None, *, section: str = "hooks") -> dict:
+    """A Claude Code JSON config (settings.json, or .claude.json with section="mcpServers") as a dict
+    whose `section`, if there, is an object; a file that is not one is a SettingsError saying why."""
     if text is None or not text.strip():
         return {}
     try:
@@ -266,8 +268,8 @@ def settings_parse(text: str | None) -> dict:
         raise SettingsError(f"not valid JSON ({exc}); fix or move it, then run this again") from None
     if not isinstance(data, dict):
         raise SettingsError("not a JSON object")
-    if not isinstance(data.get("hooks", {}), dict):
-        raise SettingsError("its `hooks` is not an object")
+    if not isinstance(data.get(section, {}), dict):
+        raise SettingsError(f"its `{section}` is not an object")
     return data
 
 

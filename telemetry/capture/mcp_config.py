@@ -6,7 +6,6 @@ $CLAUDE_CONFIG_DIR/.claude.json when CLAUDE_CONFIG_DIR is set, else ~/.claude.js
 real CLI 2.1.331). That file holds much else of Claude Code's state: only our entry is changed, every
 other key and server is kept, and the file is replaced atomically with its mode."""
 
-import json
 import os
 import shutil
 import sys
@@ -14,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .commands import _diff, _fail, _read, _target_ok, _write
-from .installer import settings_render
+from .installer import settings_parse, settings_render
 from .runtime import home
 
 NAME = "blueplane"
@@ -51,20 +50,6 @@ def is_ours(entry: object) -> bool:
     )
 
 
-def config_parse(text: str | None) -> dict:
-    if text is None or not text.strip():
-        return {}
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc}); fix or move it, then run this again") from None
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    if not isinstance(data.get("mcpServers", {}), dict):
-        raise ValueError("its `mcpServers` is not an object")
-    return data
-
-
 def config_install(data: dict, entry: dict) -> dict:
     return {**data, "mcpServers": {**data.get("mcpServers", {}), NAME: entry}}
 
@@ -82,7 +67,7 @@ def _change(target: str, change, *, dry_run: bool, verb: str) -> int:
     path = user_config_path()
     old = _read(path)
     try:
-        current = config_parse(old)
+        current = settings_parse(old, section="mcpServers")
     except ValueError as exc:
         return _fail(f"{path}: {exc}")
     updated = change(current)
