@@ -140,7 +140,7 @@ def test_a_span_keeps_sessions_across_its_edges(home, redis_server):
         (["--session", "no-such-session"], 2, "blueplane: no session 'no-such-session'"),
         (["--project", "no-such-project"], 2, "blueplane: no project 'no-such-project'"),
         (["--since", "2026-02-30"], 2, "argument --since: not a date (YYYY-MM-DD): '2026-02-30'"),
-        (["--since", "2026-11-01", "--tz", "Nowhere/Land"], 1, "blueplane: unknown time zone 'Nowhere/Land'"),
+        (["--since", "2026-11-01", "--tz", "Nowhere/Land"], 2, "blueplane: unknown time zone 'Nowhere/Land'"),
         (["--since", "2026-11-30", "--until", "2026-11-01"], 1, "blueplane: --since 2026-11-30 is after"),
         (["--until", "9999-12-31", "--dry-run"], 0, ""),
         (["--since", "0001-01-01", "--until", "0001-01-02", "--dry-run"], 0, ""),

@@ -59,7 +59,7 @@ def test_a_limit_past_64_bits_lists_everything(corpus, capsys, limit):
 
 
 def test_unknown_time_zone_is_one_line(capsys):
-    assert cli.main(["usage", "--tz", "Mars/Olympus"]) == 1
+    assert cli.main(["usage", "--tz", "Mars/Olympus"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown time zone" in err
 

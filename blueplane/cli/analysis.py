@@ -8,7 +8,7 @@ API's reports call (errors rendered by the report's serializer).
 
 import argparse
 
-from .options import CommandError, database_require, local_zone, positive, span_options
+from .options import CommandError, database_require, local_zone, positive, span_options, zone_checked
 from .output import bar, cell, json_print, report_head, table
 
 PLATFORMS = ("claude_code", "cursor")
@@ -344,12 +344,7 @@ def cmd_projects(args: argparse.Namespace) -> int:
 
 
 def _zone(tz: str):
-    from telemetry.selectors.spans import zone_named, zone_unknown
-
-    zone = zone_named(tz)
-    if zone is None:
-        raise CommandError(zone_unknown(tz), exit_code=2)
-    return zone
+    return zone_checked(tz)
 
 
 # --- registration ------------------------------------------------------------------------------------

@@ -8,23 +8,8 @@ the ORM. The blocks themselves: telemetry/selectors/blocks.py.
 
 import argparse
 import os
-import re
-from datetime import date
 
-from .options import CommandError, local_zone
-
-_DAY = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
-
-
-def ccusage_day(text: str) -> date:
-    """A day as ccusage takes it (YYYYMMDD), or YYYY-MM-DD."""
-    found = _DAY.fullmatch(text.strip())
-    try:
-        if found:
-            return date(*map(int, found.groups()))
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"not a date (YYYYMMDD or YYYY-MM-DD): {text[:40]!r}")
+from .options import CommandError, ccusage_day, local_zone, zone_checked
 
 
 def token_limit(text: str) -> int | str:
@@ -52,16 +37,10 @@ def session_hours(text: str) -> float:
 def _report(args: argparse.Namespace) -> dict:
     """The blocks the options ask for, in ccusage's JSON shape: {"blocks": [...]}."""
     from datetime import UTC, datetime
-    from zoneinfo import ZoneInfo
 
     from telemetry.selectors import blocks, readonly
 
-    try:
-        zone = ZoneInfo(args.timezone)
-    except (KeyError, ValueError, OSError):
-        raise CommandError(
-            f"unknown time zone {args.timezone[:80]!r} (use an IANA name such as Europe/Berlin)", exit_code=2
-        ) from None
+    tz = zone_checked(args.timezone).key
     if args.since and args.until and args.since > args.until:
         raise CommandError(f"--since {args.since} is after --until {args.until}")
     now = datetime.now(UTC)
@@ -74,7 +53,7 @@ def _report(args: argparse.Namespace) -> dict:
         except readonly.StoreUnavailable as exc:
             raise CommandError(str(exc)) from None
         try:
-            if args.project is not None and not blocks.project_known_sqlite(db, args.project):
+            if args.project is not None and not readonly.project_known(db, args.project):
                 raise CommandError(f"no project named {args.project[:80]!r}", exit_code=2)
             entries = blocks.entries_sqlite(db, project=args.project)
         finally:
@@ -82,7 +61,7 @@ def _report(args: argparse.Namespace) -> dict:
     return blocks.blocks_report(
         entries,
         now=now,
-        tz=zone.key,
+        tz=tz,
         since=args.since,
         until=args.until,
         active=args.active,

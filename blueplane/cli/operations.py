@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from .options import CommandError, database_require, day, django_setup, local_zone, positive
+from .options import CommandError, database_require, day, django_setup, local_zone, positive, zone_checked
 from .output import json_print, table
 
 _REDIS_DOWN = "Redis is not answering, and purge must clear it too: start Blueplane with `blueplane up`"
@@ -68,7 +68,7 @@ def _selection(args: argparse.Namespace, target: str) -> tuple[object, str]:
     """The sessions the options name (processing.purge.purge_select), and how to say which they are."""
     from telemetry.processing import purge
     from telemetry.selectors.sessions import projects_named
-    from telemetry.selectors.spans import day_start, zone_named, zone_unknown
+    from telemetry.selectors.spans import day_start
 
     if target == "all":
         return purge.purge_select(everything=True), "every session"
@@ -79,9 +79,7 @@ def _selection(args: argparse.Namespace, target: str) -> tuple[object, str]:
                 f"no session {args.session[:80]!r} (`blueplane sessions` lists them)", exit_code=2
             )
         return selection, f"session {args.session}"
-    zone = zone_named(args.tz)
-    if zone is None:
-        raise CommandError(zone_unknown(args.tz))
+    zone = zone_checked(args.tz)
     if args.since and args.until and args.since > args.until:
         raise CommandError(f"--since {args.since} is after --until {args.until}")
     if args.project is not None and not projects_named(args.project).exists():

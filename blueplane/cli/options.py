@@ -4,7 +4,12 @@
 import argparse
 import contextlib
 import os
+import re
 from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 PROG = "blueplane"
 NOT_SET_UP = "no data yet: the database is not set up; `blueplane up` sets it up and starts capturing"
@@ -88,6 +93,30 @@ def rows_wanted(limit: int) -> int:
     return min(limit, ROWS_ALL)
 
 
+_CCUSAGE_DAY = re.compile(r"\d{4}-?\d{2}-?\d{2}")
+
+
+def ccusage_day(text: str) -> date:
+    """A day as ccusage takes it: YYYYMMDD, or YYYY-MM-DD."""
+    try:
+        if _CCUSAGE_DAY.fullmatch(text):
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"not a date (YYYYMMDD or YYYY-MM-DD): {text[:40]!r}")
+
+
+def zone_checked(name: str) -> "ZoneInfo":
+    """The IANA time zone of that name, else a one-line CommandError (exit 2, as for any bad argument):
+    every command's --tz/--timezone goes through here."""
+    from telemetry.selectors.spans import zone_named, zone_unknown
+
+    zone = zone_named(name)
+    if zone is None:
+        raise CommandError(zone_unknown(name), exit_code=2)
+    return zone
+
+
 def day(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -110,12 +139,9 @@ class Span:
     """The local days a report covers, resolved from the span options (see spans.LocalDays)."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from telemetry.selectors.spans import LocalDays, days_back, zone_named, zone_unknown
+        from telemetry.selectors.spans import LocalDays, days_back
 
-        zone = zone_named(args.tz)
-        if zone is None:
-            raise CommandError(zone_unknown(args.tz))
-        self.zone = zone
+        self.zone = zone_checked(args.tz)
         self.tz = args.tz
         self.until = args.until or datetime.now(self.zone).date()
         self.since = args.since or days_back(self.until, args.days)

@@ -14,26 +14,15 @@ from contextlib import closing
 from datetime import date
 
 from . import blocks
-from .options import CommandError, local_zone
+from .options import CommandError, ccusage_day, local_zone, zone_checked
 
 PERIODS = {"daily": "day", "weekly": "week", "monthly": "month", "session": "session"}
 # As spans.WEEKDAYS, which argparse needs before anything but the standard library is imported.
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_DAY = re.compile(r"\d{4}-?\d{2}-?\d{2}")
 # ccusage flags that scripts pass and that mean nothing here: (flags, takes a value).
 IGNORED = [(("-O", "--offline"), False), (("--no-offline",), False), (("--compact",), False),
            (("--all",), False), (("--single-thread",), False), (("--debug",), False),
            (("--mode",), True), (("--debug-samples",), True), (("--config",), True)]  # fmt: skip
-
-
-def ccusage_day(text: str) -> date:
-    """A day as ccusage takes it: YYYYMMDD or YYYY-MM-DD."""
-    try:
-        if _DAY.fullmatch(text):
-            return date.fromisoformat(text)
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"not a date (YYYYMMDD or YYYY-MM-DD): {text[:40]!r}")
 
 
 def ccusage_options(p: argparse.ArgumentParser) -> None:
@@ -60,12 +49,11 @@ def ccusage_options(p: argparse.ArgumentParser) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from telemetry.selectors.ccusage_shapes import DEFAULT_ORDER
-    from telemetry.selectors.spans import LocalDays, zone_named, zone_unknown
+    from telemetry.selectors.spans import LocalDays
 
     period = PERIODS[args.report]
     tz = args.timezone or local_zone()
-    if zone_named(tz) is None:
-        raise CommandError(zone_unknown(tz))
+    zone_checked(tz)
     days = LocalDays(args.since or date.min, args.until or date.max, tz)
     if days.since > days.until:
         raise CommandError(f"--since {days.since} is after --until {days.until}")
@@ -91,6 +79,7 @@ def _read(period: str, query: dict) -> dict:
     """The report from the store: read-only with sqlite3 when it is SQLite, else through Django."""
     import sqlite3
 
+    from telemetry.selectors import readonly
     from telemetry.selectors.readonly import StoreUnavailable, connect, database_path
 
     try:
@@ -105,7 +94,7 @@ def _read(period: str, query: dict) -> dict:
         raise CommandError(str(exc)) from None
     with closing(db):
         try:
-            if query["project"] and not ccusage_readonly.project_known(db, query["project"]):
+            if query["project"] and not readonly.project_known(db, query["project"]):
                 raise CommandError(_unknown_project(query["project"]), exit_code=2)
             if period == "session":
                 return ccusage_readonly.ccusage_sessions(db, **query)

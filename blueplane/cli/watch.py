@@ -14,7 +14,7 @@ import argparse
 import sys
 import time
 
-from .options import CommandError, database_require, local_zone, positive
+from .options import CommandError, database_require, local_zone, positive, zone_checked
 
 READ_EVERY_S = 1.0  # figures are read again at most this often while things change
 BLOCK_MS = 250  # how long one read of the change stream waits: the view is never staler than this
@@ -36,11 +36,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     from telemetry.connections import redis_client
     from telemetry.selectors.current import ChangeReader
-    from telemetry.selectors.spans import zone_named, zone_unknown
 
-    zone = zone_named(args.tz)
-    if zone is None:
-        raise CommandError(zone_unknown(args.tz), exit_code=2)
+    zone = zone_checked(args.tz)
     client = redis_client()
     try:
         client.ping()

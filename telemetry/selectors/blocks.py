@@ -277,8 +277,3 @@ def entries_orm(*, start: datetime | None = None, project: str | None = None) ->
     fields = ("timestamp", "model", "input_tokens", "output_tokens", "cache_write_tokens",
               "cache_read_tokens", "units")  # fmt: skip
     return [Entry(*row) for row in rows.annotate(units=units).values_list(*fields)]
-
-
-def project_known_sqlite(db: sqlite3.Connection, project: str) -> bool:
-    found = db.execute("SELECT 1 FROM projects WHERE name = ? OR key = ? LIMIT 1", (project, project))
-    return found.fetchone() is not None

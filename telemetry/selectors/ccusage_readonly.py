@@ -47,12 +47,6 @@ def _filters(platform: str | None, project: str | None) -> tuple[str, list]:
     return sql, params
 
 
-def project_known(db: sqlite3.Connection, project: str) -> bool:
-    """Whether a project has this key or name."""
-    found = db.execute("SELECT 1 FROM projects WHERE key = ? OR name = ? LIMIT 1", (project, project))
-    return found.fetchone() is not None
-
-
 def ccusage_periods(
     db: sqlite3.Connection,
     *,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .sqlitefile import StoreUnavailable, database_file, readonly_open
 
-__all__ = ["StoreUnavailable", "connect", "database_path"]
+__all__ = ["StoreUnavailable", "connect", "database_path", "project_known"]
 
 
 def database_path(environ: Mapping[str, str] = os.environ) -> Path:
@@ -36,3 +36,9 @@ def connect(environ: Mapping[str, str] = os.environ, *, table: str = "sessions")
     except sqlite3.Error as exc:
         raise StoreUnavailable(f"the database cannot be read: {exc}") from None
     return db
+
+
+def project_known(db: sqlite3.Connection, project: str) -> bool:
+    """Whether a project has this key or name (the reports' --project takes either)."""
+    found = db.execute("SELECT 1 FROM projects WHERE key = ? OR name = ? LIMIT 1", (project, project))
+    return found.fetchone() is not None

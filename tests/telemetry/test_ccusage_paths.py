@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from telemetry.models import Project
-from telemetry.selectors import ccusage, ccusage_readonly
+from telemetry.selectors import ccusage, ccusage_readonly, readonly
 from telemetry.selectors.spans import LocalDays
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +63,6 @@ def test_sessions_are_the_same_either_way(db):
 
 def test_projects_are_known_by_key_or_name(db):
     project = Project.objects.filter(sessions__isnull=False).first()
-    assert ccusage_readonly.project_known(db, project.key)
-    assert ccusage_readonly.project_known(db, project.name)
-    assert not ccusage_readonly.project_known(db, "no-such-project")
+    assert readonly.project_known(db, project.key)
+    assert readonly.project_known(db, project.name)
+    assert not readonly.project_known(db, "no-such-project")
