@@ -1,6 +1,6 @@
 """`export`: one table (or, as JSON, every table) to a JSON, JSON Lines, CSV, Markdown or Parquet file.
 
-The rows and the JSON, JSON Lines, CSV and Parquet writers are the API's (GET /api/v1/export/), so a
+The rows and the writers are the API's (telemetry/selectors/export_formats.py, GET /api/v1/export/), so a
 file written here holds what the API answers for the same span and filters. Rows come from a database
 cursor and are written as they come: the table is never whole in memory. A file is written under a
 temporary name beside it and renamed when complete, so an export that fails leaves no half file and an
@@ -28,38 +28,6 @@ def _table(text: str) -> str:
     if name not in TABLES:
         raise argparse.ArgumentTypeError(f"{text!r} is not one of: {', '.join(TABLES)}")
     return name
-
-
-def _md_cell(value: object, kind: str) -> str:
-    """A Markdown table cell: the CSV's text, with pipes escaped and line breaks as spaces."""
-    import orjson
-
-    if value is None:
-        return ""
-    if kind == "time":
-        text = value.isoformat()
-    elif kind == "bool":
-        text = "true" if value else "false"
-    elif kind == "json":
-        text = orjson.dumps(value).decode()
-    else:
-        text = str(value)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-
-
-def markdown_table(values: dict, sessions: object) -> Iterator[bytes]:
-    """One table as a GitHub-flavoured Markdown table, numbers right-aligned."""
-    from telemetry.selectors import export
-
-    (table,) = values["tables"]
-    columns = export.TABLES[table]
-    yield ("| " + " | ".join(name for name, _, _ in columns) + " |\n").encode()
-    yield (
-        "|" + "|".join("---:" if kind in ("int", "cost") else "---" for _, _, kind in columns) + "|\n"
-    ).encode()
-    for row in export.export_rows(table=table, sessions=sessions):
-        cells = (_md_cell(v, kind) for v, (_, _, kind) in zip(row, columns, strict=True))
-        yield ("| " + " | ".join(cells) + " |\n").encode()
 
 
 @contextlib.contextmanager
@@ -153,8 +121,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format == "parquet" and args.output in (None, "-"):
         raise CommandError("a Parquet file is binary: name it with -o FILE")
     database_require()
-    from api.v1.reports import export as api_export
-    from telemetry.selectors import export
+    from telemetry.selectors import export, export_formats
 
     span = Span(args)
     sessions = _filtered(export.export_sessions(start=span.start, end=span.end, platform=args.platform), args)
@@ -162,7 +129,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         "local_days": span.days,
         "tables": list(export.TABLES) if table == "all" else [table.replace("-", "_")],
     }
-    writer = markdown_table if args.format == "md" else api_export.WRITERS[args.format]
+    writer = export_formats.WRITERS[args.format]
     with _destination(args.output, force=args.force) as out:
         try:
             for piece in writer(values, sessions):

@@ -6,7 +6,7 @@ sums alike), tools.py, errors.py (tool errors by message hash, data issues by ki
 activity.py (activity totals, the productivity score, acceptance of AI edits), derived.py (lists of
 derived rows, projects and models with their totals), timeline.py (a session's rows merged in time
 order), keyset.py (pages of any ordered list by position, never by offset), export.py (tables for
-export, read from a cursor), deadletters.py, system.py (database, Redis, stream and pipeline state),
+export, read from a cursor; export_formats.py writes them as JSON, JSON Lines, CSV, Markdown or Parquet), deadletters.py, system.py (database, Redis, stream and pipeline state),
 blocks.py (ccusage's 5-hour blocks), ratelimits.py (the official rate limits the status line saw), and
 for the status line and `report` without Django: sqlitefile.py and readonly.py (the store opened with
 sqlite3), glance.py (the status line's figures); session_analysis.py (one session taken apart),

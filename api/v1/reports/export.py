@@ -10,15 +10,8 @@ the response never holds the export whole, whatever its size.
   timestamps.
 Children name their session by `platform` and `session_id`, so the tables join."""
 
-import csv
-import io
 from collections.abc import AsyncIterator, Iterable, Iterator
-from decimal import Decimal
-from typing import Any
 
-import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
@@ -27,7 +20,8 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from telemetry.selectors import export
+from telemetry.selectors import export, export_formats
+from telemetry.selectors.export_formats import FLUSH_BYTES
 
 from ..errors import ErrorSerializer
 from .base import Choice, ReportParams, ReportView, parsed
@@ -39,8 +33,6 @@ FORMATS = {
     "parquet": "application/vnd.apache.parquet",
 }
 TABLE_CHOICES = ("all", *export.TABLES)
-FLUSH_BYTES = 64 * 1024  # what the text formats gather before handing a piece to the server
-BATCH_ROWS = 10_000  # rows per Parquet record batch (and row group)
 
 
 class ExportParams(ReportParams):
@@ -64,16 +56,6 @@ class ExportParams(ReportParams):
         return attrs
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)  # money as a JSON number, as every answer of the API writes it
-    raise TypeError
-
-
-def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=_json_default)
-
-
 def _pieces(parts: Iterable[bytes]) -> Iterator[bytes]:
     """Small writes gathered into pieces of about FLUSH_BYTES."""
     buffer: list[bytes] = []
@@ -88,135 +70,6 @@ def _pieces(parts: Iterable[bytes]) -> Iterator[bytes]:
         yield b"".join(buffer)
 
 
-def _records(table: str, sessions: Any) -> Iterator[dict]:
-    names = [name for name, _, _ in export.TABLES[table]]
-    for row in export.export_rows(table=table, sessions=sessions):
-        yield dict(zip(names, row, strict=True))
-
-
-def json_document(values: dict, sessions: Any) -> Iterator[bytes]:
-    days = values["local_days"]
-    yield b'{"span":' + _dumps({"since": days.since, "until": days.until, "tz": days.tz})
-    for table in values["tables"]:
-        yield b',"' + table.encode() + b'":['
-        first = True
-        for record in _records(table, sessions):
-            yield (b"" if first else b",") + _dumps(record)
-            first = False
-        yield b"]"
-    yield b"}\n"
-
-
-def json_lines(values: dict, sessions: Any) -> Iterator[bytes]:
-    for table in values["tables"]:
-        for record in _records(table, sessions):
-            yield _dumps({"table": table, **record}) + b"\n"
-
-
-def _csv_cell(value: Any, kind: str) -> Any:
-    if value is None:
-        return ""
-    if kind == "time":
-        return value.isoformat()
-    if kind == "bool":
-        return "true" if value else "false"
-    if kind == "json":
-        return orjson.dumps(value).decode()
-    return value
-
-
-def csv_table(values: dict, sessions: Any) -> Iterator[bytes]:
-    (table,) = values["tables"]
-    columns = export.TABLES[table]
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\r\n")
-    writer.writerow([name for name, _, _ in columns])
-    for row in export.export_rows(table=table, sessions=sessions):
-        writer.writerow([_csv_cell(v, kind) for v, (_, _, kind) in zip(row, columns, strict=True)])
-        if text.tell() >= FLUSH_BYTES:
-            yield text.getvalue().encode()
-            text.seek(0)
-            text.truncate()
-    yield text.getvalue().encode()
-
-
-_ARROW_TYPES = {
-    "str": pa.string(),
-    "int": pa.int64(),
-    "cost": pa.decimal128(18, 8),  # Decimal(16, 8) columns, exact
-    "time": pa.timestamp("us", tz="UTC"),
-    "bool": pa.bool_(),
-    "json": pa.string(),
-}
-
-
-class _Drain:
-    """A file pyarrow writes to whose bytes are taken away as they come: `take()` returns what was
-    written since the last call, so the Parquet file leaves in pieces while it is being written."""
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-        self._position = 0
-        self.closed = False
-
-    def write(self, data: Any) -> int:
-        part = bytes(data)
-        self._parts.append(part)
-        self._position += len(part)
-        return len(part)
-
-    def tell(self) -> int:
-        return self._position
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.closed = True
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def take(self) -> bytes:
-        out = b"".join(self._parts)
-        self._parts = []
-        return out
-
-
-def parquet_table(values: dict, sessions: Any) -> Iterator[bytes]:
-    (table,) = values["tables"]
-    columns = export.TABLES[table]
-    schema = pa.schema([(name, _ARROW_TYPES[kind]) for name, _, kind in columns])
-    json_columns = [i for i, (_, _, kind) in enumerate(columns) if kind == "json"]
-    sink = _Drain()
-    writer = pq.ParquetWriter(sink, schema, compression="zstd")
-    rows: list[tuple] = []
-
-    def batch() -> pa.RecordBatch:
-        cells = list(zip(*rows, strict=True)) if rows else [[] for _ in columns]
-        arrays = []
-        for i, (_, _, kind) in enumerate(columns):
-            column = cells[i]
-            if i in json_columns:
-                column = [None if v is None else orjson.dumps(v).decode() for v in column]
-            arrays.append(pa.array(column, type=_ARROW_TYPES[kind]))
-        return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-    for row in export.export_rows(table=table, sessions=sessions):
-        rows.append(row)
-        if len(rows) >= BATCH_ROWS:
-            writer.write_batch(batch())
-            rows = []
-            yield sink.take()
-    if rows:
-        writer.write_batch(batch())
-    writer.close()
-    yield sink.take()
-
-
 def _next_piece(pieces: Iterator[bytes]) -> bytes | None:
     return next(pieces, None)
 
@@ -227,9 +80,6 @@ async def _served_async(pieces: Iterator[bytes]) -> AsyncIterator[bytes]:
     step = sync_to_async(_next_piece, thread_sensitive=True)
     while (piece := await step(pieces)) is not None:
         yield piece
-
-
-WRITERS = {"json": json_document, "jsonl": json_lines, "csv": csv_table, "parquet": parquet_table}
 
 
 class ExportView(ReportView):
@@ -256,7 +106,7 @@ class ExportView(ReportView):
             start=days.start, end=days.end, platform=values.get("platform"), project_key=values.get("project")
         )
         fmt = values["format"]
-        body = WRITERS[fmt](values, sessions)
+        body = export_formats.WRITERS[fmt](values, sessions)
         pieces = body if fmt == "parquet" else _pieces(body)
         if isinstance(request._request, ASGIRequest):
             pieces = _served_async(pieces)
