@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ccusage import assert_ccusage_equal
 from tests.support.stores import ROOT, store_build, store_env
 
 BLUEPLANE = Path(sys.executable).parent / "blueplane"
@@ -28,26 +29,18 @@ def blocks(home: Path, redis_url: str, *args: str) -> subprocess.CompletedProces
                           text=True, timeout=60, check=False)  # fmt: skip
 
 
-def same_as_ccusage(ours: dict, theirs: dict) -> None:
-    """Equal but for the last digits of ccusage's float sums of cost."""
-    assert len(ours["blocks"]) == len(theirs["blocks"])
-    for mine, its in zip(ours["blocks"], theirs["blocks"], strict=True):
-        assert mine["costUSD"] == pytest.approx(its["costUSD"], abs=1e-8)
-        assert {**mine, "costUSD": 0} == {**its, "costUSD": 0}
-
-
 def test_json_equals_ccusage_on_the_corpus(corpus_home: Path, redis_server: str):
     result = blocks(corpus_home, redis_server, "--json")
     assert result.returncode == 0, result.stderr
     theirs = json.loads((FIXTURES / "claude-real" / "ccusage" / "blocks.json").read_text())
-    same_as_ccusage(json.loads(result.stdout), theirs)
+    assert_ccusage_equal(json.loads(result.stdout), theirs)
 
 
 def test_json_equals_ccusage_at_the_edges_of_blocks(blocks_home: Path, redis_server: str):
     result = blocks(blocks_home, redis_server, "--json")
     assert result.returncode == 0, result.stderr
     ours = json.loads(result.stdout)
-    same_as_ccusage(ours, json.loads((HAND_MADE / "blocks.json").read_text()))
+    assert_ccusage_equal(ours, json.loads((HAND_MADE / "blocks.json").read_text()))
     assert sum(b["isGap"] for b in ours["blocks"]) == 3
 
 

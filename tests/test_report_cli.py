@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ccusage import assert_ccusage_equal
 from tests.support.postgres import database, needs_postgres
 from tests.support.shifted import corpus_copies
 from tests.support.stores import CLAUDE_PROJECTS, ROOT, store_build, store_env
@@ -41,37 +42,23 @@ def report_json(home: Path, redis_url: str, *args: str) -> dict:
     return json.loads(result.stdout)
 
 
-def close(ours, theirs, path=""):
-    """Key for key; money within a rounding of 10^-8 USD (ccusage adds floats, we add exact decimals)."""
-    if isinstance(theirs, dict):
-        assert set(ours) == set(theirs), path
-        for key in theirs:
-            close(ours[key], theirs[key], f"{path}.{key}")
-    elif isinstance(theirs, list):
-        assert len(ours) == len(theirs), path
-        for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
-            close(a, b, f"{path}[{i}]")
-    elif isinstance(theirs, float):
-        assert ours == pytest.approx(theirs, abs=1e-8), path
-    else:
-        assert ours == theirs, path
-
-
 @pytest.mark.parametrize("name", ["daily", "weekly", "monthly"])
 def test_periods_are_ccusages_own_output(corpus_home, redis_server, name):
-    close(report_json(corpus_home, redis_server, name), json.loads((CCUSAGE / f"{name}.json").read_text()))
+    assert_ccusage_equal(
+        report_json(corpus_home, redis_server, name), json.loads((CCUSAGE / f"{name}.json").read_text())
+    )
 
 
 def test_sessions_are_ccusages_but_for_the_fork(corpus_home, redis_server):
     ours = report_json(corpus_home, redis_server, "session")
     theirs = json.loads((CCUSAGE / "session.json").read_text())
-    close(ours["totals"], theirs["totals"], "totals")
+    assert_ccusage_equal(ours["totals"], theirs["totals"], "totals")
     mine = {row["period"]: row for row in ours["session"]}
     reference = {row["period"]: row for row in theirs["session"]}
     assert set(mine) == set(reference) | {ORIGIN}
     for session_id, row in reference.items():
         if session_id != FORK:
-            close(mine[session_id], row, session_id)
+            assert_ccusage_equal(mine[session_id], row, session_id)
     for key in TOKENS:
         assert mine[FORK][key] + mine[ORIGIN][key] == reference[FORK][key]
     assert mine[FORK]["totalCost"] + mine[ORIGIN]["totalCost"] == pytest.approx(reference[FORK]["totalCost"])
@@ -106,8 +93,8 @@ def test_days_of_shifted_copies_are_ccusages_both_ways_round(copies, redis_serve
     for args in ([], ["--order", "desc"], ["--since", "20261127", "--until", "2026-11-30"]):
         theirs = ccusage(claude, "daily", *args)
         assert len(theirs["daily"]) > 1
-        close(report_json(home, redis_server, "daily", *args), theirs, " ".join(args))
-    close(report_json(home, redis_server, "monthly"), ccusage(claude, "monthly"))
+        assert_ccusage_equal(report_json(home, redis_server, "daily", *args), theirs, " ".join(args))
+    assert_ccusage_equal(report_json(home, redis_server, "monthly"), ccusage(claude, "monthly"))
 
 
 @pytest.mark.parametrize("weekday", WEEKDAYS)
@@ -182,7 +169,9 @@ def test_a_postgresql_store_is_read_through_django_with_the_same_answer(redis_se
             result = report(home, redis_server, name, "--json", "-z", "UTC", BLUEPLANE_DATABASE_URL=url)
             assert result.returncode == 0, result.stderr
             if name != "session":
-                close(json.loads(result.stdout), json.loads((CCUSAGE / f"{name}.json").read_text()))
+                assert_ccusage_equal(
+                    json.loads(result.stdout), json.loads((CCUSAGE / f"{name}.json").read_text())
+                )
             else:
                 assert json.loads(result.stdout)["totals"]["outputTokens"] == 1758
         unknown = report(home, redis_server, "daily", "--project", "nope", BLUEPLANE_DATABASE_URL=url)

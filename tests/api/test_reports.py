@@ -18,6 +18,7 @@ from telemetry.selectors import activity, deadletters, system
 from telemetry.selectors.spans import LocalDays
 from telemetry.wire import EVENTS_STREAM
 from tests.factories import entry, envelope
+from tests.support.ccusage import assert_ccusage_equal
 from tests.telemetry.test_consumer import drain, make_consumer
 
 pytestmark = pytest.mark.django_db
@@ -87,37 +88,21 @@ def test_usage_filters_by_platform_and_project(corpus, client):
     assert len(get(client, "usage/", group="session", limit=3)["rows"]) == 3
 
 
-def _close(ours, theirs, path=""):
-    """Key for key; money within a rounding of 10^-8 USD (ccusage adds floats, we add exact decimals)."""
-    if isinstance(theirs, dict):
-        assert set(ours) == set(theirs), path
-        for key in theirs:
-            _close(ours[key], theirs[key], f"{path}.{key}")
-    elif isinstance(theirs, list):
-        assert len(ours) == len(theirs), path
-        for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
-            _close(a, b, f"{path}[{i}]")
-    elif isinstance(theirs, float):
-        assert ours == pytest.approx(theirs, abs=1e-8), path
-    else:
-        assert ours == theirs, path
-
-
 def test_ccusage_daily_is_ccusages_own_output(corpus, client):
     ours = get(client, "usage/", format="ccusage", group="day")
-    _close(ours, json.loads((CCUSAGE / "daily.json").read_text()))
+    assert_ccusage_equal(ours, json.loads((CCUSAGE / "daily.json").read_text()))
 
 
 def test_ccusage_sessions_are_ccusages_but_for_the_fork(corpus, client):
     ours = get(client, "usage/", format="ccusage", group="session", limit=1000)
     theirs = json.loads((CCUSAGE / "session.json").read_text())
-    _close(ours["totals"], theirs["totals"], "totals")
+    assert_ccusage_equal(ours["totals"], theirs["totals"], "totals")
     mine = {row["period"]: row for row in ours["session"]}
     reference = {row["period"]: row for row in theirs["session"]}
     assert set(mine) == set(reference) | {ORIGIN}  # the API-error session has no usage in either
     for session_id, row in reference.items():
         if session_id != FORK:
-            _close(mine[session_id], row, session_id)
+            assert_ccusage_equal(mine[session_id], row, session_id)
     fork, origin = mine[FORK], mine[ORIGIN]
     for key in ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens", "totalTokens"):
         assert fork[key] + origin[key] == reference[FORK][key]
@@ -129,7 +114,9 @@ def test_ccusage_sessions_are_ccusages_but_for_the_fork(corpus, client):
 @pytest.mark.parametrize(("group", "name"), [("week", "weekly"), ("month", "monthly")])
 def test_ccusage_weeks_and_months_are_ccusages_own_output(corpus, client, group, name):
     ours = get(client, "usage/", format="ccusage", group=group)
-    _close(ours, json.loads((CCUSAGE / f"{name}.json").read_text()))  # weeks start on Monday, as ccusage 20's
+    assert_ccusage_equal(
+        ours, json.loads((CCUSAGE / f"{name}.json").read_text())
+    )  # weeks start on Monday, as ccusage 20's
 
 
 def test_ccusage_order_and_week_start_are_asked_for(corpus, client):
