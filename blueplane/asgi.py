@@ -6,7 +6,7 @@ request and response hooks and the view through a thread hop of their own (sync_
 per request): measured on this 2-core machine, 3-8 ms of a request that takes 0.5-2 ms as WSGI, and with
 8 concurrent clients a third of the throughput. The pool also lets one request's SQLite query (which
 releases the GIL) run beside another's Python. The process stays ASGI so that the WebSocket feed to come
-shares it: a "websocket" connection is routed here, and refused until that feed exists. /mcp is the MCP
+shares it: a "websocket" connection goes to the live feed (api/live, Django Channels). /mcp is the MCP
 server over streamable HTTP (api/mcp/http.py, an ASGI app of the MCP SDK): lifespan events go to it, so
 its session manager starts and stops with the server.
 
@@ -85,11 +85,13 @@ async def protocols(scope: Scope, receive: Receive, send: Send) -> None:
     elif scope["type"] == "http":
         await chunked_body_measured(scope, receive, send)
     elif scope["type"] == "websocket":
-        # No WebSocket endpoint yet: refuse the handshake (the client sees HTTP 403).
-        await send({"type": "websocket.close", "code": 1008})
+        await live(scope, receive, send)
 
 
 from api.limits import BodyLimit  # noqa: E402  (imports DRF, which needs the apps loaded)
+from api.live.routing import websocket_application  # noqa: E402  (the same)
 from api.mcp.http import is_mcp, mcp_http  # noqa: E402  (the same)
+
+live = websocket_application()
 
 application = BodyLimit(protocols, max_bytes=settings.API_INGEST_MAX_BYTES)

@@ -125,8 +125,10 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "channels",
     "telemetry",
     "api",
+    "api.dashboard",
 ]
 
 MIDDLEWARE = [
@@ -188,6 +190,15 @@ REDIS_URL = BLUEPLANE_REDIS_URL or f"unix://{REDIS_SOCKET_PATH}"
 # A Redis that does not answer at start-up (frozen, overloaded, loading its file) is waited for this
 # long before a command gives up in one line; a second embedded server is never started meanwhile.
 REDIS_WAIT_S = env_int("BLUEPLANE_REDIS_WAIT_S", 60, minimum=0)
+
+# The WebSocket feed's channel layer (api/live): Redis pub/sub over the same Redis, so an update is one
+# PUBLISH that each web process receives once and hands to its own clients.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "blueplane:live:"},
+    }
+}
 
 # --- Fast path ---------------------------------------------------------------------------------
 FASTPATH_BATCH_SIZE = env_int("BLUEPLANE_FASTPATH_BATCH_SIZE", 100, minimum=1)

@@ -1,17 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from api import ops
 from api.v1 import errors
 
 urlpatterns = [
-    # The admin until the dashboard takes `/`: not permanent, or browsers would keep going there.
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("api.v1.urls")),
     path("healthz", ops.healthz, name="healthz"),
     path("metrics", ops.metrics, name="metrics"),
+    path("", include("api.dashboard.urls")),
 ]
 
 

@@ -6,109 +6,24 @@ import os
 import re
 import shutil
 import signal
-import socket
-import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import redis
 
-from blueplane.pids import pids_working_in
 from blueplane.redis_server import EmbeddedRedis
 from tests.factories import entry, envelope
+from tests.support.system import BLUEPLANE, Install, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
-BLUEPLANE = Path(sys.executable).parent / "blueplane"
 # At least these; `capture` and later processes join when their commands exist.
 EXPECTED = {"fastpath", "worker", "beat", "web"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Install:
-    """One BLUEPLANE_HOME and how to run `blueplane` against it."""
-
-    home: Path
-    port: int
-
-    @property
-    def env(self) -> dict[str, str]:
-        env = {
-            **os.environ,
-            "BLUEPLANE_HOME": str(self.home),
-            "BLUEPLANE_PORT": str(self.port),
-            "CLAUDE_CONFIG_DIR": str(self.home / "claude"),  # the capture must not read the user's
-        }
-        for name in ("BLUEPLANE_REDIS_URL", "BLUEPLANE_DATABASE_URL"):
-            env.pop(name, None)  # this is about the embedded defaults
-        return env
-
-    def run(self, *args: str, timeout_s: float = 150) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(BLUEPLANE), *args], env=self.env, stdin=subprocess.DEVNULL, capture_output=True,
-            text=True, timeout=timeout_s, check=False,
-        )  # fmt: skip
-
-    def redis(self) -> redis.Redis:
-        return redis.Redis(unix_socket_path=str(self.home / "redis" / "redis.sock"), socket_timeout=5)
-
-    def redis_up(self) -> bool:
-        try:
-            return bool(self.redis().ping())
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
-            return False
-
-    def redis_pids(self) -> list[int]:
-        """Every redis-server working in this home, answering or not."""
-        return pids_working_in(self.home / "redis", name="redis-server")
-
-    def redis_leftovers(self) -> list[str]:
-        """Files that should have gone with the server: its socket, pid and owner files."""
-        return sorted(
-            p.name for p in (self.home / "redis").glob("redis.*") if p.suffix not in (".aof", ".log", ".lock")
-        )
-
-    def state(self) -> dict | None:
-        try:
-            return json.loads((self.home / "run" / "processes.json").read_text())
-        except (FileNotFoundError, ValueError):
-            return None
-
-    def query(self, sql: str, *params: Any) -> list[tuple]:
-        db = sqlite3.connect(self.home / "telemetry.db", timeout=10)
-        try:
-            return db.execute(sql, params).fetchall()
-        except sqlite3.OperationalError:
-            return []  # not migrated yet
-        finally:
-            db.close()
-
-    def log_tail(self) -> str:
-        log = self.home / "logs" / "blueplane.log"
-        return "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log.exists() else "(no log)"
-
-    def wait_for(self, check: Callable[[], Any], *, what: str, timeout_s: float = 90) -> Any:
-        deadline = time.monotonic() + timeout_s
-        while not (result := check()):
-            if time.monotonic() > deadline:
-                pytest.fail(f"no {what} after {timeout_s:.0f}s; log:\n{self.log_tail()}")
-            time.sleep(0.2)
-        return result
 
 
 @pytest.fixture

@@ -1,0 +1,7 @@
+"""The overview page's figures."""
+
+from ..filters import PageFilters
+
+
+def figures(filters: PageFilters) -> dict:
+    return {}

@@ -1,0 +1,7 @@
+"""The pipeline page's figures."""
+
+from ..filters import PageFilters
+
+
+def figures(filters: PageFilters) -> dict:
+    return {}

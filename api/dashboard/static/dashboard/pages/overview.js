@@ -1,0 +1,1 @@
+// The overview page: draws its figures (see dashboard.js, BP.page).

@@ -1,0 +1,1 @@
+// The pipeline page: draws its figures (see dashboard.js, BP.page).

@@ -1,0 +1,1 @@
+// The projects page: draws its figures (see dashboard.js, BP.page).

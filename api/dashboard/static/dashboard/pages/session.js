@@ -1,0 +1,1 @@
+// The session page: draws its figures (see dashboard.js, BP.page).

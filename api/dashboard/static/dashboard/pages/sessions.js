@@ -1,0 +1,1 @@
+// The sessions page: draws its figures (see dashboard.js, BP.page).

@@ -1,0 +1,1 @@
+// The tools page: draws its figures (see dashboard.js, BP.page).

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("sessions/", views.sessions, name="sessions"),
+    path("sessions/<str:session_id>/", views.session, name="session"),
+    path("tools/", views.tools, name="tools"),
+    path("projects/", views.projects, name="projects"),
+    path("pipeline/", views.pipeline, name="pipeline"),
+]
