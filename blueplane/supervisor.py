@@ -326,12 +326,16 @@ def banner(*, port: int, home: Path, bind: str = "127.0.0.1") -> str:
 
     base = url_of(BIND_ANY.get(bind, bind), port)
     urls = (
+        ("dashboard", "/", "open this: overview, sessions, tools, projects, pipeline; live"),
         ("admin", "/admin/", "create a user: blueplane manage createsuperuser"),
         ("api", "/api/v1/docs/", "the REST API, its endpoints tried in the browser"),
         ("health", "/healthz", "the pipeline's checks, as JSON (503 when one fails)"),
     )
-    lines = [f"  {name:<7}{base}{path}  ({note})" for name, path, note in urls]
+    lines = [f"  {name:<10}{base}{path}  ({note})" for name, path, note in urls]
     if not bind_address_is_loopback(bind):
-        note = f"listening on {bind}: other hosts need an API token (blueplane token create NAME)"
-        lines.append(f"  {'':<7}({note})")
-    return "\n".join([*lines, f"  {'home':<7}{home}"])
+        note = (
+            f"listening on {bind}: other hosts need an API token (blueplane token create NAME); "
+            f"a browser opens {base}/?token=TOKEN once"
+        )
+        lines.append(f"  {'':<10}({note})")
+    return "\n".join([*lines, f"  {'home':<10}{home}"])

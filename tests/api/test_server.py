@@ -195,9 +195,11 @@ def test_up_runs_the_web_server_on_blueplane_bind_and_the_banner_says_so(setting
     assert "http://[::1]:8123/api/v1/docs/" in banner(port=8123, home=Path("/h"), bind="::1")
     local = banner(port=8123, home=Path("/h"), bind="127.0.0.1")
     assert "http://127.0.0.1:8123/healthz" in local and "token" not in local
+    assert local.splitlines()[0].split()[:2] == ["dashboard", "http://127.0.0.1:8123/"]  # the first to open
     # Every address: the banner shows the loopback one (which answers) and says others need a token.
     every = banner(port=8123, home=Path("/h"), bind="0.0.0.0")
     assert "http://127.0.0.1:8123/admin/" in every and "need an API token" in every
+    assert "http://127.0.0.1:8123/?token=TOKEN" in every  # how a browser on another host gets in
 
 
 def test_a_websocket_is_refused_until_the_live_feed_exists(web: Web) -> None:

@@ -17,7 +17,7 @@
   const badge = (status) => BP.el("span", { class: "badge " + (BADGE[status] || ""), "data-status": status }, status);
   const $ = (id) => document.getElementById(id);
 
-  function render(f) {
+  function render(f, how) {
     const fp = f.fastpath, tp = fp && fp.throughput;
     const stream = f.stream || {}, slow = f.slowpath || {}, spool = f.spool || {};
     const overall = $("overall");
@@ -45,6 +45,8 @@
       spool_files: f.spool ? spool.files : null,
       heartbeat_age_s: f.worker ? f.worker.heartbeat_age_s : null,
     });
+    // Flash what a push changed, not the first drawing of the page.
+    if (how && how.initial) for (const e of $("kpis").querySelectorAll(".flash")) e.classList.remove("flash");
     $("rate-sub").textContent = !fp ? "Redis is not answering"
       : tp.events_per_s == null ? "measuring…"
       : "over the last " + fmt.duration(tp.window_s);
