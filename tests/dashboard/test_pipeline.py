@@ -177,6 +177,7 @@ def test_pipeline_page_in_chromium_shows_the_checks_and_follows_the_pipeline(sys
     assert shown["redis"] == "ok" and shown["database"] == "ok"
     assert _kpi(page, "stream_entries") != "—" and _kpi(page, "dlq_depth") == "0"
     assert page.locator("#no-events").is_hidden()  # the install holds the imported transcripts
+    screenshot(page, "pipeline-laptop")
 
     # Live: the timer pushes give the rate, and a dead letter shows without a reload.
     page.wait_for_function("document.querySelector('[data-figure=events_per_s]').textContent !== '—'")
@@ -186,5 +187,5 @@ def test_pipeline_page_in_chromium_shows_the_checks_and_follows_the_pipeline(sys
     assert kpi.get_attribute("data-status") == "warn"
     page.locator("#checks").scroll_into_view_if_needed()
     assert page.console_seen.errors == []
-    screenshot(page, "pipeline-laptop")
+    screenshot(page, "pipeline-dead-letter")
     system.redis().delete(DLQ_STREAM)  # the session-wide install goes back to healthy for other tests
