@@ -18,7 +18,7 @@ from telemetry.selectors.throughput import RATE_WINDOW_S, SERIES_STEP_S, Reading
 from telemetry.wire import DLQ_STREAM, EVENTS_STREAM
 from tests.api.test_ops import own_redis  # noqa: F401 (a fixture)
 from tests.factories import envelope
-from tests.support.browser import page_open, screenshot
+from tests.support.browser import NARROW, page_open, screenshot
 from tests.telemetry.test_consumer import drain, make_consumer
 
 
@@ -189,3 +189,16 @@ def test_pipeline_page_in_chromium_shows_the_checks_and_follows_the_pipeline(sys
     assert page.console_seen.errors == []
     screenshot(page, "pipeline-dead-letter")
     system.redis().delete(DLQ_STREAM)  # the session-wide install goes back to healthy for other tests
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
+def test_pipeline_page_fits_a_narrow_window(system, browser) -> None:
+    page = page_open(browser, viewport=NARROW)
+    page.goto(system.url + "/pipeline/?tz=UTC")
+    page.wait_for_load_state("networkidle")
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0  # tables scroll inside their cards; the page itself does not scroll sideways
+    assert page.locator("#checks tbody tr").count() >= 9
+    screenshot(page, "pipeline-narrow")
+    assert page.console_seen.errors == []

@@ -5,7 +5,7 @@
   const fmt = BP.fmt;
   // This page's own formats, for BP.fill's data-format (added only where the core has none of the name).
   fmt.seconds ??= (s) => (s == null ? "—" : s < 1 ? fmt.ms(s * 1000) : fmt.duration(s));
-  fmt.rate ??= (x) => (x == null ? "—" : x >= 100 ? fmt.int(Math.round(x)) : x.toFixed(x >= 10 ? 1 : 2));
+  fmt.rate ??= (x) => (x == null ? "—" : x === 0 ? "0" : x >= 100 ? fmt.int(Math.round(x)) : x.toFixed(x >= 10 ? 1 : 2));
   fmt.bytes ??= (n) => {
     if (n == null) return "—";
     const units = ["B", "KiB", "MiB", "GiB", "TiB"];
