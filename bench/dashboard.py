@@ -236,6 +236,7 @@ def print_readable(fig: dict[str, Any]) -> None:
             )
     for name, t in fig["targets"].items():
         print(f"target {name} {t['target']}: {'ok' if t['ok'] else 'MISSED'}")
+    print(f"load average at the start {fig['loadavg_start']}, at the end {fig['machine']['loadavg']}")
 
 
 def main() -> None:
@@ -254,7 +255,8 @@ def main() -> None:
             raise SystemExit(f"{home} is not a home bench/api.py loaded (no {MARKER} file)")
     else:
         home = Path(tempfile.mkdtemp(prefix="bp-dash-", dir="/tmp"))
-    fig: dict[str, Any] = {"loads": args.loads}
+    # The machine is shared: the load before and after says how much the figures were disturbed.
+    fig: dict[str, Any] = {"loads": args.loads, "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
     web = None
     redis_server = None
     try:

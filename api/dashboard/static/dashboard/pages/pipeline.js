@@ -34,6 +34,7 @@
       events_per_s: tp ? tp.events_per_s : null,
       stream_entries: f.stream ? stream.entries : null,
       stream_pending: f.stream ? stream.pending : null,
+      stream_undelivered: f.stream ? stream.undelivered : null,
       // Nothing waiting is a lag of 0, not an unknown one.
       stream_lag_s: f.stream ? stream.oldest_waiting_s || 0 : null,
       slowpath_lag_s: f.slowpath ? slow.oldest_waiting_s || 0 : null,
