@@ -185,7 +185,6 @@ def test_pipeline_page_in_chromium_shows_the_checks_and_follows_the_pipeline(sys
     page.wait_for_function("document.querySelector('[data-figure=dlq_depth]').textContent === '1'")
     kpi = page.locator(".kpi[data-check=dead_letters]")
     assert kpi.get_attribute("data-status") == "warn"
-    page.locator("#checks").scroll_into_view_if_needed()
     assert page.console_seen.errors == []
     screenshot(page, "pipeline-dead-letter")
     system.redis().delete(DLQ_STREAM)  # the session-wide install goes back to healthy for other tests

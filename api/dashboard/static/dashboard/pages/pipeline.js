@@ -46,6 +46,7 @@
       spool_files: f.spool ? spool.files : null,
       heartbeat_age_s: f.worker ? f.worker.heartbeat_age_s : null,
     });
+    $("unread").hidden = stream.undelivered == null; // Redis before 7 does not say
     // Flash what a push changed, not the first drawing of the page.
     if (how && how.initial) for (const e of $("kpis").querySelectorAll(".flash")) e.classList.remove("flash");
     $("rate-sub").textContent = !fp ? "Redis is not answering"
