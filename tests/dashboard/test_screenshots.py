@@ -66,6 +66,6 @@ def test_every_page_at_laptop_size(system, browser) -> None:
             replayed(system.url, session_id, seconds=22)
         page.wait_for_timeout(1500)  # the live snapshot drawn and the "changed" flash faded: a still picture
         target = SCREENS / f"{name}.png"
-        page.screenshot(path=str(target), full_page=False)
+        page.screenshot(path=str(target), full_page=False, animations="disabled")
         assert png_size(target.read_bytes()) == (LAPTOP["width"], LAPTOP["height"])
     assert page.console_seen.errors == []
