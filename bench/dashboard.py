@@ -11,9 +11,10 @@ P50/P95 of each. The overview is loaded twice over: at `/` (the default period, 
 opens) and at `/?period=all` (every one of the N events).
 
 HTML request time: each dashboard page's HTML by urllib (server side: the view's queries and render, no
-browser), `--loads` requests after one warm-up, P50/P95; both the default period and `period=all`. Then,
-in this process against the same database, each page's query count and its slowest query (Django's
-CaptureQueriesContext): what to look at when a page is slow.
+browser; the session page is that of the session with the most tool calls), `--loads` requests after one
+warm-up, P50/P95; both the default period and `period=all`. Then, in this process against the same
+database, each page's query count and its slowest query (Django's CaptureQueriesContext): what to look
+at when a page is slow.
 
 Target (issue 11): first paint of the overview <= 300 ms from the local server; no request over the API's
 P95 targets (bench/api.py: 50 ms for a first page, 100 ms for a timeline).
