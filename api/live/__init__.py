@@ -19,6 +19,18 @@ Protocol (server to client; every message is one JSON object with a "type"):
   {"type": "error", "message": "..."} then a close (code 4400) for filters the dashboard refuses
       (api.dashboard.filters), and 4401 for a client the access rule refuses (api.dashboard.access)
 
+Both endpoints (and any other path) accept, then send {"type": "error", "message"} and close with a code:
+4400 bad filters or query, 4401 refused by the access rule, 4403 a browser page of another site (its
+Origin is not one of ALLOWED_HOSTS), 4404 no such session (page=session) or no feed at that path.
+
 A slow client never delays another or the slow path: each connection has a bounded buffer, and a client
-that falls behind gets a fresh snapshot instead of the backlog.
+that falls behind gets a fresh snapshot instead of the backlog. The feed is best effort: a client also
+gets a fresh snapshot after the server lost Redis for a while (changes may have been missed), an event
+may come again after a snapshot (key events by event_id), and nothing is replayed after a reconnect but
+the snapshot.
+
+- relay.py      in the web process: cdc:events and cdc:derived -> the Channels groups (one per endpoint)
+- consumers.py  the two endpoints; outbox.py their bounded per-client buffers; figures.py one figures
+                computation per (page, filters, change) shared by every connection of the process
+- feed.py       plain functions: query, filters, matching, messages; access.py the handshake's access rule
 """
