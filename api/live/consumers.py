@@ -11,7 +11,10 @@ disconnects reconnects and gets a snapshot: nothing is replayed.
 
 import asyncio
 import logging
+from functools import cache
+from typing import Any
 
+import redis
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -24,6 +27,7 @@ from .access import socket_refusal
 from .feed import (
     CLOSE_BAD_REQUEST,
     CLOSE_NOT_FOUND,
+    CLOSE_TRY_AGAIN,
     EventFilters,
     MetricsRequest,
     dumps,
@@ -42,6 +46,12 @@ logger = logging.getLogger(__name__)
 EVENTS_GROUP = "live.events"  # the relay sends {"type": "live.events", "events", "text"} per batch
 METRICS_GROUP = "live.metrics"  # and {"type": "live.changed", "id", "changed"} per slow-path change
 # Either group: {"type": "live.resync"} after the relay lost Redis (changes may have been missed).
+
+
+@cache
+def _redis() -> redis.Redis:
+    """One client (and connection pool) for every snapshot of the process: redis-py's is thread-safe."""
+    return redis_client()
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -137,7 +147,7 @@ class EventsConsumer(LiveConsumer):
             self.project_keys = frozenset(named) or frozenset([self.filters.project])
         events = await in_thread(
             events_recent,
-            client=redis_client(),
+            client=_redis(),
             limit=self.filters.limit,
             session=self.filters.session,
             platform=self.filters.platform,
@@ -190,3 +200,37 @@ class RefusedConsumer(AsyncWebsocketConsumer):
         await self.accept()
         await self.send(text_data=error_message(f"no live feed at {self.scope.get('path', '')[:200]}"))
         await self.close(code=CLOSE_NOT_FOUND)
+
+
+def redis_guarded(app: Any) -> Any:
+    """A consumer's ASGI app whose Redis faults (the channel layer's subscription, a snapshot's read:
+    Redis is down or restarting) close the connection with 1013 "try again later" and a message instead
+    of a server error: the client reconnects with backoff and gets a snapshot once Redis is back."""
+
+    async def guarded(scope: dict, receive: Any, send: Any) -> None:
+        state = {"accepted": False, "closed": False}
+
+        async def tracked(message: dict) -> None:
+            if message["type"] == "websocket.accept":
+                state["accepted"] = True
+            elif message["type"] == "websocket.close":
+                state["closed"] = True
+            await send(message)
+
+        try:
+            await app(scope, receive, tracked)
+        except (redis.RedisError, OSError) as exc:
+            logger.warning("live feed: a connection was closed for a Redis fault (%r)", exc)
+            if state["closed"]:
+                return
+            try:
+                if not state["accepted"]:
+                    await send({"type": "websocket.accept"})
+                await send(
+                    {"type": "websocket.send", "text": error_message("Redis is not reachable; try again")}
+                )
+                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})
+            except Exception:  # the client went meanwhile: nothing to tell it
+                return
+
+    return guarded

@@ -11,8 +11,8 @@ def websocket_application():
 
     return URLRouter(
         [
-            path("ws/events", consumers.EventsConsumer.as_asgi()),
-            path("ws/metrics", consumers.MetricsConsumer.as_asgi()),
+            path("ws/events", consumers.redis_guarded(consumers.EventsConsumer.as_asgi())),
+            path("ws/metrics", consumers.redis_guarded(consumers.MetricsConsumer.as_asgi())),
             re_path(r"", consumers.RefusedConsumer.as_asgi()),
         ]
     )

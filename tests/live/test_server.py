@@ -9,7 +9,8 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from telemetry import tasks
-from tests.factories import envelope
+from telemetry.wire import EVENTS_STREAM
+from tests.factories import entry, envelope
 from tests.support.web import Web, server_env, web_server
 from tests.telemetry.test_consumer import drain, make_consumer, publish
 
@@ -76,3 +77,24 @@ def test_the_slow_paths_change_pushes_figures_on_ws_metrics(web: Web, redis) -> 
             message = receive(socket)
         assert message["page"] == "overview"
         assert ["claude_code", "live-m"] in message["changed"]["sessions"]
+
+
+def test_through_real_processes_events_then_figures(web: Web, redis) -> None:
+    """XADD to telemetry:events as capture does; `runfastpath` and a Celery worker as subprocesses; the
+    web server's relay pushes the stored events, then the figures the worker's commit changed."""
+    from tests.test_slowpath_e2e import fastpath, running, worker
+
+    with (
+        ws(web, "/ws/events?session=real-1") as events,
+        ws(web, "/ws/metrics?page=overview&period=all") as metrics,
+        running(worker("live"), fastpath()),
+    ):
+        assert receive(events)["type"] == receive(metrics)["type"] == "snapshot"
+        ids = {f"real-1-{i}" for i in range(3)}
+        for event_id in sorted(ids):
+            redis.xadd(EVENTS_STREAM, entry(envelope(session_id="real-1", event_id=event_id)))
+        events_until(events, ids)
+        message = receive(metrics)
+        while message["type"] != "figures" or ["claude_code", "real-1"] not in message["changed"]["sessions"]:
+            message = receive(metrics)
+        assert message["page"] == "overview"
