@@ -16,7 +16,8 @@ in a later snapshot, once the session is derived). That is usually the first sec
 
 Redis going away: the relay retries with backoff (RETRY_FIRST_S doubling to RETRY_MAX_S), logs once per
 outage and once when it is back, recreates its group if the stream was lost, and then tells every
-connection to take a fresh snapshot (what changed meanwhile was not relayed). Entries older than
+connection to take a fresh snapshot (what changed meanwhile was not relayed), and again RESYNC_AGAIN_S
+later for connections whose channel-layer subscription came back after the first. Entries older than
 STALE_S when read (a backlog after the web server was down) are dropped, not relayed.
 
 Started and stopped with the server by the ASGI lifespan (relay_lifespan, blueplane/asgi.py).
@@ -61,7 +62,8 @@ STALE_S = 30
 RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 5.0
 PROJECT_CACHE_SIZE = 10_000
-UNKNOWN_PROJECT_TTL_S = 2.0  # a session not derived yet is asked about again after this long
+UNKNOWN_PROJECT_TTL_S = 2.0
+RESYNC_AGAIN_S = 3.0  # a session not derived yet is asked about again after this long
 
 SessionKey = tuple[str, str]
 
@@ -136,6 +138,7 @@ class Relay:
         self.consumer = f"web-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.projects = ProjectCache()
         self.task: asyncio.Task | None = None
+        self.later: asyncio.Task | None = None
         self.relayed = 0  # messages sent to the groups, for tests
         self.outages = 0
 
@@ -169,6 +172,7 @@ class Relay:
                         logger.warning("live feed: Redis is back after %.1fs", time.monotonic() - down_since)
                         down_since, delay = None, RETRY_FIRST_S
                         await self._resync()
+                        self._resync_later()
                     while True:
                         await self.read_once(client)
                 except asyncio.CancelledError:
@@ -225,6 +229,16 @@ class Relay:
     async def _resync(self) -> None:
         for group in (EVENTS_GROUP, METRICS_GROUP):
             await self.layer.group_send(group, {"type": "live.resync"})
+
+    def _resync_later(self) -> None:
+        # The channel layer's subscriptions come back on their own retry (channels_redis tries again
+        # each second): a connection whose subscription was not back yet missed the first resync.
+        async def again() -> None:
+            await asyncio.sleep(RESYNC_AGAIN_S)
+            with contextlib.suppress(redis.RedisError, OSError):
+                await self._resync()
+
+        self.later = asyncio.create_task(again())
 
     async def _leave(self, client: aioredis.Redis) -> None:
         try:
