@@ -57,7 +57,10 @@ logger = logging.getLogger(__name__)
 
 RELAY_GROUP = "live"
 BLOCK_MS = 1000
-READ_COUNT = 500  # entries per read: one message per group per read
+READ_COUNT = 200  # entries per read: one message per group per read
+# More events than this in one read (an import) go out as a "take a snapshot" notice, not as a message
+# of every event through pub/sub to every connection.
+MAX_EVENTS = 5000
 STALE_S = 30
 RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 5.0
@@ -131,8 +134,16 @@ def entries_split(
 
 
 class Relay:
-    def __init__(self, *, url: str | None = None, layer: Any = None, block_ms: int = BLOCK_MS) -> None:
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        layer: Any = None,
+        block_ms: int = BLOCK_MS,
+        max_events: int = MAX_EVENTS,
+    ) -> None:
         self.url = url or settings.REDIS_URL
+        self.max_events = max_events
         self.layer = layer
         self.block_ms = block_ms
         self.consumer = f"web-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -202,7 +213,11 @@ class Relay:
         events, derived, derived_id = entries_split(reply, now_ms=int(time.time() * 1000))
         self.layer = self.layer or get_channel_layer()
         sent = 0
-        if events:
+        if len(events) > self.max_events:
+            # More than a client could use (a bulk import): a fresh snapshot of the newest instead.
+            await self.layer.group_send(EVENTS_GROUP, {"type": "live.resync"})
+            sent += 1
+        elif events:
             await self._projects_resolve(events)
             await self.layer.group_send(
                 EVENTS_GROUP,

@@ -272,3 +272,23 @@ def test_a_connection_that_falls_behind_gets_a_fresh_snapshot(redis, settings, m
     assert [m["type"] for m in messages] == ["events", "snapshot"]
     assert messages[0]["events"] == [{"event_id": "x0"}]  # the one the writer held
     assert [e["event_id"] for e in messages[1]["events"]] == ["b1-0"]
+
+
+def test_a_read_of_more_events_than_a_message_carries_becomes_a_fresh_snapshot(redis):
+    async def scenario():
+        relay = Relay(block_ms=100, max_events=5)
+        await relay.groups_ensure(relay._client(), start="$")
+        c, _ = await opened("/ws/events?limit=3")
+        many = [envelope(session_id="bulk", event_id=f"bulk-{i}") for i in range(10)]
+        await asyncio.to_thread(stored, redis, many)
+        client = relay._client()
+        while not await relay.read_once(client):
+            pass
+        message = await c.receive_json_from(timeout=WAIT_S)
+        await c.disconnect()
+        await client.aclose()
+        return message
+
+    message = run(scenario)
+    assert message["type"] == "snapshot"
+    assert [e["event_id"] for e in message["events"]] == ["bulk-7", "bulk-8", "bulk-9"]
