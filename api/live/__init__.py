@@ -22,7 +22,8 @@ Protocol (server to client; every message is one JSON object with a "type"):
 Both endpoints (and any other path) accept, then send {"type": "error", "message"} and close with a code:
 4400 bad filters or query, 4401 refused by the access rule, 4403 a browser page of another site (its
 Origin is not one of ALLOWED_HOSTS), 4404 no such session (page=session) or no feed at that path, and
-1013 (try again later) while the server cannot reach Redis.
+1013 (try again later) while the server cannot reach Redis, 1011 when the page's figures failed (the
+server logs why).
 
 A slow client never delays another or the slow path: each connection has a bounded buffer, and a client
 that falls behind gets a fresh snapshot instead of the backlog. The feed is best effort: a client also

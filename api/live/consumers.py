@@ -27,6 +27,7 @@ from .access import socket_refusal
 from .feed import (
     CLOSE_BAD_REQUEST,
     CLOSE_NOT_FOUND,
+    CLOSE_SERVER_ERROR,
     CLOSE_TRY_AGAIN,
     EventFilters,
     MetricsRequest,
@@ -87,6 +88,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
         except LookupError as error:
             await self.refuse(CLOSE_NOT_FOUND, str(error), accepted=True)
             return
+        except (redis.RedisError, OSError):
+            raise  # redis_guarded closes with 1013: try again
+        except Exception:
+            logger.exception("a live snapshot could not be made")
+            await self.refuse(
+                CLOSE_SERVER_ERROR, "the figures could not be computed (see the server's log)", accepted=True
+            )
+            return
         await self.send(text_data=first)
         self.writer = asyncio.create_task(self.write())
 
@@ -110,7 +119,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 text = await self.snapshot() if item is BEHIND else item
             except Exception:
                 logger.exception("a live snapshot could not be made; the client reconnects for one")
-                await self.close(code=1011)
+                await self.close(code=CLOSE_SERVER_ERROR)
                 return
             await self.send(text_data=text)
 

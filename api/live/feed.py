@@ -24,6 +24,7 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+CLOSE_SERVER_ERROR = 1011  # RFC 6455's "internal error": the figures could not be computed (logged)
 CLOSE_TRY_AGAIN = 1013  # RFC 6455's "try again later": Redis is not reachable just now
 
 

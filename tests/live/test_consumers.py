@@ -292,3 +292,24 @@ def test_a_read_of_more_events_than_a_message_carries_becomes_a_fresh_snapshot(r
     message = run(scenario)
     assert message["type"] == "snapshot"
     assert [e["event_id"] for e in message["events"]] == ["bulk-7", "bulk-8", "bulk-9"]
+
+
+def test_a_page_whose_figures_fail_is_closed_with_1011_and_logged(redis, monkeypatch, caplog):
+    def broken(filters):
+        raise ZeroDivisionError("a page's bug")
+
+    monkeypatch.setitem(PAGES, "tools", broken)
+    message, code = run(lambda: refused("/ws/metrics?page=tools"))
+    assert code == 1011 and "could not be computed" in message
+    assert "ZeroDivisionError" in caplog.text
+
+
+def test_without_redis_a_connection_is_closed_with_1013_not_a_server_error(redis, settings):
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": ["unix:///nonexistent/redis.sock"], "prefix": "gone:"},
+        }
+    }
+    message, code = run(lambda: refused("/ws/events"))
+    assert code == 1013 and "Redis" in message
