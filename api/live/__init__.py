@@ -5,17 +5,23 @@ Protocol (server to client; every message is one JSON object with a "type"):
 
 /ws/events?session=&project=&platform=&limit=
   {"type": "snapshot", "events": [event, ...]}  on connect, and again whenever the client fell behind
-                                                (its buffer overflowed): the newest `limit` (default 50)
-                                                events that match, oldest first
+                                                (its buffer overflowed, or one batch was too big to
+                                                relay, e.g. an import): the newest `limit` (default 50,
+                                                at most 500) events that match, oldest first
   {"type": "events", "events": [event, ...]}    new events that match, as the fast path commits them
   event = {"event_id", "platform", "session_id", "project" (key, or null while unknown), "event_type",
            "timestamp" (ISO 8601, the event's own), "stored_at" (ISO 8601, when the fast path committed)}
+  project= is a key or a folder name; a new session's events have project null until the slow path
+  derived it (usually within a second), and a connection filtered by project gets those only in a
+  later snapshot (relay.py)
 
 /ws/metrics?page=<overview|sessions|session|tools|projects|pipeline>&<the page's filters>&session=<id>
   {"type": "snapshot", "page": page, "figures": {...}}  on connect, and after falling behind
   {"type": "figures", "page": page, "figures": {...}, "changed": {...}}  after a slow-path commit that
       changed what the page's figures are made of: figures are api.dashboard.pages' figures() for the
       same filters, whole (a page redraws from them); changed is what the slow path published
+      ({"sessions": [[platform, id], ...], "hours": [...], "projects": [keys], "at": epoch}); the
+      pipeline page's figures also come every ~1.5 s with changed {"timer": true}
   {"type": "error", "message": "..."} then a close (code 4400) for filters the dashboard refuses
       (api.dashboard.filters), and 4401 for a client the access rule refuses (api.dashboard.access)
 
