@@ -60,7 +60,7 @@ BLOCK_MS = 1000
 READ_COUNT = 200  # entries per read: one message per group per read
 # More events than this in one read (an import) go out as a "take a snapshot" notice, not as a message
 # of every event through pub/sub to every connection.
-MAX_EVENTS = 5000
+MAX_EVENTS = 2000  # ~600 KB of JSON at most: within a connection's outbox (outbox.py)
 STALE_S = 30
 RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 5.0
