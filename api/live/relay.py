@@ -188,19 +188,22 @@ class Relay:
                         await self.read_once(client)
                 except asyncio.CancelledError:
                     raise
-                except redis.ResponseError as exc:
-                    if "NOGROUP" in str(exc):  # the stream was deleted (purge, a Redis without its file)
+                except (redis.RedisError, OSError) as exc:
+                    if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
+                        # The stream was deleted (a flush, a Redis without its file): follow it again.
                         logger.info("live feed: a change stream was lost; following it again")
                         continue
-                    logger.exception("live feed: unexpected reply from Redis")
-                    await asyncio.sleep(RETRY_MAX_S)
-                except (redis.RedisError, OSError) as exc:
+                    # Unreachable, or refusing (LOADING, MISCONF, OOM): an outage either way.
                     if down_since is None:
                         down_since = time.monotonic()
                         self.outages += 1
-                        logger.warning("live feed: Redis unreachable (%r); retrying until it is back", exc)
+                        logger.warning("live feed: Redis unreachable (%s); retrying until it is back", exc)
                     await asyncio.sleep(delay * (0.75 + random.random() / 2))
                     delay = min(delay * 2, RETRY_MAX_S)
+                except Exception:
+                    # Not Redis (the database behind the project look-up, a bug): the feed must go on.
+                    logger.exception("live feed: the relay failed a read; going on")
+                    await asyncio.sleep(RETRY_MAX_S)
         finally:
             await self._leave(client)
 
