@@ -1,1 +1,47 @@
-// The projects page: draws its figures (see dashboard.js, BP.page).
+// The projects and models page: draws its figures (see dashboard.js, BP.page; api/dashboard/pages/projects.py).
+(function () {
+  "use strict";
+  const BP = window.BP;
+
+  function render(fig) {
+    const sum = (rows, k) => rows.reduce((a, r) => a + Number(r[k]), 0);
+    BP.fill(document, {
+      cost_usd: sum(fig.projects, "cost_usd"), tokens: sum(fig.projects, "tokens"), messages: sum(fig.projects, "messages"),
+      sessions: fig.sessions, project_count: fig.projects.length, model_count: fig.models.length,
+    });
+    BP.spanNote(fig.span);
+    const labels = fig.labels.map((l) => BP.bucketLabel(fig.unit, l));
+    const projectColour = (s) => BP.color(s.key === "other" ? "other" : s.name);
+    BP.stackedBars("card-project-cost", labels, fig.by_project.cost, "usd", projectColour);
+    BP.stackedBars("card-project-tokens", labels, fig.by_project.tokens, "tokens", projectColour);
+    BP.stackedBars("card-model-cost", labels, fig.by_model.cost, "usd", (s) => BP.color(s.name));
+    BP.stackedBars("card-model-tokens", labels, fig.by_model.tokens, "tokens", (s) => BP.color(s.name));
+    tableDraw("projects-table", fig.projects, {
+      key: "project", label: "Project",
+      format: (v, r) => BP.el("a", { href: "/projects/" + BP.filterQuery({ project: r.project_key }), title: v },
+        BP.el("span", { class: "dot", style: "background:" + BP.color(v) }), v || "(unknown)"),
+    });
+    tableDraw("models-table", fig.models, {
+      key: "model", label: "Model",
+      format: (v) => BP.el("a", { href: "/projects/" + BP.filterQuery({ model: v === "(unknown)" ? "" : v }), title: v }, BP.modelCell(v)),
+    });
+  }
+
+  function tableDraw(id, rows, first) {
+    const max = Math.max(0, ...rows.map((r) => Number(r.cost_usd)));
+    const columns = [
+      first,
+      { key: "sessions", label: "Sessions", num: true, format: "int" },
+      { key: "messages", label: "Responses", num: true, format: "int" },
+      { key: "input_tokens", label: "Input", num: true, format: "tokens" },
+      { key: "output_tokens", label: "Output", num: true, format: "tokens" },
+      { key: "cache_write_tokens", label: "Cache write", num: true, format: "tokens" },
+      { key: "cache_read_tokens", label: "Cache read", num: true, format: "tokens" },
+      { key: "tokens", label: "Tokens", num: true, format: "tokens" },
+      { key: "cost_usd", label: "Cost", num: true, format: (v) => BP.barCell(BP.fmt.usd(v), Number(v), max) },
+    ];
+    document.getElementById(id).replaceChildren(BP.table(columns, rows, "No usage for these filters in this period."));
+  }
+
+  BP.page(render);
+})();
