@@ -7,7 +7,7 @@
                 "active_seconds"];
   const LIVE_ROWS = 20;
 
-  function render(fig) {
+  function render(fig, how) {
     document.getElementById("empty-state").hidden = !fig.empty;
     const values = {};
     for (const k of KPIS) {
@@ -17,7 +17,7 @@
     BP.fill(document, values);
     BP.spanNote(fig.span);
     const labels = fig.labels.map((l) => BP.bucketLabel(fig.unit, l));
-    BP.stackedBars("card-cost", labels, fig.cost_by_model, "usd", (s) => BP.color(s.name));
+    BP.stackedBars("card-cost", labels, fig.cost_by_model, "usd", (s) => (s.name === "other" ? BP.OTHER_COLOUR : BP.color(s.name)));
     BP.stackedBars("card-tokens", labels, fig.tokens_by_kind, "tokens",
       (s) => BP.color(s.name.replace(/_tokens$/, "")), (s) => BP.KIND_LABELS[s.name] || s.name);
     projectsDraw(fig.projects);
@@ -25,6 +25,7 @@
     const chip = document.querySelector("#project-chip b");
     const named = fig.projects.length === 1 ? fig.projects[0].project : null;
     if (chip && named) chip.textContent = named;
+    if (how && how.initial) BP.unflash();
   }
 
   function projectsDraw(rows) {

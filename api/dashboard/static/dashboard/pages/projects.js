@@ -3,7 +3,7 @@
   "use strict";
   const BP = window.BP;
 
-  function render(fig) {
+  function render(fig, how) {
     const sum = (rows, k) => rows.reduce((a, r) => a + Number(r[k]), 0);
     BP.fill(document, {
       cost_usd: sum(fig.projects, "cost_usd"), tokens: sum(fig.projects, "tokens"), messages: sum(fig.projects, "messages"),
@@ -11,20 +11,23 @@
     });
     BP.spanNote(fig.span);
     const labels = fig.labels.map((l) => BP.bucketLabel(fig.unit, l));
-    const projectColour = (s) => BP.color(s.key === "other" ? "other" : s.name);
+    const colours = BP.rankedColours(fig.by_project.cost.map((s) => s.key));
+    const projectColour = (s) => colours[s.key] || BP.OTHER_COLOUR;
     BP.stackedBars("card-project-cost", labels, fig.by_project.cost, "usd", projectColour);
     BP.stackedBars("card-project-tokens", labels, fig.by_project.tokens, "tokens", projectColour);
-    BP.stackedBars("card-model-cost", labels, fig.by_model.cost, "usd", (s) => BP.color(s.name));
-    BP.stackedBars("card-model-tokens", labels, fig.by_model.tokens, "tokens", (s) => BP.color(s.name));
+    const modelColour = (s) => (s.name === "other" ? BP.OTHER_COLOUR : BP.color(s.name));
+    BP.stackedBars("card-model-cost", labels, fig.by_model.cost, "usd", modelColour);
+    BP.stackedBars("card-model-tokens", labels, fig.by_model.tokens, "tokens", modelColour);
     tableDraw("projects-table", fig.projects, {
       key: "project", label: "Project",
       format: (v, r) => BP.el("a", { href: "/projects/" + BP.filterQuery({ project: r.project_key }), title: v },
-        BP.el("span", { class: "dot", style: "background:" + BP.color(v) }), v || "(unknown)"),
+        BP.el("span", { class: "dot", style: "background:" + (colours[r.project_key] || BP.OTHER_COLOUR) }), v || "(unknown)"),
     });
     tableDraw("models-table", fig.models, {
       key: "model", label: "Model",
       format: (v) => BP.el("a", { href: "/projects/" + BP.filterQuery({ model: v === "(unknown)" ? "" : v }), title: v }, BP.modelCell(v)),
     });
+    if (how && how.initial) BP.unflash();
   }
 
   function tableDraw(id, rows, first) {

@@ -47,6 +47,18 @@
     }, format);
   };
 
+  // Projects have no colour of their own (their names are folder names): within a page they take these in
+  // order of cost, so the charts and the table agree; the rest are "other", in grey.
+  const RANKED = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
+                  "#9c755f", "#86bcb6"];
+  BP.OTHER_COLOUR = "#cbd5e1";
+  /** key -> colour for keys in rank order (the first RANKED.length get a colour each). */
+  BP.rankedColours = function (keys) {
+    const out = {};
+    keys.forEach((k, i) => { out[k] = k === "other" ? BP.OTHER_COLOUR : RANKED[i % RANKED.length]; });
+    return out;
+  };
+
   BP.platformCell = function (platform) {
     return BP.el("span", { class: "nowrap" }, BP.el("span", { class: "dot", style: "background:" + BP.color(platform) }),
       PLATFORM_LABELS[platform] || platform);
@@ -72,12 +84,15 @@
     const q = out.toString();
     return q ? "?" + q : "";
   };
+  /** The first drawing is not news: only a live update flashes what it changed. */
+  BP.unflash = function () { for (const e of document.querySelectorAll(".flash")) e.classList.remove("flash"); };
+
   /** The span the figures cover, said under the page's title. */
   BP.spanNote = function (span) {
     const note = document.getElementById("span-note");
     if (!note || !span) return;
-    const first = span.since === "0001-01-01" ? "the beginning" : span.since;
-    note.textContent = span.since === span.until ? `${span.since} (${span.tz})` : `${first} – ${span.until} (${span.tz})`;
+    note.textContent = span.since === "0001-01-01" ? `All time, up to ${span.until} (${span.tz})`
+      : span.since === span.until ? `${span.since} (${span.tz})` : `${span.since} – ${span.until} (${span.tz})`;
   };
 
   document.addEventListener("DOMContentLoaded", () => {
