@@ -2,7 +2,8 @@
 the same span and zone, charts that add up to the totals, filters applied, a bounded number of queries),
 then the page itself in headless Chromium over a store the real pipeline filled."""
 
-from datetime import date, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs, urlparse
 
@@ -15,7 +16,9 @@ from api.dashboard.pages.usage_charts import TOKEN_KINDS, buckets
 from telemetry.selectors import usage
 from telemetry.selectors.spans import LocalDays
 from tests.dashboard.usage_store import DAY, SPAN, api, store_build
+from tests.factories import envelope
 from tests.support.browser import DESKTOP, NARROW, page_open, screenshot
+from tests.support.system import install_home
 from tests.telemetry.processing.test_rollups import World, refresh_all
 
 
@@ -151,6 +154,13 @@ def api_get(system, path: str, **params) -> dict:
     return answer.json()
 
 
+def answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=5).status_code < 500
+    except requests.ConnectionError:
+        return False
+
+
 def all_time(page) -> dict:
     """The API's span for the page's "all time": since the calendar's first day up to its today."""
     span = page.evaluate("JSON.parse(document.getElementById('figures').textContent).span")
@@ -278,3 +288,55 @@ def test_overview_on_a_narrow_window(system, browser) -> None:
     assert page.locator("[data-figure=period_cost_usd]").is_visible()
     screenshot(page, "overview-narrow")
     assert page.console_seen.errors == []
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
+def test_overview_updates_live_from_posted_events(system, browser) -> None:
+    """A prompt posted to the install shows in the live list, then in today's KPIs, without a reload."""
+    page = page_open(browser)
+    page.goto(system.url + ALL_UTC)
+    page.wait_for_load_state("networkidle")
+    page.evaluate("window.notReloaded = true")
+    before = shown(page)["today_prompts"]
+    session = f"live-{uuid.uuid4()}"
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    event = envelope(
+        session_id=session, event_type="UserPromptSubmit", hook_type="UserPromptSubmit", timestamp=now,
+        payload={"prompt_id": f"p-{uuid.uuid4()}", "cwd": "/tmp/live-project"},
+    )  # fmt: skip
+    posted = requests.post(system.url + "/api/v1/events", json=[event], timeout=30)
+    assert posted.status_code == 202, posted.text
+    page.wait_for_function(
+        "(s) => [...document.querySelectorAll('#live-events a')].some(a => a.title === s)",
+        arg=session,
+        timeout=10_000,
+    )
+    page.wait_for_function(
+        "(b) => document.querySelector('[data-figure=today_prompts]').textContent !== b",
+        arg=before,
+        timeout=10_000,
+    )
+    assert page.evaluate("window.notReloaded") is True
+    assert int(shown(page)["today_prompts"]) == int(before.replace("—", "0")) + 1
+    screenshot(page, "overview-live")
+    assert page.console_seen.errors == []
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
+def test_an_empty_install_says_how_to_get_data_in(browser) -> None:
+    with install_home("bp-empty-") as inst:
+        up = inst.run("up", "--detach")
+        assert up.returncode == 0, up.stdout + up.stderr + inst.log_tail()
+        inst.wait_for(lambda: answers(inst.url + "/healthz"), what="the web server")
+        page = page_open(browser)
+        page.goto(inst.url + "/?tz=UTC")
+        page.wait_for_load_state("networkidle")
+        box = page.locator("#empty-state")
+        assert box.is_visible()
+        assert "blueplane install claude-code" in box.inner_text()
+        assert "blueplane import claude-code" in box.inner_text()
+        assert shown(page)["period_cost_usd"] == "$0.00"
+        screenshot(page, "overview-empty")
+        assert page.console_seen.errors == []

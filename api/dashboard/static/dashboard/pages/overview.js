@@ -19,13 +19,21 @@
     const labels = fig.labels.map((l) => BP.bucketLabel(fig.unit, l));
     BP.stackedBars("card-cost", labels, fig.cost_by_model, "usd", (s) => (s.name === "other" ? BP.OTHER_COLOUR : BP.color(s.name)));
     BP.stackedBars("card-tokens", labels, fig.tokens_by_kind, "tokens",
-      (s) => BP.color(s.name.replace(/_tokens$/, "")), (s) => BP.KIND_LABELS[s.name] || s.name);
+      (s) => BP.color(s.name.replace(/_tokens$/, "")), (s) => BP.KIND_LABELS[s.name] || s.name, false);
+    kindTotalsDraw(fig.period);
     projectsDraw(fig.projects);
     sessionsDraw(fig.sessions);
     const chip = document.querySelector("#project-chip b");
     const named = fig.projects.length === 1 ? fig.projects[0].project : null;
     if (chip && named) chip.textContent = named;
     if (how && how.initial) BP.unflash();
+  }
+
+  function kindTotalsDraw(period) {
+    const kinds = Object.keys(BP.KIND_LABELS);
+    document.getElementById("kind-totals").replaceChildren(...kinds.map((k) => BP.el("span", { class: "kind" },
+      BP.el("span", { class: "dot", style: "background:" + BP.color(k.replace(/_tokens$/, "")) }),
+      BP.KIND_LABELS[k] + " ", BP.el("b", {}, BP.fmt.tokens(period[k])))));
   }
 
   function projectsDraw(rows) {

@@ -24,9 +24,14 @@
   };
 
   /** Stacked bars in the card `id`: one dataset per series ({name, values}), coloured by colorOf(series),
-   *  labelled by labelOf(series) (default its name). */
-  BP.stackedBars = function (id, labels, series, format, colorOf, labelOf) {
+   *  labelled by labelOf(series) (default its name); `legend` false leaves the legend to the card. */
+  BP.stackedBars = function (id, labels, series, format, colorOf, labelOf, legend = true) {
     const f = BP.fmt[format];
+    // Axis ticks in money need no tenth of a cent: $0.80, $12, $1,200.
+    const tick = format === "usd" ? (v) => "$" + Number(v).toLocaleString("en-US",
+      { minimumFractionDigits: Math.abs(v) >= 100 || v === 0 ? 0 : 2, maximumFractionDigits: Math.abs(v) >= 100 ? 0 : 2 }) : f;
+    // A span with no usage at all is the card's empty state ("No data in this period"), not a row of zeros.
+    if (!series.some((s) => s.values.some((v) => Number(v) !== 0))) { labels = []; series = []; }
     BP.chart(id, {
       type: "bar",
       data: {
@@ -38,10 +43,12 @@
       },
       options: {
         interaction: { mode: "index", intersect: false },
+        plugins: { legend: { display: legend, position: "bottom", labels: { boxWidth: 12 } },
+                   tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${f(c.raw)}` } } },
         scales: {
           x: { stacked: true, grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12 } },
           y: { stacked: true, beginAtZero: true, border: { display: false }, grid: { color: "#eef1f5" },
-               ticks: { callback: (v) => f(v), maxTicksLimit: 6 } },
+               ticks: { callback: tick, maxTicksLimit: 6 } },
         },
       },
     }, format);
