@@ -340,3 +340,21 @@ def test_an_empty_install_says_how_to_get_data_in(browser) -> None:
         assert shown(page)["period_cost_usd"] == "$0.00"
         screenshot(page, "overview-empty")
         assert page.console_seen.errors == []
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
+def test_overview_of_today_is_drawn_hour_by_hour(system, browser) -> None:
+    page = page_open(browser, timezone_id="Asia/Tokyo")
+    page.goto(system.url + "/?period=today")
+    # The browser's zone becomes the page's when the URL names none: the page reloads itself once for it.
+    page.wait_for_function(
+        "() => { const f = document.getElementById('figures'); return f && JSON.parse(f.textContent).span.tz === 'Asia/Tokyo'; }",
+        timeout=10_000,
+    )
+    page.wait_for_load_state("networkidle")
+    figures = page.evaluate("JSON.parse(document.getElementById('figures').textContent)")
+    assert figures["unit"] == "hour"
+    assert len(figures["labels"]) == 24 and figures["labels"][0] == "00:00"
+    assert page.locator("#span-note").inner_text().endswith("(Asia/Tokyo)")
+    assert page.console_seen.errors == []
