@@ -107,7 +107,8 @@ def session_counts(
         if model and model not in models:
             continue
         total += 1
-        by_project[key or ""] = by_project.get(key or "", 0) + 1
+        key = key or Project.UNKNOWN_KEY  # as the rollups count a session without a project
+        by_project[key] = by_project.get(key, 0) + 1
         for name in set(models):
             by_model[name] = by_model.get(name, 0) + 1
     return SessionCounts(total=total, by_project=by_project, by_model=by_model)

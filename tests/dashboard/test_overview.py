@@ -3,7 +3,7 @@ the same span and zone, charts that add up to the totals, filters applied, a bou
 then the page itself in headless Chromium over a store the real pipeline filled."""
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from urllib.parse import parse_qs, urlparse
 
@@ -13,13 +13,11 @@ import requests
 from api.dashboard.filters import PageFilters, filters_parse
 from api.dashboard.pages import overview
 from api.dashboard.pages.usage_charts import TOKEN_KINDS, buckets
-from telemetry.selectors import usage
 from telemetry.selectors.spans import LocalDays
-from tests.dashboard.usage_store import DAY, SPAN, api, store_build
+from tests.dashboard.usage_store import SPAN, api, store_build
 from tests.factories import envelope
 from tests.support.browser import DESKTOP, NARROW, page_open, screenshot
 from tests.support.system import install_home
-from tests.telemetry.processing.test_rollups import World, refresh_all
 
 
 @pytest.fixture
@@ -78,19 +76,6 @@ def test_today_is_drawn_hour_by_hour(store) -> None:
     # Nothing happened today in this store: every bar is empty, and today's KPIs are zero.
     assert fig["today"]["tokens"] == 0 and fig["today"]["sessions"] == 0
     assert all(v == "0" or v == 0 for s in fig["cost_by_model"] for v in s["values"])
-
-
-def test_hourly_rows_follow_the_zone(db: None) -> None:
-    w = World()
-    s = w.session("h")
-    w.turn(
-        s, DAY + timedelta(hours=22, minutes=10), model="opus", input_tokens=5
-    )  # 00:10 on the 21st in Berlin
-    refresh_all()
-    rows = usage.usage_by_hour(start=DAY, end=DAY + timedelta(days=2))
-    assert [(r["hour"], r["model"], r["input_tokens"]) for r in rows] == [
-        (DAY + timedelta(hours=22), "opus", 5)
-    ]
 
 
 def test_an_empty_store_says_how_to_get_data_in(db: None) -> None:
