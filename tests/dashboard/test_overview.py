@@ -114,7 +114,7 @@ def test_the_calendars_ends_are_a_span_like_any_other(store) -> None:
 
 
 def test_overview_reads_a_bounded_number_of_queries(store, django_assert_max_num_queries) -> None:
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(12):
         overview.figures(PageFilters(**SPAN))
 
 

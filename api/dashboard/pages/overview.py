@@ -50,7 +50,7 @@ def figures(filters: PageFilters) -> dict:
     in_span = [r for r in daily if days.since <= r["day"] <= days.until]
     counts = sessions.session_counts(start=days.start, end=days.end, **where)
     models = [m for m, _, _ in ranked(in_span, model_name)]
-    chart = _hourly(filters, today) if days == today else _daily(filters, days, in_span, models)
+    chart = _hourly(filters, today) if days == today else _daily(days, in_span, models)
     projects = [
         {
             "project": row["project"],
@@ -60,12 +60,13 @@ def figures(filters: PageFilters) -> dict:
         }
         for key, sums, row in ranked(in_span, lambda r: r["project_key"])[:TOP_PROJECTS]
     ]
+    today_totals = totals(today, daily, filters)
     recent = sessions.session_usage_list(start=days.start, end=days.end, limit=RECENT_SESSIONS, **where)
     return {
         "empty": not sessions.sessions_stored_any(),
         "span": {"since": days.since.isoformat(), "until": days.until.isoformat(), "tz": days.tz},
-        "today": totals(today, daily, filters),
-        "period": totals(days, daily, filters),
+        "today": today_totals,
+        "period": today_totals if days == today else totals(days, daily, filters),
         **chart,
         "projects": projects,
         "sessions": [
@@ -87,7 +88,7 @@ def figures(filters: PageFilters) -> dict:
     }
 
 
-def _daily(filters: PageFilters, days: LocalDays, rows: list[usage.UsageRow], models: list[str]) -> dict:
+def _daily(days: LocalDays, rows: list[usage.UsageRow], models: list[str]) -> dict:
     unit, labels, bucket = buckets(days, rows)
     by_day = {"labels": labels, "bucket_of": lambda r: bucket(r["day"])}
     return {
@@ -131,9 +132,8 @@ def _hourly(filters: PageFilters, today: LocalDays) -> dict:
 
 def _kinds(rows: list, by_bucket: dict) -> list[dict]:
     """Tokens of each kind per bucket: one series per kind."""
-    return [
-        stacked(rows, **by_bucket, group_of=lambda r, k=kind: k, value=lambda r, k=kind: r[k], order=[kind])[
-            0
-        ]
-        for kind in TOKEN_KINDS
-    ]
+
+    def kind(name: str) -> dict:
+        return stacked(rows, **by_bucket, group_of=lambda r: name, value=lambda r: r[name], order=[name])[0]
+
+    return [kind(name) for name in TOKEN_KINDS]

@@ -37,10 +37,6 @@ def totals_json(row: UsageTotals) -> dict:
     }
 
 
-def usd(value: Decimal) -> str:
-    return str(value)
-
-
 def buckets(days: LocalDays, daily: list[UsageRow]) -> tuple[str, list[str], Callable[[date], str]]:
     """(unit, bucket names in order, day -> its bucket's name) for a chart of the span: its local days,
     by week (named by its Monday) past MAX_DAY_BARS days, by month past MAX_WEEK_BARS weeks. A span that
