@@ -15,6 +15,8 @@
       values["today_" + k] = fig.today[k];
     }
     BP.fill(document, values);
+    // A period of today alone: the cards' "Today" lines would repeat their numbers.
+    document.querySelector(".kpis").classList.toggle("today-only", fig.unit === "hour");
     BP.spanNote(fig.span);
     const labels = fig.labels.map((l) => BP.bucketLabel(fig.unit, l));
     BP.stackedBars("card-cost", labels, fig.cost_by_model, "usd", (s) => (s.name === "other" ? BP.OTHER_COLOUR : BP.color(s.name)));
