@@ -67,10 +67,15 @@
 
   // --- live events: a snapshot, then each batch as the fast path commits it (api/live/__init__.py) ------
   let events = [];
+  // An event of today by its clock; an older one (an import, a replay) with its day too.
+  function eventTime(iso) {
+    const day = (d) => d.toLocaleDateString("en-CA", { timeZone: BP.zone });
+    return day(new Date(iso)) === day(new Date()) ? BP.fmt.clock(iso) : BP.fmt.time(iso);
+  }
   const seen = new Set();
   function liveDraw(fresh) {
     const columns = [
-      { key: "timestamp", label: "Time", format: "clock" },
+      { key: "timestamp", label: "Time", format: eventTime },
       { key: "platform", label: "Platform", format: (v) => BP.platformCell(v) },
       { key: "session_id", label: "Session", format: (v) => BP.el("a", { href: "/sessions/" + encodeURIComponent(v) + "/", class: "mono", title: v }, String(v).slice(0, 8)) },
       { key: "event_type", label: "Event", format: (v) => BP.el("span", { class: "badge" }, v) },
