@@ -64,9 +64,11 @@ def test_overview_of_one_platform_and_one_project(store) -> None:
     assert cursor["period"]["cost_usd"] == "0.125"
     assert cursor["period"]["sessions"] == 1
     assert [p["project"] for p in cursor["projects"]] == ["beta"]
-    alpha = overview.figures(PageFilters(project="ka", **SPAN))
-    assert Decimal(alpha["period"]["cost_usd"]) == Decimal("1.75")
-    assert [s["session_id"] for s in alpha["sessions"]] == ["s1"]
+    for project in ("ka", "alpha"):  # by key, or by its folder name
+        alpha = overview.figures(PageFilters(project=project, **SPAN))
+        assert Decimal(alpha["period"]["cost_usd"]) == Decimal("1.75")
+        assert [s["session_id"] for s in alpha["sessions"]] == ["s1"]
+        assert alpha["period"]["sessions"] == 1
 
 
 def test_today_is_drawn_hour_by_hour(store) -> None:

@@ -18,13 +18,12 @@ RECENT_SESSIONS = 10
 CHART_MODELS = 8  # models drawn apart; the rest are "other"
 
 
-def totals(days: LocalDays, daily: list[usage.UsageRow], filters: PageFilters) -> dict:
-    """The KPI figures of the local days `days` (daily: their usage rows)."""
+def totals(days: LocalDays, daily: list[usage.UsageRow], where: dict) -> dict:
+    """The KPI figures of the local days `days` (daily: their usage rows; where: scope())."""
     use = usage.usage_totals_empty()
     for row in daily:
         if days.since <= row["day"] <= days.until:
             usage.usage_totals_add(use, row)
-    where = scope(filters)
     act = activity.activity_summary(start=days.start, end=days.end, **where)
     counted = sessions.session_list(start=days.start, end=days.end, **where).count()
     return {
@@ -50,7 +49,7 @@ def figures(filters: PageFilters) -> dict:
     in_span = [r for r in daily if days.since <= r["day"] <= days.until]
     counts = sessions.session_counts(start=days.start, end=days.end, **where)
     models = [m for m, _, _ in ranked(in_span, model_name)]
-    chart = _hourly(filters, today) if days == today else _daily(days, in_span, models)
+    chart = _hourly(today, where) if days == today else _daily(days, in_span, models)
     projects = [
         {
             "project": row["project"],
@@ -60,13 +59,13 @@ def figures(filters: PageFilters) -> dict:
         }
         for key, sums, row in ranked(in_span, lambda r: r["project_key"])[:TOP_PROJECTS]
     ]
-    today_totals = totals(today, daily, filters)
+    today_totals = totals(today, daily, where)
     recent = sessions.session_usage_list(start=days.start, end=days.end, limit=RECENT_SESSIONS, **where)
     return {
         "empty": not sessions.sessions_stored_any(),
         "span": {"since": days.since.isoformat(), "until": days.until.isoformat(), "tz": days.tz},
         "today": today_totals,
-        "period": today_totals if days == today else totals(days, daily, filters),
+        "period": today_totals if days == today else totals(days, daily, where),
         **chart,
         "projects": projects,
         "sessions": [
@@ -101,10 +100,10 @@ def _daily(days: LocalDays, rows: list[usage.UsageRow], models: list[str]) -> di
     }
 
 
-def _hourly(filters: PageFilters, today: LocalDays) -> dict:
+def _hourly(today: LocalDays, where: dict) -> dict:
     """A single day's charts, by the UTC hours the day's usage is counted in (spans.hour_local_day),
     labelled with their local start (HH:MM)."""
-    rows = usage.usage_by_hour(start=today.start, end=today.end, **scope(filters))
+    rows = usage.usage_by_hour(start=today.start, end=today.end, **where)
     zone = today.zone
     hour = today.start.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     hours = []

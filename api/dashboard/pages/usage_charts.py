@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from telemetry.selectors.sessions import project_keys_named
 from telemetry.selectors.spans import LocalDays, period_name, period_start
 from telemetry.selectors.usage import UsageRow, UsageTotals, usage_totals_add, usage_totals_empty
 
@@ -19,8 +20,13 @@ UNKNOWN_MODEL = "(unknown)"
 
 
 def scope(filters: PageFilters) -> dict:
-    """The selectors' platform and project arguments for the page's filters (a project by its key)."""
-    return {"platform": filters.platform or None, "project_key": filters.project or None}
+    """The selectors' platform and project arguments for the page's filters. A project is named by its
+    key, or by its folder name when only one project has that name (as /ws/events takes it)."""
+    project = filters.project or None
+    if project:
+        keys = project_keys_named(project=project)
+        project = keys[0] if len(keys) == 1 else project
+    return {"platform": filters.platform or None, "project_key": project}
 
 
 def tokens(row: UsageTotals) -> int:
