@@ -133,6 +133,9 @@ def entries_split(
     return events, derived, derived_id
 
 
+STOP_RETRY_S = 0.5  # how long stop() waits before cancelling the relay again
+
+
 class Relay:
     def __init__(
         self,
@@ -272,11 +275,17 @@ class Relay:
         self.task = asyncio.create_task(self.run())
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-            self.task = None
+        """Cancel the relay and wait for it. Cancelled again until it ends: redis-py can swallow a
+        cancellation that lands while it connects (seen: the relay then read on, and the server's
+        shutdown, e.g. after a failed bind, waited forever)."""
+        task, self.task = self.task, None
+        if task is None:
+            return
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=STOP_RETRY_S)
+        with contextlib.suppress(asyncio.CancelledError):
+            task.result()
 
 
 App = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
