@@ -1,5 +1,7 @@
 """The dashboard's pages: parse the filters, ask the page's module for its figures, render. Thin."""
 
+from urllib.parse import unquote
+
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -12,7 +14,10 @@ TZ_COOKIE = "blueplane_tz"  # the browser's zone, set by the page's first script
 
 def _page(request: HttpRequest, name: str, **kwargs) -> HttpResponse:
     try:
-        filters = filters_parse(request.GET, tz_default=request.COOKIES.get(TZ_COOKIE) or "UTC")
+        # base.html writes the zone URL-encoded (Asia%2FTokyo); Django hands cookies over as they came.
+        filters = filters_parse(
+            request.GET, tz_default=unquote(request.COOKIES.get(TZ_COOKIE) or "") or "UTC"
+        )
     except FilterError as error:
         return render(request, "dashboard/bad_request.html", {"message": str(error)}, status=400)
     figures = PAGES[name](filters, **kwargs)
