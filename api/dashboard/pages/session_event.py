@@ -1,0 +1,95 @@
+"""A session's raw-event view: the one dashboard page that shows a raw event's stored body (the envelope
+as capture stored it, decompressed through telemetry.selectors.traces). Either one event by its stored
+seq, or the events stored around a moment of the session (what a timeline row links to: a derived row
+keeps no pointer to the events it came from, but it has their time).
+
+A body is shown up to BODY_MAX_BYTES, then cut with a note: a megabyte event must not hang the page."""
+
+from datetime import UTC, datetime
+
+import orjson
+
+from telemetry.selectors.sessions import session_stored_platforms
+from telemetry.selectors.traces import session_trace, session_traces_between, trace_bytes
+
+from .session import session_resolve
+
+BODY_MAX_BYTES = 64 * 1024
+AROUND_MS = 1000  # a timeline row's events: those stored within a second of its time
+AROUND_MAX = 20
+
+
+class EventError(ValueError):
+    """A parameter of the raw-event view it cannot use (a 400)."""
+
+
+def _body(raw: bytes) -> dict:
+    """The event's JSON, indented, cut at BODY_MAX_BYTES."""
+    size = len(raw)
+    try:
+        text = (
+            orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2).decode()
+            if size <= BODY_MAX_BYTES * 4
+            else None
+        )
+    except orjson.JSONDecodeError:
+        text = None
+    if text is None:
+        text = raw.decode("utf-8", errors="replace")
+    cut = len(text.encode()) > BODY_MAX_BYTES
+    if cut:
+        text = text.encode()[:BODY_MAX_BYTES].decode("utf-8", errors="ignore")
+    return {"text": text, "bytes": size, "truncated": cut}
+
+
+def _event(trace: object, *, at_ms: int | None = None) -> dict:
+    raw = trace_bytes(trace=trace)
+    return {
+        "seq": trace.seq,
+        "platform": trace.PLATFORM,
+        "source": trace.source,
+        "event_type": trace.event_type,
+        "timestamp": datetime.fromtimestamp(trace.ts_ms / 1000, UTC),
+        "exact": at_ms is not None and trace.ts_ms == at_ms,
+        "body": None if raw is None else _body(raw),
+    }
+
+
+def at_parse(value: str) -> int:
+    """Epoch ms of ?at= (ISO 8601 with a zone, as the page's timeline writes it); EventError if not."""
+    try:
+        moment = datetime.fromisoformat(value[:64])
+        if moment.tzinfo is None:
+            raise ValueError
+        return int(moment.timestamp() * 1000)
+    except (ValueError, OverflowError):
+        raise EventError(f"at: {value[:40]!r} is not a time with its zone (ISO 8601)") from None
+
+
+def event_figures(
+    *, session_id: str, platform: str = "", seq: int | None = None, at: str = ""
+) -> dict | None:
+    """The session and its raw event `seq`, or its events within AROUND_MS of `at`; None if there is no
+    such session or event."""
+    session = session_resolve(session_id=session_id, platform=platform)
+    if session is not None:
+        session_id, platforms = session.session_id, [session.platform]
+    else:
+        platforms = session_stored_platforms(session_id=session_id, platform=platform or None)
+    if not platforms:
+        return None
+    out = {"session_id": session_id, "platform": platforms[0], "seq": seq, "at": at, "events": []}
+    if seq is not None:
+        trace = session_trace(platform=platforms[0], session_id=session_id, seq=seq)
+        if trace is None:
+            return None
+        out["events"] = [_event(trace)]
+        return out
+    if at:
+        at_ms = at_parse(at)
+        traces = session_traces_between(
+            platform=platforms[0], session_id=session_id, start_ms=at_ms - AROUND_MS, end_ms=at_ms + AROUND_MS + 1,
+            limit=AROUND_MAX,
+        )  # fmt: skip
+        out["events"] = [_event(t, at_ms=at_ms) for t in traces]
+    return out
