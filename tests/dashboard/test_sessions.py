@@ -118,6 +118,8 @@ def test_session_by_unique_prefix_and_unknown(corpus) -> None:
     assert session_page.figures(filters, session_id=SUBAGENT[:8])["session_id"] == SUBAGENT
     assert session_page.figures(filters, session_id="no-such-session") is None
     assert session_page.figures(filters, session_id="x" * 100_000) is None
+    assert session_page.figures(filters, session_id="8c\x00") is None
+    assert session_page.figures(filters, session_id="") is None  # every id starts with it: not one session
 
 
 @pytest.mark.django_db

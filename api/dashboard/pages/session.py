@@ -22,6 +22,8 @@ TURNS_MAX = 500  # a chart of more turns than this is unreadable; the totals sti
 def session_resolve(*, session_id: str, platform: str = "") -> object | None:
     """The session with this id, or with this unique prefix (on `platform`, if given); None if there is
     none, or the prefix is ambiguous. A session id two platforms share gives the first by platform."""
+    if "\x00" in session_id:
+        return None  # no id holds NUL, and PostgreSQL refuses it in a query
     found = sessions_by_prefix(prefix=session_id, platform=platform or None, limit=2)
     if not found or len({s.session_id for s in found}) > 1:
         return None

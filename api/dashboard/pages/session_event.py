@@ -16,7 +16,8 @@ from .session import session_resolve
 
 BODY_MAX_BYTES = 64 * 1024
 AROUND_MS = 1000  # a timeline row's events: those stored within a second of its time
-AROUND_MAX = 20
+AROUND_MAX = 50  # index rows listed around a moment (their bodies are not loaded)
+BODIES_MAX = 5  # bodies shown around a moment: the events at that very millisecond, else the nearest
 
 
 class EventError(ValueError):
@@ -42,8 +43,8 @@ def _body(raw: bytes) -> dict:
     return {"text": text, "bytes": size, "truncated": cut}
 
 
-def _event(trace: object, *, at_ms: int | None = None) -> dict:
-    raw = trace_bytes(trace=trace)
+def _event(trace: object, *, at_ms: int | None = None, body: bool = True) -> dict:
+    raw = trace_bytes(trace=trace) if body else None
     return {
         "seq": trace.seq,
         "platform": trace.PLATFORM,
@@ -52,6 +53,7 @@ def _event(trace: object, *, at_ms: int | None = None) -> dict:
         "timestamp": datetime.fromtimestamp(trace.ts_ms / 1000, UTC),
         "exact": at_ms is not None and trace.ts_ms == at_ms,
         "body": None if raw is None else _body(raw),
+        "loaded": body,
     }
 
 
@@ -69,8 +71,9 @@ def at_parse(value: str) -> int:
 def event_figures(
     *, session_id: str, platform: str = "", seq: int | None = None, at: str = ""
 ) -> dict | None:
-    """The session and its raw event `seq`, or its events within AROUND_MS of `at`; None if there is no
-    such session or event."""
+    """The session and its raw event `seq`, or its events around `at`: the bodies of those at that very
+    millisecond (else of the nearest few) and, as `nearby`, the others within AROUND_MS (index rows, no
+    body). None if there is no such session or event."""
     session = session_resolve(session_id=session_id, platform=platform)
     if session is not None:
         session_id, platforms = session.session_id, [session.platform]
@@ -78,7 +81,14 @@ def event_figures(
         platforms = session_stored_platforms(session_id=session_id, platform=platform or None)
     if not platforms:
         return None
-    out = {"session_id": session_id, "platform": platforms[0], "seq": seq, "at": at, "events": []}
+    out = {
+        "session_id": session_id,
+        "platform": platforms[0],
+        "seq": seq,
+        "at": at,
+        "events": [],
+        "nearby": [],
+    }
     if seq is not None:
         trace = session_trace(platform=platforms[0], session_id=session_id, seq=seq)
         if trace is None:
@@ -91,5 +101,8 @@ def event_figures(
             platform=platforms[0], session_id=session_id, start_ms=at_ms - AROUND_MS, end_ms=at_ms + AROUND_MS + 1,
             limit=AROUND_MAX,
         )  # fmt: skip
-        out["events"] = [_event(t, at_ms=at_ms) for t in traces]
+        exact = [t for t in traces if t.ts_ms == at_ms]
+        shown = {t.seq for t in (exact or sorted(traces, key=lambda t: abs(t.ts_ms - at_ms)))[:BODIES_MAX]}
+        out["events"] = [_event(t, at_ms=at_ms) for t in traces if t.seq in shown]
+        out["nearby"] = [_event(t, at_ms=at_ms, body=False) for t in traces if t.seq not in shown]
     return out

@@ -84,9 +84,9 @@
     timeline.replaceChildren(...f.timeline.map((i) => timelineRow(i, f.content_stored)));
     if (!f.timeline.length) timeline.append(el("li", { class: "empty" }, "No derived rows yet: the slow path has not reached this session."));
     document.getElementById("timeline-note").textContent = f.timeline_more
-      ? `the latest ${f.timeline.length} items` : `${f.timeline.length} items`;
+      ? `the latest ${f.timeline.length} items` : f.timeline.length === 1 ? "1 item" : `${f.timeline.length} items`;
 
-    document.getElementById("turns-note").textContent = f.turns_total > f.turns.length ? `first ${f.turns.length} of ${f.turns_total}` : `${f.turns_total} turns`;
+    document.getElementById("turns-note").textContent = f.turns_total > f.turns.length ? `first ${f.turns.length} of ${f.turns_total}` : f.turns_total === 1 ? "1 turn" : `${f.turns_total} turns`;
     document.getElementById("turns-table").replaceChildren(BP.table([
       { label: "Turn", key: turnLabel },
       { label: "Prompt at", key: "prompt_at", format: "time" },
