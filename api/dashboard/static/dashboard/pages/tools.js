@@ -29,6 +29,12 @@
       datasets: OUTCOMES.map(([key, label, color]) => ({ label, backgroundColor: color, stack: "c", maxBarThickness: 28,
         data: top.map((t) => (key === "ok" ? ok(t) : t[key])) })) },
       options: { indexAxis: "y", scales: { x: { stacked: true }, y: { stacked: true } } } }, "int");
+    const timed = top.filter((t) => t.p50_ms != null);
+    BP.chart("latency-card", { type: "bar", data: { labels: timed.map((t) => t.tool_name),
+      datasets: [["p50_ms", "p50", "#94a3b8"], ["p95_ms", "p95", "#4f7cff"], ["p99_ms", "p99", "#1e3a8a"]].map(([key, label, color]) => ({
+        label, backgroundColor: color, maxBarThickness: 14, data: timed.map((t) => t[key]) })) },
+      // Latencies span milliseconds to minutes: a log scale, labelled at powers of ten.
+      options: { scales: { y: { type: "logarithmic", ticks: { callback: (v) => (Math.log10(v) % 1 === 0 ? fmt.ms(v) : null) } } } } }, "ms");
     const series = f.failures_by_day.series;
     BP.chart("failures-card", { type: "bar", data: { labels: f.failures_by_day.labels,
       datasets: series.map((s) => ({ label: s.tool, data: s.data, backgroundColor: BP.color(s.tool), stack: "f", maxBarThickness: 56 })) },
