@@ -50,7 +50,8 @@ def sessions(request: HttpRequest) -> HttpResponse:
         params = sessions_page.params_parse(request.GET)
     except FilterError as error:
         return _bad_request(request, error)
-    return _page(request, "sessions", {"choices": sessions_page.choices()}, **params)
+    context = {"choices": sessions_page.choices(), "orderings": sessions_page.ORDERING_LABELS.items()}
+    return _page(request, "sessions", context, **params)
 
 
 @dashboard_access

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from api.dashboard.filters import filters_parse
 from api.dashboard.pages import session as session_page
 from api.dashboard.pages import session_event, sessions
+from telemetry.selectors.sessions import SESSION_ORDERINGS
 from tests.api.resources_support import API_ERROR, FAILURES, SUBAGENT
 from tests.support.browser import DESKTOP, LAPTOP, NARROW, page_open, screenshot
 
@@ -81,6 +82,10 @@ def test_sessions_pages_walk_forward_and_back_by_keyset(corpus) -> None:
     assert len(first["sessions"]) == 7 and first["previous"] is None and first["next"]
     assert not {s["session_id"] for s in first["sessions"]} & {s["session_id"] for s in second["sessions"]}
     assert back["sessions"] == first["sessions"]
+
+
+def test_every_ordering_has_a_label_in_the_form() -> None:
+    assert set(sessions.ORDERING_LABELS) == set(SESSION_ORDERINGS)
 
 
 @pytest.mark.django_db
@@ -217,6 +222,13 @@ def test_sessions_page_in_chromium_lists_what_the_api_lists(system, browser) -> 
     page.set_viewport_size(DESKTOP)
     screenshot(page, "sessions-desktop")
     # A filter from the form goes into the URL, and the list follows it.
+    # A column head sorts, through the URL, as the API's ordering does.
+    page.click("table.sessions th a:text('Cost')")
+    page.wait_for_url("**ordering=-cost_usd**")
+    page.wait_for_selector("table.sessions tbody tr")
+    by_cost = page.request.get(f"{system.url}/api/v1/sessions/?page_size=50&ordering=-cost_usd").json()["results"]
+    links = page.eval_on_selector_all("table.sessions tbody tr td:first-child a", "els => els.map(e => e.title)")
+    assert links == [s["session_id"] for s in by_cost]
     status = api[-1]["status"]
     page.select_option("select[name=status]", status)
     page.wait_for_url(f"**status={status}**")

@@ -80,6 +80,14 @@ def session_row(s: object) -> dict:
     }
 
 
+# The orderings as the form names them (every one of SESSION_ORDERINGS).
+ORDERING_LABELS = {
+    "-last_event_at": "Latest activity", "last_event_at": "Earliest activity", "-started_at": "Newest start",
+    "started_at": "Oldest start", "-cost_usd": "Highest cost", "cost_usd": "Lowest cost",
+    "-tokens": "Most tokens", "tokens": "Fewest tokens",
+}  # fmt: skip
+
+
 def choices() -> dict:
     """What the filter form offers: projects and models that exist, the statuses."""
     projects = [{"key": p.key, "name": p.name} for p in derived.project_list()]

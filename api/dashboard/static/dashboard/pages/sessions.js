@@ -11,7 +11,7 @@
   }
 
   const COLUMNS = [
-    { label: "Started", key: (r) => el("a", { href: "/sessions/" + encodeURIComponent(r.session_id) + "/" + (r.platform ? "?platform=" + r.platform : ""),
+    { label: "Started", sort: "started_at", key: (r) => el("a", { href: "/sessions/" + encodeURIComponent(r.session_id) + "/" + (r.platform ? "?platform=" + r.platform : ""),
                                               title: r.session_id }, BP.fmt.time(r.started_at)) },
     { label: "Duration", key: "duration_s", format: "duration", num: true },
     { label: "Project", key: (r) => el("span", { title: r.git_branch ? "branch " + r.git_branch : null },
@@ -22,9 +22,24 @@
     { label: "Prompts", key: "prompts", format: "int", num: true },
     { label: "Tool calls", key: "tool_calls", format: "int", num: true },
     { label: "Failures", key: (r) => r.failures ? el("span", { class: "badge fail" }, BP.fmt.int(r.failures)) : "0", num: true },
-    { label: "Tokens", key: "tokens", format: "tokens", num: true },
-    { label: "Cost", key: "cost_usd", format: "usd", num: true },
+    { label: "Tokens", key: "tokens", format: "tokens", num: true, sort: "tokens" },
+    { label: "Cost", key: "cost_usd", format: "usd", num: true, sort: "cost_usd" },
   ];
+
+  /** Column heads that sort (a link: highest or newest first, then the other way round). */
+  function sortLinks(table, ordering) {
+    const heads = table.querySelectorAll("thead th");
+    COLUMNS.forEach((c, i) => {
+      if (!c.sort) return;
+      const current = ordering.replace(/^-/, "") === c.sort ? (ordering.startsWith("-") ? "desc" : "asc") : null;
+      const p = new URLSearchParams(location.search);
+      p.delete("cursor");
+      p.set("ordering", current === "desc" ? c.sort : "-" + c.sort);
+      const arrow = current === "desc" ? " ↓" : current === "asc" ? " ↑" : "";
+      heads[i].replaceChildren(el("a", { href: "?" + p.toString(), class: "sort" + (current ? " on" : ""),
+                                        title: "Sort by " + c.label.toLowerCase() }, c.label + arrow));
+    });
+  }
 
   function render(figures) {
     // A live push carries the first page in the default order: a page further on, or in another order,
@@ -34,6 +49,7 @@
     const box = document.getElementById("sessions-table");
     const table = BP.table(COLUMNS, figures.sessions, "No sessions match these filters in this period.");
     table.classList.add("sessions");
+    sortLinks(table, figures.ordering);
     box.replaceChildren(table);
     if (!figures.sessions.length && figures.first_page) {
       box.append(el("p", { class: "empty-state" }, "Sessions appear here once events come in: run ",
