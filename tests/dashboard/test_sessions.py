@@ -202,6 +202,12 @@ def test_unknown_session_is_a_404_page(corpus) -> None:
 # --- in Chromium, against a whole install ----------------------------------------------------------------
 
 
+def _shown_sessions(page) -> list[str]:
+    return page.eval_on_selector_all(
+        "table.sessions tbody tr td:first-child a", "els => els.map(e => e.title)"
+    )
+
+
 def _link_params(href: str) -> dict:
     return {k: v[0] for k, v in parse_qs(urlparse(href).query).items()}
 
@@ -226,9 +232,8 @@ def test_sessions_page_in_chromium_lists_what_the_api_lists(system, browser) -> 
     page.click("table.sessions th a:text('Cost')")
     page.wait_for_url("**ordering=-cost_usd**")
     page.wait_for_selector("table.sessions tbody tr")
-    by_cost = page.request.get(f"{system.url}/api/v1/sessions/?page_size=50&ordering=-cost_usd").json()["results"]
-    links = page.eval_on_selector_all("table.sessions tbody tr td:first-child a", "els => els.map(e => e.title)")
-    assert links == [s["session_id"] for s in by_cost]
+    by_cost = page.request.get(f"{system.url}/api/v1/sessions/?page_size=50&ordering=-cost_usd").json()
+    assert _shown_sessions(page) == [s["session_id"] for s in by_cost["results"]]
     status = api[-1]["status"]
     page.select_option("select[name=status]", status)
     page.wait_for_url(f"**status={status}**")
