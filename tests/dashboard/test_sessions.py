@@ -2,6 +2,7 @@
 `corpus` fixture, in-process), equal to the API's answers for the same filters; bad parameters are a 400
 page and unknown sessions a 404 page; then the pages in real Chromium against a whole install."""
 
+import json
 from decimal import Decimal
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -115,6 +116,17 @@ def test_session_figures_equal_the_api(corpus) -> None:
     assert sum(t["output_tokens"] for t in found["turns"]) == sum(r["output_tokens"] for r in responses)
     assert sum(t["tokens"] for t in found["turns"]) == detail["tokens"]
     assert found["tool_errors_total"] >= 1
+
+
+@pytest.mark.django_db
+def test_figures_are_plain_json(corpus) -> None:
+    # /ws/metrics sends them with json.dumps: no Decimal, no datetime.
+    for found in (
+        sessions.figures(filters_parse(ALL)),
+        session_page.figures(filters_parse({}), session_id=SUBAGENT),
+        session_page.figures(filters_parse({}), session_id=FAILURES),
+    ):
+        assert json.loads(json.dumps(found)) == found
 
 
 @pytest.mark.django_db

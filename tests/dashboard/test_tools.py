@@ -1,6 +1,7 @@
 """The tools page: its figures over the real corpus equal what /api/v1/tools/ and /api/v1/errors/ report
 for the same span; failures per day by tool; bad filters a 400 page; then the page in real Chromium."""
 
+import json
 from datetime import date
 
 import pytest
@@ -106,3 +107,10 @@ def test_tools_page_in_chromium(system, browser) -> None:
     page.wait_for_selector("#tools-table tbody tr")
     assert page.locator("#tools-table tbody tr").count() == 1
     assert page.console_seen.errors == []
+
+
+@pytest.mark.django_db
+def test_figures_are_plain_json(corpus) -> None:
+    # /ws/metrics sends them with json.dumps: no Decimal, no datetime.
+    found = tools.figures(filters_parse({"period": "all"}))
+    assert json.loads(json.dumps(found)) == found
