@@ -9,6 +9,7 @@ from ..models import RAW_TRACE_MODELS, RawChunk, RawTrace
 from ..store import units
 from ..store.keys import event_key, event_key_bounds, session_key, timestamp_ms
 
+RAW_PLATFORMS = tuple(RAW_TRACE_MODELS)
 STORED_BATCH = 500  # keys per `event_key IN (...)`: well under SQLite's 32,766 bound variables
 
 
@@ -97,6 +98,11 @@ def session_events_page(
         platform=platform, session_id=session_id, after_seq=after_seq or 0, limit=limit + 1
     )
     return [(seq, orjson.loads(raw)) for seq, raw in rows[:limit]], len(rows) > limit
+
+
+def session_has_traces(*, platform: str, session_id: str) -> bool:
+    """Whether any raw event of this session is stored on `platform` (derived or not): one index probe."""
+    return trace_list(platform=platform, session_id=session_id).exists()
 
 
 def session_trace(*, platform: str, session_id: str, seq: int) -> RawTrace | None:

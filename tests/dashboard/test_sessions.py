@@ -162,6 +162,24 @@ def test_raw_event_view_reads_the_stored_envelope(corpus) -> None:
         session_event.event_figures(session_id=FAILURES, at="9999-99-99")
 
 
+@pytest.mark.django_db
+def test_a_stored_megabyte_event_is_shown_cut_with_a_note(redis) -> None:
+    # Stored by the real fast path; its session not derived yet (the view finds it by its raw events).
+    from tests.factories import envelope
+    from tests.telemetry.test_consumer import drain, make_consumer, publish
+
+    big = envelope(session_id="big-one", payload={"tool_name": "Read", "blob": "x" * 1_000_000})
+    publish(redis, [big])
+    assert drain(make_consumer(redis)) == 1
+    found = session_event.event_figures(session_id="big-one", at=big["timestamp"])
+    (event,) = found["events"]
+    assert event["exact"] and event["body"]["truncated"] and event["body"]["bytes"] > 1_000_000
+    assert len(event["body"]["text"].encode()) <= session_event.BODY_MAX_BYTES
+    answer = Client().get(f"/sessions/big-one/events/{event['seq']}/")
+    assert answer.status_code == 200 and b"only its first" in answer.content
+    assert len(answer.content) < 2 * session_event.BODY_MAX_BYTES
+
+
 def test_a_megabyte_body_is_cut_with_a_note() -> None:
     raw = b'{"payload": "' + b"x" * 3_000_000 + b'"}'
     body = session_event._body(raw)

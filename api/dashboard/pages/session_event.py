@@ -10,7 +10,13 @@ from datetime import UTC, datetime
 import orjson
 
 from telemetry.selectors.sessions import session_stored_platforms
-from telemetry.selectors.traces import session_trace, session_traces_between, trace_bytes
+from telemetry.selectors.traces import (
+    RAW_PLATFORMS,
+    session_has_traces,
+    session_trace,
+    session_traces_between,
+    trace_bytes,
+)
 
 from .session import session_resolve
 
@@ -77,8 +83,12 @@ def event_figures(
     session = session_resolve(session_id=session_id, platform=platform)
     if session is not None:
         session_id, platforms = session.session_id, [session.platform]
-    else:
-        platforms = session_stored_platforms(session_id=session_id, platform=platform or None)
+    else:  # not derived (yet, or ever): its raw events are there all the same
+        platforms = session_stored_platforms(session_id=session_id, platform=platform or None) or [
+            p
+            for p in RAW_PLATFORMS
+            if (not platform or p == platform) and session_has_traces(platform=p, session_id=session_id)
+        ]
     if not platforms:
         return None
     out = {
