@@ -1,5 +1,7 @@
 """The dashboard's pages: parse the filters, ask the page's module for its figures, render. Thin."""
 
+from urllib.parse import unquote
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -12,6 +14,11 @@ from .pages import sessions as sessions_page
 TZ_COOKIE = "blueplane_tz"  # the browser's zone, set by the page's first script (base.html)
 
 
+def _zone_default(request: HttpRequest) -> str:
+    # base.html writes the zone URL-encoded (Asia%2FTokyo); Django hands cookies over as they came.
+    return unquote(request.COOKIES.get(TZ_COOKIE) or "") or "UTC"
+
+
 def _bad_request(request: HttpRequest, error: Exception) -> HttpResponse:
     return render(request, "dashboard/bad_request.html", {"message": str(error)}, status=400)
 
@@ -22,7 +29,7 @@ def _not_found(request: HttpRequest, what: str) -> HttpResponse:
 
 def _page(request: HttpRequest, name: str, context_extra: dict | None = None, **kwargs) -> HttpResponse:
     try:
-        filters = filters_parse(request.GET, tz_default=request.COOKIES.get(TZ_COOKIE) or "UTC")
+        filters = filters_parse(request.GET, tz_default=_zone_default(request))
         figures = PAGES[name](filters, **kwargs)  # a page may refuse its own parameters (FilterError)
     except FilterError as error:
         return _bad_request(request, error)
@@ -63,7 +70,7 @@ def session(request: HttpRequest, session_id: str) -> HttpResponse:
 def session_event(request: HttpRequest, session_id: str, seq: int | None = None) -> HttpResponse:
     """A session's raw event(s): the one page that shows stored bodies (pages/session_event.py)."""
     try:
-        filters = filters_parse(request.GET, tz_default=request.COOKIES.get(TZ_COOKIE) or "UTC")
+        filters = filters_parse(request.GET, tz_default=_zone_default(request))
         found = session_event_page.event_figures(
             session_id=session_id, platform=filters.platform, seq=seq, at=request.GET.get("at") or ""
         )
