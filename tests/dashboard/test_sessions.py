@@ -3,6 +3,8 @@
 page and unknown sessions a 404 page; then the pages in real Chromium against a whole install."""
 
 import json
+import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -309,3 +311,40 @@ def test_session_page_in_chromium_shows_its_timeline_turns_and_raw_events(system
     assert missing.status == 404
     bad = page.goto(f"{system.url}/sessions/?since=9999-12-31&until=0001-01-01")
     assert bad.status == 400
+
+
+def _hook_event(session_id: str, event_type: str, payload: dict) -> dict:
+    return {
+        "event_id": f"dashboard-live:{uuid.uuid4()}", "platform": "claude_code", "source": "hook",
+        "event_type": event_type, "hook_type": event_type, "session_id": session_id,
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "payload": {"hook_event_name": event_type, "session_id": session_id, **payload},
+    }  # fmt: skip
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
+def test_session_page_shows_a_new_event_without_a_reload(system, browser) -> None:
+    session_id = f"dashboard-live-{uuid.uuid4()}"
+    page = page_open(browser, viewport=LAPTOP)
+    prompt = _hook_event(
+        session_id, "UserPromptSubmit", {"prompt": {"chars": 5, "lines": 1, "hash": "0" * 16}}
+    )
+    assert page.request.post(f"{system.url}/api/v1/events", data=[prompt]).status == 202
+    system.wait_for(
+        lambda: page.request.get(f"{system.url}/api/v1/sessions/{session_id}/").status == 200,
+        what="the new session derived",
+    )
+    page.goto(f"{system.url}/sessions/{session_id}/")
+    page.wait_for_selector("#live-state[data-state=live]")
+    page.evaluate("window.stillTheSamePage = true")
+    call = _hook_event(
+        session_id, "PreToolUse", {"tool_name": "Bash", "tool_use_id": f"toolu_{uuid.uuid4().hex}"}
+    )
+    assert page.request.post(f"{system.url}/api/v1/events", data=[call]).status == 202
+    # The event's row comes over /ws/events at once (marked live), then as a derived tool call.
+    page.wait_for_selector("#timeline li.tl-live, #timeline li[data-type=tool_call]", timeout=30_000)
+    page.wait_for_selector("#timeline li[data-type=tool_call]", timeout=30_000)
+    assert page.evaluate("window.stillTheSamePage") is True
+    assert "Bash" in page.inner_text("#timeline")
+    assert page.console_seen.errors == []
