@@ -259,6 +259,12 @@ def test_sessions_page_in_chromium_lists_what_the_api_lists(system, browser) -> 
     screenshot(page, "sessions-laptop")
     page.set_viewport_size(DESKTOP)
     screenshot(page, "sessions-desktop")
+    page.set_viewport_size(NARROW)
+    page.wait_for_function(
+        f"document.documentElement.scrollWidth <= {NARROW['width']}"
+    )  # the table scrolls alone
+    screenshot(page, "sessions-narrow")
+    page.set_viewport_size(LAPTOP)
     # A filter from the form goes into the URL, and the list follows it.
     # A column head sorts, through the URL, as the API's ordering does.
     page.click("table.sessions th a:text('Cost')")
