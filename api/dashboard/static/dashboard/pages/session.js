@@ -61,6 +61,9 @@
       rawLink(ev.timestamp));
   }
 
+  // A reader at the end of the timeline stays there as rows arrive; one reading further up is not moved.
+  const atEnd = (list) => list.scrollHeight - list.scrollTop - list.clientHeight < 8;
+
   function render(f, how) {
     const s = f.session;
     const kpis = document.getElementById("session-kpis");
@@ -81,7 +84,9 @@
       options: { plugins: { legend: { position: "right" } } } }, "int");
 
     const timeline = document.getElementById("timeline");
+    const wasAtEnd = atEnd(timeline);
     timeline.replaceChildren(...f.timeline.map((i) => timelineRow(i, f.content_stored)));
+    if (wasAtEnd && !(how && how.initial)) timeline.scrollTop = timeline.scrollHeight;
     if (!f.timeline.length) timeline.append(el("li", { class: "empty" }, "No derived rows yet: the slow path has not reached this session."));
     document.getElementById("timeline-note").textContent = f.timeline_more
       ? `the latest ${f.timeline.length} items` : f.timeline.length === 1 ? "1 item" : `${f.timeline.length} items`;
@@ -130,9 +135,11 @@
     if (msg.type !== "events") return;
     const timeline = document.getElementById("timeline");
     timeline.querySelector(":scope > li.empty")?.remove();
+    const wasAtEnd = atEnd(timeline);
     for (const ev of msg.events) {
       if (ev.session_id !== sessionId || timeline.querySelector(`[data-event-id="${CSS.escape(ev.event_id)}"]`)) continue;
       timeline.append(liveRow(ev));
     }
+    if (wasAtEnd) timeline.scrollTop = timeline.scrollHeight;
   });
 })();
