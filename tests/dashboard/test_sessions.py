@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from api.dashboard.filters import filters_parse
+from api.dashboard.filters import FilterError, filters_parse
 from api.dashboard.pages import session as session_page
 from api.dashboard.pages import session_event, sessions
 from telemetry.selectors.sessions import SESSION_ORDERINGS
@@ -354,3 +354,10 @@ def test_session_page_shows_a_new_event_without_a_reload(system, browser) -> Non
     assert page.evaluate("window.stillTheSamePage") is True
     assert "Bash" in page.inner_text("#timeline")
     assert page.console_seen.errors == []
+
+
+def test_an_unknown_status_is_a_filter_error_for_pages_and_live_updates_alike() -> None:
+    # filters_parse serves /ws/metrics too: a bad status closes the socket with 4400 there.
+    with pytest.raises(FilterError, match="status"):
+        filters_parse({"status": "sleeping"})
+    assert filters_parse({"status": "timed_out"}).status == "timed_out"
