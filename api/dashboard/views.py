@@ -2,12 +2,13 @@
 
 from urllib.parse import unquote
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from .access import dashboard_access
 from .filters import PERIOD_LABELS, FilterError, filters_parse
 from .pages import PAGES
+from .pages import session as session_page
 from .pages import session_event as session_event_page
 from .pages import sessions as sessions_page
 
@@ -64,6 +65,22 @@ def sessions(request: HttpRequest) -> HttpResponse:
 @dashboard_access
 def session(request: HttpRequest, session_id: str) -> HttpResponse:
     return _page(request, "session", session_id=session_id)
+
+
+@dashboard_access
+def session_timeline(request: HttpRequest, session_id: str) -> JsonResponse:
+    """Earlier items of a session page's timeline (JSON: {"items", "before"}), for its "Show earlier"."""
+    try:
+        found = session_page.timeline_earlier(
+            session_id=session_id,
+            platform=request.GET.get("platform") or "",
+            before=request.GET.get("before") or "",
+        )
+    except FilterError as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    if found is None:
+        return JsonResponse({"error": "no such session"}, status=404)
+    return JsonResponse(found)
 
 
 @dashboard_access

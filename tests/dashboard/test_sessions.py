@@ -132,6 +132,29 @@ def test_figures_are_plain_json(corpus) -> None:
 
 
 @pytest.mark.django_db
+def test_earlier_timeline_items_walk_back_to_the_apis_whole_timeline(corpus, monkeypatch) -> None:
+    monkeypatch.setattr(session_page, "TIMELINE_MAX", 4)
+    found = session_page.figures(filters_parse({}), session_id=FAILURES)
+    items, before = found["timeline"], found["timeline_before"]
+    assert len(items) == 4 and before
+    client = Client()
+    while before:
+        answer = client.get(f"/sessions/{FAILURES}/timeline/", {"before": before})
+        assert answer.status_code == 200
+        page = answer.json()
+        items, before = page["items"] + items, page["before"]
+    api = APIClient().get(f"/api/v1/sessions/{FAILURES}/timeline/?page_size=500").json()["results"]
+    assert [(i["type"], i["id"]) for i in items] == [(i["type"], i["id"]) for i in api]
+    # A position is good only for the session it came from, and only as the page made it.
+    assert (
+        client.get(f"/sessions/{SUBAGENT}/timeline/", {"before": found["timeline_before"]}).status_code == 400
+    )
+    assert client.get(f"/sessions/{FAILURES}/timeline/", {"before": "x" * 100_000}).status_code == 400
+    assert client.get(f"/sessions/{FAILURES}/timeline/").status_code == 400
+    assert client.get("/sessions/no-such-session/timeline/", {"before": "x"}).status_code == 404
+
+
+@pytest.mark.django_db
 def test_session_by_unique_prefix_and_unknown(corpus) -> None:
     filters = filters_parse({})
     assert session_page.figures(filters, session_id=SUBAGENT[:8])["session_id"] == SUBAGENT

@@ -9,13 +9,16 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.core import signing
 
+from telemetry.selectors.keyset import value_decode, value_encode
 from telemetry.selectors.session_analysis import session_analysis, sessions_by_prefix
-from telemetry.selectors.timeline import timeline_page
+from telemetry.selectors.timeline import TIMELINE_KEYS, timeline_page
 
-from ..filters import PageFilters
+from ..filters import FilterError, PageFilters
 
-TIMELINE_MAX = 300  # the newest items; the API's timeline (linked from the page) has all of them
+TIMELINE_MAX = 300  # the newest items; earlier ones a page at a time (timeline_earlier)
+POSITION_MAX_CHARS = 500  # a real `before` token is under 150
 TURNS_MAX = 500  # a chart of more turns than this is unreadable; the totals still count all
 
 
@@ -112,20 +115,63 @@ def _turn(t: dict) -> dict:
     }  # fmt: skip
 
 
+def _signer(session: object) -> signing.Signer:
+    # Salted with the session: a position is good only for the timeline it came from.
+    return signing.Signer(salt=f"dashboard.timeline:{session.platform}:{session.session_id}")
+
+
+def _position_token(session: object, item: object) -> str:
+    return _signer(session).sign_object([value_encode(v) for v in item.position])
+
+
+def _position_read(session: object, token: str) -> tuple:
+    bad = FilterError("before: not a position of this session's timeline (reload the page)")
+    if len(token) > POSITION_MAX_CHARS:
+        raise bad
+    try:
+        values = _signer(session).unsign_object(token)
+        if not isinstance(values, list) or len(values) != len(TIMELINE_KEYS):
+            raise bad
+        return tuple(value_decode(k.kind, v) for k, v in zip(TIMELINE_KEYS, values, strict=True))
+    except (signing.BadSignature, ValueError, TypeError, OverflowError):
+        raise bad from None
+
+
+def _timeline(session: object, *, before: tuple | None) -> dict:
+    """Up to TIMELINE_MAX items before `before` (the newest when None), oldest first, and the token of
+    the position before them when there are earlier ones."""
+    items, more = timeline_page(session=session, limit=TIMELINE_MAX, after=before, descending=True)
+    items = items[::-1]
+    return {
+        "items": [timeline_item(i) for i in items],
+        "before": _position_token(session, items[0]) if more and items else None,
+    }
+
+
+def timeline_earlier(*, session_id: str, platform: str = "", before: str) -> dict | None:
+    """The items of the session's timeline before the position `before` (a token a page or an earlier
+    call gave), with the token for the ones before those; None for no such session. FilterError for a
+    token that is not one."""
+    session = session_resolve(session_id=session_id, platform=platform)
+    if session is None:
+        return None
+    return _timeline(session, before=_position_read(session, before))
+
+
 def figures(filters: PageFilters, *, session_id: str) -> dict | None:
     """The page's figures, or None when no session has this id (or unique prefix)."""
     session = session_resolve(session_id=session_id, platform=filters.platform)
     if session is None:
         return None
-    items, more = timeline_page(session=session, limit=TIMELINE_MAX, descending=True)
+    timeline = _timeline(session, before=None)
     analysis = session_analysis(session=session, turns_limit=TURNS_MAX)
     times = lambda rows, *names: [{**r, **{n: _time(r[n]) for n in names}} for r in rows]  # noqa: E731
     return {
         "session_id": session.session_id,
         "session": _header(session),
         "content_stored": settings.CAPTURE_STORE_CONTENT,
-        "timeline": [timeline_item(i) for i in reversed(items)],
-        "timeline_more": more,
+        "timeline": timeline["items"],
+        "timeline_before": timeline["before"],  # earlier items: timeline_earlier(before=...)
         "turns": [_turn(t) for t in analysis["turns"]],
         "turns_total": analysis["turns_total"],
         "tools": analysis["tools"],

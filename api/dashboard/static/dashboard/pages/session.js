@@ -61,6 +61,33 @@
       rawLink(ev.timestamp));
   }
 
+  // The derived items shown, oldest first. A live push carries the newest TIMELINE_MAX items: the ones
+  // shown before it and not in it stay (older ones, or ones "Show earlier" fetched), so nothing between
+  // them goes missing; `before` is the position before the oldest shown.
+  const shown = { items: [], before: null };
+  const key = (i) => i.type + ":" + i.id;
+  function noteUpdate() {
+    const n = shown.items.length;
+    document.getElementById("timeline-note").textContent = shown.before
+      ? `the latest ${n} items` : n === 1 ? "1 item" : `${n} items`;
+  }
+  function earlierButton() {
+    if (!shown.before) return null;
+    const button = el("button", { class: "toggle earlier", type: "button" }, "Show earlier items");
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      const answer = await fetch(base + "timeline/?" + new URLSearchParams({ before: shown.before, platform }));
+      if (!answer.ok) { button.textContent = "Could not load earlier items"; return; }
+      const page = await answer.json();
+      shown.items = page.items.concat(shown.items);
+      shown.before = page.before;
+      button.parentElement.replaceWith(...[earlierButton()].filter(Boolean), ...page.items.map((i) => timelineRow(i, contentStored)));
+      noteUpdate();
+    });
+    return el("li", { class: "tl-earlier" }, button);
+  }
+  let contentStored = first.content_stored;
+
   // A reader at the end of the timeline stays there as rows arrive; one reading further up is not moved.
   const atEnd = (list) => list.scrollHeight - list.scrollTop - list.clientHeight < 8;
 
@@ -85,11 +112,18 @@
 
     const timeline = document.getElementById("timeline");
     const wasAtEnd = atEnd(timeline);
-    timeline.replaceChildren(...f.timeline.map((i) => timelineRow(i, f.content_stored)));
+    contentStored = f.content_stored;
+    if (how && how.initial) {
+      shown.items = f.timeline;
+      shown.before = f.timeline_before;
+    } else {
+      const fresh = new Set(f.timeline.map(key));
+      shown.items = shown.items.filter((i) => !fresh.has(key(i))).concat(f.timeline);
+    }
+    timeline.replaceChildren(...[earlierButton()].filter(Boolean), ...shown.items.map((i) => timelineRow(i, contentStored)));
     if (wasAtEnd && !(how && how.initial)) timeline.scrollTop = timeline.scrollHeight;
-    if (!f.timeline.length) timeline.append(el("li", { class: "empty" }, "No derived rows yet: the slow path has not reached this session."));
-    document.getElementById("timeline-note").textContent = f.timeline_more
-      ? `the latest ${f.timeline.length} items` : f.timeline.length === 1 ? "1 item" : `${f.timeline.length} items`;
+    if (!shown.items.length) timeline.append(el("li", { class: "empty" }, "No derived rows yet: the slow path has not reached this session."));
+    noteUpdate();
 
     document.getElementById("turns-note").textContent = f.turns_total > f.turns.length ? `first ${f.turns.length} of ${f.turns_total}` : f.turns_total === 1 ? "1 turn" : `${f.turns_total} turns`;
     document.getElementById("turns-table").replaceChildren(BP.table([
