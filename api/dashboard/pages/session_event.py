@@ -5,6 +5,7 @@ keeps no pointer to the events it came from, but it has their time).
 
 A body is shown up to BODY_MAX_BYTES, then cut with a note: a megabyte event must not hang the page."""
 
+import contextlib
 from datetime import UTC, datetime
 
 import orjson
@@ -31,22 +32,16 @@ class EventError(ValueError):
 
 
 def _body(raw: bytes) -> dict:
-    """The event's JSON, indented, cut at BODY_MAX_BYTES."""
-    size = len(raw)
-    try:
-        text = (
-            orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2).decode()
-            if size <= BODY_MAX_BYTES * 4
-            else None
-        )
-    except orjson.JSONDecodeError:
-        text = None
-    if text is None:
-        text = raw.decode("utf-8", errors="replace")
-    cut = len(text.encode()) > BODY_MAX_BYTES
-    if cut:
-        text = text.encode()[:BODY_MAX_BYTES].decode("utf-8", errors="ignore")
-    return {"text": text, "bytes": size, "truncated": cut}
+    """The event's JSON, indented, cut at BODY_MAX_BYTES. An event far past that is shown as stored
+    (one line), not parsed and indented whole only to be cut."""
+    text = None
+    if len(raw) <= 4 * BODY_MAX_BYTES:
+        with contextlib.suppress(orjson.JSONDecodeError):  # not JSON: shown as stored
+            text = orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2).decode()
+    encoded = raw if text is None else text.encode()
+    cut = len(encoded) > BODY_MAX_BYTES
+    shown = encoded[:BODY_MAX_BYTES].decode("utf-8", errors="ignore" if cut else "replace")
+    return {"text": shown, "bytes": len(raw), "truncated": cut}
 
 
 def _event(trace: object, *, at_ms: int | None = None, body: bool = True) -> dict:
@@ -69,7 +64,7 @@ def at_parse(value: str) -> int:
         moment = datetime.fromisoformat(value[:64])
         if moment.tzinfo is None:
             raise ValueError
-        return int(moment.timestamp() * 1000)
+        return int(moment.timestamp() * 1000)  # as the store computes an event's ts_ms
     except (ValueError, OverflowError):
         raise EventError(f"at: {value[:40]!r} is not a time with its zone (ISO 8601)") from None
 
