@@ -4,6 +4,13 @@
   const el = BP.el;
   const params = new URLSearchParams(location.search);
 
+  function filterLink(name, value) {
+    const p = new URLSearchParams(location.search);
+    p.set(name, value);
+    p.delete("cursor");
+    return "?" + p.toString();
+  }
+
   function pageLink(cursor) {
     const p = new URLSearchParams(location.search);
     if (cursor) p.set("cursor", cursor); else p.delete("cursor");
@@ -15,7 +22,8 @@
                                               title: r.session_id }, BP.fmt.time(r.started_at)) },
     { label: "Duration", key: "duration_s", format: "duration", num: true },
     { label: "Project", key: (r) => el("span", { title: r.git_branch ? "branch " + r.git_branch : null },
-                                       el("span", { class: "dot", style: "background:" + BP.color(r.platform) }), r.project || "—") },
+                                       el("span", { class: "dot", style: "background:" + BP.color(r.platform), title: r.platform }),
+                                       r.project_key ? el("a", { class: "plain", href: filterLink("project", r.project_key), title: "Only this project" }, r.project || "—") : "—") },
     { label: "Model(s)", key: (r) => r.models.length ? el("span", {}, r.models.map((m, i) =>
         el("span", { class: "model-tag", style: "border-color:" + BP.color(m) }, m.replace(/^claude-/, "")))) : "—" },
     { label: "Status", key: (r) => el("span", { class: "badge" + (r.status === "active" ? " ok" : "") }, r.status.replace("_", " ")) },
