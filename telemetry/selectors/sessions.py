@@ -7,8 +7,8 @@ from typing import TypedDict
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from ..models import Conversation, Project, Session, SessionProgress, ToolCall
-from .derived import sessions_with_id
+from ..models import Conversation, Project, Session, SessionProgress, SessionStatus, ToolCall
+from .derived import sessions_using_model, sessions_with_id
 from .keyset import Key, KeyKind, Ordering
 from .usage import UsageTotals
 
@@ -220,3 +220,33 @@ def session_stored_platforms(*, session_id: str, platform: str | None = None) ->
     if platform:
         qs = qs.filter(platform=platform)
     return sorted(qs.values_list("platform", flat=True))
+
+
+def sessions_filtered(
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    platform: str = "",
+    project: str = "",
+    branch: str = "",
+    model: str = "",
+    status: str = "",
+) -> QuerySet:
+    """The API's session list (with `tokens`) under the same filters as /api/v1/sessions/ applies them:
+    activity overlapping [start, end), platform, project (key or folder name), git branch, a response
+    from `model`, status. Empty text means no filter. Order it with SESSION_ORDERINGS (keyset.py)."""
+    qs = sessions_active(sessions_with_tokens(session_list()), start=start, end=end)
+    if platform:
+        qs = qs.filter(platform=platform)
+    if project:
+        qs = sessions_in_project(qs, project=project)
+    if branch:
+        qs = qs.filter(git_branch=branch)
+    if model:
+        qs = sessions_using_model(qs, model=model)
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+SESSION_STATUSES: tuple[str, ...] = tuple(SessionStatus.values)  # what ?status= may be

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
 
 from api import tokens
 from api.dashboard.pages import PAGES
@@ -18,7 +19,6 @@ from api.live.routing import websocket_application
 from telemetry import tasks
 from telemetry.wire import CDC_STREAM, DERIVED_STREAM
 from tests.factories import envelope
-from tests.live.communicator import WebsocketCommunicator
 from tests.telemetry.test_consumer import drain, make_consumer, publish
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
