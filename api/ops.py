@@ -17,7 +17,9 @@ from telemetry.selectors import health
 from .metrics import exposition
 
 
-def _spool() -> health.SpoolState | None:
+def spool_read() -> health.SpoolState | None:
+    """The capture spool's state for the health report (the selectors do not reach into capture), None
+    when it cannot be read. The dashboard's pipeline page reads it here too."""
     try:
         files, waiting, oldest_s = spool_state(str(settings.BLUEPLANE_HOME))
     except OSError:
@@ -41,7 +43,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     health says what fails when)."""
     if refused := _refused(request):
         return refused
-    report = health.health_report(spool=_spool())
+    report = health.health_report(spool=spool_read())
     response = JsonResponse(report, status=200 if report["healthy"] else 503)
     response["Cache-Control"] = "no-store"
     # A 503 here is an answer, not a server fault: Django would log an ERROR line per probe.
@@ -54,4 +56,4 @@ def metrics(request: HttpRequest) -> HttpResponse:
     """The Prometheus exposition (api/metrics.py)."""
     if refused := _refused(request):
         return refused
-    return HttpResponse(exposition(spool=_spool), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(exposition(spool=spool_read), content_type=CONTENT_TYPE_LATEST)

@@ -13,9 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
-
-from telemetry.capture.spool import spool_state
+from api.ops import spool_read
 from telemetry.selectors import health, throughput
 from telemetry.selectors.system import REDIS_ERRORS
 
@@ -43,15 +41,6 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     return value
-
-
-def spool_read() -> health.SpoolState | None:
-    """The capture spool's state (a directory of files under the home; None when it cannot be read)."""
-    try:
-        files, waiting, oldest_s = spool_state(str(settings.BLUEPLANE_HOME))
-    except OSError:
-        return None
-    return health.SpoolState(files=files, bytes=waiting, oldest_age_s=oldest_s)
 
 
 def _only(check: dict[str, Any], *names: str) -> dict[str, Any] | None:
