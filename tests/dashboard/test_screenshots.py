@@ -1,20 +1,30 @@
 """The README's screenshots: every dashboard page at laptop size (1366x768, the viewport, not the whole
-page) against an install filled from the repository's transcripts, saved under tests/artifacts/screens/.
-To refresh the README's, run this test and copy them into docs/screenshots/."""
+page), saved under tests/artifacts/screens/. To refresh the README's, run this test and copy them into
+docs/screenshots/.
+
+The install is the test's own, filled by the real pipeline from shifted copies of the repository's
+transcripts (tests/support/shifted.py), one a day over the last DAYS days up to today, each with a
+different part of the projects, so the charts have days to draw and the days differ."""
 
 import json
 import struct
 import time
 import urllib.request
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from tests.support.browser import ARTIFACTS, LAPTOP, page_open
+from tests.support.shifted import corpus_copies
+from tests.support.system import CLAUDE_PROJECTS, Install, system_up
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 SCREENS = ARTIFACTS / "screens"
-# The corpus is dated in the past: the whole span, in one zone, so the pictures do not depend on the day.
+DAYS = 12
 QUERY = "?period=all&tz=UTC"
 
 
@@ -46,7 +56,29 @@ def replayed(url: str, session_id: str, *, seconds: float) -> None:
         time.sleep(0.5)
 
 
-def test_every_page_at_laptop_size(system, browser) -> None:
+def corpus_days(dest: Path) -> Path:
+    """Copies of the transcripts, copy k moved so that the last lands today, with about two thirds of the
+    projects each (which, by a hash of the copy and the project's folder)."""
+    first = datetime(2026, 11, 25, tzinfo=UTC).date()  # the transcripts' day
+    start = (datetime.now(UTC).date() - first).days - (DAYS - 1)
+
+    def only(k: int, path: Path) -> bool:
+        return zlib.crc32(f"{k}:{path.parts[0]}".encode()) % 3 != 0
+
+    tree = dest / "projects"
+    # Copy k is moved k days; the first DAYS - 1 + start copies before `start` are left out entirely.
+    corpus_copies(CLAUDE_PROJECTS, tree, start + DAYS, only=lambda k, p: k >= start and only(k, p))
+    return tree
+
+
+@pytest.fixture(scope="module")
+def days_install(tmp_path_factory) -> Iterator[Install]:
+    with system_up(corpus_days(tmp_path_factory.mktemp("screens"))) as install:
+        yield install
+
+
+def test_every_page_at_laptop_size(days_install, browser) -> None:
+    system = days_install
     session_id = busiest_session(system.url)
     paths = {
         "overview": "/",

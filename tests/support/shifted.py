@@ -3,6 +3,7 @@ session id, uuid, message and request id made its own, so Blueplane and ccusage 
 as distinct sessions and messages (for tests that need more than one day, and bench/report.py)."""
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -26,14 +27,24 @@ def _copy_text(text: str, k: int, step_days: int) -> str:
     return _INSTANT.sub(later, text)
 
 
-def corpus_copies(source: Path, dest: Path, copies: int, *, step_days: int = 1) -> int:
+def corpus_copies(
+    source: Path,
+    dest: Path,
+    copies: int,
+    *,
+    step_days: int = 1,
+    only: Callable[[int, Path], bool] | None = None,
+) -> int:
     """Write `copies` shifted copies of the projects tree `source` into `dest` (a projects tree too: the
     same project folders, more sessions in each), copy k moved k * step_days days (negative: earlier).
-    Returns the bytes written."""
+    `only(k, path)` (path relative to source) leaves files out of copy k, so copies can differ. Returns
+    the bytes written."""
     written = 0
     files = [p for p in sorted(source.rglob("*")) if p.is_file()]
     for k in range(copies):
         for path in files:
+            if only is not None and not only(k, path.relative_to(source)):
+                continue
             target = dest / _UUID.sub(lambda m, k=k: f"{k:04x}{m[0][4:]}", str(path.relative_to(source)))
             target.parent.mkdir(parents=True, exist_ok=True)
             written += target.write_bytes(_copy_text(path.read_text(), k, step_days).encode())
