@@ -131,3 +131,9 @@ def test_the_first_and_last_days_there_are_answer_200(client, redis, path) -> No
 @pytest.mark.parametrize("path", PAGES)
 def test_unknown_parameters_are_ignored(client, redis, path) -> None:
     assert client.get(path, {"sort": "x" * 1000, "period": "all", "tz": "UTC"}).status_code == 200
+
+
+@pytest.mark.parametrize("session_id", [str(2**64 + 1), "x" * 100_000, "%00", "..", "a b"])
+def test_an_odd_session_id_is_a_4xx_page(client, redis, session_id) -> None:
+    response = client.get(f"/sessions/{session_id}/")
+    assert 400 <= response.status_code < 500
