@@ -8,7 +8,8 @@ per request): measured on this 2-core machine, 3-8 ms of a request that takes 0.
 releases the GIL) run beside another's Python. The process stays ASGI so that the WebSocket feed to come
 shares it: a "websocket" connection goes to the live feed (api/live, Django Channels). /mcp is the MCP
 server over streamable HTTP (api/mcp/http.py, an ASGI app of the MCP SDK): lifespan events go to it, so
-its session manager starts and stops with the server.
+its session manager starts and stops with the server, and so does the live feed's relay (api/live/relay.py,
+which reads the change streams and feeds the WebSocket groups).
 
 Static files (the admin's, Swagger UI's and ReDoc's) are served by Django's staticfiles handler straight
 from the installed apps: no collectstatic step, nothing to set up on a fresh machine. They are a few
@@ -79,7 +80,8 @@ async def chunked_body_measured(scope: Scope, receive: Receive, send: Send) -> N
 
 async def protocols(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
-        await mcp_http(scope, receive, send)  # starts and stops the MCP server's session manager
+        # Starts and stops the live feed's relay and the MCP server's session manager.
+        await lifespan(scope, receive, send)
     elif scope["type"] == "http" and is_mcp(scope):
         await mcp_http(scope, receive, send)
     elif scope["type"] == "http":
@@ -89,9 +91,11 @@ async def protocols(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 from api.limits import BodyLimit  # noqa: E402  (imports DRF, which needs the apps loaded)
+from api.live.relay import relay_lifespan  # noqa: E402  (the same)
 from api.live.routing import websocket_application  # noqa: E402  (the same)
 from api.mcp.http import is_mcp, mcp_http  # noqa: E402  (the same)
 
 live = websocket_application()
+lifespan = relay_lifespan(mcp_http)
 
 application = BodyLimit(protocols, max_bytes=settings.API_INGEST_MAX_BYTES)

@@ -200,6 +200,8 @@ CHANNEL_LAYERS = {
         "CONFIG": {"hosts": [REDIS_URL], "prefix": "blueplane:live:"},
     }
 }
+# Messages a live feed client may fall behind by before its backlog is dropped for a fresh snapshot.
+LIVE_OUTBOX_SIZE = env_int("BLUEPLANE_LIVE_OUTBOX_SIZE", 64, minimum=1)
 
 # --- Fast path ---------------------------------------------------------------------------------
 FASTPATH_BATCH_SIZE = env_int("BLUEPLANE_FASTPATH_BATCH_SIZE", 100, minimum=1)

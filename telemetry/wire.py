@@ -9,6 +9,10 @@ task named `CATCH_UP_TASK`, which the fast path enqueues by name. docs/wire-form
 EVENTS_STREAM = "telemetry:events"
 DLQ_STREAM = "telemetry:dlq"
 CDC_STREAM = "cdc:events"
+# What the slow path changed, one record per catch-up run that applied something (processing/changes.py);
+# the web server's live feed relays it to /ws/metrics. Capped (approximately) at DERIVED_MAXLEN entries.
+DERIVED_STREAM = "cdc:derived"
+DERIVED_MAXLEN = 10_000
 GROUP = "fastpath"  # the fast path's consumer group on EVENTS_STREAM
 
 # Sessions with stored events the slow path has not derived yet: a hash of session_field -> a counter

@@ -200,6 +200,11 @@ class CatchUpRun:
     failed: dict[SessionKey, str] = field(default_factory=dict)
     waiting: set[SessionKey] = field(default_factory=set)
     left: set[SessionKey] = field(default_factory=set)
+    # What the committed catch-ups changed (for the change record, processing/changes.py): sessions that
+    # applied events, and the UTC hours and project ids of the derived rows they changed.
+    changed: set[SessionKey] = field(default_factory=set)
+    hours: set[datetime] = field(default_factory=set)
+    project_ids: set[int] = field(default_factory=set)
 
     @property
     def visited(self) -> set[SessionKey]:
@@ -274,6 +279,9 @@ def _group_apply(group: list[Derived], run: CatchUpRun, limit: int, now: datetim
     run.done |= outcome.done
     run.more |= outcome.more
     run.failed |= outcome.failed
+    run.changed |= outcome.changed
+    run.hours |= outcome.hours
+    run.project_ids |= outcome.project_ids
 
 
 def _session_apply(d: Derived, run: CatchUpRun, limit: int, now: datetime) -> None:
@@ -287,6 +295,10 @@ def _session_apply(d: Derived, run: CatchUpRun, limit: int, now: datetime) -> No
         return
     run.applied += result.applied
     (run.more if result.more else run.done).add(key)
+    if result.applied:
+        run.changed.add(key)
+        run.hours |= result.hours
+        run.project_ids |= {p for p in result.project_ids if p is not None}
 
 
 def _failure(run: CatchUpRun, key: SessionKey, exc: Exception, now: datetime) -> None:

@@ -15,7 +15,7 @@ import redis
 from django.conf import settings
 
 from ..wire import DIRTY_SESSIONS, SCHEDULED_FLAG, session_field, session_parse
-from . import catchup, coalesce, failures
+from . import catchup, changes, coalesce, failures
 
 # Delete a dirty mark only if no batch touched the session again since the snapshot was taken.
 _CLEAR_UNCHANGED = """
@@ -77,6 +77,7 @@ def dirty_sessions_catch_up(
     marked = {session_parse(f) for f in snapshot}
     keys = marked | set(sessions) | failures.sessions_retry_due()
     run = catchup.sessions_catch_up(sessions=keys)
+    changes.derived_publish_on_commit(client=client, run=run)  # what changed, for live pages
     unfinished = run.unfinished
     dirty_clear(client, {f: n for f, n in snapshot.items() if session_parse(f) not in unfinished})
     if unfinished - marked:

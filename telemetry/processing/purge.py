@@ -52,7 +52,7 @@ from ..models import (
     UsageHour,
 )
 from ..store import archive, removal
-from ..wire import CDC_STREAM, DIRTY_SESSIONS, DLQ_STREAM, EVENTS_STREAM, GROUP, session_field
+from ..wire import CDC_STREAM, DERIVED_STREAM, DIRTY_SESSIONS, DLQ_STREAM, EVENTS_STREAM, GROUP, session_field
 from . import live, rollups
 
 Key = tuple[str, str]  # (platform, session_id)
@@ -219,6 +219,7 @@ def purge_count(selection: PurgeSelection, *, client: redis.Redis) -> PurgeCount
     counts.projects = len(_projects_left_over(_project_ids(pks), excluding=pks))
     counts.dirty_marks = _dirty_marks(client, keys, delete=False)
     counts.change_records = _stream_clean(client, CDC_STREAM, keys, delete=False)
+    counts.change_records += _stream_clean(client, DERIVED_STREAM, keys, delete=False)
     counts.dead_letters = _stream_clean(client, DLQ_STREAM, keys, delete=False)
     counts.stream_entries = _stream_clean(client, EVENTS_STREAM, keys, delete=False)
     return counts
@@ -290,6 +291,7 @@ def sessions_purge(selection: PurgeSelection, *, client: redis.Redis) -> PurgeCo
     live.live_metrics_refresh(hours=refreshed, client=client)
     counts.dirty_marks = _dirty_marks(client, keys, delete=True)
     counts.change_records = _stream_clean(client, CDC_STREAM, keys, delete=True)
+    counts.change_records += _stream_clean(client, DERIVED_STREAM, keys, delete=True)
     counts.dead_letters = _stream_clean(client, DLQ_STREAM, keys, delete=True)
     counts.stream_entries = _stream_clean(client, EVENTS_STREAM, keys, delete=True)
     late, late_files = archive.archive_sessions_remove(keys)  # what an archiver run moved meanwhile
@@ -333,6 +335,8 @@ def _names(value: bytes, keys: set[Key]) -> bool:
     except orjson.JSONDecodeError:
         # A dead letter cut to its first bytes, or not JSON at all: look for the id itself.
         return any(s.encode() in value for _, s in keys if s)
+    if isinstance(data, dict) and isinstance(data.get("sessions"), list):  # a cdc:derived record
+        return any(isinstance(s, list) and len(s) == 2 and tuple(s) in keys for s in data["sessions"])
     items = data if isinstance(data, list) else [data]
     return any(
         isinstance(item, dict) and (item.get("platform"), item.get("session_id")) in keys for item in items
@@ -375,7 +379,11 @@ def _stream_clean(client: redis.Redis, stream: str, keys: set[Key], *, delete: b
         doomed = [
             entry_id
             for entry_id, fields in entries
-            if any(_names(v, keys) for k, v in fields.items() if k in (b"event", b"event_head", b"records"))
+            if any(
+                _names(v, keys)
+                for k, v in fields.items()
+                if k in (b"event", b"event_head", b"records", b"change")
+            )
         ]
         if doomed and delete:
             client.xdel(stream, *doomed)

@@ -200,13 +200,19 @@ def test_up_runs_the_web_server_on_blueplane_bind_and_the_banner_says_so(setting
     assert "http://127.0.0.1:8123/admin/" in every and "need an API token" in every
 
 
-def test_a_websocket_is_refused_until_the_live_feed_exists(web: Web) -> None:
-    from websockets.exceptions import InvalidStatus
+def test_a_websocket_path_without_a_feed_is_refused_cleanly(web: Web) -> None:
+    """/ws/events and /ws/metrics are the live feed (tests/live); any other path is closed with 4404 and
+    a message, not a routing error's 500."""
+    from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
-    with pytest.raises(InvalidStatus) as refused:
-        connect(web.url.replace("http://", "ws://") + "/live/", open_timeout=10)
-    assert refused.value.response.status_code == 403
+    with connect(web.url.replace("http://", "ws://") + "/live/", open_timeout=10) as socket:
+        message = json.loads(socket.recv(timeout=10))
+        with pytest.raises(ConnectionClosed) as closed:
+            socket.recv(timeout=10)
+    assert message["type"] == "error" and "/live/" in message["message"]
+    assert closed.value.rcvd.code == 4404
+    assert "Traceback" not in web.log_text()
 
 
 def chunked_post(url: str, path: str, chunks: list[bytes]) -> tuple[int, bytes]:
