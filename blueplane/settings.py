@@ -271,8 +271,8 @@ CELERY_BEAT_SCHEDULE: dict = {
 # --- Slow path: sessions, rollups, archive ------------------------------------------------------
 # A catch-up task waits a while before taking the dirty sessions, so that under load one task (and
 # one transaction) covers many events of each session instead of a few: a catch-up's fixed cost is
-# ~15 ms, an event's ~0.1 ms. The wait adapts (telemetry/processing/coalesce.py): twice the previous
-# run's duration, within MIN..MAX ms, so a quiet system shows derived figures within a few tens of ms
+# ~15 ms, an event's ~0.1 ms. The wait adapts (telemetry/processing/coalesce.py): the previous run's
+# duration, within MIN..MAX ms, so a quiet system shows derived figures within a few tens of ms
 # and a flood still gets the long window. It adds at most MAX ms to the time an event takes to show.
 # BLUEPLANE_SLOWPATH_COALESCE_MS, the fixed window this replaced, still works: it sets both bounds
 # (a fixed window) unless they are given.

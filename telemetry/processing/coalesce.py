@@ -20,10 +20,12 @@ import redis
 
 # Redis key: "<duration ms> <ended at, epoch s>" of the newest run, written by whichever worker ran it.
 LAST_RUN = "slowpath:last_run"
-# The window is this many times the previous run's duration. 2 keeps the window of a quiet system (runs
-# of ~15 ms) well under the 250 ms aimed at for derived figures, and makes a sustained rate above ~1/(3
-# x 0.1 ms) = ~3,000 events/s per run grow the window to its maximum.
-RUN_FACTOR = 2.0
+# The window is this many times the previous run's duration, so a busy worker spends at most about half
+# its time on runs. 1 keeps the window of a quiet system (runs of ~15-50 ms) well under the 250 ms aimed
+# at for derived figures; runs then grow with the rate until, past ~1/(2 x 0.1 ms) = ~5,000 events/s
+# (less on a loaded machine, where an event costs more), the window reaches its maximum. With 2, runs of
+# 45-150 ms at 100 events/s on the loaded 2-core machine gave windows of 90-300 ms: too long for the aim.
+RUN_FACTOR = 1.0
 QUIET_AFTER_MAX = 4
 
 
