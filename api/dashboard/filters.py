@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from telemetry.selectors.sessions import SESSION_STATUSES
 from telemetry.selectors.spans import LocalDays, days_back, zone_named, zone_unknown
 
 # Period name -> days back from today (inclusive); "all" has no start.
@@ -100,4 +101,6 @@ def filters_parse(params: Mapping[str, str], *, tz_default: str = "UTC") -> Page
         text[name] = value
     if text["platform"] and text["platform"] not in PLATFORMS:
         raise FilterError(f"platform: {text['platform'][:40]!r} is not one of {', '.join(PLATFORMS)}")
+    if text["status"] and text["status"] not in SESSION_STATUSES:
+        raise FilterError(f"status: {text['status'][:40]!r} is not one of {', '.join(SESSION_STATUSES)}")
     return PageFilters(tz=tz, period=period, since=since, until=until, **text)

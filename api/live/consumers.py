@@ -89,7 +89,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.refuse(CLOSE_NOT_FOUND, str(error), accepted=True)
             return
         except (redis.RedisError, OSError):
-            raise  # redis_guarded closes with 1013: try again
+            raise  # Redis: redis_guarded closes with 1013 (try again); a client that left: nothing to do
         except Exception:
             logger.exception("a live snapshot could not be made")
             await self.refuse(
@@ -117,11 +117,17 @@ class LiveConsumer(AsyncWebsocketConsumer):
             item = await self.outbox.take()
             try:
                 text = await self.snapshot() if item is BEHIND else item
+            except redis.RedisError:
+                await self.close(code=CLOSE_TRY_AGAIN)  # the client reconnects, and gets a snapshot then
+                return
             except Exception:
                 logger.exception("a live snapshot could not be made; the client reconnects for one")
                 await self.close(code=CLOSE_SERVER_ERROR)
                 return
-            await self.send(text_data=text)
+            try:
+                await self.send(text_data=text)
+            except OSError:  # the client left (uvicorn's ClientDisconnected): disconnect() follows
+                return
 
     def parse(self, params: dict[str, str]) -> None:
         raise NotImplementedError
@@ -228,8 +234,8 @@ def redis_guarded(app: Any) -> Any:
 
         try:
             await app(scope, receive, tracked)
-        except (redis.RedisError, OSError) as exc:
-            logger.warning("live feed: a connection was closed for a Redis fault (%r)", exc)
+        except redis.RedisError as exc:  # (a client that left is the server's business: not caught)
+            logger.warning("live feed: a connection was closed for a Redis fault (%s)", exc)
             if state["closed"]:
                 return
             try:

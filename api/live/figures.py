@@ -18,6 +18,7 @@ Figures are computed in a worker thread (a database query), never on the event l
 import asyncio
 import logging
 import weakref
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,7 +65,9 @@ class Topic:
     runner: asyncio.Task | None = None
     ticker: asyncio.Task | None = None
     dirty: bool = False
-    last_change: str | None = None
+    # Change ids taken lately: every subscriber hears each change, each at its own pace, so one may hear
+    # change 1 after another already heard change 2.
+    seen: deque = field(default_factory=lambda: deque(maxlen=64))
     changed: dict = field(default_factory=dict)
     runs: int = 0  # computations started, for tests
 
@@ -104,9 +107,9 @@ class FiguresHub:
     def changed(self, request: MetricsRequest, change_id: str, changed: dict) -> None:
         """A change heard by a subscriber of the topic (each subscriber hears it: taken once per id)."""
         topic = self.topics.get(request.key)
-        if topic is None or topic.last_change == change_id or not change_concerns(request, changed):
+        if topic is None or change_id in topic.seen or not change_concerns(request, changed):
             return
-        topic.last_change = change_id
+        topic.seen.append(change_id)
         topic.changed = changed
         if topic.runner is not None:
             topic.dirty = True

@@ -60,7 +60,7 @@ BLOCK_MS = 1000
 READ_COUNT = 200  # entries per read: one message per group per read
 # More events than this in one read (an import) go out as a "take a snapshot" notice, not as a message
 # of every event through pub/sub to every connection.
-MAX_EVENTS = 5000
+MAX_EVENTS = 2000  # ~600 KB of JSON at most: within a connection's outbox (outbox.py)
 STALE_S = 30
 RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 5.0
@@ -133,6 +133,9 @@ def entries_split(
     return events, derived, derived_id
 
 
+STOP_RETRY_S = 0.5  # how long stop() waits before cancelling the relay again
+
+
 class Relay:
     def __init__(
         self,
@@ -188,19 +191,22 @@ class Relay:
                         await self.read_once(client)
                 except asyncio.CancelledError:
                     raise
-                except redis.ResponseError as exc:
-                    if "NOGROUP" in str(exc):  # the stream was deleted (purge, a Redis without its file)
+                except (redis.RedisError, OSError) as exc:
+                    if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
+                        # The stream was deleted (a flush, a Redis without its file): follow it again.
                         logger.info("live feed: a change stream was lost; following it again")
                         continue
-                    logger.exception("live feed: unexpected reply from Redis")
-                    await asyncio.sleep(RETRY_MAX_S)
-                except (redis.RedisError, OSError) as exc:
+                    # Unreachable, or refusing (LOADING, MISCONF, OOM): an outage either way.
                     if down_since is None:
                         down_since = time.monotonic()
                         self.outages += 1
-                        logger.warning("live feed: Redis unreachable (%r); retrying until it is back", exc)
+                        logger.warning("live feed: Redis unreachable (%s); retrying until it is back", exc)
                     await asyncio.sleep(delay * (0.75 + random.random() / 2))
                     delay = min(delay * 2, RETRY_MAX_S)
+                except Exception:
+                    # Not Redis (the database behind the project look-up, a bug): the feed must go on.
+                    logger.exception("live feed: the relay failed a read; going on")
+                    await asyncio.sleep(RETRY_MAX_S)
         finally:
             await self._leave(client)
 
@@ -269,11 +275,17 @@ class Relay:
         self.task = asyncio.create_task(self.run())
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-            self.task = None
+        """Cancel the relay and wait for it. Cancelled again until it ends: redis-py can swallow a
+        cancellation that lands while it connects (seen: the relay then read on, and the server's
+        shutdown, e.g. after a failed bind, waited forever)."""
+        task, self.task = self.task, None
+        if task is None:
+            return
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=STOP_RETRY_S)
+        with contextlib.suppress(asyncio.CancelledError):
+            task.result()
 
 
 App = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]

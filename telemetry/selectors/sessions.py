@@ -2,12 +2,13 @@
 
 from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
+from typing import TypedDict
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from ..models import Conversation, Project, Session, SessionProgress, ToolCall
-from .derived import sessions_with_id
+from ..models import Conversation, Project, Session, SessionProgress, SessionStatus, ToolCall
+from .derived import sessions_using_model, sessions_with_id
 from .keyset import Key, KeyKind, Ordering
 from .usage import UsageTotals
 
@@ -75,6 +76,48 @@ def session_usage_list(
         )
         for s in session_list(start=start, end=end, platform=platform, project_key=project_key)[:limit]
     ]
+
+
+class SessionCounts(TypedDict):
+    """Sessions with activity in a span: all of them, per project key and per model that answered in
+    them (a session with two models counts for each)."""
+
+    total: int
+    by_project: dict[str, int]
+    by_model: dict[str, int]
+
+
+def session_counts(
+    *,
+    start: datetime,
+    end: datetime,
+    platform: str | None = None,
+    project_key: str | None = None,
+    model: str | None = None,
+) -> SessionCounts:
+    """Counts of the sessions session_list(start, end, ...) holds (so `total` is the length of the API's
+    session list for the same span), optionally only those a `model` answered in. One query over the
+    sessions' keys and model lists, never their turns."""
+    rows = session_list(start=start, end=end, platform=platform, project_key=project_key)
+    by_project: dict[str, int] = {}
+    by_model: dict[str, int] = {}
+    total = 0
+    for key, models in rows.values_list("project__key", "models_used").order_by():
+        models = models or []
+        if model and model not in models:
+            continue
+        total += 1
+        key = key or Project.UNKNOWN_KEY  # as the rollups count a session without a project
+        by_project[key] = by_project.get(key, 0) + 1
+        for name in set(models):
+            by_model[name] = by_model.get(name, 0) + 1
+    return SessionCounts(total=total, by_project=by_project, by_model=by_model)
+
+
+def sessions_stored_any() -> bool:
+    """Whether the store holds any session's events at all, derived or not (an empty store is told how
+    to get data in)."""
+    return SessionProgress.objects.exists()
 
 
 # --- The API's session list and detail: filters, orderings, look-ups ------------------------------
@@ -177,3 +220,33 @@ def session_stored_platforms(*, session_id: str, platform: str | None = None) ->
     if platform:
         qs = qs.filter(platform=platform)
     return sorted(qs.values_list("platform", flat=True))
+
+
+def sessions_filtered(
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    platform: str = "",
+    project: str = "",
+    branch: str = "",
+    model: str = "",
+    status: str = "",
+) -> QuerySet:
+    """The API's session list (with `tokens`) under the same filters as /api/v1/sessions/ applies them:
+    activity overlapping [start, end), platform, project (key or folder name), git branch, a response
+    from `model`, status. Empty text means no filter. Order it with SESSION_ORDERINGS (keyset.py)."""
+    qs = sessions_active(sessions_with_tokens(session_list()), start=start, end=end)
+    if platform:
+        qs = qs.filter(platform=platform)
+    if project:
+        qs = sessions_in_project(qs, project=project)
+    if branch:
+        qs = qs.filter(git_branch=branch)
+    if model:
+        qs = sessions_using_model(qs, model=model)
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+SESSION_STATUSES: tuple[str, ...] = tuple(SessionStatus.values)  # what ?status= may be

@@ -1,7 +1,7 @@
 """Tool calls per tool, from the hourly tool rollups: outcomes, rates and latency percentiles."""
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import date, datetime
 from itertools import zip_longest
 from typing import TypedDict
 
@@ -11,7 +11,7 @@ from django.db.models.functions import Cast
 
 from ..models import ToolHour
 from ..processing import histograms
-from .spans import hour_span, rate, rollup_filter
+from .spans import LocalDays, days_hours, hour_local_day, hour_span, rate, rollup_filter
 
 
 class ToolStats(TypedDict):
@@ -76,3 +76,35 @@ def tool_stats(
             )
         )
     return sorted(out, key=lambda t: (-t["calls"], t["tool_name"]))
+
+
+class ToolFailureDay(TypedDict):
+    day: date
+    tool_name: str
+    failures: int  # failed, rejected and interrupted calls
+    calls: int
+
+
+def tool_failures_by_day(
+    *, days: LocalDays, platform: str | None = None, project_key: str | None = None
+) -> list[ToolFailureDay]:
+    """Per local day of `days` (each UTC hour in the day holding its middle, spans.hour_local_day) and
+    tool: calls, and failures of any kind (failed, rejected, interrupted), for tools with a failure
+    that day. Oldest day first, then by tool. One query over the tool rollup's hours."""
+    zone = days.zone
+    first, last = days_hours(days.since, days.until, zone)
+    qs = rollup_filter(ToolHour.objects.filter(hour__gte=first, hour__lt=last), platform=platform,
+                       project_key=project_key)  # fmt: skip
+    sums: dict[tuple[date, str], list[int]] = defaultdict(lambda: [0, 0])
+    rows = qs.values_list("hour", "tool_name", "calls", "failures", "rejections", "interruptions")
+    for hour, tool, calls, failures, rejections, interruptions in rows:
+        day = hour_local_day(hour=hour, tz=zone)
+        if days.since <= day <= days.until:
+            total = sums[(day, tool)]
+            total[0] += failures + rejections + interruptions
+            total[1] += calls
+    return [
+        ToolFailureDay(day=day, tool_name=tool, failures=f, calls=c)
+        for (day, tool), (f, c) in sorted(sums.items())
+        if f
+    ]

@@ -7,8 +7,9 @@ from django.db.models import Model, QuerySet
 
 from ..models import RAW_TRACE_MODELS, RawChunk, RawTrace
 from ..store import units
-from ..store.keys import event_key, session_key, timestamp_ms
+from ..store.keys import event_key, event_key_bounds, session_key, timestamp_ms
 
+RAW_PLATFORMS = tuple(RAW_TRACE_MODELS)
 STORED_BATCH = 500  # keys per `event_key IN (...)`: well under SQLite's 32,766 bound variables
 
 
@@ -97,3 +98,35 @@ def session_events_page(
         platform=platform, session_id=session_id, after_seq=after_seq or 0, limit=limit + 1
     )
     return [(seq, orjson.loads(raw)) for seq, raw in rows[:limit]], len(rows) > limit
+
+
+def session_has_traces(*, platform: str, session_id: str) -> bool:
+    """Whether any raw event of this session is stored on `platform` (derived or not): one index probe."""
+    return trace_list(platform=platform, session_id=session_id).exists()
+
+
+def session_trace(*, platform: str, session_id: str, seq: int) -> RawTrace | None:
+    """The index row of raw event `seq` if it is one of this session's, else None (a seq from another
+    session, or none at all). Never loads the compressed event."""
+    if not -(2**63) <= seq < 2**63:
+        return None  # no row has it, and SQLite refuses a bound past 64 bits
+    model = RAW_TRACE_MODELS[platform]
+    return model.objects.filter(seq=seq, session_key=session_key(session_id)).first()
+
+
+def session_traces_between(
+    *, platform: str, session_id: str, start_ms: int, end_ms: int, limit: int
+) -> list[RawTrace]:
+    """Index rows of the session's raw events with start_ms <= time < end_ms, in time order, at most
+    `limit`: a range of the unique event_key index (time first), then the session's digest."""
+    lo, hi = event_key_bounds(start_ms, end_ms)
+    qs = RAW_TRACE_MODELS[platform].objects.filter(
+        event_key__gte=lo, event_key__lt=hi, session_key=session_key(session_id)
+    )
+    return list(qs.order_by("event_key")[:limit])
+
+
+def trace_bytes(*, trace: RawTrace) -> bytes | None:
+    """The stored bytes (JSON) of one raw trace row, undecoded: a page may show a megabyte event cut
+    short without parsing all of it."""
+    return units.event_raw(platform=trace.PLATFORM, seq=trace.seq)

@@ -1,7 +1,7 @@
 """Tokens and cost, from the hourly usage rollups: per local day, or grouped by model, project, day, week
 or month."""
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal, TypedDict
 from zoneinfo import ZoneInfo
@@ -13,7 +13,7 @@ from ..processing import rollups
 from ..processing.bounds import cost_units_sums
 from ..processing.costunits import cost_units_total
 from .spans import WEEKDAYS as WEEKDAYS  # the API names weeks' first days from here
-from .spans import days_hours, hour_local_day, period_name, period_start, rollup_filter
+from .spans import days_hours, hour_local_day, hour_span, period_name, period_start, rollup_filter
 
 PLATFORMS = tuple(RAW_TRACE_MODELS)  # claude_code, cursor
 USAGE_GROUPS = ("model", "project", "platform")
@@ -92,6 +92,29 @@ def usage_by_day(
             acc = out[(day, group)] = UsageRow(day=day, **labels, **usage_totals_empty())
         usage_totals_add(acc, r)
     return [out[k] for k in sorted(out, key=lambda k: (k[0], tuple(str(x) for x in k[1])))]
+
+
+class UsageHourRow(UsageTotals):
+    """Usage of one UTC hour and model."""
+
+    hour: datetime
+    model: str
+
+
+def usage_by_hour(
+    *, start: datetime, end: datetime, platform: str | None = None, project_key: str | None = None
+) -> list[UsageHourRow]:
+    """Messages, tokens and cost per UTC hour overlapping [start, end) and per model, in hour order (a
+    day's chart hour by hour; the hours of a local day are its UTC hours, see spans.hour_local_day)."""
+    qs = rollup_filter(
+        UsageHour.objects.filter(**hour_span(start, end)), platform=platform, project_key=project_key
+    )
+    sums = {**{m: Sum(m) for m in _TOKENS}, **cost_units_sums()}
+    out = []
+    for r in qs.values("hour", "model").annotate(**sums).order_by("hour", "model"):
+        r["cost_usd"] = cost_units_total(r.pop("cost_high"), r.pop("cost_low"))
+        out.append(UsageHourRow(**r))
+    return out
 
 
 def usage_report(

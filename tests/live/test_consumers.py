@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
 
 from api import tokens
 from api.dashboard.pages import PAGES
@@ -16,9 +17,8 @@ from api.live.consumers import EventsConsumer
 from api.live.relay import Relay
 from api.live.routing import websocket_application
 from telemetry import tasks
-from telemetry.wire import DERIVED_STREAM
+from telemetry.wire import CDC_STREAM, DERIVED_STREAM
 from tests.factories import envelope
-from tests.live.communicator import WebsocketCommunicator
 from tests.telemetry.test_consumer import drain, make_consumer, publish
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
@@ -313,3 +313,29 @@ def test_without_redis_a_connection_is_closed_with_1013_not_a_server_error(redis
     }
     message, code = run(lambda: refused("/ws/events"))
     assert code == 1013 and "Redis" in message
+
+
+def test_the_relay_follows_a_change_stream_that_was_deleted(redis, caplog):
+    async def scenario():
+        relay = Relay(block_ms=100)
+        relay.start()
+        try:
+            for _ in range(WAIT_S * 100):  # until the relay made its group (a bound, not a timing)
+                if await asyncio.to_thread(
+                    lambda: redis.exists(CDC_STREAM) and redis.xinfo_groups(CDC_STREAM)
+                ):
+                    break
+                await asyncio.sleep(0.01)
+            c, _ = await opened("/ws/events")
+            await asyncio.to_thread(redis.delete, CDC_STREAM)  # its group with it
+            await asyncio.to_thread(stored, redis, [envelope(session_id="d", event_id="after-delete")])
+            message = await c.receive_json_from(timeout=WAIT_S)
+            await c.disconnect()
+            return message
+        finally:
+            await relay.stop()
+
+    caplog.set_level("INFO", logger="api.live.relay")
+    message = run(scenario)
+    assert [e["event_id"] for e in message["events"]] == ["after-delete"]
+    assert "following it again" in caplog.text

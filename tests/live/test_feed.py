@@ -212,3 +212,15 @@ def test_an_outbox_hands_messages_out_in_order_and_waits_when_empty():
         return got
 
     assert asyncio.run(scenario()) == ["a", "b", "c"]
+
+
+def test_an_outbox_is_bounded_in_characters_too():
+    async def scenario() -> list:
+        box = Outbox(size=100, max_chars=10)
+        assert box.put("12345") and box.put("12345")
+        assert not box.put("1")  # eleven characters: overflow
+        assert await box.take() is BEHIND
+        assert box.put("1234567890")  # the count starts again from nothing
+        return [await box.take()]
+
+    assert asyncio.run(scenario()) == ["1234567890"]

@@ -85,6 +85,23 @@ def test_changes_during_a_computation_coalesce_into_one_more_run():
     assert [json.loads(m)["figures"]["n"] for m in inbox] == [1, 2]
 
 
+def test_a_change_heard_late_by_one_connection_is_not_computed_again():
+    compute = Counting()
+
+    async def scenario():
+        hub = FiguresHub(compute)
+        inbox: list[str] = []
+        hub.subscribe(OVERVIEW, inbox.append)
+        topic = hub.topics[OVERVIEW.key]
+        for n, change in enumerate(["1-0", "2-0", "1-0", "3-0"], start=1):  # "1-0" again: a slow listener
+            hub.changed(OVERVIEW, change, {})
+            await until(lambda: topic.runner is None, f"change {n} done")
+        return inbox
+
+    inbox = asyncio.run(scenario())
+    assert compute.calls == 3 and len(inbox) == 3
+
+
 def test_a_change_for_another_session_does_not_recompute_a_session_page():
     compute = Counting()
     page = metrics_request_parse({"page": "session", "session": "s1"})

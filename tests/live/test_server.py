@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from telemetry import tasks
@@ -98,3 +99,27 @@ def test_through_real_processes_events_then_figures(web: Web, redis) -> None:
         while message["type"] != "figures" or ["claude_code", "real-1"] not in message["changed"]["sessions"]:
             message = receive(metrics)
         assert message["page"] == "overview"
+
+
+@pytest.mark.parametrize(
+    "query, named",
+    [
+        ("limit=" + "9" * 30, "limit"),  # past 64 bits
+        ("session=" + "s" * 7000, "session"),
+    ],
+)
+def test_edge_values_get_a_close_with_a_message(web: Web, query: str, named: str) -> None:
+    with ws(web, "/ws/events?" + query) as socket:
+        message = receive(socket)
+        with pytest.raises(ConnectionClosed):
+            socket.recv(timeout=WAIT_S)
+    assert message["type"] == "error" and named in message["message"]
+    assert socket.close_code == 4400
+
+
+def test_a_megabyte_url_is_refused_at_the_handshake_not_with_a_server_error(web: Web) -> None:
+    # The WebSocket handshake takes a request line of at most 8 KB (websockets' bound): 414 before the
+    # feed sees it. (The feed's own bound on a query, for other servers, is tested in test_consumers.)
+    with pytest.raises(InvalidStatus) as refused:
+        ws(web, "/ws/events?session=" + "s" * 1_000_000)
+    assert 400 <= refused.value.response.status_code < 500

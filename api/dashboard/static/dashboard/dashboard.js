@@ -173,8 +173,14 @@
       ws = new WebSocket(url());
       ws.onopen = () => { delay = 1000; if (state) state.dataset.state = "live"; };
       ws.onmessage = (ev) => { try { onMessage(JSON.parse(ev.data)); } catch (e) { console.warn("bad live message", e); } };
-      ws.onclose = () => {
+      ws.onclose = (ev) => {
         if (state) state.dataset.state = "down";
+        // 44xx: the server refused this request (access, filters, no such session): asking again
+        // would be refused again. Anything else (a restart, Redis away) is worth retrying.
+        if (ev.code >= 4400 && ev.code < 4500) {
+          closed = true;
+          if (state) state.title = "live updates refused: " + (ev.reason || ev.code);
+        }
         if (closed) return;
         timer = setTimeout(open, delay * (0.75 + Math.random() / 2));
         delay = Math.min(delay * 2, 30000);

@@ -1,1 +1,112 @@
-// The overview page: draws its figures (see dashboard.js, BP.page).
+// The overview page: draws its figures (see dashboard.js, BP.page; api/dashboard/pages/overview.py), and
+// lists the newest events as /ws/events pushes them.
+(function () {
+  "use strict";
+  const BP = window.BP;
+  const KPIS = ["cost_usd", "tokens", "sessions", "prompts", "tool_calls", "tool_failure_rate", "acceptance_rate",
+                "active_seconds"];
+  const LIVE_ROWS = 20;
+
+  function render(fig, how) {
+    document.getElementById("empty-state").hidden = !fig.empty;
+    const values = {};
+    for (const k of KPIS) {
+      values["period_" + k] = fig.period[k];
+      values["today_" + k] = fig.today[k];
+    }
+    BP.fill(document, values);
+    // A period of today alone: the cards' "Today" lines would repeat their numbers.
+    document.querySelector(".kpis").classList.toggle("today-only", fig.unit === "hour");
+    BP.spanNote(fig.span);
+    const labels = fig.labels.map((l) => BP.bucketLabel(fig.unit, l));
+    BP.stackedBars("card-cost", labels, fig.cost_by_model, "usd", (s) => (s.name === "other" ? BP.OTHER_COLOUR : BP.color(s.name)));
+    BP.stackedBars("card-tokens", labels, fig.tokens_by_kind, "tokens",
+      (s) => BP.color(s.name.replace(/_tokens$/, "")), (s) => BP.KIND_LABELS[s.name] || s.name, false);
+    kindTotalsDraw(fig.period);
+    projectsDraw(fig.projects);
+    sessionsDraw(fig.sessions);
+    const chip = document.querySelector("#project-chip b");
+    const named = fig.projects.length === 1 ? fig.projects[0].project : null;
+    if (chip && named) chip.textContent = named;
+    if (how && how.initial) BP.unflash();
+  }
+
+  function kindTotalsDraw(period) {
+    const kinds = Object.keys(BP.KIND_LABELS);
+    document.getElementById("kind-totals").replaceChildren(...kinds.map((k) => BP.el("span", { class: "kind" },
+      BP.el("span", { class: "dot", style: "background:" + BP.color(k.replace(/_tokens$/, "")) }),
+      BP.KIND_LABELS[k] + " ", BP.el("b", {}, BP.fmt.tokens(period[k])))));
+  }
+
+  function projectsDraw(rows) {
+    const max = Math.max(0, ...rows.map((r) => Number(r.cost_usd)));
+    const columns = [
+      { key: "project", label: "Project", format: (v, r) => BP.el("a", { href: "/projects/" + BP.filterQuery({ project: r.project_key }), title: v }, v || "(unknown)") },
+      { key: "cost_usd", label: "Cost", num: true, format: (v) => BP.barCell(BP.fmt.usd(v), Number(v), max) },
+      { key: "tokens", label: "Tokens", num: true, format: "tokens" },
+      { key: "sessions", label: "Sessions", num: true, format: "int" },
+    ];
+    document.getElementById("projects-table").replaceChildren(BP.table(columns, rows, "No usage in this period."));
+  }
+
+  function sessionsDraw(rows) {
+    const columns = [
+      { key: "session_id", label: "Session", format: (v) => BP.el("a", { href: "/sessions/" + encodeURIComponent(v) + "/", class: "mono", title: v }, v.slice(0, 8)) },
+      { key: "started_at", label: "Started", format: "time" },
+      { key: "platform", label: "Platform", format: (v) => BP.platformCell(v) },
+      { key: "project", label: "Project" },
+      { key: "models", label: "Models", format: (v) => v.length ? BP.el("span", {}, v.map((m) => BP.modelCell(m))) : "—" },
+      { key: "prompts", label: "Prompts", num: true, format: "int" },
+      { key: "tool_calls", label: "Tool calls", num: true, format: "int" },
+      { key: "tokens", label: "Tokens", num: true, format: "tokens" },
+      { key: "cost_usd", label: "Cost", num: true, format: "usd" },
+      { key: "status", label: "Status", format: (v) => BP.el("span", { class: "badge" + (v === "active" ? " ok" : "") }, v) },
+    ];
+    document.getElementById("sessions-table").replaceChildren(BP.table(columns, rows, "No session in this period."));
+  }
+
+  // --- live events: a snapshot, then each batch as the fast path commits it (api/live/__init__.py) ------
+  let events = [];
+  // An event of today by its clock; an older one (an import, a replay) with its day too.
+  function eventTime(iso) {
+    const day = (d) => d.toLocaleDateString("en-CA", { timeZone: BP.zone });
+    return day(new Date(iso)) === day(new Date()) ? BP.fmt.clock(iso) : BP.fmt.time(iso);
+  }
+  const seen = new Set();
+  function liveDraw(fresh) {
+    const columns = [
+      { key: "timestamp", label: "Time", format: eventTime },
+      { key: "platform", label: "Platform", format: (v) => BP.platformCell(v) },
+      { key: "session_id", label: "Session", format: (v) => BP.el("a", { href: "/sessions/" + encodeURIComponent(v) + "/", class: "mono", title: v }, String(v).slice(0, 8)) },
+      { key: "event_type", label: "Event", format: (v) => BP.el("span", { class: "badge" }, v) },
+    ];
+    const table = BP.table(columns, events, "Waiting for events…");
+    table.classList.add("live-table");
+    table.querySelectorAll("tbody tr").forEach((tr, i) => { if (i < fresh) tr.classList.add("flash"); });
+    document.getElementById("live-events").replaceChildren(table);
+    document.getElementById("live-note").textContent = events.length ? "newest first" : "no events yet";
+  }
+  function liveAdd(list, replace) {
+    if (replace) { events = []; seen.clear(); }
+    let fresh = 0;
+    for (const e of list) {  // oldest first on the wire
+      if (seen.has(e.event_id)) continue;
+      seen.add(e.event_id);
+      events.unshift(e);
+      fresh++;
+    }
+    events = events.slice(0, LIVE_ROWS);
+    if (seen.size > 10 * LIVE_ROWS) { seen.clear(); for (const e of events) seen.add(e.event_id); }
+    liveDraw(replace ? 0 : fresh);
+  }
+
+  BP.page(render);
+  const url = new URLSearchParams(location.search);
+  const liveParams = new URLSearchParams({ limit: String(LIVE_ROWS) });
+  for (const k of ["platform", "project"]) if (url.get(k)) liveParams.set(k, url.get(k));
+  liveDraw(0);
+  BP.socket("/ws/events", liveParams, (msg) => {
+    if (msg.type === "snapshot") liveAdd(msg.events || [], true);
+    else if (msg.type === "events") liveAdd(msg.events || [], false);
+  });
+})();
