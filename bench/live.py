@@ -148,7 +148,8 @@ class BenchSession:
         p |= {"session_id": self.session_id, "cwd": self.cwd, "transcript_path": f"{self.cwd}/t.jsonl"}
         if kind == "UserPromptSubmit":
             self.prompt_id = str(uuid.uuid4())
-            p["prompt_id"] = self.prompt_id
+            # A prompt of its own each time: a session's repeated identical prompts may be taken as one.
+            p |= {"prompt_id": self.prompt_id, "prompt": f"{p.get('prompt', '')} (bench {self.prompt_id})"}
         if kind in ("PreToolUse", "PostToolUse"):
             if kind == "PreToolUse":
                 self.tool_use_id = f"toolu_bench{uuid.uuid4().hex[:16]}"
