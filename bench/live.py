@@ -123,6 +123,58 @@ def web_ready(inst: Install, timeout_s: float = 90) -> None:
             time.sleep(0.2)
 
 
+# --- where the CPU went ----------------------------------------------------------------------------
+
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+ROLES = ("runweb", "runfastpath", "worker", "beat", "runcapture", "redis-server")
+
+
+def _proc_stat(pid: str) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds) of a process, None if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) * TICK_S
+
+
+def cpu_sample(home: Path) -> dict[str, float]:
+    """CPU seconds so far: the install's processes by role (the supervisor's descendants, and its Redis),
+    this process, its finished children (the hooks), and the whole machine (busy, every core)."""
+    stats = {pid: st for pid in os.listdir("/proc") if pid.isdigit() and (st := _proc_stat(pid))}
+    try:
+        root = int((home / "run" / "supervisor.pid").read_text().strip())
+    except (OSError, ValueError):
+        root = -1
+    out: dict[str, float] = defaultdict(float)
+    for pid, (ppid, cpu) in stats.items():
+        chain, p = set(), ppid
+        while p > 1 and p not in chain and p != root:
+            chain.add(p)
+            p = stats.get(str(p), (0, 0.0))[0]
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        mine = p == root or int(pid) == root or (str(home) in cmd and "redis-server" in cmd)
+        if mine:
+            out[next((r for r in ROLES if r in cmd), "supervisor")] += cpu
+    me = os.times()
+    out["bench"] = me.user + me.system
+    out["hooks"] = me.children_user + me.children_system
+    busy = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    out["machine"] = (sum(map(int, busy)) - int(busy[3]) - int(busy[4])) * TICK_S  # all but idle, iowait
+    return out
+
+
+def cpu_cores(before: dict[str, float], after: dict[str, float], wall_s: float) -> dict[str, float]:
+    """Cores used on average between two samples, by role ("others": the machine's busy time not ours)."""
+    used = {k: round((after.get(k, 0.0) - before.get(k, 0.0)) / wall_s, 2) for k in after if k != "machine"}
+    total = (after["machine"] - before["machine"]) / wall_s
+    used["others"] = round(max(0.0, total - sum(used.values())), 2)
+    return {k: v for k, v in sorted(used.items(), key=lambda kv: -kv[1]) if v > 0}
+
+
 # --- the hook payloads --------------------------------------------------------------------------
 
 
@@ -411,7 +463,7 @@ def counting_figure(watches: list[Watch], forced: str | None) -> tuple[str, str 
         COUNTED if not forced else [(forced, next((h for k, h in COUNTED if k in forced.lower()), None))]
     )
     for kind, hook in candidates:
-        paths = [forced] if forced else sorted(spans[0][2], key=lambda p: (kind not in p.lower(), len(p)))
+        paths = [forced] if forced else sorted((p for p in spans[0][2] if kind in p.lower()), key=len)
         for path in paths:
             if all(
                 path in first and last.get(path, 0) - first[path] == len(w.fired(hook)) > 0
@@ -515,7 +567,12 @@ async def phase(
     connect_s = time.monotonic() - t_connect
 
     n = int(args.rate * args.seconds)
+    lags: list[float] = []
+    lag_task = asyncio.create_task(loop_lag(lags))
+    cpu_before, t_fire = cpu_sample(inst.home), time.monotonic()
     achieved = await firing.at_rate(sessions, tpl, args.rate, n)
+    cpu = cpu_cores(cpu_before, cpu_sample(inst.home), time.monotonic() - t_fire)
+    lag_task.cancel()
     await until(lambda: event_latencies(events, sessions)[1] == 0, "every event on /ws/events", 60, ok=True)
     counted: dict[str, tuple[str, str | None] | None] = {}
     for page, ws in watches.items():
@@ -533,6 +590,9 @@ async def phase(
         "hook_p50_ms": pct(firing.durations_ms, 50),
         "hook_p95_ms": pct(firing.durations_ms, 95),
         "hooks_failed": firing.failed,
+        # How late this process's own loop ran while firing: every time above is late by about as much.
+        "bench_loop_lag_p95_ms": pct(lags, 95),
+        "cpu_cores_while_firing": cpu,
         "events_p50_ms": pct(ev_lat, 50),
         "events_p95_ms": pct(ev_lat, 95),
         "events_missing": ev_missing,
@@ -566,6 +626,14 @@ async def phase(
     return out
 
 
+async def loop_lag(lags: list[float], every_s: float = 0.01) -> None:
+    """Record how late a 10 ms sleep wakes up in this process's loop, until cancelled."""
+    while True:
+        t = time.monotonic()
+        await asyncio.sleep(every_s)
+        lags.append((time.monotonic() - t - every_s) * 1000)
+
+
 async def until(check, what: str, timeout_s: float, ok: bool = False) -> Any:
     """Wait for check() to be true; past timeout_s, stop the bench (or with ok, go on with its value)."""
     deadline = time.monotonic() + timeout_s
@@ -585,10 +653,11 @@ async def until(check, what: str, timeout_s: float, ok: bool = False) -> Any:
 def line(name: str, f: dict[str, Any]) -> str:
     text = (
         f"{name}: {f['events_fired']} hooks at {f['rate_achieved']}/s (hook p50 {f['hook_p50_ms']} ms, p95 "
-        f"{f['hook_p95_ms']} ms, {f['hooks_failed']} failed)\n  /ws/events: p50 {f['events_p50_ms']} ms, p95 "
+        f"{f['hook_p95_ms']} ms, {f['hooks_failed']} failed; this process's loop late by p95 {f['bench_loop_lag_p95_ms']} ms)\n  /ws/events: p50 {f['events_p50_ms']} ms, p95 "
         f"{f['events_p95_ms']} ms ({f['events_missing']} missing, {f['events_snapshots']} snapshots for falling behind)"
         f"; from the hook's capture (after its interpreter started): p50 {f['events_from_capture_p50_ms']} ms, "
         f"p95 {f['events_from_capture_p95_ms']} ms"
+        f"\n  cores used while firing: {', '.join(f'{k} {v}' for k, v in f['cpu_cores_while_firing'].items())}"
     )
     for page in ("session", "overview"):
         if f.get(f"{page}_figure"):
