@@ -1,4 +1,4 @@
-"""The API tests (tests/api/) once more on PostgreSQL: every endpoint and its error cases over a
+"""The API tests (tests/api/) and the dashboard pages' plain tests once more on PostgreSQL: every endpoint and its error cases over a
 database of their own on the server tests/support/postgres.py names (skipped, saying so, where there is
 none). SQLite forgives what PostgreSQL refuses (a number past a column's range, text in a number's
 place, an unindexed sort), so an endpoint that is fine on one can answer 500 on the other.
@@ -28,6 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 ENGINE_BOUND = [
     f"tests/api/test_{name}.py"
     for name in ("sessions", "rows", "reports", "blocks", "insights", "export", "ingest", "ops")
+] + [
+    # The dashboard's pages read through selectors of their own (usage by hour, session counts, the
+    # sessions list's filters, raw events by seq, failures by day): their plain tests, not the browser's.
+    *(f"tests/dashboard/test_{name}.py" for name in ("overview", "projects", "sessions", "tools")),
+    "tests/telemetry/test_dashboard_selectors.py",
+    "tests/telemetry/test_selectors_pages.py",
 ]
 
 pytestmark = [pytest.mark.e2e, needs_postgres, pytest.mark.timeout(900)]

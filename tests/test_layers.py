@@ -20,6 +20,13 @@ FORBIDDEN = {
     "telemetry.selectors": ("telemetry.capture", "telemetry.ingest", "telemetry.tasks", "telemetry.admin", "api",
                             "blueplane.cli"),
     "telemetry.wire": ("telemetry", "blueplane", "api"),
+    # The dashboard and the live feed read only through selectors (issue 11's first requirement).
+    "api.dashboard": ("telemetry.capture", "telemetry.ingest", "telemetry.store", "telemetry.processing",
+                      "telemetry.tasks", "telemetry.admin", "telemetry.models", "api.v1.resources", "api.v1.reports",
+                 "api.mcp"),
+    "api.live": ("telemetry.capture", "telemetry.ingest", "telemetry.store", "telemetry.processing",
+                 "telemetry.tasks", "telemetry.admin", "telemetry.models", "api.v1.resources", "api.v1.reports",
+                 "api.mcp"),
 }  # fmt: skip
 
 
