@@ -623,7 +623,27 @@ async def phase(
         }
         for page, ws in other_watches.items():
             out |= figures_summary(ws, counted[page], f"crowd_{page}_", stored)
+            # Each update: every push a measuring client of the same page got (one per slow-path change,
+            # named by its `changed.at`), this client got too.
+            mine = {watch_key(w): w for w in watches[page]}
+            missed = [len(updates(mine[watch_key(w)]) - updates(w)) for w in ws]
+            out[f"crowd_{page}_clients_with_every_update"] = f"{sum(m == 0 for m in missed)}/{len(ws)}"
+            out[f"crowd_{page}_updates_missed"] = sum(missed)
     return out
+
+
+def watch_key(watch: Watch) -> str:
+    """What a /ws/metrics client watches: its session on a session's page, everything on the overview."""
+    return watch.sessions[0].session_id if watch.page == "session" else ""
+
+
+def updates(watch: Watch) -> set:
+    """The slow-path changes a /ws/metrics client was pushed figures for."""
+    return {
+        m["changed"].get("at")
+        for _, m in watch.client.received
+        if m.get("type") == "figures" and isinstance(m.get("changed"), dict)
+    }
 
 
 async def loop_lag(lags: list[float], every_s: float = 0.01) -> None:
@@ -678,7 +698,8 @@ def line(name: str, f: dict[str, Any]) -> str:
         for page in ("session", "overview"):
             if f.get(f"crowd_{page}_figure"):
                 text += (f"\n  the others on page={page}: final count {f[f'crowd_{page}_clients_complete']}, "
-                         f"p95 {f[f'crowd_{page}_p95_ms']} ms")  # fmt: skip
+                         f"every update {f[f'crowd_{page}_clients_with_every_update']} "
+                         f"({f[f'crowd_{page}_updates_missed']} missed), p95 {f[f'crowd_{page}_p95_ms']} ms")  # fmt: skip
             else:
                 text += (f"\n  the others on page={page}: first push naming the session, p95 "
                          f"{f[f'crowd_{page}_proxy_p95_ms']} ms ({f[f'crowd_{page}_proxy_measured']} measured)")  # fmt: skip
