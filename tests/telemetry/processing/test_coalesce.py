@@ -114,3 +114,16 @@ def test_bad_bounds_are_refused_in_one_line(env):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("django.core.exceptions.ImproperlyConfigured: BLUEPLANE_SLOWPATH_COALESCE")
     assert len(last) < 300
+
+
+def test_the_wait_follows_the_recorded_run(redis):
+    assert coalesce.window_wait(redis, min_ms=1, max_ms=500) == 1  # nothing recorded: the minimum
+    coalesce.last_run_write(redis, duration_ms=40.0)
+    assert coalesce.window_wait(redis, min_ms=1, max_ms=500) == RUN_FACTOR * 40.0
+    coalesce.last_run_write(redis, duration_ms=40.0, now=1_000.0)  # long ago
+    assert coalesce.window_wait(redis, min_ms=1, max_ms=500) == 1
+
+
+def test_a_fixed_window_of_zero_reads_nothing(redis):
+    redis.set(coalesce.LAST_RUN, b"5000 9999999999")
+    assert coalesce.window_wait(redis, min_ms=0, max_ms=0) == 0
