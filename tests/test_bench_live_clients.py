@@ -1,7 +1,7 @@
-"""bench/live.py's reading of what its clients got, on made-up messages: which pushed event is which
-hook, which figure counts the hooks, and when a push first counted each."""
+"""bench/live_clients.py, on made-up messages: which pushed event is which hook, which figure counts the
+hooks, and when a push first counted each."""
 
-from bench.live import BenchSession, Client, Watch, counting_figure, event_latencies, figure_latencies
+from bench.live_clients import BenchSession, Client, Watch, counting_figure, event_latencies, figure_latencies
 
 
 def session(sid: str, fired: list[tuple[str, float]], warm: int = 1) -> BenchSession:
