@@ -11,7 +11,7 @@ Latency = first poll seeing it - its XADD time (so it is over-stated by up to th
 The last line printed is one JSON object with every figure.
 
 The throughput run's default, 100,000 events (~10 s), keeps start-up and the last coalescing window
-(BLUEPLANE_SLOWPATH_COALESCE_MS after the final batch) from dominating: at 50,000 they are ~10% of it.
+(up to BLUEPLANE_SLOWPATH_COALESCE_MAX_MS after the final batch) from dominating: at 50,000 they are ~10% of it.
 
 usage: python bench/slowpath.py [-n 100000] [--rate 1000] [--seconds 10] [--keep]
 """

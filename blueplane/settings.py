@@ -27,7 +27,8 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, got {raw!r}") from None
+        shown = raw if len(raw) <= 40 else f"{raw[:40]}... ({len(raw)} characters)"  # a one-line message
+        raise ImproperlyConfigured(f"{name} must be a whole number, got {shown!r}") from None
     if value < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
     return value
@@ -268,10 +269,27 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 
 # --- Slow path: sessions, rollups, archive ------------------------------------------------------
-# A catch-up task waits this long before taking the dirty sessions, so that under load one task (and
+# A catch-up task waits a while before taking the dirty sessions, so that under load one task (and
 # one transaction) covers many events of each session instead of a few: a catch-up's fixed cost is
-# ~15 ms, an event's ~0.1 ms. It adds at most this much to the time an event takes to show.
-SLOWPATH_COALESCE_MS = env_int("BLUEPLANE_SLOWPATH_COALESCE_MS", 500, minimum=0)
+# ~15 ms, an event's ~0.1 ms. The wait adapts (telemetry/processing/coalesce.py): the previous run's
+# duration, within MIN..MAX ms, so a quiet system shows derived figures within a few tens of ms
+# and a flood still gets the long window. It adds at most MAX ms to the time an event takes to show.
+# BLUEPLANE_SLOWPATH_COALESCE_MS, the fixed window this replaced, still works: it sets both bounds
+# (a fixed window) unless they are given.
+_COALESCE_FIXED_MS = (
+    env_int("BLUEPLANE_SLOWPATH_COALESCE_MS", 0, minimum=0)
+    if os.environ.get("BLUEPLANE_SLOWPATH_COALESCE_MS") is not None
+    else None
+)
+_COALESCE_DEFAULT_MS = (10, 500) if _COALESCE_FIXED_MS is None else (_COALESCE_FIXED_MS, _COALESCE_FIXED_MS)
+SLOWPATH_COALESCE_MIN_MS = env_int("BLUEPLANE_SLOWPATH_COALESCE_MIN_MS", _COALESCE_DEFAULT_MS[0], minimum=0)
+SLOWPATH_COALESCE_MAX_MS = env_int("BLUEPLANE_SLOWPATH_COALESCE_MAX_MS", _COALESCE_DEFAULT_MS[1], minimum=0)
+# A window past beat's sweep (30 s) would only hold a worker: refused, like a maximum below the minimum.
+if not SLOWPATH_COALESCE_MIN_MS <= SLOWPATH_COALESCE_MAX_MS <= 30_000:
+    raise ImproperlyConfigured(
+        "BLUEPLANE_SLOWPATH_COALESCE_MAX_MS must be between BLUEPLANE_SLOWPATH_COALESCE_MIN_MS and 30000,"
+        f" got {SLOWPATH_COALESCE_MAX_MS} (minimum {SLOWPATH_COALESCE_MIN_MS})"
+    )
 # Work per catch-up run, so memory and lock time stay bounded after a huge import: at most this many
 # sessions, and at most this many events per session; a run's sessions are applied in transactions of
 # about this many events. What is left stays dirty and a follow-up task is enqueued. A live run

@@ -15,7 +15,7 @@ import redis
 from django.conf import settings
 
 from ..wire import DIRTY_SESSIONS, SCHEDULED_FLAG, session_field, session_parse
-from . import catchup, changes, failures
+from . import catchup, changes, coalesce, failures
 
 # Delete a dirty mark only if no batch touched the session again since the snapshot was taken.
 _CLEAR_UNCHANGED = """
@@ -66,9 +66,13 @@ def dirty_sessions_catch_up(
 
     Waits the coalescing window first, unless this run continues a backlog: while it waits, the
     scheduled flag is still set, so the fast path marks sessions but enqueues no second task, and what
-    arrives meanwhile is caught up together (settings.SLOWPATH_COALESCE_MS says what that buys)."""
+    arrives meanwhile is caught up together. The window adapts to the previous run's duration
+    (processing.coalesce), which this run records when it ends."""
     if not backlog:
-        time.sleep(settings.SLOWPATH_COALESCE_MS / 1000)
+        coalesce.window_wait(
+            client, min_ms=settings.SLOWPATH_COALESCE_MIN_MS, max_ms=settings.SLOWPATH_COALESCE_MAX_MS
+        )
+    started = time.perf_counter()
     snapshot = dirty_take(client)
     marked = {session_parse(f) for f in snapshot}
     keys = marked | set(sessions) | failures.sessions_retry_due()
@@ -80,4 +84,5 @@ def dirty_sessions_catch_up(
         dirty_mark(client, unfinished - marked)
     if (run.more or run.left) and enqueue is not None:
         enqueue()
+    coalesce.last_run_write(client, duration_ms=(time.perf_counter() - started) * 1000)
     return len(run.visited)
