@@ -7,7 +7,7 @@ change.
 - A change (the slow path's record, relayed; every connection of the topic hears the same one, so it is
   taken once per change id) starts a computation that begins after the change. While one runs, further
   changes only mark the topic dirty, and one more run follows: changes arriving faster than the query
-  runs coalesce instead of queueing.
+  runs coalesce instead of queueing. Runs for changes start at least FIGURES_MIN_INTERVAL_S apart (per page).
 - The pipeline page's figures are Redis and health state that move without slow-path commits: its
   topics are also recomputed every PIPELINE_EVERY_S while anyone watches.
 
@@ -17,6 +17,7 @@ Figures are computed in a worker thread (a database query), never on the event l
 
 import asyncio
 import logging
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
+from django.db import DatabaseError, connection
 
 from api.dashboard.pages import PAGES
 
@@ -33,23 +34,33 @@ from .feed import MetricsRequest, change_concerns, dumps
 logger = logging.getLogger(__name__)
 
 PIPELINE_EVERY_S = 1.5
+# A topic's figures are computed again at most this often, however fast changes come: at 100 events/s
+# over 20 sessions each session page changed ~5 times a second, and computing them all took most of a
+# core that the hooks and the slow path needed (bench/live.py). A session's page (its timeline, turns,
+# tools and errors) costs several times the overview's. At most this much is added to a figure's
+# delay, and only while changes come faster.
+FIGURES_MIN_INTERVAL_S = {"session": 0.3}
+FIGURES_MIN_INTERVAL_DEFAULT_S = 0.25
+COMPUTATIONS_AT_ONCE = 2
 
 Deliver = Callable[[str], object]
 
 
-def _closing(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    # A worker thread keeps its connection between calls: drop one that broke or outlived its age.
-    close_old_connections()
+def _connected(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    # A worker thread keeps its database connection from one call to the next: opening one per call
+    # (SQLite's PRAGMAs included) was an eighth of the web server's time under a live load of 100
+    # events/s (bench/live.py). A connection that broke is closed; the next call opens a fresh one.
     try:
         return fn(*args, **kwargs)
-    finally:
-        close_old_connections()
+    except DatabaseError:
+        connection.close()
+        raise
 
 
 async def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """fn(*args, **kwargs) in a worker thread (not the one thread Django's sync_to_async uses by default:
     figures of different pages compute side by side)."""
-    return await sync_to_async(_closing, thread_sensitive=False)(fn, *args, **kwargs)
+    return await sync_to_async(_connected, thread_sensitive=False)(fn, *args, **kwargs)
 
 
 def figures_compute(request: MetricsRequest) -> dict | None:
@@ -70,6 +81,7 @@ class Topic:
     seen: deque = field(default_factory=lambda: deque(maxlen=64))
     changed: dict = field(default_factory=dict)
     runs: int = 0  # computations started, for tests
+    started: float = float("-inf")  # time.monotonic() when the last run for a change started
 
 
 class FiguresHub:
@@ -78,6 +90,10 @@ class FiguresHub:
     def __init__(self, compute: Callable[[MetricsRequest], dict | None] = figures_compute) -> None:
         self.compute = compute
         self.topics: dict[tuple, Topic] = {}
+        # At most COMPUTATIONS_AT_ONCE at a time (one per core: SQLite runs a query without the GIL, the
+        # Python around it holds it). More side by side only slowed each other and the event loop that
+        # sends every push; under load a topic's changes coalesce while it waits its turn.
+        self.running = asyncio.Semaphore(COMPUTATIONS_AT_ONCE)
 
     def subscribe(self, request: MetricsRequest, deliver: Deliver) -> Topic:
         topic = self.topics.get(request.key)
@@ -119,8 +135,12 @@ class FiguresHub:
     def _computation(self, topic: Topic) -> asyncio.Future:
         if topic.inflight is None or topic.inflight.done():
             topic.runs += 1
-            topic.inflight = asyncio.ensure_future(in_thread(self.compute, topic.request))
+            topic.inflight = asyncio.ensure_future(self._compute(topic.request))
         return topic.inflight
+
+    async def _compute(self, request: MetricsRequest) -> dict | None:
+        async with self.running:
+            return await in_thread(self.compute, request)
 
     async def _run(self, topic: Topic) -> None:
         try:
@@ -129,6 +149,12 @@ class FiguresHub:
                 if topic.inflight is not None and not topic.inflight.done():
                     # Started before the change: it may not include it. Let it finish, then start afresh.
                     await asyncio.wait([topic.inflight])
+                interval = FIGURES_MIN_INTERVAL_S.get(topic.request.page, FIGURES_MIN_INTERVAL_DEFAULT_S)
+                wait = topic.started + interval - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)  # changes meanwhile coalesce into this run
+                    topic.dirty = False
+                topic.started = time.monotonic()
                 try:
                     figures = await self._computation(topic)
                 except Exception:

@@ -76,11 +76,15 @@ class Command(BaseCommand):
             host=bind,
             port=port,
             http=JsonRefusals,
-            workers=1,  # one process: the WebSocket feed to come keeps its subscribers in it
+            workers=1,  # one process: the WebSocket feed keeps its subscribers in it
+            # No per-message compression: every push would be deflated once per client (200 clients,
+            # 200 times), for bytes that mostly cross loopback. It was 7% of the server's time under
+            # bench/live.py's load.
+            ws_per_message_deflate=False,
             log_level="warning",
             access_log=False,  # request lines would flood the supervisor's log; errors are still logged
             server_header=False,
-            lifespan="on",  # the MCP server's session manager starts and stops with the server (asgi.py)
+            lifespan="on",  # the live relay and the MCP session manager start and stop with it (asgi.py)
             proxy_headers=True,
             forwarded_allow_ips=PROXIES_TRUSTED,
             # A streamed export in flight gets this long after SIGTERM; the supervisor kills at STOP_TIMEOUT_S.
