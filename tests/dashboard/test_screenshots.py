@@ -34,9 +34,14 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 def busiest_session(url: str) -> str:
-    with urllib.request.urlopen(url + "/api/v1/sessions/?page_size=50", timeout=30) as response:
+    """The newest session with the most to show: tool calls, prompts and failures."""
+    with urllib.request.urlopen(url + "/api/v1/sessions/?page_size=100", timeout=30) as response:
         sessions = json.loads(response.read())["results"]
-    return max(sessions, key=lambda s: s.get("tool_calls") or 0)["session_id"]
+
+    def weight(s: dict) -> int:
+        return (s.get("tool_calls") or 0) + 2 * (s.get("prompts") or 0) + 3 * (s.get("tool_failures") or 0)
+
+    return max(sessions, key=weight)["session_id"]
 
 
 def replayed(url: str, session_id: str, *, seconds: float) -> None:
