@@ -137,3 +137,4 @@ def test_unknown_parameters_are_ignored(client, redis, path) -> None:
 def test_an_odd_session_id_is_a_4xx_page(client, redis, session_id) -> None:
     response = client.get(f"/sessions/{session_id}/")
     assert 400 <= response.status_code < 500
+    assert len(response.content) < 10_000  # the page names the id it could not find, cut short

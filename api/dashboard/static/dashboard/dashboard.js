@@ -101,7 +101,22 @@
   /** Draw (or update in place) the chart in the card `id`: config is a Chart.js config whose data has
    *  labels and datasets; the card's "Table" toggle shows the same numbers as a table. `format` formats
    *  the values (a BP.fmt name). */
+  // Charts of the first drawing wait for the frame after it: building them took 85-130 ms of script on
+  // the overview (bench/dashboard.py), which held back the first paint of the numbers above them.
+  let firstFramePainted = false;
+  const waiting = new Map();
   BP.chart = function (id, config, format) {
+    if (!firstFramePainted) { waiting.set(id, [config, format]); return; }
+    chartDraw(id, config, format);
+  };
+  function chartsAfterFirstFrame() {
+    requestAnimationFrame(() => setTimeout(() => {
+      firstFramePainted = true;
+      for (const [id, [config, format]] of waiting) chartDraw(id, config, format);
+      waiting.clear();
+    }, 0));
+  }
+  function chartDraw(id, config, format) {
     const card = document.getElementById(id);
     if (!card) return;
     const canvas = card.querySelector("canvas");
@@ -131,7 +146,7 @@
       const rows = data.labels.map((label, j) => ({ label, values: data.datasets.map((d) => d.data[j]) }));
       tableBox.replaceChildren(BP.table(columns, rows));
     }
-  };
+  }
   document.addEventListener("click", (ev) => {
     const t = ev.target.closest("[data-toggle-table]");
     if (!t) return;
@@ -196,6 +211,7 @@
     const params = pickersInit();
     const figures = JSON.parse(document.getElementById("figures").textContent);
     render(figures, { initial: true });
+    chartsAfterFirstFrame();
     const page = document.body.dataset.page;
     const socketParams = new URLSearchParams(params);
     socketParams.set("page", page);
