@@ -101,8 +101,9 @@
   /** Draw (or update in place) the chart in the card `id`: config is a Chart.js config whose data has
    *  labels and datasets; the card's "Table" toggle shows the same numbers as a table. `format` formats
    *  the values (a BP.fmt name). */
-  // Charts of the first drawing wait for the frame after it: building them took 85-130 ms of script on
-  // the overview (bench/dashboard.py), which held back the first paint of the numbers above them.
+  // Charts of the first drawing wait for the frame after it, and Chart.js itself is run only then (base.html
+  // preloads it): parsing it and building the charts took 85-130 ms of script on the overview
+  // (bench/dashboard.py), which held back the first paint of the numbers above them.
   let firstFramePainted = false;
   const waiting = new Map();
   BP.chart = function (id, config, format) {
@@ -110,11 +111,20 @@
     chartDraw(id, config, format);
   };
   function chartsAfterFirstFrame() {
-    requestAnimationFrame(() => setTimeout(() => {
+    requestAnimationFrame(() => setTimeout(() => chartLibraryLoad(() => {
       firstFramePainted = true;
       for (const [id, [config, format]] of waiting) chartDraw(id, config, format);
       waiting.clear();
-    }, 0));
+    }), 0));
+  }
+  function chartLibraryLoad(done) {
+    const preloaded = document.getElementById("chartjs");
+    if (window.Chart || !preloaded) return done();  // without it, a chart card shows its table
+    const script = document.createElement("script");
+    script.src = preloaded.href;
+    script.onload = done;
+    script.onerror = done;
+    document.head.append(script);
   }
   function chartDraw(id, config, format) {
     const card = document.getElementById(id);
