@@ -16,6 +16,7 @@ from telemetry.selectors.session_analysis import session_analysis, sessions_by_p
 from telemetry.selectors.timeline import TIMELINE_KEYS, timeline_page
 
 from ..filters import FilterError, PageFilters
+from .sessions import session_row
 
 TIMELINE_MAX = 300  # the newest items; earlier ones a page at a time (timeline_earlier)
 POSITION_MAX_CHARS = 500  # a real `before` token is under 150
@@ -42,28 +43,16 @@ def _money(value: Decimal | None) -> str | None:
 
 
 def _header(s: object) -> dict:
-    duration = (s.last_event_at - s.started_at).total_seconds() if s.started_at and s.last_event_at else None
+    """The list's row (pages/sessions.py) and what only a session's own page shows."""
     return {
-        "session_id": s.session_id,
-        "platform": s.platform,
-        "project": s.project.name if s.project else None,
-        "project_key": s.project.key if s.project else None,
-        "git_branch": s.git_branch,
+        **session_row(s),
         "parent_session_id": s.parent_session_id,
-        "status": s.status,
         "end_reason": s.end_reason,
-        "started_at": _time(s.started_at),
-        "last_event_at": _time(s.last_event_at),
-        "duration_s": duration,
         "active_seconds": s.active_seconds,
-        "models": list(s.models_used or []),
-        "prompts": s.prompts,
         "responses": s.assistant_messages,
-        "tool_calls": s.tool_calls,
         "tool_failures": s.tool_failures,
         "tool_rejections": s.tool_rejections,
         "tool_interruptions": s.tool_interruptions,
-        "failures": s.tool_failures + s.tool_rejections + s.tool_interruptions,
         "api_errors": s.api_errors,
         "compactions": s.compactions,
         "subagent_runs": s.subagent_runs,
@@ -71,8 +60,6 @@ def _header(s: object) -> dict:
         "output_tokens": s.output_tokens,
         "cache_write_tokens": s.cache_write_tokens,
         "cache_read_tokens": s.cache_read_tokens,
-        "tokens": int(s.tokens or 0),
-        "cost_usd": _money(s.cost_usd),
         "lines_added": s.lines_added,
         "lines_removed": s.lines_removed,
         "data_issues": s.data_issues,
