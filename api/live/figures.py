@@ -39,7 +39,7 @@ PIPELINE_EVERY_S = 1.5
 # core that the hooks and the slow path needed (bench/live.py). A session's page (its timeline, turns,
 # tools and errors) costs several times the overview's. At most this much is added to a figure's
 # delay, and only while changes come faster.
-FIGURES_MIN_INTERVAL_S = {"session": 0.3}
+FIGURES_MIN_INTERVAL_S = {"session": 0.5}
 FIGURES_MIN_INTERVAL_DEFAULT_S = 0.25
 COMPUTATIONS_AT_ONCE = 2
 
