@@ -2,6 +2,8 @@
 the slow path derives), rollups.py (hourly sums). Imported from here: `from telemetry.models import Session`."""
 
 from .derived import (
+    AiCodeLine,
+    AiCommit,
     ChangeStatus,
     CodeChange,
     Conversation,
@@ -32,6 +34,8 @@ from .rollups import (
 __all__ = [
     "RAW_TRACE_MODELS",
     "ActivityHour",
+    "AiCodeLine",
+    "AiCommit",
     "ChangeStatus",
     "ClaudeRawTrace",
     "CodeChange",

@@ -60,6 +60,9 @@ class Session(models.Model):
     lines_removed = models.IntegerField(default=0)
     active_seconds = models.IntegerField(default=0)
     data_issues = models.IntegerField(default=0, help_text="Events that could not be fully understood")
+    responses_without_tokens = models.IntegerField(
+        default=0, help_text="Assistant responses whose tokens the assistant did not record (Cursor)"
+    )
 
     class Meta:
         db_table = "sessions"
@@ -79,6 +82,11 @@ class Conversation(models.Model):
     mode = models.CharField(max_length=32, blank=True, default="")
     started_at = models.DateTimeField(null=True)
     last_event_at = models.DateTimeField(null=True)
+    archived = models.BooleanField(default=False)
+    # The assistant's own totals for the conversation where it keeps them (Cursor's composer), which
+    # can hold edits no single event reported; None: not recorded.
+    lines_added = models.IntegerField(null=True, blank=True)
+    lines_removed = models.IntegerField(null=True, blank=True)
 
     class Meta:
         db_table = "conversations"
@@ -126,6 +134,9 @@ class Turn(models.Model):
     lines = models.IntegerField(null=True)
     agent_id = models.CharField(max_length=128, blank=True, default="")
     detail = models.JSONField(default=dict, blank=True)
+    tokens_known = models.BooleanField(
+        default=True, help_text="False: the assistant did not record this response's tokens (not zero)"
+    )
 
     class Meta:
         db_table = "turns"
@@ -171,6 +182,13 @@ class ToolCall(models.Model):
     )
     error_text = models.CharField(
         max_length=200, blank=True, default="", help_text="Start of the error's text, only if content is kept"
+    )
+    target_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="Salted hash of what the call acted on (command, path, MCP input): joins Cursor's hook "
+        "reports of a call to its database record",
     )
 
     class Meta:
@@ -235,3 +253,57 @@ class DataIssue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.seq}"
+
+
+class AiCommit(models.Model):
+    """A commit Cursor scored (ai-code-tracking.db `scored_commits`): how many of its lines the AI
+    (Tab completions, the composer) and the human wrote. The same commit scored on two branches is two
+    rows; totals count a commit once."""
+
+    commit_hash = models.CharField(max_length=64)
+    branch = models.CharField(max_length=255)
+    scored_at = models.DateTimeField()
+    hour = models.DateTimeField(help_text="UTC hour of scored_at")
+    commit_date = models.DateTimeField(null=True, blank=True)
+    lines_added = models.IntegerField(null=True)
+    lines_deleted = models.IntegerField(null=True)
+    tab_lines_added = models.IntegerField(null=True)
+    tab_lines_deleted = models.IntegerField(null=True)
+    composer_lines_added = models.IntegerField(null=True)
+    composer_lines_deleted = models.IntegerField(null=True)
+    human_lines_added = models.IntegerField(null=True)
+    human_lines_deleted = models.IntegerField(null=True)
+    blank_lines_added = models.IntegerField(null=True)
+    blank_lines_deleted = models.IntegerField(null=True)
+    v1_ai_percentage = models.DecimalField(max_digits=7, decimal_places=2, null=True)
+    v2_ai_percentage = models.DecimalField(max_digits=7, decimal_places=2, null=True)
+
+    class Meta:
+        db_table = "ai_commits"
+        constraints = [models.UniqueConstraint(fields=["commit_hash", "branch"], name="ai_commit_key")]
+        indexes = [models.Index(fields=["hour"], name="ai_commit_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.commit_hash[:12]} on {self.branch}"
+
+
+class AiCodeLine(models.Model):
+    """A fragment of code Cursor recorded as AI-generated (ai-code-tracking.db `ai_code_hashes`), by
+    its own hash: where it came from (composer, tab, ...), the model, the file's extension (never its
+    name or content) and the conversation, when Cursor recorded one."""
+
+    hash = models.CharField(max_length=128, unique=True)
+    session = models.ForeignKey(Session, null=True, on_delete=models.SET_NULL, related_name="ai_code_lines")
+    source = models.CharField(max_length=32, blank=True, default="")
+    model = models.CharField(max_length=128, blank=True, default="")
+    file_extension = models.CharField(max_length=32, blank=True, default="")
+    request_id = models.CharField(max_length=128, blank=True, default="")
+    created_at = models.DateTimeField()
+    hour = models.DateTimeField()
+
+    class Meta:
+        db_table = "ai_code_lines"
+        indexes = [models.Index(fields=["hour", "source"], name="ai_code_line_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.file_extension}"

@@ -19,6 +19,9 @@ class UsageHour(models.Model):
     cache_write_tokens = models.BigIntegerField(default=0)
     cache_read_tokens = models.BigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+    responses_without_tokens = models.IntegerField(
+        default=0, help_text="Of `messages`, those whose tokens the assistant did not record (Cursor)"
+    )
 
     class Meta:
         db_table = "rollup_usage_hour"
