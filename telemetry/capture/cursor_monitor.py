@@ -102,6 +102,22 @@ class CursorMonitor:
         self.progress = None  # an object with update(n) and a settable total (tqdm), for the import
         self._ws_sigs: dict[str, list | None] = {}  # of workspaces read this poll, staged once sent
 
+    @classmethod
+    def from_settings(cls, client: redis.Redis) -> "CursorMonitor":
+        """The monitor runcapture runs: Cursor's data under HOME (or BLUEPLANE_CURSOR_USER_DIR), this
+        install's privacy filter, state under BLUEPLANE_HOME, events to the stream."""
+        from django.conf import settings
+
+        from .runtime import cursor_state_path, privacy_get
+
+        return cls(
+            home=os.path.expanduser("~"),
+            privacy=privacy_get(),
+            send=redis_send(client),
+            state=CursorState(cursor_state_path()),
+            user_dir=settings.CURSOR_USER_DIR,
+        )
+
     # --- the poll ------------------------------------------------------------------------------------
 
     def poll(self) -> int:
