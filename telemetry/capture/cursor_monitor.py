@@ -207,6 +207,8 @@ class CursorMonitor:
 
     def _workspace_conversations(self, ws: Workspace) -> None:
         """Send the v0 composers and legacy chat tabs of a workspace that was read, then its signature."""
+        if self.progress is not None:
+            self.progress.total = (self.progress.total or 0) + len(self.workspaces[ws.id].conversations)
         for conv in self.workspaces[ws.id].conversations:
             if self.composer_memos.get(conv.composer_id, {}).get("era") in ("v1", "v2"):
                 continue  # migrated: the global row is the conversation
