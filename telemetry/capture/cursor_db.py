@@ -98,11 +98,15 @@ def rows_after(conn: sqlite3.Connection, rowid: int) -> list[tuple[int, str]]:
     """(rowid, key) of the composer and bubble rows written since `rowid`.
 
     Cursor's tables declare `key UNIQUE ON CONFLICT REPLACE`, so every write of a key inserts a new row
-    with a rowid above every existing one: rows past the highest rowid seen are exactly what changed."""
-    return conn.execute(
-        "SELECT rowid, key FROM cursorDiskKV WHERE rowid > ? AND (key >= ? AND key < ? OR key >= ? AND key < ?)",
-        (rowid, BUBBLE_PREFIX, BUBBLE_PREFIX[:-1] + ";", COMPOSER_PREFIX, COMPOSER_PREFIX[:-1] + ";"),
-    ).fetchall()
+    with a rowid above every existing one: rows past the highest rowid seen are exactly what changed.
+    Only the rowid is in the WHERE clause, so SQLite walks the table from there (a condition on the
+    key would make it scan the key index instead); the few other rows are dropped here."""
+    rows = conn.execute("SELECT rowid, key FROM cursorDiskKV WHERE rowid > ?", (rowid,))
+    return [
+        (r, key)
+        for r, key in rows
+        if isinstance(key, str) and key.startswith((BUBBLE_PREFIX, COMPOSER_PREFIX))
+    ]
 
 
 def top_row(conn: sqlite3.Connection) -> tuple[int, str]:

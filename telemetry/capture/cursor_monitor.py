@@ -19,6 +19,7 @@ data; only Redis errors leave poll(), with nothing marked as sent.
 The same object, with an in-memory state and one poll, is `blueplane import cursor`.
 """
 
+import hashlib
 import logging
 import os
 import sqlite3
@@ -32,7 +33,7 @@ from ..wire import EVENTS_STREAM
 from . import cursor_db as db
 from .cursor_conversations import WorkspaceData, composer_conversation, workspace_data
 from .cursor_paths import CursorPaths, Workspace, cursor_paths, workspaces_find
-from .cursor_records import Conversation, Record, conversation_records, place_metadata
+from .cursor_records import Conversation, Memo, Record, conversation_records, place_metadata
 from .cursor_state import CursorState
 from .cursor_tracking import (
     TIME_JOIN_ERAS,
@@ -63,6 +64,11 @@ def file_sig(path: str) -> list | None:
             continue
         sig.append([st.st_size, st.st_mtime_ns])
     return sig
+
+
+def head_digest(head: dict) -> str:
+    """A workspace head's content, to tell after a restart whether it changed while we were away."""
+    return hashlib.blake2b(orjson.dumps(head, option=orjson.OPT_SORT_KEYS), digest_size=8).hexdigest()
 
 
 def redis_send(client: redis.Redis, stream: str = EVENTS_STREAM) -> Send:
@@ -100,6 +106,7 @@ class CursorMonitor:
         self.bad_rows: set[str] = set()
         self.counts: Counter = Counter()  # (workspace id or "", event type, detail) -> events sent
         self.progress = None  # an object with update(n) and a settable total (tqdm), for the import
+        self.requests_seen: set[str] = set()
         self._ws_sigs: dict[str, list | None] = {}  # of workspaces read this poll, staged once sent
 
     @classmethod
@@ -137,8 +144,12 @@ class CursorMonitor:
             self._tracking_poll()
             self._flush()
         except BaseException:
+            # Nothing of this poll was recorded as sent: start over from what the state file holds, as
+            # after a restart (what is in memory already describes events Redis never took).
             self.pending = []
             self.state.discard()
+            self.workspaces, self.heads, self.requests_seen = {}, {}, set()
+            self.composer_memos = self.state.composers()
             raise
         return sum(self.counts.values()) - sent_before
 
@@ -198,7 +209,12 @@ class CursorMonitor:
         data = workspace_data(ws, values)
         old = self.workspaces.get(ws.id)
         for composer_id, head in data.heads.items():
-            if old is None or old.heads.get(composer_id) != head:
+            if old is not None:
+                changed = old.heads.get(composer_id) != head
+            else:  # first read since a start: compare with what was sent before
+                memo = self.composer_memos.get(composer_id, {})
+                changed = memo.get("head") != head_digest(head) or memo.get("workspace") != ws.id
+            if changed:
                 marked.add(composer_id)
             self.heads[composer_id] = (ws, head)
         self.workspaces[ws.id] = data
@@ -217,8 +233,11 @@ class CursorMonitor:
 
     # --- conversations -------------------------------------------------------------------------------
 
-    def _conversation(self, conv: Conversation, *, bubbles: dict[str, dict]) -> None:
-        memos = self.state.memos(conv.composer_id)
+    def _conversation(
+        self, conv: Conversation, *, bubbles: dict[str, dict], memos: dict[str, Memo] | None = None
+    ) -> None:
+        if memos is None:
+            memos = self.state.memos(conv.composer_id)
         composer, records, built = conversation_records(
             conv, bubbles=bubbles, memos=memos, privacy=self.privacy
         )
@@ -226,8 +245,11 @@ class CursorMonitor:
         for record in records:
             bubble_id = record.key.rsplit(":", 1)[1]
             payload = record.envelope["payload"]
-            if payload["request_id"] and self.state.request_composer(payload["request_id"]) is None:
-                self.state.stage_request(payload["request_id"], conv.composer_id)
+            request = payload["request_id"]
+            if request and request not in self.requests_seen:
+                if self.state.request_composer(request) is None:
+                    self.state.stage_request(request, conv.composer_id)
+                self.requests_seen.add(request)  # one lookup per request, not per bubble
             memo = memos.get(bubble_id)
             if memo is None or memo.revision != record.revision:
                 tool = payload["tool"]
@@ -240,11 +262,13 @@ class CursorMonitor:
             return
         payload = composer.envelope["payload"]
         memo = {
-            "workspace": ws_id, "era": conv.era,
-            "created": payload["created_at_ms"], "last": payload["last_updated_at_ms"],
+            "workspace": ws_id, "era": conv.era, "created": payload["created_at_ms"],
+            "last": payload["last_updated_at_ms"], "head": head_digest(conv.head) if conv.head else None,
         }  # fmt: skip
-        if self.state.revision(composer.key) != composer.revision:
+        fresh = self.state.revision(composer.key) != composer.revision
+        if fresh:
             self._emit(composer, workspace=ws_id)
+        if fresh or memo != self.composer_memos.get(conv.composer_id):
             self.state.stage_sent(composer.key, composer.revision, memo)
         self.composer_memos[conv.composer_id] = memo
         if self.progress is not None:
@@ -318,7 +342,7 @@ class CursorMonitor:
                 bubbles[key.rsplit(":", 1)[1]] = parsed
             elif raw is not None:
                 self._bad_row(key, self.paths.global_db)
-        self._conversation(conv, bubbles=bubbles)
+        self._conversation(conv, bubbles=bubbles, memos=memos)
 
     # --- generations and the AI tracking database ----------------------------------------------------
 
