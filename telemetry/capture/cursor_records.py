@@ -21,8 +21,9 @@ from datetime import datetime
 
 import orjson
 
-from .cursor_paths import Workspace, path_join
-from .privacy import Privacy, identifier
+from .cursor_paths import Workspace
+from .cursor_tools import ident_or_none, int_or_none, tool_facts
+from .privacy import Privacy
 
 PLATFORM = "cursor"
 SOURCE = "database"
@@ -31,16 +32,6 @@ UNKNOWN_MODEL = "unknown"
 # From this day on Cursor stores tokenCount {0,0} on every new bubble: zero means "not recorded".
 TOKENS_CUTOVER_MS = 1_770_336_000_000  # 2026-02-06T00:00:00Z
 EPOCH_MS_MIN = 1_000_000_000_000  # timingInfo values below this are performance.now() offsets
-
-SHELL_TOOLS = frozenset({"run_terminal_cmd", "run_terminal_command", "run_terminal_command_v2", "shell"})
-READ_TOOLS = frozenset({"read_file", "read_file_v2"})
-EDIT_TOOLS = frozenset(
-    {"edit_file", "edit_file_v2", "search_replace", "write", "delete_file", "multi_edit", "apply_patch"}
-)
-SEARCH_TOOLS = frozenset(
-    {"codebase_search", "grep_search", "grep", "file_search", "glob_file_search", "list_dir", "web_search"}
-)
-PATH_PARAMS = ("target_file", "file_path", "path", "relative_workspace_path")
 
 
 @dataclass(frozen=True)
@@ -106,39 +97,13 @@ def revision_of(payload: dict, timestamp: str) -> str:
     return hashlib.sha256(body).hexdigest()[:16]
 
 
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _ident(value: object) -> str | None:
-    return value if identifier(value) and value else None
-
-
-def line_count(text: object) -> int:
-    if not isinstance(text, str):
-        return 0
-    return text.count("\n") + (1 if text and not text.endswith("\n") else 0)
 
 
 def _text(value: object, privacy: Privacy) -> object:
     text = value if isinstance(value, str) else ""
     return text if privacy.store_content else privacy.text(text)
-
-
-def _json_object(value: object) -> dict:
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, str | bytes):
-        try:
-            parsed = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return {}
-        return parsed if isinstance(parsed, dict) else {}
-    return {}
 
 
 def envelope(
@@ -167,74 +132,6 @@ def place_metadata(workspace: Workspace | None, privacy: Privacy) -> dict:
     return out
 
 
-# --- tool calls ----------------------------------------------------------------------------------------
-
-
-def tool_kind(name: str) -> str:
-    if name in SHELL_TOOLS:
-        return "shell"
-    if name in READ_TOOLS:
-        return "read"
-    if name in EDIT_TOOLS:
-        return "edit"
-    if name.startswith(("mcp_", "mcp:", "MCP:")):
-        return "mcp"
-    if name in SEARCH_TOOLS:
-        return "search"
-    return "other"
-
-
-def tool_facts(former: dict, *, root: str | None, privacy: Privacy) -> dict:
-    """`metadata.tool` of a bubble's toolFormerData: {kind, name, target_hash, tool_use_id?,
-    file_extension?, path_hash?, lines_added?, lines_removed?, mcp_server?}."""
-    name = _ident(former.get("name")) or "unknown"
-    kind = tool_kind(name)
-    params = _json_object(former.get("params")) or _json_object(former.get("rawArgs"))
-    facts: dict = {"kind": kind, "name": name, "target_hash": None}
-    if _ident(former.get("toolCallId")):
-        facts["tool_use_id"] = former["toolCallId"]
-    if kind == "shell" and isinstance(params.get("command"), str):
-        facts["target_hash"] = privacy.digest(params["command"])
-    elif kind in ("read", "edit"):
-        path = next((params[k] for k in PATH_PARAMS if isinstance(params.get(k), str) and params[k]), None)
-        if path is not None:
-            # Relative paths are relative to the workspace's first root: the hook sends that absolute path.
-            absolute = path_join(root, path) if root else path
-            facts["target_hash"] = privacy.digest(absolute)
-            facts["path_hash"] = privacy.path(absolute)
-            facts["file_extension"] = facts["path_hash"][len("path:") + 16 :] or None
-        if kind == "edit":
-            added, removed = edit_lines(former, params)
-            facts["lines_added"], facts["lines_removed"] = added, removed
-    elif kind == "mcp":
-        server, tool = mcp_parts(name, params)
-        facts["mcp_server"] = server
-        facts["target_hash"] = privacy.digest(f"{server}/{tool}")
-    return facts
-
-
-def edit_lines(former: dict, params: dict) -> tuple[int | None, int | None]:
-    """(added, removed) of an edit: the result's diff, else the lines of new_string / old_string."""
-    diff = _json_object(former.get("result")).get("diff")
-    if isinstance(diff, dict) and (_int(diff.get("linesAdded")) is not None):
-        return _int(diff.get("linesAdded")), _int(diff.get("linesRemoved")) or 0
-    if isinstance(params.get("new_string"), str) or isinstance(params.get("old_string"), str):
-        return line_count(params.get("new_string")), line_count(params.get("old_string"))
-    return None, None
-
-
-def mcp_parts(name: str, params: dict) -> tuple[str, str]:
-    """(server, tool) of an MCP call named `mcp_<server>_<tool>`; the tool's own name in the params
-    (`tools[0].name`) tells where the server's name ends, since both may hold underscores."""
-    rest = name[4:]
-    tools = params.get("tools")
-    tool = tools[0].get("name") if isinstance(tools, list) and tools and isinstance(tools[0], dict) else None
-    if isinstance(tool, str) and tool and rest.endswith("_" + tool):
-        return rest[: -len(tool) - 1], tool
-    server, _, tool = rest.partition("_")
-    return server, tool
-
-
 # --- conversations and bubbles ------------------------------------------------------------------------
 
 
@@ -255,23 +152,35 @@ def bubble_own_ms(bubble: dict) -> int | None:
 def bubble_user_model(bubble: dict) -> str | None:
     info = bubble.get("modelInfo")
     model = info.get("modelName") if isinstance(info, dict) else None
-    return _ident(model) or _ident(bubble.get("modelType"))  # modelType: a legacy chat tab's
+    return ident_or_none(model) or ident_or_none(bubble.get("modelType"))  # modelType: a legacy chat tab's
 
 
-def _interpolate(known: list[tuple[int, int | None]], start: int | None, end: int | None) -> list[int | None]:
-    """Times by position: a known one as it is; an unknown one on the line between the nearest known
-    earlier (else `start` before the first) and later (else `end` at the last position)."""
-    n = len(known)
-    out: list[int | None] = [ms for _, ms in known]
-    for i, (_, ms) in enumerate(known):
+def _interpolate(
+    points: list[tuple[int, int | None]], start: int | None, end: int | None, last_position: int
+) -> list[int | None]:
+    """Times of messages by position: a known one as it is; an unknown one on the line between the
+    nearest known earlier one (else `start`, before position 0) and later one (else `end`, at the last
+    position). Linear in the number of messages."""
+    before: list[tuple[int, int] | None] = []
+    prev = (-1, start) if start is not None else None
+    for position, ms in points:
+        before.append(prev)
         if ms is not None:
-            continue
-        p0, t0 = next(((j, out[j]) for j in range(i - 1, -1, -1) if known[j][1] is not None), (-1, start))
-        p1, t1 = next(((j, known[j][1]) for j in range(i + 1, n) if known[j][1] is not None), (n - 1, end))
-        if t0 is None or t1 is None or p1 == p0:
-            out[i] = t0 if t0 is not None else t1
+            prev = (position, ms)
+    after: list[tuple[int, int] | None] = [None] * len(points)
+    nxt = (last_position, end) if end is not None else None
+    for i in range(len(points) - 1, -1, -1):
+        after[i] = nxt
+        if points[i][1] is not None:
+            nxt = points[i]
+    out: list[int | None] = []
+    for (position, ms), lo, hi in zip(points, before, after, strict=True):
+        if ms is not None:
+            out.append(ms)
+        elif lo and hi and hi[0] > lo[0]:
+            out.append(lo[1] + round((max(hi[1], lo[1]) - lo[1]) * (position - lo[0]) / (hi[0] - lo[0])))
         else:
-            out[i] = t0 + round((max(t1, t0) - t0) * (i - p0) / (p1 - p0))
+            out.append(lo[1] if lo else hi[1] if hi else None)
     return out
 
 
@@ -288,7 +197,7 @@ def conversation_records(
     data = conv.data
     composer_model = None
     if isinstance(data.get("modelConfig"), dict):
-        composer_model = _ident(data["modelConfig"].get("modelName"))
+        composer_model = ident_or_none(data["modelConfig"].get("modelName"))
     created, last = ms_of(data.get("createdAt")), ms_of(data.get("lastUpdatedAt"))
     # Per position: (bubbleId, role, own time, selected model), for the messages that exist.
     present: list[tuple[int, str, str, int | None, str | None]] = []
@@ -299,7 +208,7 @@ def conversation_records(
         elif bubble_id in memos:
             memo = memos[bubble_id]
             present.append((position, bubble_id, role, memo.own_ms, memo.user_model))
-    times = _interpolate([(p[0], p[3]) for p in present], created, last)
+    times = _interpolate([(p[0], p[3]) for p in present], created, last, len(conv.headers) - 1)
     place = place_metadata(conv.workspace, privacy)
     root = conv.workspace.roots[0] if conv.workspace and conv.workspace.roots else None
     records, built = [], {}
@@ -361,13 +270,13 @@ def bubble_payload(
     usage = bubble.get("usage")
     if isinstance(count, dict):
         tokens = {
-            "input": _int(count.get("inputTokens")) or 0,
-            "output": _int(count.get("outputTokens")) or 0,
+            "input": int_or_none(count.get("inputTokens")) or 0,
+            "output": int_or_none(count.get("outputTokens")) or 0,
         }
     elif isinstance(usage, dict):  # a rare snake_case variant
         tokens = {
-            "input": _int(usage.get("input_tokens")) or 0,
-            "output": _int(usage.get("output_tokens")) or 0,
+            "input": int_or_none(usage.get("input_tokens")) or 0,
+            "output": int_or_none(usage.get("output_tokens")) or 0,
         }
     timing = bubble.get("timingInfo")
     timing_out = None
@@ -388,7 +297,7 @@ def bubble_payload(
         "composerId": conv.composer_id,
         "bubbleId": bubble_id,
         "role": role,
-        "request_id": _ident(bubble.get("requestId")),
+        "request_id": ident_or_none(bubble.get("requestId")),
         "position": position,
         "model": model,
         "tokens": tokens,
@@ -396,7 +305,7 @@ def bubble_payload(
         "text": _text(text, privacy),
         "thinking_chars": len(thinking_text) if isinstance(thinking_text, str) else 0,
         "timing": timing_out,
-        "tool": None if tool is None else {**tool, "status": _ident(former.get("status"))},
+        "tool": None if tool is None else {**tool, "status": ident_or_none(former.get("status"))},
         "era": conv.era,
         "timestamp_from": "bubble" if from_own else "interpolated",
     }
@@ -414,7 +323,11 @@ def composer_record(
 
     def total(key: str) -> int | None:
         # The global row is the freshest; v1 rows have none, and the workspace head's may lag.
-        return _int(data.get(key)) if _int(data.get(key)) is not None else _int(head.get(key))
+        return (
+            int_or_none(data.get(key))
+            if int_or_none(data.get(key)) is not None
+            else int_or_none(head.get(key))
+        )
 
     model_config = data.get("modelConfig")
     name = _str(data.get("name"))
@@ -423,10 +336,10 @@ def composer_record(
         "era": conv.era,
         "created_at_ms": created,
         "last_updated_at_ms": last,
-        "status": _ident(data.get("status")),
-        "mode": _ident(data.get("unifiedMode")) or _ident(data.get("forceMode")),
+        "status": ident_or_none(data.get("status")),
+        "mode": ident_or_none(data.get("unifiedMode")) or ident_or_none(data.get("forceMode")),
         "archived": bool(data.get("isArchived") or head.get("isArchived")),
-        "model": _ident(model_config.get("modelName")) if isinstance(model_config, dict) else None,
+        "model": ident_or_none(model_config.get("modelName")) if isinstance(model_config, dict) else None,
         "lines_added": total("totalLinesAdded"),
         "lines_removed": total("totalLinesRemoved"),
         "messages": messages,

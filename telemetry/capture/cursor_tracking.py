@@ -9,7 +9,8 @@ leave as they are: a size and hash, and a path hash.
 """
 
 from .cursor_paths import path_absolute, path_join
-from .cursor_records import AI_TRACKING_SESSION, Record, _ident, envelope, ms_of, revision_of
+from .cursor_records import AI_TRACKING_SESSION, Record, envelope, ms_of, revision_of
+from .cursor_tools import ident_or_none
 from .privacy import Privacy
 
 TIME_JOIN_ERAS = ("v0", "v1")
@@ -22,12 +23,12 @@ def _number(value: object) -> bool:
 
 def generation_record(generation: dict, *, composer_id: str, joined: str, place: dict) -> Record | None:
     uuid, ms = generation.get("generationUUID"), ms_of(generation.get("unixMs"))
-    if not _ident(uuid) or ms is None:
+    if not ident_or_none(uuid) or ms is None:
         return None
     payload = {
         "generation_id": uuid,
         "composerId": composer_id,
-        "type": _ident(generation.get("type")),
+        "type": ident_or_none(generation.get("type")),
         "joined": joined,
     }
     return Record(
@@ -57,9 +58,9 @@ def ai_code_record(row: dict, *, root: str | None, place: dict, privacy: Privacy
     fileName absolute, so its hash equals the hook's and the tool call's for the same file."""
     code_hash = row.get("hash")
     ms = ms_of(row.get("createdAt")) or ms_of(row.get("timestamp"))
-    if not _ident(code_hash) or ms is None:
+    if not ident_or_none(code_hash) or ms is None:
         return None
-    conversation = _ident(row.get("conversationId"))
+    conversation = ident_or_none(row.get("conversationId"))
     file_name = row.get("fileName")
     path_hash = None
     if isinstance(file_name, str) and file_name:
@@ -70,11 +71,11 @@ def ai_code_record(row: dict, *, root: str | None, place: dict, privacy: Privacy
         extension = "." + extension  # both `.ts` and `ts` occur
     payload = {
         "hash": code_hash,
-        "source": _ident(row.get("source")),
-        "model": _ident(row.get("model")),
-        "file_extension": extension if _ident(extension) else None,
+        "source": ident_or_none(row.get("source")),
+        "model": ident_or_none(row.get("model")),
+        "file_extension": extension if ident_or_none(extension) else None,
         "path_hash": path_hash,
-        "request_id": _ident(row.get("requestId")),
+        "request_id": ident_or_none(row.get("requestId")),
         "conversation_id": conversation,
         "created_at_ms": ms,
     }
@@ -94,7 +95,7 @@ def ai_code_record(row: dict, *, root: str | None, place: dict, privacy: Privacy
 
 def scored_commit_record(row: dict, *, privacy: Privacy) -> Record | None:
     commit, branch, ms = row.get("commitHash"), row.get("branchName"), ms_of(row.get("scoredAt"))
-    if not _ident(commit) or not isinstance(branch, str) or ms is None:
+    if not ident_or_none(commit) or not isinstance(branch, str) or ms is None:
         return None
     payload: dict = {}
     for name, value in row.items():

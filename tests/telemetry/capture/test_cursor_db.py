@@ -261,3 +261,46 @@ def test_the_reader_never_selects_credential_keys(home):
     ]
     with cursor_db.connect_ro(str(cursor_paths(home=str(home)).global_db)) as conn:  # the canary is there
         assert conn.execute("SELECT count(*) FROM ItemTable WHERE key LIKE 'cursorAuth/%'").fetchone()[0] == 3
+
+
+def test_times_missing_from_a_message_are_interpolated_by_position():
+    from telemetry.capture.cursor_records import _interpolate
+
+    # Known at positions 1 and 4; the conversation opened at 1000 and was last updated at 9000 (pos. 6).
+    points = [(0, None), (1, 2000), (2, None), (3, None), (4, 5000), (5, None), (6, None)]
+    assert _interpolate(points, 1000, 9000, 6) == [1500, 2000, 3000, 4000, 5000, 7000, 9000]
+    # A legacy tab: no creation time, only its last send time: everything sits there.
+    assert _interpolate([(0, None), (1, None)], None, 7000, 1) == [7000, 7000]
+    assert _interpolate([(0, None)], None, None, 0) == [None]
+
+
+def test_a_generation_joins_by_time_only_when_one_conversation_was_open():
+    from telemetry.capture.cursor_tracking import time_join
+
+    windows = [("a", 100, 200), ("b", 150, 300), ("c", None, 400)]
+    assert time_join(120, windows) == "a"
+    assert time_join(170, windows) is None  # two were open: no guess
+    assert time_join(350, windows) is None
+
+
+def test_tool_facts_hash_absolute_paths_and_split_mcp_names():
+    from telemetry.capture.cursor_tools import tool_facts
+
+    edit = {
+        "name": "search_replace", "toolCallId": "toolu_1",
+        "params": '{"file_path": "src/a.py", "old_string": "x\\n", "new_string": "y\\nz"}',
+    }  # fmt: skip
+    facts = tool_facts(edit, root="/w/app", privacy=PRIVACY)
+    assert facts["target_hash"] == PRIVACY.digest("/w/app/src/a.py")
+    assert (facts["file_extension"], facts["lines_added"], facts["lines_removed"]) == (".py", 2, 1)
+    mcp = {"name": "mcp_my_db_run_query", "params": {"tools": [{"name": "run_query"}]}}
+    assert tool_facts(mcp, root=None, privacy=PRIVACY)["mcp_server"] == "my_db"
+    assert tool_facts({"name": "todo_write"}, root=None, privacy=PRIVACY)["kind"] == "other"
+
+
+def test_code_workspace_files_may_hold_comments_and_trailing_commas(tmp_path):
+    file = tmp_path / "mono.code-workspace"
+    file.write_text(
+        '{\n  // the services\n  "folders": [{"path": "api"}, {"path": "/abs/web"},],\n  /* x */ "settings": {},\n}'
+    )
+    assert code_workspace_roots(str(file)) == [str(tmp_path / "api"), "/abs/web"]
