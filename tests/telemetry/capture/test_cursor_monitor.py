@@ -228,3 +228,20 @@ def test_a_failing_monitor_never_stops_the_capture_loop(redis, tmp_path):
 class _IdleTailer:
     def poll(self) -> int:
         return 0
+
+
+def test_runcapture_reads_cursor_under_home(redis, home, tmp_path, monkeypatch, settings):
+    from django.core.management import call_command
+
+    from telemetry.capture import runtime
+
+    monkeypatch.setenv("HOME", str(home))
+    (tmp_path / "blueplane").mkdir()
+    monkeypatch.setattr(runtime, "home", lambda: tmp_path / "blueplane")
+    settings.CLAUDE_PROJECTS_DIR = tmp_path / "no-claude"
+    call_command("runcapture", "--once")
+    events = [orjson.loads(fields[b"event"]) for _, fields in redis.xrange(EVENTS_STREAM)]
+    assert sum(e["event_type"] == "composer" for e in events) == GROUND_TRUTH["totals"]["conversations"]
+    assert (tmp_path / "blueplane" / "capture" / "cursor-state.sqlite3").exists()
+    call_command("runcapture", "--once")  # a restart: the state file says everything was sent
+    assert redis.xlen(EVENTS_STREAM) == len(events)
