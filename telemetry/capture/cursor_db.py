@@ -72,15 +72,13 @@ def key_parse(key: str) -> tuple[str, str, str] | None:
     return None
 
 
-def composers_read(conn: sqlite3.Connection) -> Iterator[tuple[str, bytes | str | None]]:
-    """(composerId, raw value) of every global `composerData:*` row."""
-    # A range on the key (the table's UNIQUE index) rather than LIKE, which cannot use it.
+def composer_ids(conn: sqlite3.Connection) -> list[str]:
+    """The composerId of every global `composerData:*` row (from the key index alone: no values)."""
     rows = conn.execute(
-        "SELECT key, value FROM cursorDiskKV WHERE key >= ? AND key < ?",
+        "SELECT key FROM cursorDiskKV WHERE key >= ? AND key < ?",
         (COMPOSER_PREFIX, COMPOSER_PREFIX[:-1] + ";"),
     )
-    for key, value in rows:
-        yield key[len(COMPOSER_PREFIX) :], value
+    return [key[len(COMPOSER_PREFIX) :] for (key,) in rows]
 
 
 def values_read(conn: sqlite3.Connection, keys: Iterable[str]) -> dict[str, bytes | str | None]:

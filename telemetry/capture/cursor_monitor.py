@@ -47,6 +47,7 @@ from .privacy import Privacy
 logger = logging.getLogger(__name__)
 
 FLUSH_EVENTS = 500  # envelopes per XADD pipeline (and per state commit)
+COMPOSER_BATCH = 50  # composerData rows read at a time
 
 Send = Callable[[list[bytes]], None]
 
@@ -288,16 +289,19 @@ class CursorMonitor:
                 full = cursor is None or top[0] < cursor[0] or not db.top_check(conn, cursor[0], cursor[1])
                 if full:
                     changed_keys: set[str] = set()
-                    composers = dict(db.composers_read(conn))
+                    ids = set(db.composer_ids(conn))
                 else:
                     changed_keys = {key for _, key in db.rows_after(conn, cursor[0])}
                     ids = {db.key_parse(key)[1] for key in changed_keys} | marked
-                    raw = db.values_read(conn, [db.composer_key(c) for c in sorted(ids)])
-                    composers = {key[len(db.COMPOSER_PREFIX) :]: value for key, value in raw.items()}
                 if self.progress is not None:
-                    self.progress.total = (self.progress.total or 0) + len(composers)
-                for composer_id, value in sorted(composers.items()):
-                    self._composer(conn, composer_id, value, full=full, changed_keys=changed_keys)
+                    self.progress.total = (self.progress.total or 0) + len(ids)
+                ordered = sorted(ids)
+                # A batch of composers at a time: their rows can be large, and a full read sees them all.
+                for start in range(0, len(ordered), COMPOSER_BATCH):
+                    keys = [db.composer_key(c) for c in ordered[start : start + COMPOSER_BATCH]]
+                    for key, value in db.values_read(conn, keys).items():
+                        composer_id = key[len(db.COMPOSER_PREFIX) :]
+                        self._composer(conn, composer_id, value, full=full, changed_keys=changed_keys)
                 conn.rollback()
         except sqlite3.Error as exc:
             self._trouble(path, exc)
