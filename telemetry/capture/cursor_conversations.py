@@ -28,6 +28,14 @@ class WorkspaceData:
     generations: list[dict] = field(default_factory=list)
 
 
+def _list(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _role(value: object) -> str | None:
+    return ROLES.get(value) if isinstance(value, int | str) else None
+
+
 def _bubble_id(bubble: dict) -> str | None:
     value = bubble.get("bubbleId") or bubble.get("id")
     return value if isinstance(value, str) and value else None
@@ -38,7 +46,7 @@ def _inline(conversation: object) -> tuple[list[tuple[str, str]], dict[str, dict
     for bubble in conversation if isinstance(conversation, list) else []:
         if not isinstance(bubble, dict):
             continue
-        bubble_id, role = _bubble_id(bubble), ROLES.get(bubble.get("type"))
+        bubble_id, role = _bubble_id(bubble), _role(bubble.get("type"))
         if bubble_id and role and bubble_id not in inline:
             headers.append((bubble_id, role))
             inline[bubble_id] = bubble
@@ -56,7 +64,7 @@ def composer_conversation(
         headers = []
         for header in headers_only if isinstance(headers_only, list) else []:
             if isinstance(header, dict):
-                bubble_id, role = _bubble_id(header), ROLES.get(header.get("type"))
+                bubble_id, role = _bubble_id(header), _role(header.get("type"))
                 if bubble_id and role:
                     headers.append((bubble_id, role))
         return Conversation(composer_id, "v2", data, headers, workspace=workspace, head=head)
@@ -68,7 +76,7 @@ def workspace_data(workspace: Workspace, values: dict) -> WorkspaceData:
     """The heads, v0 composers, tabs and generations of one workspace's ItemTable values."""
     out = WorkspaceData()
     composers = value_json(values.get(WORKSPACE_COMPOSERS))
-    for entry in composers.get("allComposers", []) if isinstance(composers, dict) else []:
+    for entry in _list(composers.get("allComposers")) if isinstance(composers, dict) else []:
         if not isinstance(entry, dict) or not isinstance(entry.get("composerId"), str):
             continue
         composer_id = entry["composerId"]
@@ -80,7 +88,7 @@ def workspace_data(workspace: Workspace, values: dict) -> WorkspaceData:
         else:
             out.heads[composer_id] = entry
     chat = value_json(values.get(WORKSPACE_TABS))
-    for tab in chat.get("tabs", []) if isinstance(chat, dict) else []:
+    for tab in _list(chat.get("tabs")) if isinstance(chat, dict) else []:
         if not isinstance(tab, dict) or not isinstance(tab.get("tabId"), str):
             continue
         headers, inline = _inline(tab.get("bubbles"))

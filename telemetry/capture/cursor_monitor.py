@@ -24,7 +24,8 @@ import logging
 import os
 import sqlite3
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import orjson
 import redis
@@ -175,6 +176,19 @@ class CursorMonitor:
         if self.troubled.pop(path, None) is not None:
             logger.info("cursor: %s is readable again", path)
 
+    @contextmanager
+    def _guard(self, name: str) -> Iterator[None]:
+        """One conversation whose data this code cannot read is logged (once) and skipped; the others
+        go on. Redis errors and SQLite's (a locked database) still end the poll's step."""
+        try:
+            yield
+        except (redis.RedisError, sqlite3.Error):
+            raise
+        except Exception:
+            if name not in self.bad_rows:
+                self.bad_rows.add(name)
+                logger.exception("cursor: %s could not be read; skipped until Cursor writes it again", name)
+
     def _bad_row(self, key: str, path: str) -> None:
         if key not in self.bad_rows:
             self.bad_rows.add(key)
@@ -207,7 +221,11 @@ class CursorMonitor:
             self._trouble(ws.db, exc)
             return False
         self._fine(ws.db)
-        data = workspace_data(ws, values)
+        data = None
+        with self._guard(ws.db):
+            data = workspace_data(ws, values)
+        if data is None:
+            return False
         old = self.workspaces.get(ws.id)
         for composer_id, head in data.heads.items():
             if old is not None:
@@ -229,7 +247,8 @@ class CursorMonitor:
         for conv in self.workspaces[ws.id].conversations:
             if self.composer_memos.get(conv.composer_id, {}).get("era") in ("v1", "v2"):
                 continue  # migrated: the global row is the conversation
-            self._conversation(conv, bubbles=conv.inline)
+            with self._guard(f"{ws.db}:{conv.composer_id}"):
+                self._conversation(conv, bubbles=conv.inline)
         self.state.stage_meta(f"sig:{ws.db}", self._ws_sigs.pop(ws.db))
 
     # --- conversations -------------------------------------------------------------------------------
@@ -244,8 +263,8 @@ class CursorMonitor:
         )
         ws_id = conv.workspace.id if conv.workspace else None
         for record in records:
-            bubble_id = record.key.rsplit(":", 1)[1]
             payload = record.envelope["payload"]
+            bubble_id = payload["bubbleId"]
             request = payload["request_id"]
             if request and request not in self.requests_seen:
                 if self.state.request_composer(request) is None:
@@ -301,7 +320,8 @@ class CursorMonitor:
                     keys = [db.composer_key(c) for c in ordered[start : start + COMPOSER_BATCH]]
                     for key, value in db.values_read(conn, keys).items():
                         composer_id = key[len(db.COMPOSER_PREFIX) :]
-                        self._composer(conn, composer_id, value, full=full, changed_keys=changed_keys)
+                        with self._guard(key):
+                            self._composer(conn, composer_id, value, full=full, changed_keys=changed_keys)
                 conn.rollback()
         except sqlite3.Error as exc:
             self._trouble(path, exc)
@@ -343,7 +363,7 @@ class CursorMonitor:
         for key, raw in db.values_read(conn, need).items():
             parsed = db.value_json(raw)
             if isinstance(parsed, dict):
-                bubbles[key.rsplit(":", 1)[1]] = parsed
+                bubbles[key[len(db.bubble_key(composer_id, "")) :]] = parsed
             elif raw is not None:
                 self._bad_row(key, self.paths.global_db)
         self._conversation(conv, bubbles=bubbles, memos=memos)

@@ -32,6 +32,7 @@ UNKNOWN_MODEL = "unknown"
 # From this day on Cursor stores tokenCount {0,0} on every new bubble: zero means "not recorded".
 TOKENS_CUTOVER_MS = 1_770_336_000_000  # 2026-02-06T00:00:00Z
 EPOCH_MS_MIN = 1_000_000_000_000  # timingInfo values below this are performance.now() offsets
+EPOCH_MS_MAX = 253_402_300_799_999  # 9999-12-31: past it, no time a date can show
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def ms_of(value: object) -> int | None:
     """Epoch ms from an int/float epoch ms or an ISO 8601 string; None when it is neither."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float) and value > EPOCH_MS_MIN:
+    if isinstance(value, int | float) and EPOCH_MS_MIN < value <= EPOCH_MS_MAX:
         return int(value)
     if isinstance(value, str) and len(value) >= 19:
         try:
@@ -88,7 +89,8 @@ def ms_of(value: object) -> int | None:
             return None
         if parsed.tzinfo is None:
             return None  # a time without a zone says nothing exact
-        return int(parsed.timestamp() * 1000)
+        ms = int(parsed.timestamp() * 1000)
+        return ms if EPOCH_MS_MIN < ms <= EPOCH_MS_MAX else None
     return None
 
 

@@ -245,3 +245,47 @@ def test_runcapture_reads_cursor_under_home(redis, home, tmp_path, monkeypatch, 
     assert (tmp_path / "blueplane" / "capture" / "cursor-state.sqlite3").exists()
     call_command("runcapture", "--once")  # a restart: the state file says everything was sent
     assert redis.xlen(EVENTS_STREAM) == len(events)
+
+
+WEIRD = [None, 1, -5, 1.5, True, "x", "", [], {}, [1, "a"], {"a": None}, "2026-13-99T99:99:99Z", 10**20]
+
+
+def _mutate(value: object, rng) -> object:
+    """Cursor's data with some fields replaced by values of other types, some dropped."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            roll = rng.random()
+            if roll < 0.15:
+                out[key] = rng.choice(WEIRD)
+            elif roll >= 0.2:
+                out[key] = _mutate(item, rng)
+        return out
+    if isinstance(value, list):
+        return [_mutate(item, rng) for item in value if rng.random() > 0.1]
+    return value
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_values_of_unexpected_shapes_never_stop_the_monitor(home, monitor_for, caplog, seed):
+    import random
+
+    rng = random.Random(seed)
+    paths = cursor_paths(home=str(home))
+    for path in [paths.global_db, *(ws.db for ws in paths.workspaces)]:
+        with sqlite3.connect(path) as conn:
+            for table in ("cursorDiskKV", "ItemTable"):
+                for key, value in conn.execute(f"SELECT key, value FROM {table}").fetchall():
+                    if value is None or key.startswith("cursorAuth/"):
+                        continue
+                    try:
+                        data = json.loads(value)
+                    except ValueError:
+                        continue
+                    conn.execute(f"INSERT INTO {table} VALUES (?, ?)", (key, json.dumps(_mutate(data, rng))))
+        conn.close()
+    with caplog.at_level(logging.WARNING):
+        monitor = monitor_for(Collector())
+        monitor.poll()
+        assert monitor.poll() == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
