@@ -20,7 +20,6 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 logger = logging.getLogger(__name__)
@@ -193,7 +192,3 @@ def locate_under(recorded_home: str, home: str) -> Callable[[str], str]:
         return os.path.join(home, path[len(prefix) :]) if path.startswith(prefix) else path
 
     return locate
-
-
-def home_default() -> str:
-    return str(Path.home())
