@@ -34,7 +34,7 @@ from ..wire import EVENTS_STREAM
 from . import cursor_db as db
 from .cursor_conversations import WorkspaceData, composer_conversation, workspace_data
 from .cursor_paths import CursorPaths, Workspace, cursor_paths, workspaces_find
-from .cursor_records import Conversation, Memo, Record, conversation_records, place_metadata
+from .cursor_records import Conversation, Memo, Record, conversation_records, ms_of, place_metadata
 from .cursor_state import CursorState
 from .cursor_tracking import (
     TIME_JOIN_ERAS,
@@ -109,6 +109,10 @@ class CursorMonitor:
         self.counts: Counter = Counter()  # (workspace id or "", event type, detail) -> events sent
         self.progress = None  # an object with update(n) and a settable total (tqdm), for the import
         self.requests_seen: set[str] = set()
+        self.generations_done: set[str] = state.keys("generation:")
+        # What this poll touched, so that only the generations it may have made joinable are looked at.
+        self._new_requests: set[str] = set()
+        self._time_joinable: set[str] = set()  # workspaces with a v0/v1 conversation read this poll
         self._ws_sigs: dict[str, list | None] = {}  # of workspaces read this poll, staged once sent
 
     @classmethod
@@ -136,13 +140,13 @@ class CursorMonitor:
         try:
             self._workspaces_refresh()
             marked: set[str] = set()
+            self._new_requests, self._time_joinable = set(), set()
             read_ws = [ws for ws in self.paths.workspaces if self._workspace_read(ws, marked)]
-            changed = bool(read_ws)
-            changed |= self._global_poll(marked)
+            self._global_poll(marked)
             for ws in read_ws:
                 self._workspace_conversations(ws)
-            if changed:
-                self._generations()
+            with self._guard("aiService.generations"):
+                self._generations({ws.id for ws in read_ws})
             self._tracking_poll()
             self._flush()
         except BaseException:
@@ -152,6 +156,7 @@ class CursorMonitor:
             self.state.discard()
             self.workspaces, self.heads, self.requests_seen = {}, {}, set()
             self.composer_memos = self.state.composers()
+            self.generations_done = self.state.keys("generation:")
             raise
         return sum(self.counts.values()) - sent_before
 
@@ -262,6 +267,8 @@ class CursorMonitor:
             conv, bubbles=bubbles, memos=memos, privacy=self.privacy
         )
         ws_id = conv.workspace.id if conv.workspace else None
+        if conv.era in TIME_JOIN_ERAS and ws_id:
+            self._time_joinable.add(ws_id)
         for record in records:
             payload = record.envelope["payload"]
             bubble_id = payload["bubbleId"]
@@ -269,6 +276,7 @@ class CursorMonitor:
             if request and request not in self.requests_seen:
                 if self.state.request_composer(request) is None:
                     self.state.stage_request(request, conv.composer_id)
+                    self._new_requests.add(request)
                 self.requests_seen.add(request)  # one lookup per request, not per bubble
             memo = memos.get(bubble_id)
             if memo is None or memo.revision != record.revision:
@@ -370,33 +378,34 @@ class CursorMonitor:
 
     # --- generations and the AI tracking database ----------------------------------------------------
 
-    def _generations(self) -> None:
-        """Send the generations that can now be joined to a conversation."""
+    def _generations(self, read_ws: set[str]) -> None:
+        """Send the generations this poll made joinable: those of workspaces read now, or of
+        conversations of the eras joined by time read now, or named by a request id seen now."""
+        workspaces = {ws.id: ws for ws in self.paths.workspaces}
         for ws_id, data in self.workspaces.items():
+            whole = ws_id in read_ws or ws_id in self._time_joinable
+            if not whole and not self._new_requests:
+                continue
             windows = [
                 (cid, memo.get("created"), memo.get("last"))
                 for cid, memo in self.composer_memos.items()
-                if memo.get("workspace") == ws_id and memo.get("era") in TIME_JOIN_ERAS
+                if whole and memo.get("workspace") == ws_id and memo.get("era") in TIME_JOIN_ERAS
             ]
-            workspace = next((ws for ws in self.paths.workspaces if ws.id == ws_id), None)
             for generation in data.generations:
-                key = f"generation:{generation['generationUUID']}"
-                if self.state.revision(key) is not None:
+                uuid = generation["generationUUID"]
+                if uuid in self.generations_done or not (whole or uuid in self._new_requests):
                     continue
-                composer_id, joined = self.state.request_composer(generation["generationUUID"]), "request"
+                composer_id, joined = self.state.request_composer(uuid), "request"
                 if composer_id is None:
-                    composer_id, joined = time_join(int(generation["unixMs"]), windows), "time"
+                    composer_id, joined = time_join(ms_of(generation["unixMs"]), windows), "time"
                 if composer_id is None:
                     continue
-                record = generation_record(
-                    generation,
-                    composer_id=composer_id,
-                    joined=joined,
-                    place=place_metadata(workspace, self.privacy),
-                )
+                place = place_metadata(workspaces.get(ws_id), self.privacy)
+                record = generation_record(generation, composer_id=composer_id, joined=joined, place=place)
                 if record is not None:
                     self._emit(record, workspace=ws_id)
-                    self.state.stage_sent(key, "1")
+                    self.state.stage_sent(record.key, "1")
+                    self.generations_done.add(uuid)
 
     def _tracking_poll(self) -> None:
         path = self.paths.tracking_db
@@ -414,14 +423,23 @@ class CursorMonitor:
             self._trouble(path, exc)
             return
         self._fine(path)
-        for rowid, row in code_rows:
-            after = max(after, rowid)
-            memo = self.composer_memos.get(row.get("conversationId") or "", {})
-            workspace = next((ws for ws in self.paths.workspaces if ws.id == memo.get("workspace")), None)
+        with self._guard(path):
+            self._tracking_rows(code_rows, commits)
+        after = max([after, *(rowid for rowid, _ in code_rows)])
+        self.state.stage_meta("sig:tracking", sig)
+        self.state.stage_meta("cursor:tracking", after)
+
+    def _tracking_rows(self, code_rows: list[tuple[int, dict]], commits: list[dict]) -> None:
+        workspaces = {ws.id: ws for ws in self.paths.workspaces}
+        places: dict[str | None, dict] = {}  # a project is found on disk: once per workspace
+        for _, row in code_rows:
+            conversation = row.get("conversationId")
+            memo = self.composer_memos.get(conversation, {}) if isinstance(conversation, str) else {}
+            workspace = workspaces.get(memo.get("workspace"))
+            if memo.get("workspace") not in places:
+                places[memo.get("workspace")] = place_metadata(workspace, self.privacy)
             root = workspace.roots[0] if workspace and workspace.roots else None
-            record = ai_code_record(
-                row, root=root, place=place_metadata(workspace, self.privacy), privacy=self.privacy
-            )
+            record = ai_code_record(row, root=root, place=places[memo.get("workspace")], privacy=self.privacy)
             if record is not None and self.state.revision(record.key) != record.revision:
                 self._emit(record, workspace=workspace.id if workspace else None)
                 self.state.stage_sent(record.key, record.revision)
@@ -430,5 +448,3 @@ class CursorMonitor:
             if record is not None and self.state.revision(record.key) != record.revision:
                 self._emit(record, workspace=None)
                 self.state.stage_sent(record.key, record.revision)
-        self.state.stage_meta("sig:tracking", sig)
-        self.state.stage_meta("cursor:tracking", after)

@@ -72,6 +72,14 @@ class CursorState:
         ).fetchall()
         return {key[len("composer:") :]: orjson.loads(memo or b"{}") for key, memo in rows}
 
+    def keys(self, prefix: str) -> set[str]:
+        """The ids of the records sent under a key prefix (`generation:` -> generation ids)."""
+        rows = self.db.execute(
+            "SELECT key FROM sent WHERE key >= ? AND key < ?",
+            (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)),
+        )
+        return {key[len(prefix) :] for (key,) in rows}
+
     def request_composer(self, request_id: str) -> str | None:
         if request_id in self.staged_requests:
             return self.staged_requests[request_id]

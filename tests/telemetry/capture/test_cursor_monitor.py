@@ -289,3 +289,35 @@ def test_values_of_unexpected_shapes_never_stop_the_monitor(home, monitor_for, c
         monitor.poll()
         assert monitor.poll() == 0
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_generation_is_sent_once_a_message_names_it_whichever_is_written_first(home, monitor_for):
+    sent = Collector()
+    monitor = monitor_for(sent)
+    monitor.poll()
+    sent.take()
+    workspace = next(
+        ws.db for ws in cursor_paths(home=str(home)).workspaces if ws.id == "1e2feb89414c343c1027c4d1c386bbc4"
+    )
+    generation = "9a9a9a9a-0000-4000-8000-000000000009"
+    with sqlite3.connect(workspace) as conn:
+        key = "aiService.generations"
+        entries = json.loads(conn.execute("SELECT value FROM ItemTable WHERE key = ?", (key,)).fetchone()[0])
+        entries.append({"unixMs": 1772531000000, "generationUUID": generation, "type": "composer"})
+        conn.execute("INSERT INTO ItemTable VALUES (?, ?)", (key, json.dumps(entries)))
+    conn.close()
+    assert monitor.poll() == 0  # no message names it yet: nothing to join it to
+    conn = sqlite3.connect(global_db(home))
+    try:
+        append_bubble(
+            conn, COMPOSER, "0f0f0f0f-0000-4000-8000-000000000002", createdAt="2026-03-03T09:43:20.000Z",
+            requestId=generation,
+        )  # fmt: skip
+        monitor.poll()
+    finally:
+        conn.close()
+    joined = [e for e in sent.take() if e["event_type"] == "generation"]
+    assert [(e["session_id"], e["payload"]["joined"], e["timestamp"]) for e in joined] == [
+        (COMPOSER, "request", "2026-03-03T09:43:20.000Z")
+    ]
+    assert monitor_for(Collector()).poll() == 0
