@@ -40,6 +40,10 @@ class CursorState:
         self.staged_sent: dict[str, tuple[str, str | None]] = {}
         self.staged_requests: dict[str, str] = {}
         self.staged_meta: dict[str, object] = {}
+        # Read on every poll (file signatures): kept in memory, written through on commit.
+        self.meta_values = {
+            name: orjson.loads(v) for name, v in self.db.execute("SELECT name, value FROM meta")
+        }
 
     def close(self) -> None:
         self.db.close()
@@ -89,8 +93,7 @@ class CursorState:
     def meta(self, name: str, default: object = None) -> object:
         if name in self.staged_meta:
             return self.staged_meta[name]
-        row = self.db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
-        return orjson.loads(row[0]) if row else default
+        return self.meta_values.get(name, default)
 
     # --- staged writes ---
 
@@ -128,6 +131,7 @@ class CursorState:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        self.meta_values.update(self.staged_meta)
         self.discard()
 
     def discard(self) -> None:
