@@ -4,8 +4,8 @@ to a conversation), `scored_commit` and `ai_code` (rows of ~/.cursor/ai-tracking
 A generation is joined to a conversation through a bubble's `requestId` (= generationUUID); generations
 of the eras whose bubbles carry no requestId (v0, v1) are joined by time instead, when exactly one such
 conversation of the same workspace was open (between its createdAt and lastUpdatedAt) at the
-generation's `unixMs`. Unjoined generations are not sent. The commit message and the file name never
-leave as they are: a size and hash, and a path hash.
+generation's `unixMs`. Unjoined generations are not sent. The commit message, the file name and
+Cursor's code hash never leave as they are: a size and salted hash, a path hash, a salted hash.
 """
 
 from .cursor_paths import path_absolute, path_join
@@ -56,10 +56,12 @@ def time_join(ms: int, windows: list[tuple[str, int | None, int | None]]) -> str
 def ai_code_record(row: dict, *, root: str | None, place: dict, privacy: Privacy) -> Record | None:
     """One ai_code_hashes row. `root` (the conversation's workspace's first root) makes a relative
     fileName absolute, so its hash equals the hook's and the tool call's for the same file."""
-    code_hash = row.get("hash")
+    raw_hash = row.get("hash")
     ms = ms_of(row.get("createdAt")) or ms_of(row.get("timestamp"))
-    if not ident_or_none(code_hash) or ms is None:
+    if not ident_or_none(raw_hash) or ms is None:
         return None
+    # Cursor's hash is of the code itself: unsalted, it could be checked against a guessed line.
+    code_hash = privacy.digest(raw_hash)
     conversation = ident_or_none(row.get("conversationId"))
     file_name = row.get("fileName")
     path_hash = None
