@@ -85,6 +85,10 @@ def tool_facts(former: dict, *, root: str | None, privacy: Privacy) -> dict:
         if kind == "edit":
             added, removed = edit_lines(former, params)
             facts["lines_added"], facts["lines_removed"] = added, removed
+    elif kind == "search":  # the same precedence as the hook's (preToolUse Grep/Glob)
+        pattern = params.get("pattern") or params.get("glob_pattern") or params.get("query")
+        if isinstance(pattern, str):
+            facts["target_hash"] = privacy.digest(pattern)
     elif kind == "mcp":
         server, tool = mcp_parts(name, params)
         facts["mcp_server"] = server

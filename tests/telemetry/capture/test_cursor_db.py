@@ -305,3 +305,10 @@ def test_code_workspace_files_may_hold_comments_and_trailing_commas(tmp_path):
         '{\n  // the services\n  "folders": [{"path": "api"}, {"path": "/abs/web"},],\n  /* x */ "settings": {},\n}'
     )
     assert code_workspace_roots(str(file)) == [str(tmp_path / "api"), "/abs/web"]
+
+
+def test_search_targets_hash_the_pattern_as_the_hook_does():
+    from telemetry.capture.cursor_tools import tool_facts
+
+    grep = {"name": "grep", "toolCallId": "toolu_2", "params": '{"pattern": "def consume"}'}
+    assert tool_facts(grep, root=None, privacy=PRIVACY)["target_hash"] == PRIVACY.digest("def consume")
