@@ -13,12 +13,17 @@ crash re-sends, and the deterministic ids make that harmless. SQLite rather than
 large Cursor history holds 100,000s of bubbles, and each poll changes a handful.
 """
 
+import contextlib
+import logging
 import os
 import sqlite3
+import time
 
 import orjson
 
 from .cursor_records import Memo
+
+logger = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sent (key TEXT PRIMARY KEY, revision TEXT NOT NULL, memo TEXT);
@@ -32,11 +37,21 @@ class CursorState:
         """`path` None keeps everything in memory (an import remembers nothing)."""
         if path:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-        self.db = sqlite3.connect(path or ":memory:", isolation_level=None, check_same_thread=False)
-        if path:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        try:
+            self.db = self._open(path)
+        except sqlite3.DatabaseError as exc:
+            if not path:
+                raise
+            # Only a memory of what was sent: losing it re-sends everything once (same ids, stored once).
+            aside = f"{path}.broken-{int(time.time())}"
+            logger.warning(
+                "cursor: state file %s is unreadable (%s); moved to %s, starting afresh", path, exc, aside
+            )
+            os.replace(path, aside)
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path + suffix)
+            self.db = self._open(path)
         self.staged_sent: dict[str, tuple[str, str | None]] = {}
         self.staged_requests: dict[str, str] = {}
         self.staged_meta: dict[str, object] = {}
@@ -44,6 +59,16 @@ class CursorState:
         self.meta_values = {
             name: orjson.loads(v) for name, v in self.db.execute("SELECT name, value FROM meta")
         }
+
+    @staticmethod
+    def _open(path: str | None) -> sqlite3.Connection:
+        db = sqlite3.connect(path or ":memory:", isolation_level=None, check_same_thread=False)
+        if path:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+        db.execute("SELECT count(*) FROM meta").fetchone()
+        return db
 
     def close(self) -> None:
         self.db.close()

@@ -24,6 +24,15 @@ from .tailer import Tailer
 logger = logging.getLogger(__name__)
 
 
+def _cursor_monitor(client: redis.Redis) -> CursorMonitor | None:
+    """The Cursor monitor, or None when it cannot start: the transcripts and the spool go on anyway."""
+    try:
+        return CursorMonitor.from_settings(client)
+    except Exception:
+        logger.exception("cursor: the database monitor cannot start; Cursor's databases are not read")
+        return None
+
+
 @dataclass
 class CaptureLoop:
     tailer: Tailer
@@ -51,7 +60,7 @@ class CaptureLoop:
             client=client,
             home=str(home()),
             spool_warn_bytes=settings.CAPTURE_SPOOL_WARN_BYTES,
-            cursor=CursorMonitor.from_settings(client),
+            cursor=_cursor_monitor(client),
             cursor_poll_s=settings.CURSOR_POLL_S,
         )
 

@@ -321,3 +321,14 @@ def test_a_generation_is_sent_once_a_message_names_it_whichever_is_written_first
         (COMPOSER, "request", "2026-03-03T09:43:20.000Z")
     ]
     assert monitor_for(Collector()).poll() == 0
+
+
+def test_an_unreadable_state_file_is_put_aside_and_everything_sent_again(home, monitor_for, tmp_path):
+    monitor_for(Collector()).poll()
+    state = tmp_path / "blueplane" / "capture" / "cursor-state.sqlite3"
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / "blueplane" / "capture" / f"cursor-state.sqlite3{suffix}").unlink(missing_ok=True)
+    state.write_bytes(b"this is not a database" * 100)
+    again = Collector()
+    assert monitor_for(again).poll() == len(read_all(home))
+    assert list(state.parent.glob("cursor-state.sqlite3.broken-*"))
