@@ -217,3 +217,21 @@ def test_the_command_line_installs_and_uninstalls(tmp_path):
     assert not hooks.exists()
     wrong = run("install", "vscode")
     assert wrong.returncode == 2 and "'cursor'" in wrong.stderr
+
+
+def test_doctor_tells_whether_the_cursor_hook_is_installed(hooks_file, settings, tmp_path):
+    from blueplane.doctor import _cursor_hooks
+
+    assert _cursor_hooks()["status"] == "warn"  # Cursor is here (~/.cursor), our hook is not
+    commands.install("cursor", dry_run=False)
+    check = _cursor_hooks()
+    assert check["status"] == "ok" and check["figures"]["events"] == len(cursor_installer.EVENTS)
+    gone = Path(tmp_path, "gone", "telemetry", "capture", "hook.py")
+    data = json.loads(hooks_file.read_text())
+    data["hooks"]["stop"] = [{"command": cursor_installer.hook_command(event="stop", home="/h", script=gone)}]
+    hooks_file.write_text(json.dumps(data))
+    check = _cursor_hooks()
+    assert check["status"] == "warn" and f"{gone} is missing" in check["message"]
+    assert check["fix"] == "blueplane install cursor"
+    settings.CURSOR_HOOKS_PATH = tmp_path / "no-cursor" / ".cursor" / "hooks.json"
+    assert _cursor_hooks()["status"] == "ok"  # Cursor is not used here
