@@ -257,7 +257,7 @@ def test_the_installed_line_prints_the_reply_when_what_it_names_is_gone(tmp_path
     assert out == json.dumps(call["expected_stdout"], separators=(",", ":")).encode() + b"\n"
 
 
-def test_the_hook_prints_its_reply_before_it_touches_redis(tmp_path):
+def test_the_reply_comes_out_when_nothing_after_it_works(tmp_path):
     # A home that is a file: no salt, no spool, nothing works after the reply; it is out all the same.
     home = tmp_path / "home"
     home.write_text("a file, not a folder")
@@ -346,3 +346,69 @@ def test_generic_tool_hooks_name_their_kind(privacy):
     assert tool("MCP:query", "{}")["kind"] == "mcp"
     assert tool("Task", {})["kind"] == "other"
     assert tool("Write", json.dumps({"file_path": "/a/b.ts"}))["file_extension"] == ".ts"
+
+
+# --- a marker in every content position never reaches the stream ----------------------------------------
+# Written out from the contract and docs/privacy.md, not imported from privacy.py, so the test does not
+# trust the lists it checks.
+CURSOR_KEPT = {
+    "hook_event_name", "hookEventName", "conversation_id", "generation_id", "session_id", "model",
+    "cursor_version", "tool_name", "toolName", "tool_use_id", "status", "reason", "final_status",
+    "composer_mode", "failure_type", "subagent_type", "trigger",
+}  # fmt: skip
+CURSOR_PATHS = {"cwd", "file_path", "transcript_path", "agent_transcript_path"}
+# Read by capture for the tool facts: their keys are kept in what is planted, their values marked.
+READ_INSIDE = {"tool_input", "edits"}
+MARKER = b"qzx"  # with xzq around six digits; q, z and x are no hex digits: no hash holds one
+
+
+class Planter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def marker(self) -> str:
+        self.count += 1
+        return f"qzx{self.count:06d}xzq"
+
+    def text(self, value: str) -> str:
+        # A path keeps its extension and last folder (the project's name), so the marker goes first.
+        return f"/{self.marker()}{value}" if value.startswith("/") else f"{value} {self.marker()}"
+
+    def content(self, value: object, *, keys: bool = True) -> object:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            return [self.content(v, keys=keys) for v in value]
+        if isinstance(value, dict):
+            return {(f"{k}_{self.marker()}" if keys else k): self.content(v) for k, v in value.items()}
+        return value
+
+    def payload(self, payload: dict) -> dict:
+        out: dict = {}
+        for key, value in payload.items():
+            if key in CURSOR_KEPT or not isinstance(value, str | list | dict):
+                out[key] = value
+            elif key in CURSOR_PATHS or key == "workspace_roots":
+                out[key] = self.content(value)
+            elif key in READ_INSIDE:
+                out[key] = self.content(value, keys=False)
+            else:
+                out[key] = self.content(value)
+        out["a_field_cursor_adds_later"] = self.marker()  # content (a key that reads as a field name is kept)
+        return out
+
+
+def test_no_marked_content_reaches_redis_or_the_spool(redis, tmp_path):
+    planter = Planter()
+    up = capture_home(tmp_path / "up")
+    down = capture_home(tmp_path / "down", redis_url=f"unix://{tmp_path}/no-redis.sock")
+    for i, call in enumerate(HOOK_CALLS):
+        raw = json.dumps(planter.payload(call["stdin"])).encode()
+        assert MARKER in raw
+        done = run_cursor_hook(up if i % 2 else down, call["hook_event_name"], raw)
+        assert reply_of(done) == call["expected_stdout"]
+    assert planter.count > 250
+    stream = b"".join(fields[b"event"] for _, fields in redis.xrange(EVENTS_STREAM))
+    spool = (down / "spool" / "cursor.jsonl").read_bytes()
+    assert len(redis.xrange(EVENTS_STREAM)) + len(spool.splitlines()) == 55
+    assert MARKER not in stream and MARKER not in spool
