@@ -20,7 +20,8 @@ Tool facts, by hook (`name` is the tool's name as Cursor's own preToolUse calls 
 - preToolUse, postToolUse, postToolUseFailure: kind from `tool_name` (TOOL_KINDS; `MCP:<name>` is
   `mcp` with target `<name>`, as no server is given), `tool_use_id` kept, target from `tool_input`
   (its `command`, or its file path made absolute against the first workspace root).
-A relative path is made absolute against `cwd`, else the first workspace root.
+A relative path is made absolute against the first workspace root (else `cwd`), as the database
+monitor does with a bubble's relative path, so both hash the same string.
 
 Stdlib only and cheap to import: the hook imports this module (python -I -S).
 """
@@ -178,11 +179,11 @@ def edit_lines(edits: object) -> tuple[int, int] | None:
 
 
 def absolute_path(path: str, *, cwd: object, root: str | None) -> str:
-    """`path` as an absolute path string: as it is when absolute, else joined to `cwd` (else the first
-    workspace root) and normalised. The string whose hash both capture paths compute."""
+    """`path` as an absolute path string: as it is when absolute, else joined to the first workspace
+    root (else `cwd`) and normalised. The string whose hash both capture paths compute."""
     if path.startswith("/") or path[1:3] in (":\\", ":/"):
         return path
-    base = cwd if isinstance(cwd, str) and cwd.startswith("/") else root
+    base = root or (cwd if isinstance(cwd, str) and cwd.startswith("/") else None)
     return os.path.normpath(base.rstrip("/") + "/" + path) if base else path
 
 

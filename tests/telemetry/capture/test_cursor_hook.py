@@ -298,14 +298,17 @@ def test_an_edit_given_as_a_json_string_is_counted_and_not_stored(privacy):
     payload = {
         "hook_event_name": "afterFileEdit",
         "conversation_id": "c1",
-        "file_path": "src/app.py",
-        "cwd": "/work/repo",
+        "file_path": "./src/app.py",
+        "workspace_roots": ["/work/repo"],
+        "cwd": "/elsewhere",
         "edits": json.dumps([{"old_string": "secret-old\n", "new_string": "secret-new\nmore\n"}]),
     }
     envelope = cursor_events.hook_envelope(json.dumps(payload).encode(), capture_ns=1, privacy=privacy)
     tool = envelope["metadata"]["tool"]
     assert (tool["lines_added"], tool["lines_removed"]) == (2, 1)
-    assert tool["target_hash"] == privacy.digest("/work/repo/src/app.py")  # made absolute
+    assert tool["target_hash"] == privacy.digest(
+        "/work/repo/src/app.py"
+    )  # made absolute, as the monitor does
     assert b"secret" not in json.dumps(envelope).encode()
 
 
