@@ -312,3 +312,14 @@ def test_search_targets_hash_the_pattern_as_the_hook_does():
 
     grep = {"name": "grep", "toolCallId": "toolu_2", "params": '{"pattern": "def consume"}'}
     assert tool_facts(grep, root=None, privacy=PRIVACY)["target_hash"] == PRIVACY.digest("def consume")
+
+
+def test_cursor_is_found_in_each_os_layout_or_where_the_setting_says(tmp_path):
+    from telemetry.capture.cursor_paths import user_dir_default
+
+    assert user_dir_default("/h", platform="linux") == "/h/.config/Cursor/User"
+    assert user_dir_default("/h", platform="darwin") == "/h/Library/Application Support/Cursor/User"
+    assert user_dir_default("/h", platform="win32", environ={"APPDATA": "/a"}) == "/a/Cursor/User"
+    paths = cursor_paths(home="/h", user_dir=str(tmp_path))
+    assert paths.global_db == str(tmp_path / "globalStorage" / "state.vscdb")
+    assert paths.tracking_db == "/h/.cursor/ai-tracking/ai-code-tracking.db"
