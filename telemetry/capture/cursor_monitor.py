@@ -449,7 +449,8 @@ class CursorMonitor:
                 places[memo.get("workspace")] = place_metadata(workspace, self.privacy)
             root = workspace.roots[0] if workspace and workspace.roots else None
             record = ai_code_record(row, root=root, place=places[memo.get("workspace")], privacy=self.privacy)
-            if record is not None and self.state.revision(record.key) != record.revision:
+            # Its id has no revision (a row is written once): sending it again would store nothing.
+            if record is not None and self.state.revision(record.key) is None:
                 self._emit(record, workspace=workspace.id if workspace else None)
                 self.state.stage_sent(record.key, record.revision)
         for row in commits:
