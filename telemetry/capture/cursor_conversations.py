@@ -61,12 +61,13 @@ def composer_conversation(
         return None
     headers_only = data.get("fullConversationHeadersOnly")
     if isinstance(headers_only, list) or not isinstance(data.get("conversation"), list):
-        headers = []
+        headers, seen = [], set()
         for header in headers_only if isinstance(headers_only, list) else []:
             if isinstance(header, dict):
                 bubble_id, role = _bubble_id(header), _role(header.get("type"))
-                if bubble_id and role:
+                if bubble_id and role and bubble_id not in seen:  # a message counts once
                     headers.append((bubble_id, role))
+                    seen.add(bubble_id)
         return Conversation(composer_id, "v2", data, headers, workspace=workspace, head=head)
     headers, inline = _inline(data["conversation"])
     return Conversation(composer_id, "v1", data, headers, inline, workspace=workspace, head=head)
