@@ -235,11 +235,13 @@ def _hook_tool(
     if not generation or not target:
         return [IssueFact(session, seq, IssueKind.MISSING_FIELD, f"{kind} without generation_id or target")]
     call_kind = _ID_LESS_HOOKS[kind]
-    name = _str(tool.get("name"))[:128] or _KIND_NAMES[call_kind]
     mcp_server = _str(tool.get("mcp_server"))[:128]
-    if call_kind == "mcp" and not _str(tool.get("name")):
-        tool_name = _str(p.get("tool_name"))
-        name = f"mcp_{mcp_server}_{tool_name}"[:128] if mcp_server and tool_name else name
+    # Named as Cursor's database names the call (the hook's "Shell", "Read", "Edit" are not), so a call
+    # only the hooks saw counts under the same tool; an MCP call as `mcp_<server>_<tool>`.
+    name = _KIND_NAMES[call_kind]
+    if call_kind == "mcp":
+        tool_name = _str(tool.get("name")) or _str(p.get("tool_name"))
+        name = "_".join(part for part in ("mcp", mcp_server, tool_name) if part)[:128]
     key = f"hook:{generation}:{target}"
     common = {
         "message_key": f"prompt:{generation}",
@@ -268,8 +270,12 @@ def _change(
     session: str, key: str, ts: datetime, name: str, tool: Mapping, added: int | None, removed: int | None
 ) -> ChangeFact:
     extension = _str(tool.get("file_extension")).lstrip(".").lower()[:32]
-    return ChangeFact(session, key, ts, name, extension, _str(tool.get("path_hash"))[:64], added or 0,
-                      removed or 0)  # fmt: skip
+    path_hash = _str(tool.get("path_hash"))
+    if path_hash.startswith(
+        "path:"
+    ):  # Privacy.path's `path:<hash><.ext>`: kept as the bare hash, as Claude's
+        path_hash = path_hash[5:].split(".", 1)[0]
+    return ChangeFact(session, key, ts, name, extension, path_hash[:64], added or 0, removed or 0)
 
 
 # --- database records -------------------------------------------------------------------------------

@@ -125,7 +125,7 @@ def shell_tool(
 def edit_tool(target: str, *, tool_use_id: str | None = None, name: str = "edit_file", added: int = 0,
               removed: int = 0, extension: str = "py", **more: Any) -> dict:  # fmt: skip
     tool = {"kind": "edit", "name": name, "target_hash": target, "file_extension": extension,
-            "path_hash": target, "lines_added": added, "lines_removed": removed, **more}  # fmt: skip
+            "path_hash": f"path:{target}.{extension.lstrip('.')}", "lines_added": added, "lines_removed": removed, **more}  # fmt: skip
     if tool_use_id:
         tool["tool_use_id"] = tool_use_id
     return tool
