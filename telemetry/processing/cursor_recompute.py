@@ -35,19 +35,19 @@ def cursor_hooks_join(session: Session, touched: Touched) -> None:
     hooks = list(ToolCall.objects.filter(session=session, tool_use_id__startswith=HOOK_KEY))
     if not hooks:
         return
-    partners: dict[tuple[str, str], ToolCall] = {}
-    candidates = (
-        ToolCall.objects.filter(session=session, target_hash__in={h.target_hash for h in hooks})
+    calls = list(
+        ToolCall.objects.filter(session=session, message_key__in={h.message_key for h in hooks})
         .exclude(tool_use_id__startswith=HOOK_KEY)
         .exclude(message_key="")
     )
-    for row in candidates:
-        key = (row.message_key, row.target_hash)
-        best = partners.get(key)
-        if best is None or _call_order(row) < _call_order(best):
-            partners[key] = row
     for hook in hooks:
-        partner = partners.get((hook.message_key, hook.target_hash))
+        partner = _earliest(
+            c for c in calls if c.message_key == hook.message_key and c.target_hash == hook.target_hash
+        )
+        if partner is None and hook.mcp_server:
+            partner = _earliest(
+                c for c in calls if c.message_key == hook.message_key and _same_mcp_tool(hook, c)
+            )
         if partner is None:
             continue
         row_update(
@@ -56,6 +56,20 @@ def cursor_hooks_join(session: Session, touched: Touched) -> None:
         touched.add(hook.hour, hook.project_id)
         _change_move(session, hook.tool_use_id, partner.tool_use_id, touched)
         hook.delete()
+
+
+def _earliest(calls) -> ToolCall | None:
+    return min(calls, key=_call_order, default=None)
+
+
+def _same_mcp_tool(hook: ToolCall, call: ToolCall) -> bool:
+    """Whether a recorded MCP call (`mcp_<server>_<tool>`) is of the tool a hook reported: the hook names
+    the server only as well as its payload allows (how the server is launched), so its target can differ
+    from the record's; the tool's own name is the same on both sides."""
+    prefix = f"mcp_{hook.mcp_server}_"
+    if not call.mcp_server or not hook.tool_name.startswith(prefix):
+        return False
+    return call.tool_name.endswith("_" + hook.tool_name[len(prefix) :])
 
 
 def _call_order(row: ToolCall) -> tuple:

@@ -140,12 +140,14 @@ T0 = 1762249532979  # 2025-11-04T09:45:32.979Z
 SHELL = "5a5a5a5a5a5a5a5a"
 EDIT = "e0e0e0e0e0e0e0e0"
 READ = "d1d1d1d1d1d1d1d1"
+MCP_DB = "3c3c3c3c3c3c3c3c"
+MCP_HOOK = "4d4d4d4d4d4d4d4d"
 
 
 def conversation_db() -> list[dict]:
     """What the database monitor sends for a two-turn conversation: the composer (two revisions), the
     generations and the bubbles (turn 1: prompt, a shell call, an edit, a text reply without tokens;
-    turn 2: prompt, a read, a text reply with tokens)."""
+    turn 2: prompt, a read, a failed MCP call, a text reply with tokens)."""
     return [
         composer(CONV, created_ms=T0, updated_ms=T0 + 60_000, lines_added=3, lines_removed=1, messages=4),
         composer(CONV, created_ms=T0, updated_ms=T0 + 300_000, lines_added=9, lines_removed=2, messages=8),
@@ -163,7 +165,10 @@ def conversation_db() -> list[dict]:
         bubble(CONV, "b6", role="assistant", ms=T0 + 203_000, request_id=GEN2, position=5,
                tokens={"input": 300, "output": 0}, tool={"kind": "read", "name": "read_file",
                "target_hash": READ, "tool_use_id": "toolu_read", "status": "completed"}),
-        bubble(CONV, "b7", role="assistant", ms=T0 + 210_000, request_id=GEN2, position=6,
+        bubble(CONV, "b6m", role="assistant", ms=T0 + 205_000, request_id=GEN2, position=6,
+               tokens={"input": 0, "output": 0}, tool={"kind": "mcp", "name": "mcp_acme_query",
+               "target_hash": MCP_DB, "tool_use_id": "toolu_mcp", "status": "error", "mcp_server": "acme"}),
+        bubble(CONV, "b7", role="assistant", ms=T0 + 210_000, request_id=GEN2, position=7,
                tokens={"input": 400, "output": 50}),
     ]  # fmt: skip
 
@@ -171,6 +176,8 @@ def conversation_db() -> list[dict]:
 def conversation_hooks() -> list[dict]:
     """What the hook sends for the same conversation (Cursor 2.x; the first stop carries tokens)."""
     shell = shell_tool(SHELL, name="Shell")
+    # The hook names an MCP server by how it is launched, the record by its name: the targets differ.
+    mcp = {"kind": "mcp", "name": "query", "target_hash": MCP_HOOK, "mcp_server": "@acme/mcp-sqlite"}
     return [
         hook("sessionStart", CONV, GEN1, T0 + 900, session_id=CONV, composer_mode="agent"),
         hook("beforeSubmitPrompt", CONV, GEN1, T0 + 1_000, prompt=text(120)),
@@ -188,6 +195,8 @@ def conversation_hooks() -> list[dict]:
         hook("beforeSubmitPrompt", CONV, GEN2, T0 + 200_000, prompt=text(80)),
         hook("beforeReadFile", CONV, GEN2, T0 + 202_000, tool={"kind": "read", "name": "Read", "target_hash": READ},
              file_path="path:d1d1d1d1d1d1d1d1.py"),
+        hook("beforeMCPExecution", CONV, GEN2, T0 + 204_000, tool=mcp, tool_name="query", tool_input=text(20)),
+        hook("afterMCPExecution", CONV, GEN2, T0 + 206_000, tool=mcp, tool_name="query", duration=1_500),
         hook("afterAgentResponse", CONV, GEN2, T0 + 210_500, text=text(100), model="gpt-4.1"),
         hook("stop", CONV, GEN2, T0 + 210_600, status="completed", loop_count=0),
     ]  # fmt: skip

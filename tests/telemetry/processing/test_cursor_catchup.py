@@ -117,14 +117,15 @@ def counts() -> dict[str, int]:
 
 def test_database_records_alone_make_the_conversation(redis) -> None:
     feed(redis, ev.conversation_db())
-    assert counts() == {"prompts": 2, "responses": 5, "tool_calls": 3, "changes": 2}
+    assert counts() == {"prompts": 2, "responses": 6, "tool_calls": 4, "changes": 2}
     session = Session.objects.get(platform="cursor", session_id=CONV)
     conversation = Conversation.objects.get(session=session)
     # The composer's newest revision, whatever came first; its totals are the session's lines.
     assert (conversation.lines_added, conversation.lines_removed, conversation.mode) == (9, 2, "agent")
     assert (session.lines_added, session.lines_removed) == (9, 2)
     assert session.project.key == ev.PROJECT["hash"]
-    assert (session.prompts, session.assistant_messages, session.tool_calls) == (2, 5, 3)
+    assert (session.prompts, session.assistant_messages, session.tool_calls) == (2, 6, 4)
+    assert session.tool_failures == 1  # the MCP call Cursor recorded as an error
     assert (session.input_tokens, session.output_tokens) == (1000, 64)
     assert session.responses_without_tokens == 1  # b4: no tokenCount
     b4 = Turn.objects.get(session=session, key="bubble:b4")
@@ -145,6 +146,8 @@ def test_hooks_add_durations_and_stop_tokens_without_counting_anything_twice(red
     assert shell.seen_in_hooks and shell.seen_in_transcript
     assert shell.duration_ms is not None and shell.duration_ms >= 5_000
     assert shell.tool_name == "run_terminal_cmd"  # the database's name, not the hook's "Shell"
+    mcp = ToolCall.objects.get(session=session, tool_use_id="toolu_mcp")  # joined by the MCP tool's name
+    assert (mcp.tool_name, mcp.status, mcp.duration_ms) == ("mcp_acme_query", "failure", 2_000)
     assert not ToolCall.objects.filter(session=session, tool_use_id__startswith="hook:").exists()
     assert not Turn.objects.filter(session=session, key__startswith="response:").exists()
     b4 = Turn.objects.get(session=session, key="bubble:b4")  # GEN1's last text bubble
@@ -161,7 +164,7 @@ def test_hooks_add_durations_and_stop_tokens_without_counting_anything_twice(red
 
 def test_hooks_alone_make_a_conversation_too(redis) -> None:
     feed(redis, ev.conversation_hooks())
-    assert counts() == {"prompts": 2, "responses": 2, "tool_calls": 3, "changes": 1}
+    assert counts() == {"prompts": 2, "responses": 2, "tool_calls": 4, "changes": 1}
     session = Session.objects.get(platform="cursor", session_id=CONV)
     assert (session.lines_added, session.lines_removed) == (3, 1)
     responses = Turn.objects.filter(session=session, kind=TurnKind.ASSISTANT_RESPONSE)

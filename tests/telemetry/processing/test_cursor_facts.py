@@ -236,4 +236,4 @@ def test_the_whole_conversation_derives_without_issues() -> None:
     reduced = facts_reduce(out)
     kinds = sorted(t.kind for t in reduced.turns.values())
     assert kinds.count("user_prompt") == 2
-    assert kinds.count("assistant_response") == 5 + 2  # bubbles, and the hooks' two responses (joined later)
+    assert kinds.count("assistant_response") == 6 + 2  # bubbles, and the hooks' two responses (joined later)
