@@ -388,3 +388,7 @@ CAPTURE_POLL_S = 0.5
 # Hook events spooled while Redis was unreachable are never dropped; past this many bytes waiting,
 # `blueplane status` and runcapture's log say so.
 CAPTURE_SPOOL_WARN_BYTES = env_int("BLUEPLANE_SPOOL_WARN_BYTES", 64 * 1024 * 1024, minimum=1)
+# Cursor's databases (telemetry/capture/cursor_monitor.py), read by runcapture every CURSOR_POLL_S
+# seconds. Its User folder is found under HOME (Linux and macOS layouts) unless named here.
+CURSOR_USER_DIR = os.environ.get("BLUEPLANE_CURSOR_USER_DIR") or None
+CURSOR_POLL_S = env_int("BLUEPLANE_CURSOR_POLL_S", 2, minimum=1)

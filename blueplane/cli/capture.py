@@ -48,11 +48,16 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.target == "archive":
         django_setup()
         return _archive_import(args.path)
+    if args.target == "cursor":
+        django_setup()
+        from telemetry.capture.cursor_import import import_cursor
+
+        return import_cursor(args.path, stored=_stored_lookup(platform="cursor"))
     commands = _commands()
     return commands.import_history(args.target, args.path, stored=_stored_lookup())
 
 
-def _stored_lookup() -> Callable[[list[tuple[str, str]]], list[bool]] | None:
+def _stored_lookup(*, platform: str | None = None) -> Callable[[list[tuple[str, str]]], list[bool]] | None:
     """Which events the raw store has, for the import to send only new ones; None before the database
     is set up (then everything is sent, and stored once Blueplane runs)."""
     from django.db import DatabaseError
@@ -66,7 +71,7 @@ def _stored_lookup() -> Callable[[list[tuple[str, str]]], list[bool]] | None:
             return None
     except DatabaseError:
         return None
-    return lambda events: traces_stored(platform=PLATFORM, events=events)
+    return lambda events: traces_stored(platform=platform or PLATFORM, events=events)
 
 
 def _archive_import(path: str | None) -> int:
@@ -127,9 +132,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.set_defaults(handler=handler)
     imp = sub.add_parser("import", help="import an assistant's existing history")
     imp.add_argument(
-        "target", metavar="TARGET", help="the assistant (claude-code), or `archive` for Parquet archives"
+        "target",
+        metavar="TARGET",
+        help="the assistant (claude-code, cursor), or `archive` for Parquet archives",
     )
     imp.add_argument(
-        "path", metavar="PATH", nargs="?", help="where its history is (default: its usual place)"
+        "path",
+        metavar="PATH",
+        nargs="?",
+        help="where its history is (default: its usual place); for cursor, the home folder holding its data",
     )
     imp.set_defaults(handler=cmd_import)

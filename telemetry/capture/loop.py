@@ -1,11 +1,14 @@
-"""The long-running capture process behind `manage.py runcapture`: tail transcripts, replay the spool.
+"""The long-running capture process behind `manage.py runcapture`: tail transcripts, replay the spool,
+and every BLUEPLANE_CURSOR_POLL_S seconds read Cursor's databases.
 
-Both steps are at-least-once and idempotent in the store, so a crash or a restart anywhere repeats
-work and never loses it. A spool that keeps growing (Redis unreachable for long) is logged once it
+Every step is at-least-once and idempotent in the store, so a crash or a restart anywhere repeats
+work and never loses it. The Cursor monitor runs last and on its own: whatever goes wrong in it is
+logged and never stops the transcripts or the spool. A spool that keeps growing (Redis unreachable for long) is logged once it
 passes CAPTURE_SPOOL_WARN_BYTES; it is never trimmed.
 """
 
 import logging
+import time
 from dataclasses import dataclass
 
 import redis
@@ -13,6 +16,7 @@ from django.conf import settings
 
 from ..connections import redis_client
 from ..wire import EVENTS_STREAM
+from .cursor_monitor import CursorMonitor
 from .runtime import home, offsets_path, privacy_get
 from .spool import spool_replay, spool_state
 from .tailer import Tailer
@@ -28,6 +32,10 @@ class CaptureLoop:
     spool_settle_s: float = 2.0
     spool_warn_bytes: int = 64 * 1024 * 1024
     spool_warned: bool = False
+    cursor: CursorMonitor | None = None
+    cursor_poll_s: float = 2.0
+    cursor_next: float = 0.0  # monotonic time of the next Cursor poll
+    cursor_failed: str = ""  # the last unexpected error, logged once
 
     @classmethod
     def from_settings(cls) -> "CaptureLoop":
@@ -39,14 +47,38 @@ class CaptureLoop:
             privacy=privacy_get(),
         )
         return cls(
-            tailer=tailer, client=client, home=str(home()), spool_warn_bytes=settings.CAPTURE_SPOOL_WARN_BYTES
+            tailer=tailer,
+            client=client,
+            home=str(home()),
+            spool_warn_bytes=settings.CAPTURE_SPOOL_WARN_BYTES,
+            cursor=CursorMonitor.from_settings(client),
+            cursor_poll_s=settings.CURSOR_POLL_S,
         )
 
     def run_once(self) -> int:
         """One pass: replay the spool, then send new transcript lines. Returns events sent; 0 means idle."""
         self.spool_check()  # first: while Redis is down, the replay below raises
         replayed = spool_replay(self.client, self.home, stream=EVENTS_STREAM, settle_s=self.spool_settle_s)
-        return replayed + self.tailer.poll()
+        return replayed + self.tailer.poll() + self.cursor_poll()
+
+    def cursor_poll(self) -> int:
+        """Poll Cursor's databases when it is time. Returns events sent. Redis errors propagate (nothing
+        is marked as sent); anything else is a bug in reading Cursor's data: logged once, retried."""
+        now = time.monotonic()
+        if self.cursor is None or now < self.cursor_next:
+            return 0
+        self.cursor_next = now + self.cursor_poll_s
+        try:
+            sent = self.cursor.poll()
+        except redis.RedisError:
+            raise
+        except Exception as exc:
+            if repr(exc) != self.cursor_failed:
+                logger.exception("cursor: the database monitor failed; retrying on the next poll")
+            self.cursor_failed = repr(exc)
+            return 0
+        self.cursor_failed = ""
+        return sent
 
     def spool_check(self) -> None:
         """Log once when the spool passes its warning size, and once when it is back under it."""

@@ -36,6 +36,10 @@ def offsets_path() -> str:
     return str(home() / "capture" / "claude-offsets.json")
 
 
+def cursor_state_path() -> str:
+    return str(home() / "capture" / "cursor-state.sqlite3")
+
+
 def capture_config() -> dict:
     return {"redis": settings.REDIS_URL, "store_content": bool(settings.CAPTURE_STORE_CONTENT)}
 

@@ -1,4 +1,5 @@
-"""`python manage.py runcapture`: tail Claude Code transcripts and replay the hook spool into Redis."""
+"""`python manage.py runcapture`: tail Claude Code transcripts, replay the hook spool and read Cursor's
+databases into Redis."""
 
 import logging
 
@@ -16,7 +17,10 @@ logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
-    help = "Run the capture: tail Claude Code transcripts and replay spooled hook events, every 0.5 s."
+    help = (
+        "Run the capture: tail Claude Code transcripts and replay spooled hook events every 0.5 s, and"
+        " read Cursor's databases every BLUEPLANE_CURSOR_POLL_S seconds."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--once", action="store_true", help="one pass, then exit")
