@@ -3,7 +3,8 @@
 The pipeline's checks are /healthz's (telemetry.selectors.health.health_report: database, Redis, stream,
 dead letters, worker, spool, slow path, failing sessions, disk); added here is what only this machine
 can tell: the installation and versions, whether the supervisor runs, whether Claude Code's settings
-hold our hook and the hook's command runs, and SQLite's own integrity check. A problem is a check that
+hold our hook and the hook's command runs, whether Cursor's hooks.json holds ours (when Cursor is
+there), and SQLite's own integrity check. A problem is a check that
 is `warn` or `fail`; the command exits 1 when there is one.
 
 The hook is run as Claude Code runs it (`sh -c` and the installed line, an empty payload on stdin) but
@@ -26,6 +27,7 @@ from django.conf import settings
 
 HOOK_FAST_S = 1.0  # a hook call takes milliseconds; Claude Code waits up to HOOK_TIMEOUT_S
 INSTALL_HOOK = "blueplane install claude-code"
+INSTALL_CURSOR_HOOK = "blueplane install cursor"
 
 
 class Check(TypedDict, total=False):
@@ -63,6 +65,7 @@ def doctor_report() -> list[Check]:
     """Every check, in the order a person fixes them: installation first, then what runs on it."""
     checks = [_installation(), *_versions(), _supervisor()]
     checks += _hooks()
+    checks.append(_cursor_hooks())
     checks += _pipeline()
     checks.append(_integrity())
     return checks
@@ -178,6 +181,50 @@ def _hooks() -> list[Check]:
             "hooks", "ok", f"installed for {events} events in {path}", settings=str(path), events=events
         )
     return [hooks, _hook_runs(commands[0]), _hook_redis()]
+
+
+def _cursor_hooks() -> Check:
+    """Whether Cursor's hooks.json holds our hook, for every event, and its script and interpreter are
+    there. Without a ~/.cursor folder, Cursor is not used here: that is no problem."""
+    from telemetry.capture import cursor_installer, installer
+
+    path = Path(settings.CURSOR_HOOKS_PATH)
+    try:
+        data = installer.settings_parse(path.read_text() if path.exists() else None)
+    except (OSError, installer.SettingsError) as exc:
+        return _check(
+            "cursor_hooks",
+            "fail",
+            f"{path} cannot be read: {exc}",
+            f"fix the file, then {INSTALL_CURSOR_HOOK}",
+        )
+    hooks = data.get("hooks") or {}
+    ours = {
+        event: entry["command"]
+        for event, entries in hooks.items()
+        for entry in (entries if isinstance(entries, list) else [])
+        if isinstance(entry, dict) and cursor_installer.is_ours(entry.get("command"))
+    }
+    if not ours:
+        if not path.parent.exists():
+            return _check("cursor_hooks", "ok", f"Cursor is not used here (no {path.parent})")
+        return _check("cursor_hooks", "warn", f"Blueplane's hook is not in {path}", INSTALL_CURSOR_HOOK)
+    missing = sorted(set(cursor_installer.EVENTS) - set(ours))
+    wrong = [f"not installed for {', '.join(missing)}"] if missing else []
+    for command in sorted(set(ours.values())):
+        parts = _hook_parts(command)
+        if parts is None:
+            wrong.append("a hook command this version did not write")
+        else:
+            wrong += [f"{part} is missing" for part in parts if not os.path.exists(part)]
+    if wrong:
+        return _check(
+            "cursor_hooks",
+            "warn",
+            f"Blueplane's hook in {path}: {'; '.join(sorted(set(wrong)))}",
+            INSTALL_CURSOR_HOOK,
+        )
+    return _check("cursor_hooks", "ok", f"installed for {len(ours)} events in {path}", events=len(ours))
 
 
 def _hook_redis() -> Check:

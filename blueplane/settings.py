@@ -382,6 +382,8 @@ CLAUDE_SETTINGS_PATH = Path(
     os.environ.get("BLUEPLANE_CLAUDE_SETTINGS") or CLAUDE_CONFIG_DIR / "settings.json"
 ).expanduser()
 CLAUDE_BIN = os.environ.get("BLUEPLANE_CLAUDE_BIN") or None  # unset: on PATH or where its installers put it
+# Cursor's user-level hook configuration (docs: cursor-formats §2.1), for `blueplane install cursor`.
+CURSOR_HOOKS_PATH = Path(os.environ.get("BLUEPLANE_CURSOR_HOOKS") or "~/.cursor/hooks.json").expanduser()
 # Opt-in: keep prompts, responses, file contents and tool output instead of sizes and hashes.
 CAPTURE_STORE_CONTENT = env_bool("BLUEPLANE_STORE_CONTENT", False)
 CAPTURE_POLL_S = 0.5

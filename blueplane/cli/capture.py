@@ -111,7 +111,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("uninstall", cmd_uninstall, "remove the capture hooks of an assistant"),
     ):
         p = sub.add_parser(name, help=help, description=help)
-        p.add_argument("target", metavar="TARGET", help="the assistant, e.g. claude-code")
+        p.add_argument("target", metavar="TARGET", help="the assistant: claude-code or cursor")
         p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
         p.add_argument(
             "--mcp",

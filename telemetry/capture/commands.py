@@ -1,4 +1,5 @@
-"""`blueplane install|uninstall|import claude-code`: what blueplane/cli/capture.py dispatches to.
+"""`blueplane install|uninstall|import claude-code`, `blueplane install|uninstall cursor`: what
+blueplane/cli/capture.py dispatches to.
 
 Each returns a process exit code and prints for a person: results on stdout, a one-line reason on
 stderr with exit code 2 for an unknown target, a bad path or a Claude Code that cannot be found
@@ -12,6 +13,9 @@ Claude Code's settings file:
   $BLUEPLANE_HOME/capture/claude-settings-created.json, and uninstall deletes it again when nothing
   but our hooks is in it. Once it keeps other settings after an uninstall, or our hooks were taken
   out by someone else, it is the user's file and is never deleted.
+
+Cursor's `~/.cursor/hooks.json` (cursor_installer.py) follows the same rules: the backup is
+`hooks.json.blueplane-backup`, and a file install created is remembered in the same list.
 """
 
 import difflib
@@ -26,13 +30,14 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import DatabaseError
 
-from . import installer
+from . import cursor_installer, installer
 from .runtime import capture_config_write, home, privacy_get
 
 if TYPE_CHECKING:
     from .importer import ImportStats, Stored
 
 TARGET = "claude-code"
+CURSOR_TARGET = "cursor"
 BACKUP_SUFFIX = ".blueplane-backup"
 CREATED_NAME = "claude-settings-created.json"
 CLAUDE_BIN_HELP = "name the claude binary with --claude-bin PATH or BLUEPLANE_CLAUDE_BIN"
@@ -103,14 +108,25 @@ def _created_mark(path: Path, *, created: bool) -> None:
     os.replace(tmp, target)
 
 
-def _settings_change(path: Path, change: Callable[[dict], dict], *, dry_run: bool, verb: str) -> int:
+def _settings_change(
+    path: Path,
+    change: Callable[[dict], dict],
+    *,
+    dry_run: bool,
+    verb: str,
+    has_ours: Callable[[dict], bool] = installer.settings_has_ours,
+    empty: Callable[[dict], bool] = lambda data: not data,
+) -> int:
+    """Apply `change` to the JSON config at `path` (Claude Code's settings, or with `has_ours` and
+    `empty` Cursor's hooks.json): print the diff on a dry run, else back up, write, or delete a file
+    install created once `empty` says nothing else is in it."""
     old = _read(path)
     try:
         current = installer.settings_parse(old)
     except installer.SettingsError as exc:
         return _fail(f"{path}: {exc}")
     updated = change(current)
-    ours_before = installer.settings_has_ours(current)
+    ours_before = has_ours(current)
     # Install created the file and our hooks have been in it since; once they are gone, it is the user's.
     created = ours_before and str(path.absolute()) in _created()
     if not created and not dry_run:
@@ -118,7 +134,7 @@ def _settings_change(path: Path, change: Callable[[dict], dict], *, dry_run: boo
     if updated == current:
         print(f"{path}: nothing to {verb}")
         return 0
-    remove = created and not updated
+    remove = created and empty(updated)
     new = "" if remove else installer.settings_render(updated, like=old)
     if dry_run:
         print(_diff(path, old, new), end="")
@@ -137,7 +153,7 @@ def _settings_change(path: Path, change: Callable[[dict], dict], *, dry_run: boo
         shutil.copy2(path, backup)
     if old is None:
         _created_mark(path, created=True)  # before the file, so a crash cannot leave it unmarked
-    elif created and not installer.settings_has_ours(updated):
+    elif created and not has_ours(updated):
         _created_mark(path, created=False)  # uninstall leaves someone else's settings: theirs now
     _write(path, old, new)
     print(f"{path}: updated" + (f" (backup: {backup})" if backup else ""))
@@ -145,13 +161,16 @@ def _settings_change(path: Path, change: Callable[[dict], dict], *, dry_run: boo
 
 
 def install(target: str, *, dry_run: bool, claude_bin: str | None = None) -> int:
-    """Register the hook for every event the installed Claude Code knows.
+    """Register the hook for every event the installed Claude Code knows (or, for `cursor`, every
+    event of cursor_installer.EVENTS).
 
     `claude_bin` (--claude-bin), else BLUEPLANE_CLAUDE_BIN, else `claude` on PATH or where its
     installers put it. When none tells which events it accepts, fails in one line, changing nothing.
     """
+    if target == CURSOR_TARGET:
+        return cursor_install(dry_run=dry_run)
     if not _target_ok(target):
-        return _fail(f"unknown target {target!r}; expected {TARGET!r}")
+        return _fail(f"unknown target {target!r}; expected {TARGET!r} or {CURSOR_TARGET!r}")
     path = Path(settings.CLAUDE_SETTINGS_PATH)
     claude = claude_bin or settings.CLAUDE_BIN or installer.claude_find(home=Path.home(), environ=os.environ)
     if not claude:
@@ -216,10 +235,45 @@ def statusline_uninstall(target: str, *, dry_run: bool) -> int:
 def uninstall(target: str, *, dry_run: bool) -> int:
     """Remove every hook of ours and our status line; the user's own hooks and settings stay as they
     are, and a file install created is deleted again when nothing else is in it."""
+    if target == CURSOR_TARGET:
+        return cursor_uninstall(dry_run=dry_run)
     if not _target_ok(target):
-        return _fail(f"unknown target {target!r}; expected {TARGET!r}")
+        return _fail(f"unknown target {target!r}; expected {TARGET!r} or {CURSOR_TARGET!r}")
     return _settings_change(
         Path(settings.CLAUDE_SETTINGS_PATH), installer.settings_uninstall, dry_run=dry_run, verb="uninstall"
+    )
+
+
+def cursor_install(*, dry_run: bool) -> int:
+    """Merge our hook into Cursor's hooks.json for every event of cursor_installer.EVENTS."""
+    path = Path(settings.CURSOR_HOOKS_PATH)
+    commands = {
+        event: cursor_installer.hook_command(event=event, home=str(home()))
+        for event in cursor_installer.EVENTS
+    }
+    print(f"hook events: {len(commands)} (Cursor's, without the Tab ones)")
+    if not dry_run:
+        privacy_get()  # creates the per-install salt now, not inside the first hook call
+        capture_config_write()
+    return _settings_change(
+        path,
+        lambda data: cursor_installer.hooks_install(data, commands=commands),
+        dry_run=dry_run,
+        verb="install",
+        has_ours=cursor_installer.hooks_has_ours,
+        empty=cursor_installer.hooks_is_empty,
+    )
+
+
+def cursor_uninstall(*, dry_run: bool) -> int:
+    """Remove every hook of ours from Cursor's hooks.json; the user's own stay as they are."""
+    return _settings_change(
+        Path(settings.CURSOR_HOOKS_PATH),
+        cursor_installer.hooks_uninstall,
+        dry_run=dry_run,
+        verb="uninstall",
+        has_ours=cursor_installer.hooks_has_ours,
+        empty=cursor_installer.hooks_is_empty,
     )
 
 

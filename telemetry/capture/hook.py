@@ -1,4 +1,5 @@
-"""Claude Code hook entry point: one hook call in, one event out, within milliseconds.
+"""The hook entry point of Claude Code (`hook.py claude-code`) and Cursor (`hook.py cursor`): one hook
+call in, one event out, within milliseconds.
 
 Run by Claude Code exactly as the installer wrote it, e.g.
     trap '' TERM; BLUEPLANE_HOME=/home/me/.blueplane /usr/bin/python3.11 -I -S /.../telemetry/capture/hook.py \
@@ -6,8 +7,12 @@ Run by Claude Code exactly as the installer wrote it, e.g.
 with the hook payload on stdin (installer.hook_command says why the trap and the rest). It imports only the
 standard library's cheapest modules (`-S` skips `site`; `json`, `socket` and `hashlib` are avoided
 for their import cost), filters the payload for privacy, XADDs the envelope to Redis over a raw
-socket, and when Redis cannot be reached appends it to the spool under $BLUEPLANE_HOME. It never
-writes to stdout (Claude Code may read stdout as hook output) and always exits 0, whatever happens.
+socket, and when Redis cannot be reached appends it to the spool under $BLUEPLANE_HOME. For Claude
+Code it never writes to stdout (Claude Code may read stdout as hook output). For Cursor it prints the
+reply that lets the action proceed unchanged (cursor_events.hook_reply) as soon as stdin is read,
+before any other work, so the reply is out even if that work is cut short; the installed command line
+prints it instead when this script cannot run at all (cursor_installer.hook_command). It always exits
+0, whatever happens.
 
 $BLUEPLANE_HOME/capture.json (written by `blueplane install`) gives the Redis address and options:
     {"redis": "unix:///home/me/.blueplane/redis/redis.sock", "store_content": false}
@@ -27,6 +32,7 @@ import time
 EVENTS_STREAM = "telemetry:events"
 # The recorded calls hold at most ~60 values; filtering 10,000 takes ~0.1 s.
 MAX_VALUES = 10_000
+CURSOR = "cursor"  # the target argument naming Cursor; anything else is Claude Code (older installs)
 
 
 def _config(home: str) -> dict:
@@ -38,28 +44,32 @@ def _config(home: str) -> dict:
         return {}
 
 
-def capture(raw: bytes, *, home: str, capture_ns: int) -> str:
-    """Turn one hook payload into a stored or spooled event. Returns "redis" or "spool"."""
+def capture(raw: bytes, *, home: str, capture_ns: int, target: str = "claude-code") -> str:
+    """Turn one hook payload of `target` (claude-code or cursor) into a stored or spooled event.
+    Returns "redis" or "spool"."""
+    cursor = target == CURSOR
     config = _config(home)
     try:
         privacy = Privacy(
             salt_load(os.path.join(home, "salt")), store_content=config.get("store_content") is True
         )
         kept, omitted = _pruned_raw(raw)
-        envelope = hook_envelope(kept, capture_ns=capture_ns, privacy=privacy)
+        envelope = (cursor_hook_envelope if cursor else hook_envelope)(
+            kept, capture_ns=capture_ns, privacy=privacy
+        )
         if omitted:
             envelope["metadata"].update(payload_bytes=len(raw), containers_omitted=omitted)
         line = dumps(envelope).encode()
     except Exception as exc:
         # A salt that cannot be read (SaltError) or a bug in filtering must not lose the call, nor let
         # unfiltered content or unsalted hashes through: the envelope sent then holds sizes only.
-        line = dumps(_error_envelope(raw, capture_ns, exc)).encode()
+        line = dumps(_error_envelope(raw, capture_ns, exc, cursor=cursor)).encode()
     url = config.get("redis") or "unix://" + os.path.join(home, "redis", "redis.sock")
     try:
         xadd(url, EVENTS_STREAM, {"event": line})
         return "redis"
     except Exception:
-        spool_append(home, line)
+        spool_append(home, line, name=CURSOR_PLATFORM if cursor else PLATFORM)
         return "spool"
 
 
@@ -106,11 +116,11 @@ def _pruned_raw(raw: bytes) -> tuple[bytes, int]:
     return (dumps(pruned).encode(), omitted) if omitted else (raw, 0)
 
 
-def _error_envelope(raw: bytes, capture_ns: int, exc: Exception) -> dict:
+def _error_envelope(raw: bytes, capture_ns: int, exc: Exception, *, cursor: bool = False) -> dict:
     stamp = iso_from_ns(capture_ns)
     return {
-        "event_id": f"cc:h:error:{capture_ns}:{os.getpid()}",
-        "platform": PLATFORM,
+        "event_id": f"{'cu' if cursor else 'cc'}:h:error:{capture_ns}:{os.getpid()}",
+        "platform": CURSOR_PLATFORM if cursor else PLATFORM,
         "source": "hook",
         "event_type": "unknown",
         "session_id": "unknown",
@@ -122,10 +132,18 @@ def _error_envelope(raw: bytes, capture_ns: int, exc: Exception) -> dict:
 
 def main() -> None:
     capture_ns = time.time_ns()
+    target = sys.argv[1] if len(sys.argv) > 1 else "claude-code"
     try:
         raw = sys.stdin.buffer.read()
+        if target == CURSOR:
+            # First: Cursor reads stdout once we exit, and whatever happens below must not cost the
+            # user the reply. One write() of a few bytes to a pipe is atomic.
+            try:  # noqa: SIM105 - contextlib costs an import
+                os.write(1, cursor_hook_reply(raw))
+            except BaseException:
+                pass
         home = os.environ.get("BLUEPLANE_HOME") or os.path.expanduser("~/.blueplane")
-        capture(raw, home=home, capture_ns=capture_ns)
+        capture(raw, home=home, capture_ns=capture_ns, target=target)
     except BaseException:  # a telemetry hook must never fail the assistant
         pass
     # Skip interpreter teardown: nothing is buffered, and the assistant may be waiting on us.
@@ -145,13 +163,17 @@ if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     try:
         from claude_events import PLATFORM, hook_envelope, iso_from_ns
+        from cursor_events import PLATFORM as CURSOR_PLATFORM
+        from cursor_events import hook_envelope as cursor_hook_envelope
+        from cursor_events import hook_reply as cursor_hook_reply
         from jsonlite import dumps, loads
         from privacy import Privacy, salt_load
         from resp import xadd
         from spool import spool_append
     except BaseException:
-        # Half a checkout (a sibling module gone): still read the payload, or Claude Code, which
-        # may be writing it yet, would meet a pipe without a reader.
+        # Half a checkout (a sibling module gone): still read the payload, or the assistant, which
+        # may be writing it yet, would meet a pipe without a reader. Nothing is printed: Cursor's
+        # installed command line prints its reply when we print none.
         try:  # noqa: SIM105 - contextlib costs an import
             sys.stdin.buffer.read()
         except BaseException:
@@ -160,6 +182,9 @@ if __name__ == "__main__":
     main()
 else:
     from .claude_events import PLATFORM, hook_envelope, iso_from_ns
+    from .cursor_events import PLATFORM as CURSOR_PLATFORM
+    from .cursor_events import hook_envelope as cursor_hook_envelope
+    from .cursor_events import hook_reply as cursor_hook_reply
     from .jsonlite import dumps, loads
     from .privacy import Privacy, salt_load
     from .resp import xadd

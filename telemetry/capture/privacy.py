@@ -59,6 +59,19 @@ HOOK_IDS = frozenset(
 )  # fmt: skip
 HOOK_PATHS = frozenset({"cwd", "transcript_path", "agent_transcript_path", "file_path", "old_cwd", "new_cwd"})
 
+# Cursor's hook payload top level (docs/wire-format.md, "Cursor events"). `prompt`, `text`, `output`,
+# `content`, `edits`, `tool_input`, `tool_output`, `result_json`, `command`, `url`, `attachments`,
+# `user_email`, `error_message` ... are content; `workspace_roots` is a list of paths.
+CURSOR_HOOK_IDS = frozenset(
+    {
+        "hook_event_name", "hookEventName", "conversation_id", "generation_id", "session_id", "model",
+        "cursor_version", "tool_name", "toolName", "tool_use_id", "status", "reason", "final_status",
+        "composer_mode", "failure_type", "subagent_type", "trigger",
+    }
+)  # fmt: skip
+CURSOR_HOOK_PATHS = frozenset({"cwd", "file_path", "transcript_path", "agent_transcript_path"})
+CURSOR_HOOK_PATH_LISTS = frozenset({"workspace_roots"})
+
 # A transcript record's envelope (every record type shares one level).
 RECORD_IDS = frozenset(
     {
@@ -154,6 +167,17 @@ class Privacy:
         if self.store_content:
             return payload
         return self._level(payload, HOOK_IDS, HOOK_PATHS)
+
+    def cursor_hook_filter(self, payload: dict) -> dict:
+        """A Cursor hook payload (a JSON object) as it may be stored."""
+        if self.store_content:
+            return payload
+        out = self._level(payload, CURSOR_HOOK_IDS, CURSOR_HOOK_PATHS)
+        for key in CURSOR_HOOK_PATH_LISTS & payload.keys():
+            value = payload[key]
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                out[key] = [self.path(v) for v in value]
+        return out
 
     def record_filter(self, record: dict) -> dict:
         """A transcript record (a JSON object) as it may be stored."""
