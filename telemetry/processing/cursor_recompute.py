@@ -44,7 +44,7 @@ def cursor_hooks_join(session: Session, touched: Touched) -> None:
         partner = _earliest(
             c for c in calls if c.message_key == hook.message_key and c.target_hash == hook.target_hash
         )
-        if partner is None and hook.mcp_server:
+        if partner is None and hook.tool_name.startswith("mcp_"):
             partner = _earliest(
                 c for c in calls if c.message_key == hook.message_key and _same_mcp_tool(hook, c)
             )
@@ -63,13 +63,13 @@ def _earliest(calls) -> ToolCall | None:
 
 
 def _same_mcp_tool(hook: ToolCall, call: ToolCall) -> bool:
-    """Whether a recorded MCP call (`mcp_<server>_<tool>`) is of the tool a hook reported: the hook names
-    the server only as well as its payload allows (how the server is launched), so its target can differ
-    from the record's; the tool's own name is the same on both sides."""
-    prefix = f"mcp_{hook.mcp_server}_"
-    if not call.mcp_server or not hook.tool_name.startswith(prefix):
-        return False
-    return call.tool_name.endswith("_" + hook.tool_name[len(prefix) :])
+    """Whether a recorded MCP call (`mcp_<server>_<tool>`) is of the tool a hook reported (named
+    `mcp_[<server>_]<tool>` by cursor.py): the hook knows the server only as well as its payload says
+    (how it is launched, if at all), so its target can differ from the record's; the tool's own name is
+    the same on both sides."""
+    prefix = f"mcp_{hook.mcp_server}_" if hook.mcp_server else "mcp_"
+    tool = hook.tool_name[len(prefix) :] if hook.tool_name.startswith(prefix) else ""
+    return bool(tool and call.mcp_server) and call.tool_name.endswith("_" + tool)
 
 
 def _call_order(row: ToolCall) -> tuple:

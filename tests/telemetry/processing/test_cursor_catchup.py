@@ -91,8 +91,9 @@ def snapshot() -> dict[str, Any]:
         "changes": sorted(_row(c) for c in CodeChange.objects.all()),
         "issues": sorted((i.kind, i.detail) for i in DataIssue.objects.all()),
         "ai_commits": sorted(_row(c) for c in AiCommit.objects.all()),
-        "ai_code": sorted(_row(c) for c in AiCodeLine.objects.all())
-        + [(c.hash, c.session.session_id if c.session else None) for c in AiCodeLine.objects.all()],
+        "ai_code": sorted(
+            (*_row(c), c.session.session_id if c.session else "") for c in AiCodeLine.objects.all()
+        ),
         "usage": sorted(_row(u) for u in UsageHour.objects.all()),
         "tool_hours": sorted(_row(u) for u in ToolHour.objects.all()),
         "activity": sorted(_row(u) for u in ActivityHour.objects.all()),
