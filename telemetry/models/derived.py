@@ -109,6 +109,9 @@ class TurnKind(models.TextChoices):
     SUBAGENT_RUN = "subagent_run"
     API_ERROR = "api_error"
     RATE_LIMITS = "rate_limits"  # the official limits a status line saw (detail holds them)
+    # Cursor: the start of a turn (a generation record) whose prompt has not been recorded: it becomes
+    # the user_prompt once that is seen, and is never counted as a turn itself.
+    GENERATION = "generation"
 
 
 class Turn(models.Model):

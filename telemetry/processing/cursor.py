@@ -5,7 +5,7 @@ or writes the database. A session is one conversation (composer): the envelope's
 composerId, which is also a hook's conversation_id. Hooks and database records of the same thing get
 the same identity where Cursor gives one, so the merge counts them once:
 - a prompt: `prompt:<generation_id>` (beforeSubmitPrompt; a user bubble's request_id; a generation
-  record, which gives only the turn's start time and is kind GENERATION until its prompt is seen);
+  record, which gives only the turn's start time and is kind `generation` until its prompt is seen);
   a user bubble without a request id is `bubble:<bubbleId>`;
 - an assistant message: each assistant bubble, `bubble:<bubbleId>` (tool-call bubbles count as
   messages, as Cursor's own counts do). The hooks afterAgentResponse and stop name no bubble: they are
@@ -43,8 +43,9 @@ from .facts import (
 # Events of Cursor's AI-tracking database that name no conversation use this session id; it is not a
 # session, and no Session row is made for it (rows.facts_apply).
 AI_TRACKING_SESSION = "cursor-ai-tracking"
-# A generation record alone: the start of a turn whose prompt has not been seen (yet). Not a TurnKind,
-# so no count includes it; merged with its prompt it becomes a user_prompt (the larger text wins).
+# TurnKind.GENERATION: a generation record alone, the start of a turn whose prompt has not been seen
+# (yet); no count includes it, and merged with its prompt it becomes a user_prompt (turn_merge keeps the
+# larger kind text, and "user_prompt" > "generation").
 GENERATION = "generation"
 
 # Hook events that say nothing the derived tables keep (yet); anything else unknown is a DataIssue.

@@ -4,6 +4,7 @@ import itertools
 from datetime import timedelta
 from decimal import Decimal
 
+from telemetry.models import TurnKind
 from telemetry.processing.bounds import facts_fit
 from telemetry.processing.cursor import AI_TRACKING_SESSION, GENERATION, cursor_facts
 from telemetry.processing.facts import (
@@ -237,3 +238,8 @@ def test_the_whole_conversation_derives_without_issues() -> None:
     kinds = sorted(t.kind for t in reduced.turns.values())
     assert kinds.count("user_prompt") == 2
     assert kinds.count("assistant_response") == 6 + 2  # bubbles, and the hooks' two responses (joined later)
+
+
+def test_the_generation_kind_is_the_models_and_loses_to_a_prompt() -> None:
+    assert GENERATION == TurnKind.GENERATION
+    assert max(GENERATION, TurnKind.USER_PROMPT) == TurnKind.USER_PROMPT  # what turn_merge relies on
