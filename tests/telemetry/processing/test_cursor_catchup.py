@@ -30,6 +30,7 @@ from telemetry.models import (
 from telemetry.processing.catchup import session_catch_up
 from telemetry.processing.cursor import AI_TRACKING_SESSION
 from telemetry.processing.lifecycle import sessions_idle_close
+from telemetry.processing.purge import everything_purge, purge_select, sessions_purge
 from telemetry.processing.rebuild import derived_rebuild_all
 from telemetry.wire import EVENTS_STREAM
 from tests.factories import entry
@@ -287,3 +288,12 @@ def test_conversation_fields_come_from_the_newest_revision_in_either_order(redis
         conversation = Conversation.objects.get(conversation_id=CONV)
         assert (conversation.archived, conversation.mode, conversation.lines_added) == (True, "agent", 4)
         assert json.dumps(conversation.title) == '""'  # the title's text was not kept
+
+
+def test_purge_removes_a_conversations_ai_code_lines_and_everything_the_ai_tracking_rows(redis) -> None:
+    feed(redis, ev.conversation_db() + ai_tracking())
+    sessions_purge(purge_select(session_id=CONV), client=redis)
+    assert not AiCodeLine.objects.filter(hash="h-composer").exists()
+    assert AiCodeLine.objects.filter(hash="h-tab").exists() and AiCommit.objects.exists()
+    everything_purge(client=redis)
+    assert not AiCodeLine.objects.exists() and not AiCommit.objects.exists()
