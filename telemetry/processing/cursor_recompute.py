@@ -94,9 +94,9 @@ def _change_move(session: Session, old_key: str, new_key: str, touched: Touched)
 
 def cursor_responses_join(session: Session, touched: Touched) -> None:
     """The hooks' response of a generation (`response:<generation>`: afterAgentResponse, stop) belongs to
-    the generation's last assistant text bubble once that is stored: the stop hook's tokens move into
-    that bubble's detail (from any other bubble that held them before a later one arrived) and the
-    response row is dropped. Then every response's token columns follow its detail (`_tokens`)."""
+    the generation's last assistant text bubble (else its last bubble) once that is stored: the stop
+    hook's tokens move into that bubble's detail (from any other bubble that held them before a later
+    one arrived) and the response row is dropped. Then every response's token columns follow its detail (`_tokens`)."""
     rows = list(Turn.objects.filter(session=session, kind=TurnKind.ASSISTANT_RESPONSE))
     by_generation: dict[str, list[Turn]] = {}
     for row in rows:
@@ -105,10 +105,14 @@ def cursor_responses_join(session: Session, touched: Touched) -> None:
             by_generation.setdefault(generation, []).append(row)
     dropped = set()
     for generation, turns in by_generation.items():
-        texts = [t for t in turns if t.key.startswith(BUBBLE_KEY) and t.detail.get("text") == 1]
-        if not texts:
+        bubbles = [t for t in turns if t.key.startswith(BUBBLE_KEY)]
+        if not bubbles:
             continue
-        target = max(texts, key=lambda t: (_int(t.detail.get("position")), t.key))
+        # The last text bubble; a generation that ended without one (stopped during a tool call) has
+        # its response in its last bubble, whatever it is, so the hooks' response is not a second one.
+        target = max(
+            bubbles, key=lambda t: (t.detail.get("text") == 1, _int(t.detail.get("position")), t.key)
+        )
         stop = {}
         for turn in turns:
             for name in _STOP_KEYS:

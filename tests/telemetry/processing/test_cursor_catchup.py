@@ -297,3 +297,20 @@ def test_purge_removes_a_conversations_ai_code_lines_and_everything_the_ai_track
     assert AiCodeLine.objects.filter(hash="h-tab").exists() and AiCommit.objects.exists()
     everything_purge(client=redis)
     assert not AiCodeLine.objects.exists() and not AiCommit.objects.exists()
+
+
+def test_a_generation_stopped_during_a_tool_call_has_one_response(redis) -> None:
+    """No text bubble: the hooks' response is the generation's last bubble, not a second response."""
+    gen = "99999999-0000-0000-0000-000000000000"
+    events = [
+        ev.bubble(CONV, "u", role="user", ms=T0, request_id=gen, position=0),
+        ev.bubble(CONV, "t", role="assistant", ms=T0 + 10, request_id=gen, position=1, tokens=None,
+                  tool=ev.shell_tool(ev.SHELL, tool_use_id="toolu_x", status="cancelled")),
+        ev.hook("stop", CONV, gen, T0 + 20, status="aborted", loop_count=0, input_tokens=5, output_tokens=1),
+    ]  # fmt: skip
+    for order in (events, list(reversed(events))):
+        derived_reset(redis)
+        feed(redis, order)
+        (response,) = Turn.objects.filter(kind=TurnKind.ASSISTANT_RESPONSE)
+        assert (response.key, response.input_tokens, response.tokens_known) == ("bubble:t", 5, True)
+        assert ToolCall.objects.get().status == "interrupted"
