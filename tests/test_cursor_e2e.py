@@ -35,6 +35,7 @@ from telemetry.processing.cursor_recompute import REST_TOOL
 from tests.support.cursor import DATA_HOME, GROUND_TRUTH, HOOK_CALLS, cursor_home
 from tests.telemetry.processing.test_cursor_catchup import derived_reset, snapshot
 from tests.telemetry.test_consumer import drain, make_consumer
+from tests.test_slowpath_e2e import all_caught_up, fastpath, raw_count, running, wait_for, worker
 
 pytestmark = pytest.mark.django_db
 
@@ -229,3 +230,23 @@ def test_hooks_and_databases_in_any_order_give_one_set_of_rows(redis, home: Path
     lines = [edit_lines(e["edits"]) for e in edits if e["conversation_id"] == DELETED]
     assert (deleted.lines_added, deleted.lines_removed) == tuple(map(sum, zip(*lines, strict=True)))
     assert not Conversation.objects.filter(session=deleted).exclude(revision="").exists()
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_real_fast_path_and_worker_processes_give_the_ground_truth(redis, home: Path) -> None:
+    """The same through real processes: `runfastpath` and a Celery worker, as `blueplane up` runs them."""
+    events = database_envelopes(home) + hook_envelopes()
+    with running(worker("cursor"), fastpath()) as procs:
+        for raw in events:
+            redis.xadd(wire.EVENTS_STREAM, {"event": raw})
+        wait_for(lambda: raw_count() == len(events), "raw rows", procs)
+        wait_for(all_caught_up, "derived rows", procs)
+    got = figures(composer_sessions())
+    stop = GROUND_TRUTH["hooks"]["stop_tokens"]
+    expected = {key: TOTALS[key] for key in got}
+    expected["tokens_by_model"] = {
+        **TOTALS["tokens_by_model"],
+        "default": {"input": stop["input_tokens"], "output": stop["output_tokens"]},
+    }
+    assert got == expected
