@@ -87,6 +87,10 @@ class Conversation(models.Model):
     # can hold edits no single event reported; None: not recorded.
     lines_added = models.IntegerField(null=True, blank=True)
     lines_removed = models.IntegerField(null=True, blank=True)
+    # Which revision of the assistant's record the fields above come from (Cursor: the composer's
+    # last-updated time, zero-padded, then its revision id), so a catch-up keeps the newest whatever
+    # order revisions arrive in. "" while none was seen.
+    revision = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         db_table = "conversations"
@@ -105,6 +109,9 @@ class TurnKind(models.TextChoices):
     SUBAGENT_RUN = "subagent_run"
     API_ERROR = "api_error"
     RATE_LIMITS = "rate_limits"  # the official limits a status line saw (detail holds them)
+    # Cursor: the start of a turn (a generation record) whose prompt has not been recorded: it becomes
+    # the user_prompt once that is seen, and is never counted as a turn itself.
+    GENERATION = "generation"
 
 
 class Turn(models.Model):

@@ -44,7 +44,18 @@ from django.db.models import BigIntegerField, F, Sum, Value
 from django.db.models.functions import Cast, Round
 
 from .costunits import COST_SCALE, COST_SPLIT_BITS
-from .facts import ChangeFact, Fact, IssueFact, IssueKind, SessionFact, ToolFact, TurnFact
+from .facts import (
+    AiCodeFact,
+    AiCommitFact,
+    ChangeFact,
+    ConversationFact,
+    Fact,
+    IssueFact,
+    IssueKind,
+    SessionFact,
+    ToolFact,
+    TurnFact,
+)
 
 VALUE_OUT_OF_RANGE = IssueKind.VALUE_OUT_OF_RANGE
 TIME_OUT_OF_RANGE = IssueKind.TIME_OUT_OF_RANGE
@@ -63,6 +74,7 @@ TIME_MAX = datetime(9999, 12, 30, tzinfo=UTC)
 TURN_KEY_LENGTH = 300  # Turn.key, ToolCall.message_key
 TOOL_KEY_LENGTH = 128  # ToolCall.tool_use_id (and CodeChange.key, which is a tool-use id)
 SESSION_ID_LENGTH = 256  # Session.session_id, Session.parent_session_id
+AI_CODE_HASH_LENGTH = 128  # AiCodeLine.hash
 _DIGEST_CHARS = 16
 _TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_write_1h_tokens",
                  "cache_read_tokens")  # fmt: skip
@@ -227,11 +239,42 @@ def _session_fit(f: SessionFact, problems: _Problems) -> SessionFact:
     return replace(f, parent_session_id="")
 
 
+def _conversation_fit(f: ConversationFact, problems: _Problems) -> ConversationFact:
+    changes: dict[str, Any] = {}
+    for name in ("lines_added", "lines_removed"):
+        value = getattr(f, name)
+        if not _small_ok(value):
+            changes[name] = _count(value, INT32_MAX, f"conversation {name}", problems, none=None)
+    return replace(f, **changes) if changes else f
+
+
+def _ai_commit_fit(f: AiCommitFact, problems: _Problems) -> AiCommitFact:
+    counts = tuple(
+        c if _small_ok(c) else _count(c, INT32_MAX, f"commit {f.commit_hash[:12]} count", problems, none=None)
+        for c in f.counts
+    )
+    changes: dict[str, Any] = {"counts": counts} if counts != f.counts else {}
+    if not _in_time(f.commit_date):
+        problems.add(f"commit {f.commit_hash[:12]} commit_date", f.commit_date.isoformat(), None)
+        changes["commit_date"] = None
+    return replace(f, **changes) if changes else f
+
+
+def _ai_code_fit(f: AiCodeFact, problems: _Problems) -> AiCodeFact:
+    return replace(f, hash=key_fit(f.hash, AI_CODE_HASH_LENGTH)) if len(f.hash) > AI_CODE_HASH_LENGTH else f
+
+
 def _event_time(fact: Fact) -> datetime | None:
     """The event's own time, which every fact but a tool call's computed start carries."""
     kind = type(fact)
     if kind is SessionFact:
         return fact.ts
+    if kind is ConversationFact:
+        return fact.updated_at
+    if kind is AiCommitFact:
+        return fact.scored_at
+    if kind is AiCodeFact:
+        return fact.created_at
     if kind is TurnFact or kind is ChangeFact:
         return fact.timestamp
     if kind is ToolFact:
@@ -301,7 +344,28 @@ def _session_ok(f: SessionFact) -> bool:
     return TIME_MIN <= f.ts <= TIME_MAX and len(f.parent_session_id) <= SESSION_ID_LENGTH
 
 
-_OK = {TurnFact: _turn_ok, ToolFact: _tool_ok, ChangeFact: _change_ok, SessionFact: _session_ok}
+def _conversation_ok(f: ConversationFact) -> bool:
+    return TIME_MIN <= f.updated_at <= TIME_MAX and _small_ok(f.lines_added) and _small_ok(f.lines_removed)
+
+
+def _ai_commit_ok(f: AiCommitFact) -> bool:
+    return TIME_MIN <= f.scored_at <= TIME_MAX and _in_time(f.commit_date) and all(map(_small_ok, f.counts))
+
+
+def _ai_code_ok(f: AiCodeFact) -> bool:
+    return TIME_MIN <= f.created_at <= TIME_MAX and len(f.hash) <= AI_CODE_HASH_LENGTH
+
+
+_OK = {
+    TurnFact: _turn_ok,
+    ToolFact: _tool_ok,
+    ChangeFact: _change_ok,
+    SessionFact: _session_ok,
+    ConversationFact: _conversation_ok,
+    AiCommitFact: _ai_commit_ok,
+    AiCodeFact: _ai_code_ok,
+}
+_FIT = {ConversationFact: _conversation_fit, AiCommitFact: _ai_commit_fit, AiCodeFact: _ai_code_fit}
 
 
 def _all_ok(facts: list[Fact], ident: int, raw_seq: int | None) -> bool:
@@ -313,7 +377,7 @@ def _all_ok(facts: list[Fact], ident: int, raw_seq: int | None) -> bool:
             if kind is IssueFact:
                 if fact.seq != ident or fact.raw_seq != raw_seq:
                     return False
-            elif len(fact.session_id) > SESSION_ID_LENGTH or not _OK[kind](fact):
+            elif len(getattr(fact, "session_id", "")) > SESSION_ID_LENGTH or not _OK[kind](fact):
                 return False
     except TypeError:  # a value of an odd type: fitting says what it becomes
         return False
@@ -337,7 +401,7 @@ def facts_fit(facts: list[Fact], *, ident: int, session_id: str, raw_seq: int | 
         moment = _event_time(fact)
         if not _in_time(moment):
             return [IssueFact("", ident, TIME_OUT_OF_RANGE, f"event time {moment.isoformat()}", raw_seq)]
-        if len(fact.session_id) > SESSION_ID_LENGTH:
+        if len(getattr(fact, "session_id", "")) > SESSION_ID_LENGTH:
             problems.add("session_id", fact.session_id, session_id)
             fact = replace(fact, session_id=session_id)
             if kind is SessionFact:
@@ -350,6 +414,8 @@ def facts_fit(facts: list[Fact], *, ident: int, session_id: str, raw_seq: int | 
             fact = _change_fit(fact, problems)
         elif kind is SessionFact:
             fact = _session_fit(fact, problems)
+        elif kind in _FIT:
+            fact = _FIT[kind](fact, problems)
         out.append(fact)
     if problems.notes:
         out.append(IssueFact("", ident, VALUE_OUT_OF_RANGE, "; ".join(problems.notes)[:500], raw_seq))

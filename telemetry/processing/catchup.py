@@ -2,8 +2,7 @@
 effect, a bounded piece at a time, one failing session never holding back another.
 
 `session_catch_up` reads at most SLOWPATH_MAX_EVENTS raw events after the session's watermark
-(SessionProgress.processed_seq), turns them into facts (per platform: claude.py; Cursor only feeds the
-session's times for now) fitted to their columns (bounds.py), merges the facts into the stored rows,
+(SessionProgress.processed_seq), turns them into facts (per platform: claude.py, cursor.py) fitted to their columns (bounds.py), merges the facts into the stored rows,
 recomputes what is a function of the stored rows (session counters, fork de-duplication, edit status,
 latencies, orphan tool results), refreshes the rollups of the buckets it changed, and moves the
 watermark past what it read: all in ONE transaction. A crash anywhere rolls all of it back; a repeat
@@ -37,9 +36,9 @@ from django.db import transaction
 from ..models import RAW_TRACE_MODELS, SessionProgress
 from ..store.keys import session_key
 from ..store.units import session_events_iter
-from . import claude, failures
+from . import claude, cursor, failures
 from .bounds import event_ident, facts_fit
-from .facts import Fact, IssueFact, IssueKind, Reduced, SessionFact, facts_reduce
+from .facts import Fact, IssueFact, IssueKind, Reduced, facts_reduce
 from .recompute import ORPHAN_RESULT, session_finalize
 from .refresh import buckets_deferred, buckets_refresh
 from .rows import Touched, facts_apply, progress_lock, sql_fetch
@@ -56,22 +55,12 @@ _NEVER = datetime.min.replace(tzinfo=UTC)
 SessionKey = tuple[str, str]
 
 
-def _cursor_facts(*, seq: int, event: dict) -> list[Fact]:
-    # TODO: Cursor derivation (composers as conversations, bubbles as turns) is not written yet; until
-    # then a Cursor session only gets its first and last event times.
-    ts = claude.ts_parse(event.get("timestamp"))
-    session = event.get("session_id")
-    if ts is None or not isinstance(session, str):
-        return [IssueFact(str(session), seq, IssueKind.BAD_ENVELOPE, "missing session or timestamp")]
-    return [SessionFact(session, ts)]
-
-
 # Per platform: one stored envelope -> facts. A platform's derivation slots in here. Its `seq` argument
 # names the event: every stored copy of one event gets the same number (bounds.event_ident), so keys
 # and issues built from it merge copies instead of counting them twice.
 DERIVERS: dict[str, Callable[..., list[Fact]]] = {
     "claude_code": claude.claude_facts,
-    "cursor": _cursor_facts,
+    "cursor": cursor.cursor_facts,
 }
 
 

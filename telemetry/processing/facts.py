@@ -92,6 +92,7 @@ class TurnFact:
     agent_id: str = ""
     rank: tuple | None = None
     detail: dict = field(default_factory=dict)
+    tokens_known: bool = True  # False: the assistant did not record this response's tokens (Cursor)
 
 
 _USAGE_FIELDS = (
@@ -136,6 +137,7 @@ def turn_merge(a: TurnFact, b: TurnFact) -> TurnFact:
         agent_id=_text(a.agent_id, b.agent_id),
         rank=rank,
         detail=detail_merge(a.detail, b.detail),
+        tokens_known=a.tokens_known or b.tokens_known,
         **usage,
     )
 
@@ -162,6 +164,8 @@ class ToolFact:
     seen_in_transcript: bool = False
     error_hash: str = ""  # of the error's text (claude.error_digest); never the text unless content is kept
     error_text: str = ""  # the text's start, only when the event kept content (opt-in)
+    target_hash: str = ""  # salted hash of what the call acted on (Cursor: joins its hooks to its record)
+    mcp_server: str = ""  # set by platforms whose tool names do not say it unambiguously (Cursor)
 
     @property
     def duration_ms(self) -> int | None:
@@ -170,13 +174,19 @@ class ToolFact:
         return round((self.finished_at - self.started_at).total_seconds() * 1000)
 
 
+def _tool_name_rank(fact: ToolFact) -> tuple[bool, str]:
+    # A name reported by the transcript (Cursor: its database record) wins over a hook's name for the same
+    # call (Cursor's hooks name tools differently); among equals the larger: a total order.
+    return (fact.seen_in_transcript and bool(fact.tool_name), fact.tool_name)
+
+
 def tool_merge(a: ToolFact, b: ToolFact) -> ToolFact:
     error = max((a.error_hash, a.error_text), (b.error_hash, b.error_text))
     status = a.status if TOOL_STATUS_RANK[a.status] >= TOOL_STATUS_RANK[b.status] else b.status
     return ToolFact(
         session_id=a.session_id,
         tool_use_id=a.tool_use_id,
-        tool_name=_text(a.tool_name, b.tool_name),
+        tool_name=max(_tool_name_rank(a), _tool_name_rank(b))[1],
         started_at=_min(a.started_at, b.started_at),
         finished_at=_max(a.finished_at, b.finished_at),
         status=status,
@@ -188,6 +198,8 @@ def tool_merge(a: ToolFact, b: ToolFact) -> ToolFact:
         # Hash and text as a pair, so a row never shows one reading's text under another's hash.
         error_hash=error[0],
         error_text=error[1],
+        target_hash=_text(a.target_hash, b.target_hash),
+        mcp_server=_text(a.mcp_server, b.mcp_server),
     )
 
 
@@ -216,6 +228,88 @@ def change_merge(a: ChangeFact, b: ChangeFact) -> ChangeFact:
         path_hash=_text(a.path_hash, b.path_hash),
         lines_added=max(a.lines_added, b.lines_added),
         lines_removed=max(a.lines_removed, b.lines_removed),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationFact:
+    """What one revision of a conversation record says (Cursor's composer). `revision` orders the
+    revisions totally (last-updated time zero-padded, then the revision id): the newest wins whole, so
+    its fields stay consistent with each other."""
+
+    session_id: str
+    revision: str
+    updated_at: datetime
+    archived: bool = False
+    mode: str = ""
+    title: str = ""
+    lines_added: int | None = None  # the assistant's own totals; None: not recorded
+    lines_removed: int | None = None
+
+
+def conversation_merge(a: ConversationFact, b: ConversationFact) -> ConversationFact:
+    return a if (a.revision, repr(a)) >= (b.revision, repr(b)) else b
+
+
+# AiCommit's counters, in the order AiCommitFact.counts holds them (scored_commits' columns, snake_case).
+AI_COMMIT_COUNTS = (
+    "lines_added", "lines_deleted", "tab_lines_added", "tab_lines_deleted", "composer_lines_added",
+    "composer_lines_deleted", "human_lines_added", "human_lines_deleted", "blank_lines_added",
+    "blank_lines_deleted",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class AiCommitFact:
+    """One revision of a commit Cursor scored (per commit and branch). The newest scoring wins whole;
+    ties are broken by the values themselves, so the order is total without a stored revision id."""
+
+    commit_hash: str
+    branch: str
+    scored_at: datetime
+    commit_date: datetime | None = None
+    counts: tuple[int | None, ...] = (None,) * len(AI_COMMIT_COUNTS)
+    v1_ai_percentage: Decimal | None = None
+    v2_ai_percentage: Decimal | None = None
+
+    @property
+    def order(self) -> tuple:
+        return (
+            self.scored_at,
+            tuple(-1 if c is None else c for c in self.counts),
+            str(self.v1_ai_percentage),
+            str(self.v2_ai_percentage),
+            self.commit_date.isoformat() if self.commit_date else "",
+        )
+
+
+def ai_commit_merge(a: AiCommitFact, b: AiCommitFact) -> AiCommitFact:
+    return a if a.order >= b.order else b
+
+
+@dataclass(frozen=True, slots=True)
+class AiCodeFact:
+    """A fragment of code Cursor recorded as AI-written (by its own hash); `session_id` is the
+    conversation it belongs to, "" when Cursor recorded none."""
+
+    hash: str
+    session_id: str
+    created_at: datetime
+    source: str = ""
+    model: str = ""
+    file_extension: str = ""
+    request_id: str = ""
+
+
+def ai_code_merge(a: AiCodeFact, b: AiCodeFact) -> AiCodeFact:
+    return AiCodeFact(
+        hash=a.hash,
+        session_id=_text(a.session_id, b.session_id),
+        created_at=min(a.created_at, b.created_at),
+        source=_text(a.source, b.source),
+        model=_text(a.model, b.model),
+        file_extension=_text(a.file_extension, b.file_extension),
+        request_id=_text(a.request_id, b.request_id),
     )
 
 
@@ -250,7 +344,9 @@ class IssueFact:
     raw_seq: int | None = None
 
 
-Fact = SessionFact | TurnFact | ToolFact | ChangeFact | IssueFact
+Fact = (
+    SessionFact | TurnFact | ToolFact | ChangeFact | IssueFact | ConversationFact | AiCommitFact | AiCodeFact
+)
 
 
 def fact_key(fact: Fact) -> tuple:
@@ -263,6 +359,12 @@ def fact_key(fact: Fact) -> tuple:
         return ("change", fact.session_id, fact.key)
     if isinstance(fact, IssueFact):
         return ("issue", fact.session_id, fact.seq, fact.kind)
+    if isinstance(fact, ConversationFact):
+        return ("conversation", fact.session_id)
+    if isinstance(fact, AiCommitFact):
+        return ("ai_commit", fact.commit_hash, fact.branch)
+    if isinstance(fact, AiCodeFact):
+        return ("ai_code", fact.hash)
     return ("session", fact.session_id)
 
 
@@ -319,6 +421,16 @@ class Reduced:
     tools: dict[tuple, ToolFact] = field(default_factory=dict)
     changes: dict[tuple, ChangeFact] = field(default_factory=dict)
     issues: dict[tuple, IssueFact] = field(default_factory=dict)
+    conversations: dict[tuple, ConversationFact] = field(default_factory=dict)
+    ai_commits: dict[tuple, AiCommitFact] = field(default_factory=dict)
+    ai_code: dict[tuple, AiCodeFact] = field(default_factory=dict)
+
+
+_MERGED = {
+    ConversationFact: ("conversations", conversation_merge),
+    AiCommitFact: ("ai_commits", ai_commit_merge),
+    AiCodeFact: ("ai_code", ai_code_merge),
+}
 
 
 def facts_reduce(facts: list[Fact], into: Reduced | None = None) -> Reduced:
@@ -337,6 +449,11 @@ def facts_reduce(facts: list[Fact], into: Reduced | None = None) -> Reduced:
         elif isinstance(fact, ChangeFact):
             old = out.changes.get(key)
             out.changes[key] = fact if old is None else change_merge(old, fact)
+        elif type(fact) in _MERGED:
+            name, merge = _MERGED[type(fact)]
+            into_ = getattr(out, name)
+            old = into_.get(key)
+            into_[key] = fact if old is None else merge(old, fact)
         else:
             out.issues.setdefault(key, fact)
     return out

@@ -38,6 +38,8 @@ from django.db.models import Count, Q
 from ..models import (
     RAW_TRACE_MODELS,
     ActivityHour,
+    AiCodeLine,
+    AiCommit,
     CodeChange,
     Conversation,
     DataIssue,
@@ -54,6 +56,7 @@ from ..models import (
 from ..store import archive, removal
 from ..wire import CDC_STREAM, DERIVED_STREAM, DIRTY_SESSIONS, DLQ_STREAM, EVENTS_STREAM, GROUP, session_field
 from . import live, rollups
+from .cursor import AI_TRACKING_SESSION
 
 Key = tuple[str, str]  # (platform, session_id)
 _IN_CHUNK = 500
@@ -280,7 +283,14 @@ def sessions_purge(selection: PurgeSelection, *, client: redis.Redis) -> PurgeCo
         project_ids = _project_ids(pks)
         _derived_count(pks, counts)
         for i in range(0, len(pks), _IN_CHUNK):
+            # A conversation's AI code lines go with it (the link alone would be nulled).
+            AiCodeLine.objects.filter(session_id__in=pks[i : i + _IN_CHUNK]).delete()
             Session.objects.filter(pk__in=pks[i : i + _IN_CHUNK]).delete()
+        if ("cursor", AI_TRACKING_SESSION) in keys:
+            # Cursor's AI-tracking rows that name no conversation have no Session: their raw events are
+            # this session id's, so they go with it.
+            AiCommit.objects.all().delete()
+            AiCodeLine.objects.filter(session=None).delete()
         counts.raw_events, counts.raw_units, counts.watermarks = removal.raw_sessions_delete(sorted(keys))
         for platform, (hours, pids) in sorted(buckets.items()):
             refreshed |= rollups.rollups_refresh(hours=hours, project_ids=pids, platform=platform)

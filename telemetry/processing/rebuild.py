@@ -20,6 +20,8 @@ from django.db import transaction
 from ..models import (
     RAW_TRACE_MODELS,
     ActivityHour,
+    AiCodeLine,
+    AiCommit,
     CodeChange,
     Project,
     RawChunk,
@@ -100,7 +102,7 @@ def derived_rebuild_all(*, now: datetime | None = None) -> RebuildResult:
     result = RebuildResult()
     sessions = sessions_known()
     with transaction.atomic():
-        for model in (UsageHour, ToolHour, ActivityHour, Session, Project):
+        for model in (UsageHour, ToolHour, ActivityHour, AiCodeLine, AiCommit, Session, Project):
             model.objects.all().delete()
         SessionProgress.objects.update(processed_seq=0)
     with refresh.buckets_deferred():  # one recompute per bucket, not one per session

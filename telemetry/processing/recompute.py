@@ -25,20 +25,28 @@ from ..models import (
 )
 from .bounds import INT32_MAX, INT64_MAX, cost_fit, counter_fit
 from .costunits import COST_UNITS_SQL, cost_units_total
+from .cursor_recompute import cursor_composer_rest, cursor_hooks_join, cursor_responses_join
 from .facts import IssueKind
 from .rollups import ACTIVE_GAP_CAP, EPOCH_US_SQL
 from .rows import CHANGES, TOOLS, Touched, row_update, sql_fetch
 
 ORPHAN_RESULT = IssueKind.ORPHAN_RESULT
+CURSOR = "cursor"
 
 
 def session_finalize(session: Session, touched: Touched) -> None:
     # No refresh_from_db: the session was read or saved in this transaction, and what ran since only
     # updated counters of other sessions, which nothing below reads.
+    cursor = session.platform == CURSOR
     if session.parent_session_id:
         _fork_copies_move(session, touched)
+    if cursor:
+        cursor_hooks_join(session, touched)
     _project_propagate(session, touched)
     _changes_status(session, touched)
+    if cursor:
+        cursor_responses_join(session, touched)
+        cursor_composer_rest(session, touched)
     _latencies(session)
     _orphans_record(session)
     _counters(session)
@@ -209,8 +217,8 @@ def _turn_counters(session_pk: int) -> dict:
     # Costs are summed as integers of 10^-8 USD (Turn.cost_usd's precision): exact, like summing the
     # stored Decimals, without converting each one; in two parts, so no sum can overflow (rollups.py).
     rows = sql_fetch(
-        "SELECT kind, model, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_write_tokens),"
-        f" SUM(cache_read_tokens), {COST_UNITS_SQL}"
+        "SELECT kind, model, COUNT(*), SUM(CASE WHEN tokens_known THEN 0 ELSE 1 END), SUM(input_tokens),"
+        f" SUM(output_tokens), SUM(cache_write_tokens), SUM(cache_read_tokens), {COST_UNITS_SQL}"
         " FROM turns WHERE session_id = %s GROUP BY kind, model",
         [session_pk],
     )
@@ -218,9 +226,11 @@ def _turn_counters(session_pk: int) -> dict:
     usage = [0, 0, 0, 0]  # input, output, cache write, cache read
     cost = Decimal(0)
     models = set()
-    for kind, model, n, *sums, cost_high, cost_low in rows:
+    unknown = 0
+    for kind, model, n, without_tokens, *sums, cost_high, cost_low in rows:
         kinds[kind] = kinds.get(kind, 0) + n
         if kind == TurnKind.ASSISTANT_RESPONSE:
+            unknown += int(without_tokens or 0)
             usage = [total + int(x or 0) for total, x in zip(usage, sums, strict=True)]
             cost += cost_units_total(cost_high, cost_low)
             if model:
@@ -238,6 +248,7 @@ def _turn_counters(session_pk: int) -> dict:
         "cache_read_tokens": counter_fit(usage[3], INT64_MAX),
         "cost_usd": cost_fit(cost),
         "models_used": sorted(models),
+        "responses_without_tokens": counter_fit(unknown),
     }
 
 

@@ -182,6 +182,7 @@ def _usage_refresh(hours: set[datetime], pids: set[int], platform: str, unknown_
             out=Sum("output_tokens"),
             cw=Sum("cache_write_tokens"),
             cr=Sum("cache_read_tokens"),
+            unknown=Count("id", filter=Q(tokens_known=False)),
             **cost_units_sums(),
         )
         .order_by()
@@ -198,6 +199,7 @@ def _usage_refresh(hours: set[datetime], pids: set[int], platform: str, unknown_
             cache_write_tokens=counter_fit(r["cw"], INT64_MAX),
             cache_read_tokens=counter_fit(r["cr"], INT64_MAX),
             cost_usd=cost_fit(cost_units_total(r["cost_high"], r["cost_low"])),
+            responses_without_tokens=counter_fit(r["unknown"]),
         )
         for r in rows
     )

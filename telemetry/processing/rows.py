@@ -4,6 +4,7 @@ Part of the catch-up (catchup.py says the guarantee): everything here runs insid
 Merges commute (facts.py), so the rows do not depend on the order facts arrive in.
 """
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,8 @@ from ..models import (
 )
 from . import claude
 from .bounds import INT32_MAX, key_fit
+from .cursor import AI_TRACKING_SESSION
+from .cursor_rows import ai_tracking_apply, conversation_apply
 from .facts import (
     ERROR_TEXT_MAX,
     ChangeFact,
@@ -36,6 +39,9 @@ from .facts import (
     turn_merge,
 )
 from .rollups import hour_floor, project_unknown_id
+
+logger = logging.getLogger(__name__)
+CURSOR = "cursor"
 
 
 @dataclass
@@ -102,7 +108,10 @@ def _conversation_get(session: Session) -> int:
 def facts_apply(platform: str, session_id: str, reduced: Reduced, touched: Touched) -> dict[str, Session]:
     owners = {session_id} | set(reduced.sessions)
     owners |= {k[1] for k in reduced.turns} | {k[1] for k in reduced.tools} | {k[1] for k in reduced.changes}
-    sessions = {sid: _session_get(platform, sid) for sid in sorted(owners)}
+    owners |= {k[1] for k in reduced.conversations}
+    # Cursor's AI-tracking events that name no conversation come under a session id that is no session.
+    sessionless = {AI_TRACKING_SESSION} if platform == CURSOR else set()
+    sessions = {sid: _session_get(platform, sid) for sid in sorted(owners - sessionless)}
     for sid, summary in reduced.sessions.items():
         _session_summary_apply(sessions[sid], summary, touched)
     conversations = {sid: _conversation_get(s) for sid, s in sessions.items()}
@@ -111,6 +120,13 @@ def facts_apply(platform: str, session_id: str, reduced: Reduced, touched: Touch
     tools = [f for f in reduced.tools.values() if f.started_at or f.finished_at]
     _rows_apply(TOOLS, sessions, conversations, tools, touched)
     _rows_apply(CHANGES, sessions, conversations, list(reduced.changes.values()), touched)
+    for (_, sid), fact in sorted(reduced.conversations.items()):
+        if sid in sessions:
+            conversation_apply(conversations[sid], fact)
+    ai_tracking_apply(reduced, sessions)
+    for i in reduced.issues.values():
+        if i.session_id not in sessions:  # an AI-tracking event's: there is no session to count it in
+            logger.warning("%s (event %s of %s:%s): %s", i.kind, i.raw_seq, platform, i.session_id, i.detail)
     issues = [
         DataIssue(
             session=sessions[i.session_id],
@@ -120,6 +136,7 @@ def facts_apply(platform: str, session_id: str, reduced: Reduced, touched: Touch
             detail=i.detail[:500],
         )
         for i in reduced.issues.values()
+        if i.session_id in sessions
     ]
     DataIssue.objects.bulk_create(issues, ignore_conflicts=True)
     return sessions
@@ -179,6 +196,7 @@ def _turn_fact(row: Turn) -> TurnFact:
         agent_id=row.agent_id,
         rank=tuple(rank) if rank is not None else None,
         detail=detail,
+        tokens_known=row.tokens_known,
     )
 
 
@@ -203,6 +221,7 @@ def _turn_values(fact: TurnFact) -> dict:
         "lines": fact.lines,
         "agent_id": fact.agent_id[:128],
         "detail": detail,
+        "tokens_known": fact.tokens_known,
     }
 
 
@@ -295,6 +314,8 @@ def _tool_fact(row: ToolCall) -> ToolFact:
         seen_in_transcript=row.seen_in_transcript,
         error_hash=row.error_hash,
         error_text=row.error_text,
+        target_hash=row.target_hash,
+        mcp_server=row.mcp_server,
     )
 
 
@@ -303,7 +324,7 @@ def _tool_values(fact: ToolFact) -> dict:
     duration = fact.duration_ms
     return {
         "tool_name": fact.tool_name[:128],
-        "mcp_server": claude.mcp_server(fact.tool_name)[:128],
+        "mcp_server": (fact.mcp_server or claude.mcp_server(fact.tool_name))[:128],
         "status": fact.status,
         "error_type": fact.error_type[:128],
         "started_at": fact.started_at,
@@ -317,6 +338,7 @@ def _tool_values(fact: ToolFact) -> dict:
         "seen_in_transcript": fact.seen_in_transcript,
         "error_hash": fact.error_hash[:16],
         "error_text": fact.error_text[:ERROR_TEXT_MAX],
+        "target_hash": fact.target_hash[:64],
     }
 
 
