@@ -116,11 +116,19 @@ def ai_lines_summary(*, start: date, end: date, tz: str = "UTC") -> AiLinesSumma
     )
 
 
-def responses_without_tokens_by_platform(
+class MissingTokensDay(TypedDict):
+    day: date
+    platform: str
+    project_key: str
+    responses: int
+
+
+def responses_without_tokens_by_day(
     *, start: date, end: date, tz: str = "UTC", platform: str | None = None, project_key: str | None = None
-) -> dict[str, int]:
-    """Assistant responses over the local days start..end whose tokens the assistant did not record
-    (Cursor's, mostly), per platform, from the usage rollup: shown as missing, never as zero tokens."""
+) -> list[MissingTokensDay]:
+    """Assistant responses per local day (start..end inclusive, zone `tz`) and platform whose tokens the
+    assistant did not record (Cursor's), from the usage rollup, in day order: shown as missing tokens,
+    never as zero tokens."""
     zone = ZoneInfo(tz)
     lo, hi = days_hours(start, end, zone)
     qs = rollup_filter(
@@ -128,8 +136,28 @@ def responses_without_tokens_by_platform(
         platform=platform,
         project_key=project_key,
     )
+    out: dict[tuple[date, str, str], int] = {}
+    rows = (
+        qs.values("hour", "platform", "project__key").annotate(n=Sum("responses_without_tokens")).order_by()
+    )
+    for r in rows:
+        day = hour_local_day(hour=r["hour"], tz=zone)
+        if start <= day <= end:
+            key = (day, r["platform"], r["project__key"])
+            out[key] = out.get(key, 0) + r["n"]
+    return [
+        MissingTokensDay(day=d, platform=p, project_key=k, responses=n)
+        for (d, p, k), n in sorted(out.items())
+    ]
+
+
+def responses_without_tokens_sum(
+    rows: list[MissingTokensDay], *, since: date, until: date, by: str = "platform"
+) -> dict[str, int]:
+    """Per platform (or `by` another key of the rows), the responses without tokens of the days
+    since..until among `rows`."""
     out: dict[str, int] = {}
-    for r in qs.values("hour", "platform").annotate(n=Sum("responses_without_tokens")).order_by():
-        if start <= hour_local_day(hour=r["hour"], tz=zone) <= end:
-            out[r["platform"]] = out.get(r["platform"], 0) + r["n"]
+    for r in rows:
+        if since <= r["day"] <= until:
+            out[r[by]] = out.get(r[by], 0) + r["responses"]
     return out
