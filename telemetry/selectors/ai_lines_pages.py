@@ -120,13 +120,14 @@ class MissingTokensDay(TypedDict):
     day: date
     platform: str
     project_key: str
+    model: str
     responses: int
 
 
 def responses_without_tokens_by_day(
     *, start: date, end: date, tz: str = "UTC", platform: str | None = None, project_key: str | None = None
 ) -> list[MissingTokensDay]:
-    """Assistant responses per local day (start..end inclusive, zone `tz`) and platform whose tokens the
+    """Assistant responses per local day (start..end inclusive, zone `tz`), platform, project and model whose tokens the
     assistant did not record (Cursor's), from the usage rollup, in day order: shown as missing tokens,
     never as zero tokens."""
     zone = ZoneInfo(tz)
@@ -136,18 +137,20 @@ def responses_without_tokens_by_day(
         platform=platform,
         project_key=project_key,
     )
-    out: dict[tuple[date, str, str], int] = {}
+    out: dict[tuple[date, str, str, str], int] = {}
     rows = (
-        qs.values("hour", "platform", "project__key").annotate(n=Sum("responses_without_tokens")).order_by()
+        qs.values("hour", "platform", "project__key", "model")
+        .annotate(n=Sum("responses_without_tokens"))
+        .order_by()
     )
     for r in rows:
         day = hour_local_day(hour=r["hour"], tz=zone)
         if start <= day <= end:
-            key = (day, r["platform"], r["project__key"])
+            key = (day, r["platform"], r["project__key"], r["model"])
             out[key] = out.get(key, 0) + r["n"]
     return [
-        MissingTokensDay(day=d, platform=p, project_key=k, responses=n)
-        for (d, p, k), n in sorted(out.items())
+        MissingTokensDay(day=d, platform=p, project_key=k, model=m, responses=n)
+        for (d, p, k, m), n in sorted(out.items())
     ]
 
 

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from api.dashboard.filters import PageFilters, filters_parse
-from api.dashboard.pages import overview, tools
+from api.dashboard.pages import overview, projects, tools
 from api.dashboard.pages import session as session_page
 from api.dashboard.pages import sessions as sessions_page
 from telemetry.selectors import ai_lines_pages
@@ -91,6 +91,27 @@ def test_tokens_not_recorded_are_counted_as_missing_never_as_zero(store) -> None
     projects = {p["project"]: p for p in fig["projects"]}
     assert (projects["web"]["tokens"], projects["web"]["responses_without_tokens"]) == (0, 2)
     assert projects["shop"]["responses_without_tokens"] == 1
+
+
+def test_projects_page_says_which_tokens_are_missing(store) -> None:
+    fig = projects.figures(PageFilters(**SPAN))
+    by_project = {p["project"]: p for p in fig["projects"]}
+    assert (by_project["web"]["tokens"], by_project["web"]["responses_without_tokens"]) == (0, 2)
+    assert by_project["shop"]["responses_without_tokens"] == 1
+    by_model = {m["model"]: m for m in fig["models"]}
+    assert (
+        by_model["claude-4.5-sonnet"]["tokens"],
+        by_model["claude-4.5-sonnet"]["responses_without_tokens"],
+    ) == (0, 2)
+    assert (
+        by_model["gpt-5"]["responses_without_tokens"] == 1
+        and by_model["claude-opus-4-1"]["responses_without_tokens"] == 0
+    )
+    one = projects.figures(PageFilters(**SPAN, model="gpt-5"))
+    assert [(p["project"], p["responses_without_tokens"]) for p in one["projects"]] == [("shop", 1)]
+    assert json.loads(json.dumps(fig)) == fig
+    everything = overview.figures(PageFilters(**SPAN))
+    assert json.loads(json.dumps(everything)) == everything
 
 
 def test_cursor_session_page_has_its_conversations_prompts_tool_calls_and_edits(store) -> None:
@@ -176,10 +197,12 @@ def test_mixed_store_in_chromium(mixed_install, browser) -> None:
     page.wait_for_selector("table.sessions tbody tr")
     assert sorted(_texts(page, "table.sessions tbody td:nth-child(2)")) == ["Claude Code", "Cursor", "Cursor"]
     bare = page.locator("table.sessions tbody tr", has=page.locator(f"a[title='{CURSOR_NO_TOKENS}']"))
-    cell = bare.locator(".tokens-missing")
+    cell = bare.locator("td:nth-child(10) .tokens-missing")
     assert cell.inner_text() == "—" and "not recorded" in cell.get_attribute("title")
+    cost = bare.locator("td:nth-child(11) .tokens-missing")
+    assert cost.inner_text() == "—" and "Cost unknown" in cost.get_attribute("title")
     partly = page.locator("table.sessions tbody tr", has=page.locator(f"a[title='{CURSOR}']")).locator(
-        ".tokens-missing"
+        "td:nth-child(10) .tokens-missing"
     )
     assert partly.inner_text().startswith("1.20k") and "1 response of 2" in partly.get_attribute("title")
     screenshot(page, "cursor-sessions")
@@ -215,6 +238,7 @@ def test_mixed_store_in_chromium(mixed_install, browser) -> None:
     assert bare_page.status == 200
     page.wait_for_selector("#timeline li.tl")
     assert page.inner_text("#session-kpis [data-figure=tokens]") == "—"
+    assert page.inner_text("#session-kpis [data-figure=cost_usd]") == "—"
     assert page.inner_text("#turns-table tbody td:nth-child(8)") == "—"
 
     # Overview: cost and tokens by platform, the tokens KPI's missing note, the AI-lines card.
@@ -223,10 +247,13 @@ def test_mixed_store_in_chromium(mixed_install, browser) -> None:
     rows = page.eval_on_selector_all(
         "#platforms-table tbody tr", "rs => rs.map(r => Array.from(r.cells).map(c => c.textContent.trim()))"
     )
-    assert sorted(r[:3] for r in rows) == [["Claude Code", "$1.75", "1.16k"], ["Cursor", "$0.250", "1.20k+?"]]
+    assert sorted(r[:3] for r in rows) == [
+        ["Claude Code", "$1.75", "1.16k"],
+        ["Cursor", "$0.250+?", "1.20k+?"],
+    ]
     assert "3 responses without recorded tokens" in page.inner_text("#tokens-missing")
     web = page.locator("#projects-table tbody tr", has=page.locator("a:text-is('web')"))
-    assert web.locator(".tokens-missing").inner_text() == "—"
+    assert web.locator("td:nth-child(3) .tokens-missing").inner_text() == "—"
     assert page.is_visible("#ai-lines-row")
     assert page.inner_text("#ai-kpis [data-figure=commits]") == "2"
     assert page.inner_text("#ai-kpis [data-figure=ai_lines]") == "26"
@@ -244,6 +271,13 @@ def test_mixed_store_in_chromium(mixed_install, browser) -> None:
     page.wait_for_selector("[data-figure=period_cost_usd]:text('$1.75')")
     assert not page.is_visible("#platforms-row") and not page.is_visible("#ai-lines-row")
     assert page.is_hidden("#tokens-missing")
+
+    # Projects & models: a model whose tokens Cursor never recorded has "—", not 0.
+    assert page.goto(f"{url}/projects/?period=all&tz=UTC").status == 200
+    page.wait_for_selector("#models-table tbody tr")
+    sonnet = page.locator("#models-table tbody tr", has=page.locator("a[title='claude-4.5-sonnet']"))
+    assert sonnet.locator("td:nth-child(8)").inner_text() == "—"
+    assert "+?" in page.inner_text("[data-figure=tokens]")
 
     # Tools: a platform picker.
     assert page.goto(f"{url}/tools/?period=all&platform=cursor").status == 200

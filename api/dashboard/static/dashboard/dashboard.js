@@ -93,6 +93,17 @@
       title: "Recorded tokens only: " + some + (responses ? " of " + responses : "") + " had no tokens recorded" },
       fmt.tokens(tokens), BP.el("sup", {}, "+?"));
   };
+  /** Cost of the same answers: a cost comes from tokens, so where they were not recorded it is missing too. */
+  BP.costCell = function (cost, missing, responses) {
+    if (!missing) return fmt.usd(cost);
+    const some = missing === 1 ? "1 response" : missing + " responses";
+    if (!Number(cost)) {
+      return BP.el("span", { class: "tokens-missing", title: "Cost unknown: the assistant recorded no tokens (" + some + ")" }, "—");
+    }
+    return BP.el("span", { class: "tokens-missing",
+      title: "Cost of recorded tokens only: " + some + (responses ? " of " + responses : "") + " had no tokens recorded" },
+      fmt.usd(cost), BP.el("sup", {}, "+?"));
+  };
   /** Tokens in the element `e` as BP.tokensCell shows them, replaced only when they changed (BP.fill leaves
    *  such a figure to this: a live update of the same figures must not flash it). */
   BP.tokensFill = function (e, tokens, missing, responses) {

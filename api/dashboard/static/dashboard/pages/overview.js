@@ -64,7 +64,7 @@
       (s) => BP.PLATFORM_LABELS[s.name] || s.name);
     document.getElementById("platforms-table").replaceChildren(BP.table([
       { key: "platform", label: "Platform", format: (v) => BP.platformCell(v) },
-      { key: "cost_usd", label: "Cost", num: true, format: "usd" },
+      { key: (r) => BP.costCell(r.cost_usd, r.responses_without_tokens, r.messages), label: "Cost", num: true },
       { key: (r) => BP.tokensCell(r.tokens, r.responses_without_tokens, r.messages), label: "Tokens", num: true },
       { key: "messages", label: "Responses", num: true, format: "int" },
     ], platforms.rows));
@@ -107,7 +107,7 @@
       { key: "prompts", label: "Prompts", num: true, format: "int" },
       { key: "tool_calls", label: "Tool calls", num: true, format: "int" },
       { key: (r) => BP.tokensCell(r.tokens, r.responses_without_tokens, r.messages), label: "Tokens", num: true },
-      { key: "cost_usd", label: "Cost", num: true, format: "usd" },
+      { key: (r) => BP.costCell(r.cost_usd, r.responses_without_tokens, r.messages), label: "Cost", num: true },
       { key: "status", label: "Status", format: (v) => BP.el("span", { class: "badge" + (v === "active" ? " ok" : "") }, v) },
     ];
     document.getElementById("sessions-table").replaceChildren(BP.table(columns, rows, "No session in this period."));

@@ -100,7 +100,10 @@
     const missing = s.responses_without_tokens || 0;
     const values = Object.assign({}, s);
     if (missing) delete values.tokens;
-    if (missing && missing >= s.responses) values.output_tokens = null;  // "—"
+    if (missing && missing >= s.responses) {  // "—": nothing recorded, so no tokens and no cost to show
+      values.output_tokens = null;
+      if (!Number(s.cost_usd)) values.cost_usd = null;
+    }
     BP.fill(kpis, values);
     if (missing) BP.tokensFill(kpis.querySelector("[data-figure=tokens]"), s.tokens, missing, s.responses);
     if (how && how.initial) for (const e of kpis.querySelectorAll(".flash")) e.classList.remove("flash");  // nothing changed yet
