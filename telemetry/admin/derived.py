@@ -149,6 +149,8 @@ class SessionAdmin(DerivedAdmin):
             list_link(DataIssue, f"data issues ({obj.data_issues})", session=obj.pk),
             raw_events_link(platform=obj.platform, session_id=obj.session_id),
         ]
+        if obj.platform == "cursor":  # only Cursor records which conversation wrote an AI code line
+            links.append(list_link(AiCodeLine, "AI code lines", session=obj.pk))
         if obj.parent_session_id:
             links.append(list_link(Session, f"forked from {obj.parent_session_id}", q=obj.parent_session_id))
         return format_html_join(" | ", "{}", ((link,) for link in links))

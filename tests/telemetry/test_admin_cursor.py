@@ -107,6 +107,8 @@ def test_ai_code_lines_admin_filters_by_source_and_session(admin_client, store) 
     assert len(tab) == 2 and all(line.session_id is None for line in tab)
     session = Session.objects.get(session_id=CURSOR)
     assert len(rows(get(admin_client, "aicodeline", session=session.pk))) == 3
+    page = admin_client.get(reverse("admin:telemetry_session_change", args=[session.pk])).content.decode()
+    assert f"{reverse('admin:telemetry_aicodeline_changelist')}?session={session.pk}" in page
     assert len(rows(get(admin_client, "aicodeline", q=CURSOR))) == 3
     assert len(rows(get(admin_client, "aicodeline", q="shop"))) == 3  # the session's project
     line = AiCodeLine.objects.filter(session=None).first()
