@@ -31,7 +31,7 @@ ENGINE_BOUND = [
 ] + [
     # The dashboard's pages read through selectors of their own (usage by hour, session counts, the
     # sessions list's filters, raw events by seq, failures by day): their plain tests, not the browser's.
-    *(f"tests/dashboard/test_{name}.py" for name in ("overview", "projects", "sessions", "tools")),
+    *(f"tests/dashboard/test_{name}.py" for name in ("overview", "projects", "sessions", "tools", "cursor")),
     "tests/telemetry/test_dashboard_selectors.py",
     "tests/telemetry/test_selectors_pages.py",
 ]

@@ -1,5 +1,6 @@
 """Read-only admin over the derived data: sessions, conversations, turns, tool calls, code changes,
-projects and data issues, with links between a session, its rows and its raw events.
+projects, data issues and Cursor's AI-authored lines (scored commits, AI code lines), with links between
+a session, its rows and its raw events.
 
 Every list reads through telemetry.selectors.derived (joins in the same query, newest first by primary
 key), pages without counting (base.WindowPaginator) and filters without scanning (filters.py), so a
@@ -13,10 +14,23 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from ..models import RAW_TRACE_MODELS, CodeChange, Conversation, DataIssue, Project, Session, ToolCall, Turn
-from ..selectors import derived, sessions
+from ..models import (
+    RAW_TRACE_MODELS,
+    AiCodeLine,
+    AiCommit,
+    CodeChange,
+    Conversation,
+    DataIssue,
+    Project,
+    Session,
+    ToolCall,
+    Turn,
+)
+from ..selectors import ai_lines_pages, derived, sessions
 from .base import ReadOnlyAdmin, admin_url, detail_link, list_link
 from .filters import (
+    PLATFORM_LABELS,
+    AiCodeSourceFilter,
     IssueKindFilter,
     ModelFilter,
     PlatformFieldFilter,
@@ -58,9 +72,18 @@ class DerivedAdmin(ReadOnlyAdmin):
     def project_name(self, obj: Model) -> str:
         return obj.project.name if obj.project_id else "-"
 
+    @admin.display(description="platform")
+    def session_platform(self, obj: Model) -> str:
+        # The session is joined in the list's query (list_select_related): no query per row.
+        return PLATFORM_LABELS.get(obj.session.platform, obj.session.platform)
+
 
 def _tokens(obj: Session | Turn) -> str:
     return f"{obj.input_tokens}/{obj.output_tokens}/{obj.cache_write_tokens}+{obj.cache_read_tokens}"
+
+
+# Cursor does not record every response's tokens: those are said to be missing, never shown as zeros.
+NOT_RECORDED = "not recorded"
 
 
 @admin.register(Session)
@@ -99,7 +122,12 @@ class SessionAdmin(DerivedAdmin):
 
     @admin.display(description="tokens in/out/cache w+r")
     def tokens(self, obj: Session) -> str:
-        return _tokens(obj)
+        missing = obj.responses_without_tokens
+        if not missing:
+            return _tokens(obj)
+        if missing >= obj.assistant_messages:
+            return NOT_RECORDED
+        return f"{_tokens(obj)} ({missing} of {obj.assistant_messages} responses {NOT_RECORDED})"
 
     @admin.display(description="tool calls")
     def tool_calls_link(self, obj: Session) -> SafeString:
@@ -121,6 +149,8 @@ class SessionAdmin(DerivedAdmin):
             list_link(DataIssue, f"data issues ({obj.data_issues})", session=obj.pk),
             raw_events_link(platform=obj.platform, session_id=obj.session_id),
         ]
+        if obj.platform == "cursor":  # only Cursor records which conversation wrote an AI code line
+            links.append(list_link(AiCodeLine, "AI code lines", session=obj.pk))
         if obj.parent_session_id:
             links.append(list_link(Session, f"forked from {obj.parent_session_id}", q=obj.parent_session_id))
         return format_html_join(" | ", "{}", ((link,) for link in links))
@@ -128,15 +158,22 @@ class SessionAdmin(DerivedAdmin):
 
 @admin.register(Conversation)
 class ConversationAdmin(DerivedAdmin):
-    list_display = ("conversation_id", "title", "mode", "session_link", "started_at", "last_event_at")
+    list_display = ("conversation_id", "title", "mode", "session_platform", "session_link", "started_at", "last_event_at",
+                    "archived", "lines")  # fmt: skip
     list_select_related = ("session",)
-    list_filter = (SessionFilter, SessionPlatformFilter, "started_at")
+    list_filter = (SessionFilter, SessionPlatformFilter, "archived", "started_at")
     search_help_text = "Session id (exact)"
     search_on = {"session": "session", "project": None}
     readonly_fields = ("turns",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return derived.conversation_list()
+
+    @admin.display(description="lines (assistant's own totals)")
+    def lines(self, obj: Conversation) -> str:
+        if obj.lines_added is None and obj.lines_removed is None:
+            return "-"  # not recorded (Claude Code keeps none; its edits are in code changes)
+        return f"+{obj.lines_added or 0} -{obj.lines_removed or 0}"
 
     @admin.display(description="turns")
     def turns(self, obj: Conversation) -> SafeString:
@@ -145,11 +182,19 @@ class ConversationAdmin(DerivedAdmin):
 
 @admin.register(Turn)
 class TurnAdmin(DerivedAdmin):
-    list_display = ("timestamp", "kind", "model", "session_link", "project_name", "tokens", "cost_usd",
+    list_display = ("timestamp", "kind", "model", "session_platform", "session_link", "project_name", "tokens", "cost_usd",
                     "latency_ms", "stop_reason")  # fmt: skip
     list_display_links = ("timestamp",)
     list_select_related = ("session", "project")
-    list_filter = (SessionFilter, SessionPlatformFilter, "kind", ModelFilter, "project", "timestamp")
+    list_filter = (
+        SessionFilter,
+        SessionPlatformFilter,
+        "kind",
+        ModelFilter,
+        "tokens_known",
+        "project",
+        "timestamp",
+    )
     search_help_text = "Session id (exact), project name or model"
     search_on = {"session": "session", "project": "project", "model": "model"}
     readonly_fields = ("tool_calls",)
@@ -159,7 +204,7 @@ class TurnAdmin(DerivedAdmin):
 
     @admin.display(description="tokens in/out/cache w+r")
     def tokens(self, obj: Turn) -> str:
-        return _tokens(obj)
+        return _tokens(obj) if obj.tokens_known else NOT_RECORDED
 
     @admin.display(description="tool calls")
     def tool_calls(self, obj: Turn) -> SafeString:
@@ -170,8 +215,8 @@ class TurnAdmin(DerivedAdmin):
 
 @admin.register(ToolCall)
 class ToolCallAdmin(DerivedAdmin):
-    list_display = ("started_at", "tool_name", "status", "duration_ms", "session_link", "project_name",
-                    "mcp_server", "error_type")  # fmt: skip
+    list_display = ("started_at", "tool_name", "status", "duration_ms", "session_platform", "session_link", "project_name",
+                    "mcp_server", "error_type", "target")  # fmt: skip
     list_display_links = ("started_at",)
     list_select_related = ("session", "project")
     list_filter = (SessionFilter, SessionPlatformFilter, "status", ToolFilter, "project", "started_at")
@@ -181,6 +226,10 @@ class ToolCallAdmin(DerivedAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return derived.tool_call_list()
+
+    @admin.display(description="target hash")
+    def target(self, obj: ToolCall) -> str:
+        return obj.target_hash[:12] or "-"
 
     @admin.display(description="requested by")
     def turn(self, obj: ToolCall) -> SafeString | str:
@@ -192,7 +241,7 @@ class ToolCallAdmin(DerivedAdmin):
 @admin.register(CodeChange)
 class CodeChangeAdmin(DerivedAdmin):
     list_display = ("timestamp", "file_extension", "tool_name", "lines_added", "lines_removed", "status",
-                    "session_link", "project_name")  # fmt: skip
+                    "session_platform", "session_link", "project_name")  # fmt: skip
     list_display_links = ("timestamp",)
     list_select_related = ("session", "project")
     list_filter = (SessionFilter, SessionPlatformFilter, "status", ToolFilter, "project", "timestamp")
@@ -223,7 +272,7 @@ class ProjectAdmin(DerivedAdmin):
 
 @admin.register(DataIssue)
 class DataIssueAdmin(DerivedAdmin):
-    list_display = ("id", "kind", "detail", "session_link", "event")
+    list_display = ("id", "kind", "detail", "session_platform", "session_link", "event")
     list_select_related = ("session",)
     list_filter = (SessionFilter, SessionPlatformFilter, IssueKindFilter)
     search_help_text = "Session id (exact)"
@@ -245,3 +294,60 @@ class DataIssueAdmin(DerivedAdmin):
         return format_html(
             '<a href="{}">event {}</a>', admin_url(model, "change", obj.event_seq), obj.event_seq
         )
+
+
+@admin.register(AiCommit)
+class AiCommitAdmin(DerivedAdmin):
+    """Cursor's scored commits: AI (Tab, composer) and human lines per commit and branch."""
+
+    list_display = ("commit", "branch", "scored_at", "lines_added", "ai_lines", "human_lines_added",
+                    "ai_share", "lines_deleted")  # fmt: skip
+    list_display_links = ("commit",)
+    list_filter = ("scored_at",)
+    search_help_text = "Commit hash or branch (exact)"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return ai_lines_pages.ai_commit_list()
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        return ai_lines_pages.ai_commits_search(queryset, term=search_term), False
+
+    @admin.display(description="commit")
+    def commit(self, obj: AiCommit) -> str:
+        return obj.commit_hash[:12]
+
+    @admin.display(description="AI lines (tab+composer)")
+    def ai_lines(self, obj: AiCommit) -> int | str:
+        if obj.tab_lines_added is None and obj.composer_lines_added is None:
+            return "-"
+        return (obj.tab_lines_added or 0) + (obj.composer_lines_added or 0)
+
+    @admin.display(description="AI % (Cursor's v2)")
+    def ai_share(self, obj: AiCommit) -> str:
+        return "-" if obj.v2_ai_percentage is None else f"{obj.v2_ai_percentage}%"
+
+
+@admin.register(AiCodeLine)
+class AiCodeLineAdmin(DerivedAdmin):
+    """Code fragments Cursor recorded as AI-generated: source, model, file extension, conversation."""
+
+    list_display = ("created_at", "source", "model", "file_extension", "session_or_none", "project")
+    list_display_links = ("created_at",)
+    list_select_related = ("session", "session__project")
+    list_filter = (SessionFilter, AiCodeSourceFilter, "created_at")
+    search_help_text = "Session id (exact) or project name"
+    search_on = {"session": "session", "project": "session__project"}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return ai_lines_pages.ai_code_line_list()
+
+    @admin.display(description="session")
+    def session_or_none(self, obj: AiCodeLine) -> SafeString | str:
+        # Tab completions carry no conversation: no session.
+        return detail_link(obj.session, obj.session.session_id) if obj.session_id else "-"
+
+    @admin.display(description="project")
+    def project(self, obj: AiCodeLine) -> str:
+        return obj.session.project.name if obj.session_id and obj.session.project_id else "-"

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ..models import RAW_TRACE_MODELS
-from ..selectors import derived
+from ..selectors import ai_lines_pages, derived
 from ..selectors.spans import moment_parse
 from ..store.keys import event_key_bounds
 
@@ -310,6 +310,19 @@ class IssueKindFilter(NameFilter):
     @staticmethod
     def names() -> list[str]:
         return list(derived.ISSUE_KINDS)
+
+
+class AiCodeSourceFilter(NameFilter):
+    """Where Cursor says an AI code line came from: the sources seen in its tracking database
+    (docs: cursor-formats §4.1), never a DISTINCT over the table."""
+
+    title = "source"
+    parameter_name = "source"
+    field = "source"
+
+    @staticmethod
+    def names() -> list[str]:
+        return list(ai_lines_pages.AI_CODE_SOURCES)
 
 
 class ProgressFilter(admin.SimpleListFilter):

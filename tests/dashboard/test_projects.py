@@ -45,7 +45,7 @@ def test_projects_page_filters_by_model_and_platform(store) -> None:
 
 
 def test_projects_page_reads_a_bounded_number_of_queries(store, django_assert_max_num_queries) -> None:
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(5):  # 4, and the responses whose tokens Cursor did not record
         projects.figures(PageFilters(**SPAN))
 
 

@@ -300,7 +300,7 @@ def test_sessions_page_in_chromium_lists_what_the_api_lists(system, browser) -> 
     page.wait_for_url(f"**status={status}**")
     page.wait_for_selector("table.sessions tbody tr")
     statuses = page.eval_on_selector_all(
-        "table.sessions td:nth-child(5)", "els => els.map(e => e.textContent)"
+        "table.sessions td:nth-child(6)", "els => els.map(e => e.textContent)"
     )
     assert statuses and set(statuses) == {status.replace("_", " ")}
     assert page.console_seen.errors == []

@@ -1,5 +1,6 @@
 """The overview page's figures: today's and the period's totals, cost over time by model, tokens over
-time by kind, the busiest projects and the recent sessions.
+time by kind, the busiest projects and the recent sessions; with both assistants in the store, cost and
+tokens per platform; with Cursor's AI tracking, its AI-authored lines (scored commits, AI code lines).
 
 The totals come from the selectors behind the API's reports, over the same local days: tokens and cost
 as /api/v1/usage/ sums them, prompts, tool calls, rates and active time as /api/v1/activity/, sessions
@@ -7,27 +8,31 @@ as /api/v1/sessions/ lists them (active in the span). So the page and the API ca
 
 from datetime import timedelta
 
-from telemetry.selectors import activity, sessions, usage
+from telemetry.selectors import activity, ai_lines_pages, sessions, usage
 from telemetry.selectors.spans import LocalDays, hour_local_day
 
 from ..filters import PageFilters
-from .usage_charts import TOKEN_KINDS, buckets, iso, model_name, ranked, scope, stacked, tokens, totals_json
+from .usage_charts import TOKEN_KINDS, buckets, iso, model_name, ranked, scope, stacked, totals_json
 
 TOP_PROJECTS = 8
 RECENT_SESSIONS = 10
 CHART_MODELS = 8  # models drawn apart; the rest are "other"
 
 
-def totals(days: LocalDays, daily: list[usage.UsageRow], where: dict) -> dict:
-    """The KPI figures of the local days `days` (daily: their usage rows; where: scope())."""
+def totals(days: LocalDays, daily: list[usage.UsageRow], where: dict, missing: list) -> dict:
+    """The KPI figures of the local days `days` (daily: their usage rows; where: scope(); missing: the
+    responses without tokens per day)."""
     use = usage.usage_totals_empty()
     for row in daily:
         if days.since <= row["day"] <= days.until:
             usage.usage_totals_add(use, row)
     act = activity.activity_summary(start=days.start, end=days.end, **where)
     counted = sessions.session_list(start=days.start, end=days.end, **where).count()
+    unrecorded = ai_lines_pages.responses_without_tokens_sum(missing, since=days.since, until=days.until)
     return {
         **totals_json(use),
+        # Of `messages`, those whose tokens were not recorded (Cursor): the tokens are missing, not 0.
+        "responses_without_tokens": sum(unrecorded.values()),
         "sessions": counted,
         "prompts": act["prompts"],
         "tool_calls": act["tool_calls"],
@@ -45,46 +50,98 @@ def figures(filters: PageFilters) -> dict:
     # busiest projects (a day's rows are few: models x projects).
     first = min(days.since, today.since)
     last = max(days.until, today.until)
-    daily = usage.usage_by_day(start=first, end=last, tz=days.tz, by=("model", "project"), **where)
+    daily = usage.usage_by_day(
+        start=first, end=last, tz=days.tz, by=("model", "project", "platform"), **where
+    )
     in_span = [r for r in daily if days.since <= r["day"] <= days.until]
+    missing = ai_lines_pages.responses_without_tokens_by_day(start=first, end=last, tz=days.tz, **where)
     counts = sessions.session_counts(start=days.start, end=days.end, **where)
     models = [m for m, _, _ in ranked(in_span, model_name)]
     chart = _hourly(today, where) if days == today else _daily(days, in_span, models)
+    unrecorded = ai_lines_pages.responses_without_tokens_sum(
+        missing, since=days.since, until=days.until, by="project_key"
+    )
     projects = [
         {
             "project": row["project"],
             "project_key": key,
             **totals_json(sums),
+            "responses_without_tokens": unrecorded.get(key, 0),
             "sessions": counts["by_project"].get(key, 0),
         }
         for key, sums, row in ranked(in_span, lambda r: r["project_key"])[:TOP_PROJECTS]
     ]
-    today_totals = totals(today, daily, where)
-    recent = sessions.session_usage_list(start=days.start, end=days.end, limit=RECENT_SESSIONS, **where)
+    today_totals = totals(today, daily, where, missing)
+    recent = sessions.session_list(start=days.start, end=days.end, **where)[:RECENT_SESSIONS]
+    period = today_totals if days == today else totals(days, daily, where, missing)
     return {
         "empty": not sessions.sessions_stored_any(),
         "span": {"since": days.since.isoformat(), "until": days.until.isoformat(), "tz": days.tz},
         "today": today_totals,
-        "period": today_totals if days == today else totals(days, daily, where),
+        "period": period,
         **chart,
+        "platforms": _platforms(days, in_span, chart, where, missing),
+        "ai_lines": _ai_lines(filters, days),
         "projects": projects,
-        "sessions": [
-            {
-                "session_id": s["session_id"],
-                "platform": s["platform"],
-                "project": s["project"],
-                "started_at": iso(s["started_at"]),
-                "status": s["status"],
-                "models": s["models"],
-                "messages": s["messages"],
-                "prompts": s["prompts"],
-                "tool_calls": s["tool_calls"],
-                "tokens": tokens(s),
-                "cost_usd": str(s["cost_usd"]),
-            }
-            for s in recent
-        ],
+        "sessions": [_recent(s) for s in recent],
     }
+
+
+def _recent(s: object) -> dict:
+    return {
+        "session_id": s.session_id,
+        "platform": s.platform,
+        "project": s.project.name if s.project else "",
+        "started_at": iso(s.started_at),
+        "status": s.status,
+        "models": s.models_used,
+        "messages": s.assistant_messages,
+        "prompts": s.prompts,
+        "tool_calls": s.tool_calls,
+        "tokens": s.input_tokens + s.output_tokens + s.cache_write_tokens + s.cache_read_tokens,
+        # Of `messages`, those whose tokens Cursor did not record: missing, never counted as 0.
+        "responses_without_tokens": s.responses_without_tokens,
+        "cost_usd": str(s.cost_usd),
+    }
+
+
+def _platforms(
+    days: LocalDays, rows: list[usage.UsageRow], chart: dict, where: dict, missing: list
+) -> dict | None:
+    """Cost and tokens per platform in the period, and cost per platform over the chart's buckets; None
+    unless both platforms used tokens or answered in the period (one platform alone is the page itself)."""
+    if where["platform"]:
+        return None
+    missing = ai_lines_pages.responses_without_tokens_sum(missing, since=days.since, until=days.until)
+    by_platform = ranked(rows, lambda r: r["platform"])
+    if len({p for p, _, _ in by_platform} | set(missing)) < 2:
+        return None
+    table = [
+        {"platform": p, **totals_json(sums), "responses_without_tokens": missing.get(p, 0)}
+        for p, sums, _ in by_platform
+    ]
+    table += [
+        {"platform": p, **totals_json(usage.usage_totals_empty()), "responses_without_tokens": n}
+        for p, n in missing.items()
+        if p not in {r["platform"] for r in table}
+    ]
+    order = [r["platform"] for r in table]
+    if chart["unit"] == "hour":
+        series = []  # a single day: the table says it all
+    else:
+        _, labels, bucket = buckets(days, rows)
+        series = stacked(rows, labels=labels, bucket_of=lambda r: bucket(r["day"]), group_of=lambda r: r["platform"],
+                         value=lambda r: r["cost_usd"], order=order)  # fmt: skip
+    return {"rows": table, "cost_by_platform": series}
+
+
+def _ai_lines(filters: PageFilters, days: LocalDays) -> dict | None:
+    """Cursor's AI-authored lines in the period; None when the store holds none, or when the page is of
+    Claude Code alone or of one project (Cursor scores commits without naming their repository)."""
+    if filters.platform == "claude_code" or filters.project or not ai_lines_pages.ai_lines_stored_any():
+        return None
+    found = ai_lines_pages.ai_lines_summary(start=days.since, end=days.until, tz=days.tz)
+    return {**found, "by_day": [{**d, "day": d["day"].isoformat()} for d in found["by_day"]]}
 
 
 def _daily(days: LocalDays, rows: list[usage.UsageRow], models: list[str]) -> dict:

@@ -3,7 +3,7 @@ per local day, or week or month on a long span) and a table of each, for the pag
 (by key) and model filters. Usage from the hourly usage rollup (selectors.usage, as /api/v1/usage/
 ?group=project|model sums it), sessions as /api/v1/sessions/ lists them."""
 
-from telemetry.selectors import derived, sessions, usage
+from telemetry.selectors import ai_lines_pages, derived, sessions, usage
 
 from ..filters import PLATFORMS, PageFilters
 from .usage_charts import buckets, model_name, ranked, scope, stacked, tokens, totals_json
@@ -15,8 +15,19 @@ def figures(filters: PageFilters) -> dict:
     days = filters.days()
     where = scope(filters)
     daily = usage.usage_by_day(start=days.since, end=days.until, tz=days.tz, by=("model", "project"), **where)
+    # Responses whose tokens Cursor did not record: their tokens are shown as missing, not as 0.
+    missing = ai_lines_pages.responses_without_tokens_by_day(
+        start=days.since, end=days.until, tz=days.tz, **where
+    )
     if filters.model:
         daily = [r for r in daily if r["model"] == filters.model]
+        missing = [r for r in missing if r["model"] == filters.model]
+    missing_by_project = ai_lines_pages.responses_without_tokens_sum(
+        missing, since=days.since, until=days.until, by="project_key"
+    )
+    missing_by_model = ai_lines_pages.responses_without_tokens_sum(
+        [{**r, "model": model_name(r)} for r in missing], since=days.since, until=days.until, by="model"
+    )
     counts = sessions.session_counts(start=days.start, end=days.end, model=filters.model or None, **where)
     unit, labels, bucket = buckets(days, daily)
     by_projects = ranked(daily, lambda r: r["project_key"])
@@ -51,12 +62,18 @@ def figures(filters: PageFilters) -> dict:
                 "project": row["project"],
                 "project_key": key,
                 **totals_json(sums),
+                "responses_without_tokens": missing_by_project.get(key, 0),
                 "sessions": counts["by_project"].get(key, 0),
             }
             for key, sums, row in by_projects
         ],
         "models": [
-            {"model": name, **totals_json(sums), "sessions": counts["by_model"].get(name, 0)}
+            {
+                "model": name,
+                **totals_json(sums),
+                "responses_without_tokens": missing_by_model.get(name, 0),
+                "sessions": counts["by_model"].get(name, 0),
+            }
             for name, sums, _ in by_models
         ],
         "sessions": counts["total"],

@@ -76,6 +76,9 @@ def session_row(s: object) -> dict:
         "tool_calls": s.tool_calls,
         "failures": s.tool_failures + s.tool_rejections + s.tool_interruptions,
         "tokens": int(s.tokens or 0),
+        # Responses whose tokens Cursor did not record: the page says those tokens are missing (never 0).
+        "responses": s.assistant_messages,
+        "responses_without_tokens": s.responses_without_tokens,
         "cost_usd": str(s.cost_usd),
     }
 

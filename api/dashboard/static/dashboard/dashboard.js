@@ -63,6 +63,8 @@
     return "#" + [(n >> 16) & 255, (n >> 8) & 255, n & 255].map((c) => f(c).toString(16).padStart(2, "0")).join("");
   }
 
+  BP.PLATFORM_LABELS = { claude_code: "Claude Code", cursor: "Cursor" };
+
   // --- small DOM helpers ----------------------------------------------------------------------------
   BP.el = function (tag, attrs, ...children) {
     const e = document.createElement(tag);
@@ -72,6 +74,44 @@
     }
     for (const c of children.flat()) if (c != null) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
     return e;
+  };
+  BP.platformCell = function (platform) {
+    return BP.el("span", { class: "nowrap" }, BP.el("span", { class: "dot", style: "background:" + BP.color(platform) }),
+      BP.PLATFORM_LABELS[platform] || platform);
+  };
+  /** Tokens of `responses` answers of which `missing` had no tokens recorded (Cursor keeps none for some):
+   *  "—" when none was recorded, else the recorded sum marked "+?"; the tooltip says what is missing.
+   *  Tokens that were not recorded are never shown as 0, and never estimated. */
+  BP.tokensCell = function (tokens, missing, responses) {
+    if (!missing) return fmt.tokens(tokens);
+    const some = missing === 1 ? "1 response" : missing + " responses";
+    if (!tokens) {
+      return BP.el("span", { class: "tokens-missing", "data-missing": missing,
+        title: "Tokens not recorded by the assistant (" + some + ")" }, "—");
+    }
+    return BP.el("span", { class: "tokens-missing", "data-missing": missing,
+      title: "Recorded tokens only: " + some + (responses ? " of " + responses : "") + " had no tokens recorded" },
+      fmt.tokens(tokens), BP.el("sup", {}, "+?"));
+  };
+  /** Cost of the same answers: a cost comes from tokens, so where they were not recorded it is missing too. */
+  BP.costCell = function (cost, missing, responses) {
+    if (!missing) return fmt.usd(cost);
+    const some = missing === 1 ? "1 response" : missing + " responses";
+    if (!Number(cost)) {
+      return BP.el("span", { class: "tokens-missing", title: "Cost unknown: the assistant recorded no tokens (" + some + ")" }, "—");
+    }
+    return BP.el("span", { class: "tokens-missing",
+      title: "Cost of recorded tokens only: " + some + (responses ? " of " + responses : "") + " had no tokens recorded" },
+      fmt.usd(cost), BP.el("sup", {}, "+?"));
+  };
+  /** Tokens in the element `e` as BP.tokensCell shows them, replaced only when they changed (BP.fill leaves
+   *  such a figure to this: a live update of the same figures must not flash it). */
+  BP.tokensFill = function (e, tokens, missing, responses) {
+    const cell = BP.tokensCell(tokens, missing, responses);
+    const node = cell instanceof Node ? cell : document.createTextNode(cell);
+    const title = node.title || "";
+    if (e.textContent === node.textContent && ((e.firstElementChild && e.firstElementChild.title) || "") === title) return;
+    e.replaceChildren(node);
   };
   /** Set the text of every [data-figure=name] element: values[name] formatted by its data-format. */
   BP.fill = function (root, values) {

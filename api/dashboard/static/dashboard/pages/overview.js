@@ -14,6 +14,9 @@
       values["period_" + k] = fig.period[k];
       values["today_" + k] = fig.today[k];
     }
+    // Tokens Cursor did not record: tokensMissingDraw shows those figures.
+    if (fig.period.responses_without_tokens) delete values.period_tokens;
+    if (fig.today.responses_without_tokens) delete values.today_tokens;
     BP.fill(document, values);
     // A period of today alone: the cards' "Today" lines would repeat their numbers.
     document.querySelector(".kpis").classList.toggle("today-only", fig.unit === "hour");
@@ -23,6 +26,9 @@
     BP.stackedBars("card-tokens", labels, fig.tokens_by_kind, "tokens",
       (s) => BP.color(s.name.replace(/_tokens$/, "")), (s) => BP.KIND_LABELS[s.name] || s.name, false);
     kindTotalsDraw(fig.period);
+    tokensMissingDraw(fig.period, fig.today);
+    platformsDraw(fig.platforms, labels);
+    aiLinesDraw(fig.ai_lines);
     projectsDraw(fig.projects);
     sessionsDraw(fig.sessions);
     const chip = document.querySelector("#project-chip b");
@@ -38,12 +44,54 @@
       BP.KIND_LABELS[k] + " ", BP.el("b", {}, BP.fmt.tokens(period[k])))));
   }
 
+  // Responses whose tokens Cursor did not record: the tokens are missing, not 0, and not guessed.
+  function tokensMissingDraw(period, today) {
+    const note = document.getElementById("tokens-missing");
+    const missing = period.responses_without_tokens || 0;
+    note.hidden = !missing;
+    note.textContent = missing ? `+ ${BP.fmt.int(missing)} response${missing === 1 ? "" : "s"} without recorded tokens` : "";
+    note.title = missing ? "Cursor did not record these responses' tokens: they are not counted, and not estimated" : "";
+    for (const [totals, name] of [[period, "period_tokens"], [today, "today_tokens"]]) {
+      const n = totals.responses_without_tokens || 0;
+      if (n) BP.tokensFill(document.querySelector(`[data-figure=${name}]`), totals.tokens, n, totals.messages);
+    }
+  }
+
+  function platformsDraw(platforms, labels) {
+    document.getElementById("platforms-row").hidden = !platforms;
+    if (!platforms) return;
+    BP.stackedBars("card-platforms", labels, platforms.cost_by_platform, "usd", (s) => BP.color(s.name),
+      (s) => BP.PLATFORM_LABELS[s.name] || s.name);
+    document.getElementById("platforms-table").replaceChildren(BP.table([
+      { key: "platform", label: "Platform", format: (v) => BP.platformCell(v) },
+      { key: (r) => BP.costCell(r.cost_usd, r.responses_without_tokens, r.messages), label: "Cost", num: true },
+      { key: (r) => BP.tokensCell(r.tokens, r.responses_without_tokens, r.messages), label: "Tokens", num: true },
+      { key: "messages", label: "Responses", num: true, format: "int" },
+    ], platforms.rows));
+  }
+
+  const AI_COLOURS = { AI: "#8b5cf6", Human: "#94a3b8" };
+  function aiLinesDraw(ai) {
+    document.getElementById("ai-lines-row").hidden = !ai;
+    if (!ai) return;
+    BP.fill(document.getElementById("ai-kpis"), ai);
+    const days = ai.by_day.map((d) => BP.bucketLabel("day", d.day));
+    BP.stackedBars("card-ai-lines", days, [
+      { name: "AI", values: ai.by_day.map((d) => d.ai_lines) },
+      { name: "Human", values: ai.by_day.map((d) => d.human_lines) },
+    ], "int", (s) => AI_COLOURS[s.name]);
+    document.getElementById("ai-sources-table").replaceChildren(BP.table([
+      { key: "source", label: "Source" },
+      { key: "lines", label: "Lines", num: true, format: "int" },
+    ], ai.code_lines_by_source, "No AI code lines in this period."));
+  }
+
   function projectsDraw(rows) {
     const max = Math.max(0, ...rows.map((r) => Number(r.cost_usd)));
     const columns = [
       { key: "project", label: "Project", format: (v, r) => BP.el("a", { href: "/projects/" + BP.filterQuery({ project: r.project_key }), title: v }, v || "(unknown)") },
       { key: "cost_usd", label: "Cost", num: true, format: (v) => BP.barCell(BP.fmt.usd(v), Number(v), max) },
-      { key: "tokens", label: "Tokens", num: true, format: "tokens" },
+      { key: (r) => BP.tokensCell(r.tokens, r.responses_without_tokens, r.messages), label: "Tokens", num: true },
       { key: "sessions", label: "Sessions", num: true, format: "int" },
     ];
     document.getElementById("projects-table").replaceChildren(BP.table(columns, rows, "No usage in this period."));
@@ -58,8 +106,8 @@
       { key: "models", label: "Models", format: (v) => v.length ? BP.el("span", {}, v.map((m) => BP.modelCell(m))) : "—" },
       { key: "prompts", label: "Prompts", num: true, format: "int" },
       { key: "tool_calls", label: "Tool calls", num: true, format: "int" },
-      { key: "tokens", label: "Tokens", num: true, format: "tokens" },
-      { key: "cost_usd", label: "Cost", num: true, format: "usd" },
+      { key: (r) => BP.tokensCell(r.tokens, r.responses_without_tokens, r.messages), label: "Tokens", num: true },
+      { key: (r) => BP.costCell(r.cost_usd, r.responses_without_tokens, r.messages), label: "Cost", num: true },
       { key: "status", label: "Status", format: (v) => BP.el("span", { class: "badge" + (v === "active" ? " ok" : "") }, v) },
     ];
     document.getElementById("sessions-table").replaceChildren(BP.table(columns, rows, "No session in this period."));

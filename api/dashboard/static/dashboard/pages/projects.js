@@ -5,10 +5,15 @@
 
   function render(fig, how) {
     const sum = (rows, k) => rows.reduce((a, r) => a + Number(r[k]), 0);
-    BP.fill(document, {
+    const values = {
       cost_usd: sum(fig.projects, "cost_usd"), tokens: sum(fig.projects, "tokens"), messages: sum(fig.projects, "messages"),
       sessions: fig.sessions, project_count: fig.projects.length, model_count: fig.models.length,
-    });
+    };
+    // Tokens Cursor did not record are missing, not 0 (BP.tokensCell).
+    const missing = sum(fig.projects, "responses_without_tokens");
+    if (missing) delete values.tokens;
+    BP.fill(document, values);
+    if (missing) BP.tokensFill(document.querySelector("[data-figure=tokens]"), sum(fig.projects, "tokens"), missing, values.messages);
     BP.spanNote(fig.span);
     const labels = fig.labels.map((l) => BP.bucketLabel(fig.unit, l));
     const colours = BP.rankedColours(fig.by_project.cost.map((s) => s.key));
@@ -36,11 +41,11 @@
       first,
       { key: "sessions", label: "Sessions", num: true, format: "int" },
       { key: "messages", label: "Responses", num: true, format: "int" },
-      { key: "input_tokens", label: "Input", num: true, format: "tokens" },
-      { key: "output_tokens", label: "Output", num: true, format: "tokens" },
-      { key: "cache_write_tokens", label: "Cache write", num: true, format: "tokens" },
-      { key: "cache_read_tokens", label: "Cache read", num: true, format: "tokens" },
-      { key: "tokens", label: "Tokens", num: true, format: "tokens" },
+      { key: (r) => BP.tokensCell(r.input_tokens, r.responses_without_tokens, r.messages), label: "Input", num: true },
+      { key: (r) => BP.tokensCell(r.output_tokens, r.responses_without_tokens, r.messages), label: "Output", num: true },
+      { key: (r) => BP.tokensCell(r.cache_write_tokens, r.responses_without_tokens, r.messages), label: "Cache write", num: true },
+      { key: (r) => BP.tokensCell(r.cache_read_tokens, r.responses_without_tokens, r.messages), label: "Cache read", num: true },
+      { key: (r) => BP.tokensCell(r.tokens, r.responses_without_tokens, r.messages), label: "Tokens", num: true },
       { key: "cost_usd", label: "Cost", num: true, format: (v) => BP.barCell(BP.fmt.usd(v), Number(v), max) },
     ];
     document.getElementById(id).replaceChildren(BP.table(columns, rows, "No usage for these filters in this period."));

@@ -38,8 +38,10 @@
       case "assistant_response":
         return ["response", el("span", {}, el("strong", {}, item.agent_id ? "Sub-agent response" : "Response"), " ",
           item.model ? el("span", { class: "model-tag", style: "border-color:" + BP.color(item.model) }, item.model.replace(/^claude-/, "")) : null,
-          el("span", { class: "muted" }, " " + fmt.tokens(item.tokens) + " tokens · " + fmt.usd(item.cost_usd) +
-            (item.latency_ms != null ? " · " + fmt.ms(item.latency_ms) : "") + (item.stop_reason ? " · " + item.stop_reason : "")))];
+          item.tokens_known === false
+            ? el("span", { class: "muted tokens-missing", title: "The assistant did not record this response's tokens: missing, not 0" }, " tokens not recorded")
+            : el("span", { class: "muted" }, " " + fmt.tokens(item.tokens) + " tokens · " + fmt.usd(item.cost_usd)),
+          el("span", { class: "muted" }, (item.latency_ms != null ? " · " + fmt.ms(item.latency_ms) : "") + (item.stop_reason ? " · " + item.stop_reason : "")))];
       case "compaction": return ["compaction", el("strong", {}, "Compaction")];
       case "subagent_run": return ["subagent", el("span", {}, el("strong", {}, "Sub-agent run"), el("span", { class: "muted mono" }, " " + item.agent_id))];
       case "api_error": return ["error", el("span", {}, el("strong", {}, "API error"), el("span", { class: "muted" }, item.model ? " " + item.model : ""))];
@@ -94,15 +96,26 @@
   function render(f, how) {
     const s = f.session;
     const kpis = document.getElementById("session-kpis");
-    BP.fill(kpis, s);
+    // Tokens the assistant did not record (Cursor) are missing, not 0: the KPI says so.
+    const missing = s.responses_without_tokens || 0;
+    const values = Object.assign({}, s);
+    if (missing) delete values.tokens;
+    if (missing && missing >= s.responses) {  // "—": nothing recorded, so no tokens and no cost to show
+      values.output_tokens = null;
+      if (!Number(s.cost_usd)) values.cost_usd = null;
+    }
+    BP.fill(kpis, values);
+    if (missing) BP.tokensFill(kpis.querySelector("[data-figure=tokens]"), s.tokens, missing, s.responses);
     if (how && how.initial) for (const e of kpis.querySelectorAll(".flash")) e.classList.remove("flash");  // nothing changed yet
     document.getElementById("session-status").textContent = s.status.replace("_", " ");
     document.getElementById("session-models").textContent = s.models.join(", ") || "—";
     document.getElementById("session-span").textContent = s.started_at ? fmt.time(s.started_at) + " → " + fmt.time(s.last_event_at) : "";
 
     const labels = f.turns.map(turnLabel);
+    // A turn none of whose responses had tokens recorded has no bar (and "—" in the table), not a 0.
+    const unrecorded = (t) => t.responses > 0 && t.responses_without_tokens >= t.responses;
     BP.chart("turn-tokens-card", { type: "bar", data: { labels, datasets: KINDS.map(([key, color, label]) => ({
-      label, data: f.turns.map((t) => t[key]), backgroundColor: BP.color(color), stack: "t", maxBarThickness: 56 })) },
+      label, data: f.turns.map((t) => (unrecorded(t) ? null : t[key])), backgroundColor: BP.color(color), stack: "t", maxBarThickness: 56 })) },
       options: { scales: { x: { stacked: true }, y: { stacked: true, ticks: { callback: (v) => fmt.tokens(v) } } } } }, "tokens");
     BP.chart("turn-cost-card", { type: "bar", data: { labels, datasets: [{ label: "Cost", data: f.turns.map((t) => Number(t.cost_usd)),
       backgroundColor: "#4f7cff", maxBarThickness: 56 }] }, options: { plugins: { legend: { display: false } } } }, "usd");
@@ -134,9 +147,22 @@
       { label: "Tool calls", key: "tool_calls", format: "int", num: true },
       { label: "Failures", key: "tool_failures", format: "int", num: true },
       { label: "Model(s)", key: (t) => t.models.join(", ") || "—" },
-      { label: "Tokens", key: "tokens", format: "tokens", num: true },
+      { label: "Tokens", key: (t) => BP.tokensCell(t.tokens, t.responses_without_tokens, t.responses), num: true },
       { label: "Cost", key: "cost_usd", format: "usd", num: true },
     ], f.turns, "No turns yet."));
+
+    // Conversations: a Cursor window session holds several (its composers); a Claude Code session is one.
+    const conversations = f.conversations || [];
+    document.getElementById("conversations-card").hidden = platform !== "cursor" && conversations.length < 2;
+    document.getElementById("conversations-table").replaceChildren(BP.table([
+      { label: "Conversation", key: (c) => el("span", { class: "mono", title: c.conversation_id }, c.conversation_id.slice(0, 8)) },
+      { label: "Title", key: (c) => c.title || "—" },
+      { label: "Mode", key: (c) => c.mode || "—" },
+      { label: "Started", key: "started_at", format: "time" },
+      { label: "Lines", key: (c) => c.lines_added == null && c.lines_removed == null ? "—"
+          : el("span", {}, el("span", { class: "plus" }, "+" + (c.lines_added || 0)), " ", el("span", { class: "minus" }, "−" + (c.lines_removed || 0))), num: true },
+      { label: "State", key: (c) => el("span", { class: "badge" + (c.archived ? "" : " ok") }, c.archived ? "archived" : "open") },
+    ], conversations, "No conversation yet."));
 
     document.getElementById("session-tools").replaceChildren(BP.table([
       { label: "Tool", key: "tool_name" },

@@ -20,9 +20,9 @@
   const COLUMNS = [
     { label: "Started", sort: "started_at", key: (r) => el("a", { href: "/sessions/" + encodeURIComponent(r.session_id) + "/" + (r.platform ? "?platform=" + r.platform : ""),
                                               title: r.session_id }, BP.fmt.time(r.started_at)) },
+    { label: "Platform", key: (r) => BP.platformCell(r.platform) },
     { label: "Duration", key: "duration_s", format: "duration", num: true },
     { label: "Project", key: (r) => el("span", { title: r.git_branch ? "branch " + r.git_branch : null },
-                                       el("span", { class: "dot", style: "background:" + BP.color(r.platform), title: r.platform }),
                                        r.project_key ? el("a", { class: "plain", href: filterLink("project", r.project_key), title: "Only this project" }, r.project || "—") : "—") },
     { label: "Model(s)", key: (r) => r.models.length ? el("span", {}, r.models.map((m, i) =>
         el("span", { class: "model-tag", style: "border-color:" + BP.color(m) }, m.replace(/^claude-/, "")))) : "—" },
@@ -30,8 +30,8 @@
     { label: "Prompts", key: "prompts", format: "int", num: true },
     { label: "Tool calls", key: "tool_calls", format: "int", num: true },
     { label: "Failures", key: (r) => r.failures ? el("span", { class: "badge fail" }, BP.fmt.int(r.failures)) : "0", num: true },
-    { label: "Tokens", key: "tokens", format: "tokens", num: true, sort: "tokens" },
-    { label: "Cost", key: "cost_usd", format: "usd", num: true, sort: "cost_usd" },
+    { label: "Tokens", key: (r) => BP.tokensCell(r.tokens, r.responses_without_tokens, r.responses), num: true, sort: "tokens" },
+    { label: "Cost", key: (r) => BP.costCell(r.cost_usd, r.responses_without_tokens, r.responses), num: true, sort: "cost_usd" },
   ];
 
   /** Column heads that sort (a link: highest or newest first, then the other way round). */

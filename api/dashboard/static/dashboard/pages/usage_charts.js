@@ -5,7 +5,6 @@
   const BP = window.BP;
   BP.KIND_LABELS = { input_tokens: "Input", output_tokens: "Output", cache_write_tokens: "Cache write",
                      cache_read_tokens: "Cache read" };
-  const PLATFORM_LABELS = { claude_code: "Claude Code", cursor: "Cursor" };
   const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
   if (window.Chart) {
@@ -66,10 +65,6 @@
     return out;
   };
 
-  BP.platformCell = function (platform) {
-    return BP.el("span", { class: "nowrap" }, BP.el("span", { class: "dot", style: "background:" + BP.color(platform) }),
-      PLATFORM_LABELS[platform] || platform);
-  };
   BP.modelCell = function (model) {
     return BP.el("span", { class: "nowrap" }, BP.el("span", { class: "dot", style: "background:" + BP.color(model) }), model);
   };
