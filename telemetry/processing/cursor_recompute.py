@@ -12,7 +12,7 @@ from decimal import Decimal
 from ..models import CodeChange, Conversation, Session, ToolCall, Turn, TurnKind
 from .bounds import COST_MAX
 from .cursor_rows import revision_time_ms
-from .pricing import price_apply, price_find, price_table_load
+from .pricing import cursor_price_find, price_apply
 from .rollups import hour_floor
 from .rows import CHANGES, TOOLS, Touched, row_update
 
@@ -129,17 +129,16 @@ def cursor_responses_join(session: Session, touched: Touched) -> None:
             elif any(k in turn.detail for k in _STOP_KEYS):
                 row_update(turn, {"detail": {k: v for k, v in turn.detail.items() if k not in _STOP_KEYS}},
                            touched)  # fmt: skip
-    table = price_table_load()
     for row in rows:
         if row.pk not in dropped and row.pk is not None:
-            row_update(row, _tokens(row, table), touched)
+            row_update(row, _tokens(row), touched)
 
 
 def _int(value: object) -> int:
     return value if type(value) is int else -1
 
 
-def _tokens(row: Turn, table) -> dict:
+def _tokens(row: Turn) -> dict:
     """A response's token columns from its detail: the bubble's own figures when Cursor recorded them,
     else the stop hook's, else unknown (zeros with tokens_known False, never shown as zero)."""
     detail = row.detail or {}
@@ -155,7 +154,7 @@ def _tokens(row: Turn, table) -> dict:
         return {"input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0,
                 "tokens_known": False, "cost_usd": None, "price_table": ""}  # fmt: skip
     inp, out, cache_read, cache_write = (c if type(c) is int else 0 for c in counts)
-    price = price_find(table=table, model=row.model)
+    table, price = cursor_price_find(model=row.model)
     cost = None
     if price is not None:
         cost = price_apply(price=price, input_tokens=inp, output_tokens=out, cache_write_5m_tokens=cache_write,

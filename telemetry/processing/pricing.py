@@ -1,4 +1,4 @@
-"""Claude list prices, embedded so costs never need the network.
+"""List prices of the models the assistants use, embedded so costs never need the network.
 
 Money is `decimal.Decimal` in USD. The table's per-token prices (3.75e-06, 1e-07, ...) are read straight
 from the JSON text into Decimal, so every product and sum is exact: a cost depends only on the token
@@ -21,12 +21,19 @@ from types import MappingProxyType
 from typing import Any
 
 PRICE_TABLE_PATH = Path(__file__).with_name("data") / "claude-prices.json"
+# The other makers' models Cursor offers (OpenAI, Google, xAI); Cursor's Claude models use the table above.
+CURSOR_PRICE_TABLE_PATH = Path(__file__).with_name("data") / "cursor-prices.json"
 
 # Where the "above 200k tokens" prices start. LiteLLM names the tier in its keys; ccusage hard-codes the
 # same 200_000 and counts it per token kind and per message (see `price_apply`).
 TIER_THRESHOLD_TOKENS = 200_000
 
 _DATE_SUFFIX = re.compile(r"-\d{8}$")
+# Cursor's spelling of a model adds the effort or mode it runs in (`gpt-5-high`, `claude-4.5-opus-high-thinking`,
+# `...-max`): the same model at the same list price per token.
+_CURSOR_MODE_SUFFIX = re.compile(r"-(thinking|high|low|medium|xhigh|minimal|max|fast)$")
+# ... and names Claude models version first: `claude-4.5-sonnet` is Anthropic's `claude-sonnet-4-5`.
+_CURSOR_CLAUDE = re.compile(r"^claude-(\d+)(?:\.(\d+))?-(opus|sonnet|haiku)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +77,7 @@ def _price_table_read(path: Path) -> PriceTable:
     models = {name: _model_price(name=name, row=row) for name, row in document["models"].items()}
     digest = hashlib.sha256(raw).hexdigest()[:12]
     return PriceTable(
-        version=f"claude-prices@{valid_from.isoformat()}+{digest}",
+        version=f"{path.stem}@{valid_from.isoformat()}+{digest}",
         valid_from=valid_from,
         source=document.get("source", ""),
         models=MappingProxyType(models),
@@ -147,3 +154,32 @@ def _tiered(*, tokens: int, base: Decimal, above: Decimal | None) -> Decimal:
     if above is None or tokens <= TIER_THRESHOLD_TOKENS:
         return tokens * base
     return TIER_THRESHOLD_TOKENS * base + (tokens - TIER_THRESHOLD_TOKENS) * above
+
+
+def cursor_price_find(*, model: str | None) -> tuple[PriceTable, ModelPrice] | tuple[None, None]:
+    """The table and prices for a model as Cursor names it, or (None, None) when no table knows it
+    (`default`, Cursor's Auto, names no model; Cursor's own models have no list price). Only exact
+    names after undoing Cursor's spelling (mode suffixes, version-first Claude names), never a guess."""
+    if not model:
+        return None, None
+    name = model.lower()
+    while (shorter := _CURSOR_MODE_SUFFIX.sub("", name)) != name:
+        name = shorter
+    claude = _CURSOR_CLAUDE.match(name)
+    if claude:
+        major, minor, family = claude.groups()
+        version = f"{major}-{minor}" if minor else major
+        table = price_table_load()
+        # Anthropic's names put the family after the version up to Claude 3 (claude-3-5-sonnet-<date>).
+        wanted = f"claude-{version}-{family}" if int(major) < 4 else f"claude-{family}-{version}"
+        price = price_find(table=table, model=wanted) or _newest_snapshot(table, wanted)
+        return (table, price) if price else (None, None)
+    table = price_table_load(path=CURSOR_PRICE_TABLE_PATH)
+    price = price_find(table=table, model=name)
+    return (table, price) if price else (None, None)
+
+
+def _newest_snapshot(table: PriceTable, name: str) -> ModelPrice | None:
+    """The newest dated snapshot of `name` (`claude-sonnet-4` -> `claude-sonnet-4-20250514`)."""
+    dated = sorted(k for k in table.models if _DATE_SUFFIX.sub("", k) == name)
+    return table.models[dated[-1]] if dated else None

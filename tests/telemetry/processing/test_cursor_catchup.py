@@ -4,6 +4,7 @@ database records of one conversation give one set of rows whatever the order and
 
 import json
 import random
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -129,6 +130,8 @@ def test_database_records_alone_make_the_conversation(redis) -> None:
     assert (session.prompts, session.assistant_messages, session.tool_calls) == (2, 6, 4)
     assert session.tool_failures == 1  # the MCP call Cursor recorded as an error
     assert (session.input_tokens, session.output_tokens) == (1000, 64)
+    # gpt-4.1 at OpenAI's list price (2 and 8 USD per million input and output tokens)
+    assert session.cost_usd == Decimal("0.002512")
     assert session.responses_without_tokens == 1  # b4: no tokenCount
     b4 = Turn.objects.get(session=session, key="bubble:b4")
     assert b4.tokens_known is False and b4.cost_usd is None

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from telemetry.processing.pricing import PRICE_TABLE_PATH, price_apply, price_find, price_table_load
+from telemetry.processing.pricing import (
+    CURSOR_PRICE_TABLE_PATH,
+    PRICE_TABLE_PATH,
+    cursor_price_find,
+    price_apply,
+    price_find,
+    price_table_load,
+)
 
 
 def test_table_version_names_its_valid_from_date_and_content(tmp_path: Path) -> None:
@@ -102,3 +109,36 @@ def test_row_missing_a_base_price_is_rejected(tmp_path: Path) -> None:
     broken.write_text(json.dumps(document))
     with pytest.raises(ValueError, match="claude-haiku-4-5"):
         price_table_load(path=broken)
+
+
+@pytest.mark.parametrize(
+    ("cursor_name", "table", "model"),
+    [
+        ("gpt-5", "cursor-prices", "gpt-5"),
+        ("gpt-5-high", "cursor-prices", "gpt-5"),  # the effort Cursor runs it at: the same list price
+        ("GPT-4.1", "cursor-prices", "gpt-4.1"),
+        ("gpt-5-codex-high", "cursor-prices", "gpt-5-codex"),
+        ("claude-4.5-sonnet-thinking", "claude-prices", "claude-sonnet-4-5"),
+        ("claude-4.5-opus-high-thinking", "claude-prices", "claude-opus-4-5"),
+        ("claude-4-sonnet", "claude-prices", "claude-sonnet-4-20250514"),  # the newest snapshot
+        ("claude-3.7-sonnet", "claude-prices", "claude-3-7-sonnet-20250219"),
+    ],
+)
+def test_cursor_names_find_the_makers_list_price(cursor_name: str, table: str, model: str) -> None:
+    found, price = cursor_price_find(model=cursor_name)
+    assert found.version.startswith(f"{table}@")
+    assert price is found.models[model]
+
+
+@pytest.mark.parametrize(
+    "cursor_name", ["default", "composer-1", "", None, "gpt-5-turbo-ultra", "claude-4.5-poet"]
+)
+def test_cursor_names_without_a_list_price_have_no_cost(cursor_name: str | None) -> None:
+    # `default` is Cursor's Auto: it names no model, so no price is guessed for it.
+    assert cursor_price_find(model=cursor_name) == (None, None)
+
+
+def test_cursor_table_loads_every_row_and_is_versioned_apart_from_claudes() -> None:
+    table = price_table_load(path=CURSOR_PRICE_TABLE_PATH)
+    assert table.version.startswith("cursor-prices@") and "gpt-4.1" in table.models
+    assert not any(name.startswith("claude-") for name in table.models)
