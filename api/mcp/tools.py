@@ -18,7 +18,7 @@ from api.v1.resources import serializers as resources_out
 from telemetry.capture.privacy import Privacy, SaltError, salt_load
 from telemetry.capture.runtime import SALT_NAME, home
 from telemetry.selectors import activity, derived, errors, sessions, system, tools
-from telemetry.selectors.usage import usage_totals_add, usage_totals_empty
+from telemetry.selectors.usage import usage_totals
 
 from .answers import filtered, rendered, session_one, validated
 from .pages import ordering_keys, queryset_page
@@ -59,7 +59,8 @@ def _span(values: dict) -> dict:
 
 def usage_report(
     group: Annotated[
-        Literal["day", "week", "month", "session", "project", "model"], Field(description="what a row is")
+        Literal["day", "week", "month", "session", "project", "model", "platform"],
+        Field(description="what a row is"),
     ] = "day",
     since: Since = None,
     until: Until = None,
@@ -81,7 +82,11 @@ def usage_report(
     limit: Annotated[int, Field(ge=1, le=ROWS_MAX, description="rows at most (newest sessions first)")] = 50,
 ) -> dict[str, Any]:
     """Token use and cost in US dollars over any span of local days in any time zone, one row per day,
-    week, month, session, project or model, with totals. Use it for "how much did I spend/use ...".
+    week, month, session, project, model or platform (Claude Code, Cursor), with totals. Use it for "how
+    much did I spend/use ...". A day, week or month row has `platforms` (its usage per platform) when
+    both were used. Cursor does not record every response's tokens: `responses_without_tokens` counts
+    those, and tokens and cost are null where none of a row's responses has them: say they are
+    missing, never read them as 0 or estimate them.
     Costs come from the same price table as every Blueplane report, so they equal the CLI's
     (`blueplane usage`) and GET /api/v1/usage/. At most `limit` rows; `more` is true when rows were
     left out (the totals still count them)."""
@@ -93,9 +98,7 @@ def usage_report(
         answer = rendered(reports_out.CCUSAGE_SERIALIZERS[values["group"]](ccusage_report(values)).data)
         return bounded(answer, next(k for k in answer if isinstance(answer[k], list)), limit)
     rows = usage_rows(values)
-    totals = usage_totals_empty()
-    for row in rows:
-        usage_totals_add(totals, row)
+    totals = usage_totals(rows)
     report = {"group": values["group"], "span": span_of(values), "rows": rows[: limit + 1], "totals": totals}
     return bounded(rendered(reports_out.UsageReportSerializer(report).data), "rows", limit)
 

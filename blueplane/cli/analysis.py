@@ -8,10 +8,17 @@ API's reports call (errors rendered by the report's serializer).
 
 import argparse
 
-from .options import CommandError, database_require, local_zone, positive, span_options, zone_checked
+from .options import (
+    CommandError,
+    database_require,
+    local_zone,
+    platform_option,
+    positive,
+    span_options,
+    zone_checked,
+)
 from .output import bar, cell, json_print, report_head, table
 
-PLATFORMS = ("claude_code", "cursor")
 SESSION_ORDERS = ("-last_event_at", "last_event_at", "-started_at", "started_at", "-cost_usd", "cost_usd",
                   "-tokens", "tokens")  # fmt: skip
 TIMELINE_MAX = 1000  # the API's page size limit: past it, read /api/v1/sessions/ID/timeline/ page by page
@@ -159,7 +166,6 @@ def _when(value: object, zone: object, fmt: str = "%Y-%m-%d %H:%M:%S") -> str | 
 
 
 def _analysis_print(s: dict, found: dict, timeline: list, more: bool, *, zone: object, args) -> None:
-    tokens = sum(s[k] for k in ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens"))
     print(f"Session {s['session_id']} ({s['platform']}), project {s['project'] or '-'}"
           f"{', branch ' + s['git_branch'] if s['git_branch'] else ''}")  # fmt: skip
     print(
@@ -171,9 +177,13 @@ def _analysis_print(s: dict, found: dict, timeline: list, more: bool, *, zone: o
         f"({s['tool_failures']} failed, {s['tool_rejections']} rejected), {s['subagent_runs']} sub-agent runs, "
         f"{s['compactions']} compactions, {s['api_errors']} API errors"
     )
-    print(
-        f"  {cell(tokens, 'int')} tokens, {cell(s['cost_usd'], 'usd')} USD, +{s['lines_added']} -{s['lines_removed']} lines"
-    )
+    if s["tokens"] is None:  # the session's tokens were never recorded (Cursor): missing, not 0
+        used = "tokens missing (not recorded)"
+    else:
+        used = f"{cell(s['tokens'], 'int')} tokens, {cell(s['cost_usd'], 'usd')} USD"
+        if s["responses_without_tokens"]:
+            used += f" ({s['responses_without_tokens']} responses without token counts)"
+    print(f"  {used}, +{s['lines_added']} -{s['lines_removed']} lines")
     sections = [
         ("Turns (a prompt and what answered it)", [
             {**t, "prompt_at": _when(t["prompt_at"], zone, "%H:%M:%S") or "(before)", "models": ", ".join(t["models"]),
@@ -219,17 +229,12 @@ def _analysis_print(s: dict, found: dict, timeline: list, more: bool, *, zone: o
 def _timeline_row(item: dict, zone: object) -> dict:
     at = _when(item["at"], zone, "%H:%M:%S.%f")[:-3] if item["at"] else "?"
     if item["type"] == "turn":
-        tokens = (
-            item["input_tokens"]
-            + item["output_tokens"]
-            + item["cache_write_tokens"]
-            + item["cache_read_tokens"]
-        )
-        detail = (
-            f"{tokens:,} tokens, {item['cost_usd'] or 0:.4f} USD"
-            if item["kind"] == "assistant_response"
-            else ""
-        )
+        detail = ""
+        if item["kind"] == "assistant_response" and not item["tokens_known"]:
+            detail = "tokens not recorded"
+        elif item["kind"] == "assistant_response":
+            kinds = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
+            detail = f"{sum(item[k] for k in kinds):,} tokens, {item['cost_usd'] or 0:.4f} USD"
         name = item["model"] or ""
         if item["kind"] == "user_prompt":
             detail = f"{item['chars'] or 0} chars"
@@ -351,7 +356,7 @@ def _zone(tz: str):
 
 
 def _platform_project(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--platform", choices=PLATFORMS, help="only this platform")
+    platform_option(p)
     p.add_argument("--project", help="only this project: its key, or its (folder) name")
 
 
@@ -380,7 +385,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     help = "one session taken apart: timeline, turns, tools, files, errors, sub-agents"
     p = sub.add_parser("analyze", help=help, description=help)
     p.add_argument("session", help="the session's id, or a prefix of it that only it has")
-    p.add_argument("--platform", choices=PLATFORMS, help="when two platforms used the same id")
+    platform_option(p, help="when two platforms used the same id")
     p.add_argument("--turns", type=limit, default=100, help="turns to show at most (default 100)")
     p.add_argument("--timeline", type=timeline_limit, default=50,
                    help=f"timeline items to show at most (default 50, up to {TIMELINE_MAX})")  # fmt: skip
@@ -406,7 +411,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     help = "projects with their sessions and usage totals"
     p = sub.add_parser("projects", help=help, description=help)
-    p.add_argument("--platform", choices=PLATFORMS, help="only sessions and usage on this platform")
+    platform_option(p, help="only sessions and usage on this platform")
     p.add_argument("--search", help="part of the project name (any case), or its key")
     p.add_argument("--order", choices=("name", "-name", "-cost_usd", "-session_count", "-last_seen"),
                    default="name", help="sort by (default name)")  # fmt: skip
