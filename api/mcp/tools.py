@@ -10,6 +10,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from api.v1.reports import serializers as reports_out
+from api.v1.reports.ai_code import AiCodeParams, AiCodeReportSerializer, ai_code_answer
 from api.v1.reports.base import ReportParams, span_of
 from api.v1.reports.usage import UsageParams, ccusage_report, usage_rows
 from api.v1.reports.views import ErrorParams
@@ -316,6 +317,35 @@ def edit_acceptance(
     return bounded(rendered(reports_out.AcceptanceReportSerializer(report).data), "extensions")
 
 
+def ai_code(
+    since: Since = None, until: Until = None, days: Days = 30, tz: Tz = "UTC",
+    platform: PlatformArg = None,
+    project: Annotated[str | None, Field(description="only AI lines of this project: its key")] = None,
+    group: Annotated[Literal["day", "week", "month"], Field(description="commits: what a row is")] = "day",
+    lines_by: Annotated[
+        Literal["source", "model", "extension", "project"], Field(description="AI lines: what a row is")
+    ] = "source",
+    start_of_week: Annotated[
+        Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"],
+        Field(description="group=week: the day weeks start on"),
+    ] = "monday",
+) -> dict[str, Any]:  # fmt: skip
+    """How much of the committed code the AI wrote, as Cursor tracks it (Claude Code does not: its
+    answer is empty). Commits: per day, week or month, the commits Cursor scored (each once, whatever
+    the branches), lines added and deleted by the AI (Tab completions + composer) and by the human, and
+    the AI's share of the added lines. Lines: the fragments of code Cursor recorded as AI-generated, by
+    source (composer, tab), model, file extension or project. Counts only, never code. The same JSON as
+    GET /api/v1/ai-code/; one row per period or group (a few dozen at most for a month)."""
+    values = validated(
+        AiCodeParams, since=since, until=until, days=days, tz=tz, platform=platform, project=project,
+        group=group, lines_by=lines_by, start_of_week=start_of_week,
+    )  # fmt: skip
+    answer = rendered(AiCodeReportSerializer(ai_code_answer(values)).data)
+    for part in ("commits", "lines"):
+        answer[part] = bounded(answer[part], "rows")
+    return answer
+
+
 # --- productivity and health ---------------------------------------------------------------------------
 
 
@@ -351,6 +381,7 @@ TOOLS = [
     tool_failures,
     errors_report,
     edit_acceptance,
+    ai_code,
     productivity,
     pipeline_health,
 ]

@@ -100,6 +100,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     zone = zone_named(args.tz)
     shown = [
         {**r, "models": ", ".join(r["models"] or []),
+         **({"tokens": "missing", "cost_usd": "missing"} if r["tokens"] is None else {}),
          "started": s.started_at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if s.started_at else None}
         for r, s in zip(rows, page.rows, strict=True)
     ]  # fmt: skip
@@ -186,13 +187,16 @@ def _analysis_print(s: dict, found: dict, timeline: list, more: bool, *, zone: o
     print(f"  {used}, +{s['lines_added']} -{s['lines_removed']} lines")
     sections = [
         ("Turns (a prompt and what answered it)", [
-            {**t, "prompt_at": _when(t["prompt_at"], zone, "%H:%M:%S") or "(before)", "models": ", ".join(t["models"]),
-             "tokens": sum(t[k] for k in ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens"))}
+            _missing({**t, "prompt_at": _when(t["prompt_at"], zone, "%H:%M:%S") or "(before)",
+                      "models": ", ".join(t["models"]),
+                      "tokens": sum(t[k] for k in ("input_tokens", "output_tokens", "cache_write_tokens",
+                                                   "cache_read_tokens"))})
             for t in found["turns"]],
          [("index", "#", "int"), ("prompt_at", "at", "text"), ("prompt_chars", "chars", "int"),
           ("responses", "responses", "int"), ("tool_calls", "tools", "int"), ("tool_failures", "failed", "int"),
           ("models", "models", "text"), ("input_tokens", "input", "int"), ("output_tokens", "output", "int"),
-          ("tokens", "tokens", "int"), ("cost_usd", "cost USD", "usd")]),
+          ("tokens", "tokens", "int"), ("cost_usd", "cost USD", "usd"),
+          ("responses_without_tokens", "no tokens", "int")]),
         ("Tools", [{**t, "error_types": ", ".join(f"{k} {v}" for k, v in t["error_types"].items())} for t in found["tools"]],
          [("tool_name", "tool", "text"), ("calls", "calls", "int"), ("failures", "failed", "int"),
           ("rejections", "rejected", "int"), ("interruptions", "interrupted", "int"), ("mean_ms", "mean ms", "int"),
@@ -224,6 +228,23 @@ def _analysis_print(s: dict, found: dict, timeline: list, more: bool, *, zone: o
         print(
             f"timeline: the first {len(timeline)} items (--timeline shows up to {TIMELINE_MAX}; --json for all fields)"
         )
+
+
+def _missing(turn: dict) -> dict:
+    """A turn whose responses all lack recorded tokens (Cursor) says so in place of its sums (never 0)."""
+    from telemetry.selectors.usage import tokens_missing
+
+    if tokens_missing(messages=turn["responses"], without_tokens=turn["responses_without_tokens"]):
+        kinds = (
+            "input_tokens",
+            "output_tokens",
+            "cache_write_tokens",
+            "cache_read_tokens",
+            "tokens",
+            "cost_usd",
+        )
+        return {**turn, **dict.fromkeys(kinds, "missing")}
+    return turn
 
 
 def _timeline_row(item: dict, zone: object) -> dict:
@@ -336,8 +357,9 @@ def cmd_projects(args: argparse.Namespace) -> int:
     if not rows:
         print("no projects match")
         return 0
-    shown = [{**r, "cost_usd": r["cost_usd"] and float(r["cost_usd"]), "key": r["key"][:12],
-              "tokens": sum(r[k] for k in ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")),
+    shown = [{**r, "cost_usd": "missing" if r["cost_usd"] is None else float(r["cost_usd"]), "key": r["key"][:12],
+              "tokens": "missing" if r["input_tokens"] is None else
+              sum(r[k] for k in ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")),
               "last_seen": p.last_seen and p.last_seen.astimezone(zone).strftime("%Y-%m-%d %H:%M")}
              for r, p in zip(rows, page.rows, strict=True)]  # fmt: skip
     table(shown, [("name", "project", "text"), ("key", "key", "text"), ("sessions", "sessions", "int"),

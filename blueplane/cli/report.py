@@ -13,7 +13,7 @@ import re
 from contextlib import closing
 from datetime import date
 
-from . import blocks
+from . import ai_code, blocks
 from .options import CommandError, ccusage_day, local_zone, platform_option, zone_checked
 
 PERIODS = {"daily": "day", "weekly": "week", "monthly": "month", "session": "session"}
@@ -206,7 +206,7 @@ def _unknown_project(project: str) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    help = "usage reports as ccusage makes them: daily, weekly, monthly, session, blocks"
+    help = "usage reports as ccusage makes them (daily, weekly, monthly, session, blocks), and ai"
     p = sub.add_parser("report", help=help, description=help)
     reports = p.add_subparsers(dest="report", required=True, metavar="REPORT")
     for name, what in (("daily", "day"), ("weekly", "week"), ("monthly", "month"), ("session", "session")):
@@ -220,3 +220,4 @@ def register(sub: argparse._SubParsersAction) -> None:
             r.set_defaults(start_of_week="monday")
         r.set_defaults(handler=cmd_report)
     blocks.register(reports)
+    ai_code.register(reports)

@@ -43,6 +43,9 @@ class TurnFigures(TypedDict):
     cache_write_tokens: int
     cache_read_tokens: int
     cost_usd: Decimal
+    # Of the responses, those whose tokens the assistant did not record (Cursor): the sums leave them out,
+    # and when they are all of them the sums are missing, not 0 (usage.tokens_missing).
+    responses_without_tokens: int
 
 
 class ToolFigures(TypedDict):
@@ -136,7 +139,7 @@ def _turns(session: Session) -> list[TurnFigures]:
     call_times = sorted((c.at, c.status) for c in calls.only("started_at", "finished_at", "status") if c.at)
     rows = (
         Turn.objects.filter(session=session, kind__in=(TurnKind.USER_PROMPT, TurnKind.ASSISTANT_RESPONSE))
-        .only("kind", "timestamp", "model", "chars", "cost_usd", *TOKEN_KINDS)
+        .only("kind", "timestamp", "model", "chars", "cost_usd", "tokens_known", *TOKEN_KINDS)
         .order_by("timestamp", "id")
     )
     turns: list[dict] = []
@@ -145,7 +148,8 @@ def _turns(session: Session) -> list[TurnFigures]:
     def start(index: int, prompt: Turn | None, *, first: bool = False) -> None:
         at = prompt and prompt.timestamp
         turn = {"index": index, "prompt_at": at, "prompt_chars": prompt and prompt.chars, "first_at": at,
-                "last_at": at, "responses": 0, "tool_calls": 0, "tool_failures": 0, **_zero_tokens()}  # fmt: skip
+                "last_at": at, "responses": 0, "tool_calls": 0, "tool_failures": 0, **_zero_tokens(),
+                "responses_without_tokens": 0}  # fmt: skip
         position = 0 if first else len(turns)
         turns.insert(position, turn)
         models.insert(position, set())
@@ -165,6 +169,7 @@ def _turns(session: Session) -> list[TurnFigures]:
         for kind in TOKEN_KINDS:
             current[kind] += getattr(turn, kind)
         current["cost_usd"] += turn.cost_usd or 0
+        current["responses_without_tokens"] += not turn.tokens_known
         if turn.model:
             models[-1].add(turn.model)
     # Each tool call belongs to the turn of the last prompt before it (or to the one before any prompt).

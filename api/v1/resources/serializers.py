@@ -187,33 +187,49 @@ class CodeChangeSerializer(SessionRefMixin, ProjectRefMixin, CodeChangeInSession
         fields = ["id", "session_id", "platform", "project", "project_key", *CODE_CHANGE_FIELDS]
 
 
-class ProjectSerializer(serializers.ModelSerializer):
-    sessions = serializers.IntegerField(source="session_count", read_only=True)
+class UsageSumsMixin(serializers.Serializer):
+    """Usage summed from the rollups: sums none of the responses recorded are null (usage.tokens_missing)."""
+
     messages = serializers.IntegerField(read_only=True, help_text="Assistant responses")
-    input_tokens = serializers.IntegerField(read_only=True)
-    output_tokens = serializers.IntegerField(read_only=True)
-    cache_write_tokens = serializers.IntegerField(read_only=True)
-    cache_read_tokens = serializers.IntegerField(read_only=True)
-    cost_usd = money()
+    input_tokens = serializers.IntegerField(read_only=True, allow_null=True, help_text=MISSING)
+    output_tokens = serializers.IntegerField(read_only=True, allow_null=True, help_text=MISSING)
+    cache_write_tokens = serializers.IntegerField(read_only=True, allow_null=True, help_text=MISSING)
+    cache_read_tokens = serializers.IntegerField(read_only=True, allow_null=True, help_text=MISSING)
+    cost_usd = money(allow_null=True, help_text=MISSING)
+    responses_without_tokens = serializers.IntegerField(
+        read_only=True, help_text="Responses whose tokens the assistant did not record (Cursor)"
+    )
+
+    def to_representation(self, instance: object) -> dict:
+        data = super().to_representation(instance)
+        if tokens_missing(
+            messages=data["messages"] or 0, without_tokens=data["responses_without_tokens"] or 0
+        ):
+            data.update(dict.fromkeys(("input_tokens", "output_tokens", "cache_write_tokens",
+                                       "cache_read_tokens", "cost_usd"), None))  # fmt: skip
+        return data
+
+
+class ProjectSerializer(UsageSumsMixin, serializers.ModelSerializer):
+    sessions = serializers.IntegerField(source="session_count", read_only=True)
     first_seen = UTCDateTimeField(read_only=True, allow_null=True, help_text="Start of its first session")
     last_seen = UTCDateTimeField(read_only=True, allow_null=True, help_text="Last activity of any session")
 
     class Meta:
         model = Project
         fields = ["key", "name", "sessions", "first_seen", "last_seen", "messages", "input_tokens",
-                  "output_tokens", "cache_write_tokens", "cache_read_tokens", "cost_usd"]  # fmt: skip
+                  "output_tokens", "cache_write_tokens", "cache_read_tokens", "cost_usd",
+                  "responses_without_tokens"]  # fmt: skip
 
 
-class ModelUsageSerializer(serializers.Serializer):
+class ModelUsageSerializer(UsageSumsMixin):
     model = serializers.CharField()
     first_seen = UTCDateTimeField(help_text="First UTC hour with a response from the model")
     last_seen = UTCDateTimeField(help_text="Last UTC hour with a response from the model")
-    messages = serializers.IntegerField(help_text="Assistant responses")
-    input_tokens = serializers.IntegerField()
-    output_tokens = serializers.IntegerField()
-    cache_write_tokens = serializers.IntegerField()
-    cache_read_tokens = serializers.IntegerField()
-    cost_usd = money()
+
+    class Meta:
+        fields = ["model", "first_seen", "last_seen", "messages", "input_tokens", "output_tokens",
+                  "cache_write_tokens", "cache_read_tokens", "cost_usd", "responses_without_tokens"]  # fmt: skip
 
 
 class RawEventSerializer(serializers.Serializer):
