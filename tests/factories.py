@@ -83,7 +83,12 @@ def cursor_rows() -> dict:
         responses_without_tokens=1,
     )  # fmt: skip
     first = Conversation.objects.create(
-        session=one, conversation_id="composer-1", started_at=at, mode="agent"
+        session=one,
+        conversation_id="composer-1",
+        started_at=at,
+        mode="agent",
+        lines_added=12,
+        lines_removed=3,
     )
     Conversation.objects.create(session=one, conversation_id="composer-2", started_at=at, mode="ask")
     common = {"session": one, "conversation": first, "project": project, "hour": hour}

@@ -108,8 +108,12 @@ def test_lists_and_reports_take_the_platform(home, redis_server):
     assert analysis["session"]["platform"] == "cursor" and analysis["session"]["tokens"] is None
     blocks = as_json(home, redis_server, "report", "blocks", "-z", "UTC", "--platform", "cursor")["blocks"]
     assert {m for b in blocks for m in b["models"]} == {"gpt-5", "claude-4.5-sonnet"}
+    one = as_json(home, redis_server, "analyze", CURSOR_SESSION)
+    assert [c["conversation_id"] for c in one["conversations"]] == ["composer-1", "composer-2"]
+    assert one["conversations"][0]["responses"] == 2 and one["conversations"][0]["lines_added"] == 12
     shown = run(home, redis_server, "analyze", CURSOR_SESSION)
     assert shown.returncode == 0 and "1 responses without token counts" in shown.stdout, shown.stderr
+    assert "Conversations" in shown.stdout and "composer-2" in shown.stdout
     assert "tokens not recorded" in shown.stdout
 
 

@@ -185,7 +185,13 @@ def _analysis_print(s: dict, found: dict, timeline: list, more: bool, *, zone: o
         if s["responses_without_tokens"]:
             used += f" ({s['responses_without_tokens']} responses without token counts)"
     print(f"  {used}, +{s['lines_added']} -{s['lines_removed']} lines")
+    conversations = found["conversations"] if len(found["conversations"]) > 1 else []  # one: the session
     sections = [
+        ("Conversations", [{**c, "started_at": _when(c["started_at"], zone), "archived": "yes" if c["archived"] else ""}
+                           for c in conversations],
+         [("conversation_id", "conversation", "text"), ("mode", "mode", "text"), ("started_at", "started", "text"),
+          ("prompts", "prompts", "int"), ("responses", "responses", "int"), ("tool_calls", "tools", "int"),
+          ("lines_added", "+lines", "int"), ("lines_removed", "-lines", "int"), ("archived", "archived", "text")]),
         ("Turns (a prompt and what answered it)", [
             _missing({**t, "prompt_at": _when(t["prompt_at"], zone, "%H:%M:%S") or "(before)",
                       "models": ", ".join(t["models"]),

@@ -106,6 +106,11 @@ def test_cursor_sessions_are_listed_with_their_conversations_turns_and_tool_call
         detail["conversations"] == 2 and detail["tokens"] == 1200 and detail["responses_without_tokens"] == 1
     )
     assert detail["project"] == CURSOR_PROJECT[1]
+    talks = {
+        c["conversation_id"]: c for c in ok(client, f"sessions/{CURSOR_SESSION}/conversations/")["results"]
+    }
+    assert (talks["composer-1"]["lines_added"], talks["composer-1"]["lines_removed"]) == (12, 3)
+    assert talks["composer-2"]["lines_added"] is None and talks["composer-2"]["platform"] == "cursor"
     turns = {t["key"]: t for t in ok(client, f"sessions/{CURSOR_SESSION}/turns/")["results"]}
     assert turns["r1"]["tokens_known"] and turns["r1"]["input_tokens"] == 1000
     assert not turns["r2"]["tokens_known"] and turns["r2"]["input_tokens"] is None

@@ -109,7 +109,7 @@ class ConversationSerializer(SessionRefMixin, serializers.ModelSerializer):
     class Meta:
         model = Conversation
         fields = ["id", "conversation_id", "session_id", "platform", "project", "project_key", "title", "mode",
-                  "started_at", "last_event_at"]  # fmt: skip
+                  "started_at", "last_event_at", "archived", "lines_added", "lines_removed"]  # fmt: skip
 
 
 TURN_FIELDS = ["kind", "timestamp", "model", "stop_reason", "input_tokens", "output_tokens",
