@@ -33,3 +33,96 @@ def entry(event: dict | bytes | str) -> dict[str, bytes]:
     if isinstance(event, dict):
         return {"event": orjson.dumps(event)}
     return {"event": event.encode() if isinstance(event, str) else event}
+
+
+# --- Cursor's derived rows, as the slow path writes them (for the interfaces' tests) ---------------------
+
+CURSOR_DAY = datetime(2026, 11, 25, tzinfo=UTC)  # a day of the Claude Code corpus too: both platforms
+CURSOR_SESSION = "cursor-window-1"  # two conversations; one response with tokens, one without
+CURSOR_SESSION_BARE = "cursor-window-2"  # the next day: its one response has no recorded tokens
+CURSOR_PROJECT = ("cursorprojectkey0001", "cursor-app")  # key, name
+# Two scored commits, one of them scored on two branches (counted once), as the fixture's
+# ai-code-tracking.db holds them (tests/fixtures/cursor/ground_truth.json, ai_tracking.scored_commits).
+CURSOR_COMMITS = [
+    {"commit_hash": "a" * 40, "branch": "main", "lines_added": 50, "lines_deleted": 10, "tab_lines_added": 5,
+     "composer_lines_added": 10, "composer_lines_deleted": 8, "human_lines_added": 33, "blank_lines_added": 2},
+    {"commit_hash": "a" * 40, "branch": "feature", "lines_added": 50, "lines_deleted": 10, "tab_lines_added": 5,
+     "composer_lines_added": 10, "composer_lines_deleted": 8, "human_lines_added": 33, "blank_lines_added": 2},
+    {"commit_hash": "b" * 40, "branch": "main", "lines_added": 36, "lines_deleted": 8, "tab_lines_added": 2,
+     "composer_lines_added": 9, "composer_lines_deleted": 6, "human_lines_added": 24, "blank_lines_added": 1},
+]  # fmt: skip
+
+
+def cursor_rows() -> dict:
+    """Cursor sessions, conversations, turns, a tool call, usage rollups, scored commits and AI code lines
+    in the database, as the slow path derives them: on CURSOR_DAY, a session whose two responses are one
+    with tokens and one without; the next day, a session whose only response has none. Returns the
+    sessions by id."""
+    from decimal import Decimal
+
+    from telemetry.models import (
+        AiCodeLine,
+        AiCommit,
+        Conversation,
+        Project,
+        Session,
+        ToolCall,
+        ToolHour,
+        Turn,
+        UsageHour,
+    )
+    from telemetry.processing.histograms import histogram_of
+
+    project = Project.objects.create(key=CURSOR_PROJECT[0], name=CURSOR_PROJECT[1])
+    at = CURSOR_DAY.replace(hour=10)
+    hour = at
+    one = Session.objects.create(
+        platform="cursor", session_id=CURSOR_SESSION, project=project, models_used=["gpt-5"],
+        started_at=at, last_event_at=at + timedelta(minutes=5), prompts=1, assistant_messages=2,
+        tool_calls=1, input_tokens=1000, output_tokens=200, cost_usd=Decimal("0.01"),
+        responses_without_tokens=1,
+    )  # fmt: skip
+    first = Conversation.objects.create(
+        session=one,
+        conversation_id="composer-1",
+        started_at=at,
+        mode="agent",
+        lines_added=12,
+        lines_removed=3,
+    )
+    Conversation.objects.create(session=one, conversation_id="composer-2", started_at=at, mode="ask")
+    common = {"session": one, "conversation": first, "project": project, "hour": hour}
+    Turn.objects.create(**common, key="p1", kind="user_prompt", timestamp=at, chars=40)
+    Turn.objects.create(**common, key="r1", kind="assistant_response", timestamp=at + timedelta(minutes=1),
+                        model="gpt-5", input_tokens=1000, output_tokens=200, cost_usd=Decimal("0.01"))  # fmt: skip
+    Turn.objects.create(**common, key="r2", kind="assistant_response", timestamp=at + timedelta(minutes=2),
+                        model="gpt-5", tokens_known=False)  # fmt: skip
+    ToolCall.objects.create(**common, tool_use_id="t1", tool_name="run_terminal_cmd", status="success",
+                            started_at=at + timedelta(minutes=3), duration_ms=120)  # fmt: skip
+    ToolHour.objects.create(hour=hour, platform="cursor", project=project, tool_name="run_terminal_cmd", calls=1,
+                            duration_ms_sum=120, duration_histogram=histogram_of([120]))  # fmt: skip
+    UsageHour.objects.create(hour=hour, platform="cursor", project=project, model="gpt-5", messages=2,
+                             input_tokens=1000, output_tokens=200, cost_usd=Decimal("0.01"),
+                             responses_without_tokens=1)  # fmt: skip
+
+    later = CURSOR_DAY + timedelta(days=1, hours=9)
+    bare = Session.objects.create(
+        platform="cursor", session_id=CURSOR_SESSION_BARE, project=project, models_used=["claude-4.5-sonnet"],
+        started_at=later, last_event_at=later, assistant_messages=1, responses_without_tokens=1,
+    )  # fmt: skip
+    talk = Conversation.objects.create(session=bare, conversation_id="composer-3", started_at=later)
+    Turn.objects.create(session=bare, conversation=talk, project=project, hour=later, key="r3",
+                        kind="assistant_response", timestamp=later, model="claude-4.5-sonnet",
+                        tokens_known=False)  # fmt: skip
+    UsageHour.objects.create(hour=later, platform="cursor", project=project, model="claude-4.5-sonnet",
+                             messages=1, responses_without_tokens=1)  # fmt: skip
+
+    scored = CURSOR_DAY.replace(hour=12)
+    for n, commit in enumerate(CURSOR_COMMITS):
+        AiCommit.objects.create(**commit, scored_at=scored + timedelta(minutes=n), hour=scored)
+    lines = [("composer", "gpt-5", ".py", one), ("composer", "gpt-5", ".py", one), ("composer", "gpt-5", "py", one),
+             ("composer", "gpt-5", ".ts", one), ("tab", "", ".ts", None)]  # fmt: skip
+    for n, (source, model, extension, session) in enumerate(lines):
+        AiCodeLine.objects.create(hash=f"h{n}", source=source, model=model, file_extension=extension,
+                                  session=session, created_at=scored, hour=scored)  # fmt: skip
+    return {CURSOR_SESSION: one, CURSOR_SESSION_BARE: bare}

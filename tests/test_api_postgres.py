@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # renderers are the same code whatever the engine; the 40,000-row streaming tests measure memory, not SQL.
 ENGINE_BOUND = [
     f"tests/api/test_{name}.py"
-    for name in ("sessions", "rows", "reports", "blocks", "insights", "export", "ingest", "ops")
+    for name in ("sessions", "rows", "reports", "blocks", "insights", "export", "ingest", "ops", "cursor_api")
 ] + [
     # The dashboard's pages read through selectors of their own (usage by hour, session counts, the
     # sessions list's filters, raw events by seq, failures by day): their plain tests, not the browser's.

@@ -10,6 +10,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from api.v1.reports import serializers as reports_out
+from api.v1.reports.ai_code import AiCodeParams, AiCodeReportSerializer, ai_code_answer
 from api.v1.reports.base import ReportParams, span_of
 from api.v1.reports.usage import UsageParams, ccusage_report, usage_rows
 from api.v1.reports.views import ErrorParams
@@ -18,7 +19,7 @@ from api.v1.resources import serializers as resources_out
 from telemetry.capture.privacy import Privacy, SaltError, salt_load
 from telemetry.capture.runtime import SALT_NAME, home
 from telemetry.selectors import activity, derived, errors, sessions, system, tools
-from telemetry.selectors.usage import usage_totals_add, usage_totals_empty
+from telemetry.selectors.usage import usage_totals
 
 from .answers import filtered, rendered, session_one, validated
 from .pages import ordering_keys, queryset_page
@@ -59,7 +60,8 @@ def _span(values: dict) -> dict:
 
 def usage_report(
     group: Annotated[
-        Literal["day", "week", "month", "session", "project", "model"], Field(description="what a row is")
+        Literal["day", "week", "month", "session", "project", "model", "platform"],
+        Field(description="what a row is"),
     ] = "day",
     since: Since = None,
     until: Until = None,
@@ -81,7 +83,11 @@ def usage_report(
     limit: Annotated[int, Field(ge=1, le=ROWS_MAX, description="rows at most (newest sessions first)")] = 50,
 ) -> dict[str, Any]:
     """Token use and cost in US dollars over any span of local days in any time zone, one row per day,
-    week, month, session, project or model, with totals. Use it for "how much did I spend/use ...".
+    week, month, session, project, model or platform (Claude Code, Cursor), with totals. Use it for "how
+    much did I spend/use ...". A day, week or month row has `platforms` (its usage per platform) when
+    both were used. Cursor does not record every response's tokens: `responses_without_tokens` counts
+    those, and tokens and cost are null where none of a row's responses has them: say they are
+    missing, never read them as 0 or estimate them.
     Costs come from the same price table as every Blueplane report, so they equal the CLI's
     (`blueplane usage`) and GET /api/v1/usage/. At most `limit` rows; `more` is true when rows were
     left out (the totals still count them)."""
@@ -93,9 +99,7 @@ def usage_report(
         answer = rendered(reports_out.CCUSAGE_SERIALIZERS[values["group"]](ccusage_report(values)).data)
         return bounded(answer, next(k for k in answer if isinstance(answer[k], list)), limit)
     rows = usage_rows(values)
-    totals = usage_totals_empty()
-    for row in rows:
-        usage_totals_add(totals, row)
+    totals = usage_totals(rows)
     report = {"group": values["group"], "span": span_of(values), "rows": rows[: limit + 1], "totals": totals}
     return bounded(rendered(reports_out.UsageReportSerializer(report).data), "rows", limit)
 
@@ -313,6 +317,35 @@ def edit_acceptance(
     return bounded(rendered(reports_out.AcceptanceReportSerializer(report).data), "extensions")
 
 
+def ai_code(
+    since: Since = None, until: Until = None, days: Days = 30, tz: Tz = "UTC",
+    platform: PlatformArg = None,
+    project: Annotated[str | None, Field(description="only AI lines of this project: its key")] = None,
+    group: Annotated[Literal["day", "week", "month"], Field(description="commits: what a row is")] = "day",
+    lines_by: Annotated[
+        Literal["source", "model", "extension", "project"], Field(description="AI lines: what a row is")
+    ] = "source",
+    start_of_week: Annotated[
+        Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"],
+        Field(description="group=week: the day weeks start on"),
+    ] = "monday",
+) -> dict[str, Any]:  # fmt: skip
+    """How much of the committed code the AI wrote, as Cursor tracks it (Claude Code does not: its
+    answer is empty). Commits: per day, week or month, the commits Cursor scored (each once, whatever
+    the branches), lines added and deleted by the AI (Tab completions + composer) and by the human, and
+    the AI's share of the added lines. Lines: the fragments of code Cursor recorded as AI-generated, by
+    source (composer, tab), model, file extension or project. Counts only, never code. The same JSON as
+    GET /api/v1/ai-code/; one row per period or group (a few dozen at most for a month)."""
+    values = validated(
+        AiCodeParams, since=since, until=until, days=days, tz=tz, platform=platform, project=project,
+        group=group, lines_by=lines_by, start_of_week=start_of_week,
+    )  # fmt: skip
+    answer = rendered(AiCodeReportSerializer(ai_code_answer(values)).data)
+    for part in ("commits", "lines"):
+        answer[part] = bounded(answer[part], "rows")
+    return answer
+
+
 # --- productivity and health ---------------------------------------------------------------------------
 
 
@@ -348,6 +381,7 @@ TOOLS = [
     tool_failures,
     errors_report,
     edit_acceptance,
+    ai_code,
     productivity,
     pipeline_health,
 ]

@@ -8,10 +8,17 @@ API's reports call (errors rendered by the report's serializer).
 
 import argparse
 
-from .options import CommandError, database_require, local_zone, positive, span_options, zone_checked
+from .options import (
+    CommandError,
+    database_require,
+    local_zone,
+    platform_option,
+    positive,
+    span_options,
+    zone_checked,
+)
 from .output import bar, cell, json_print, report_head, table
 
-PLATFORMS = ("claude_code", "cursor")
 SESSION_ORDERS = ("-last_event_at", "last_event_at", "-started_at", "started_at", "-cost_usd", "cost_usd",
                   "-tokens", "tokens")  # fmt: skip
 TIMELINE_MAX = 1000  # the API's page size limit: past it, read /api/v1/sessions/ID/timeline/ page by page
@@ -93,6 +100,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     zone = zone_named(args.tz)
     shown = [
         {**r, "models": ", ".join(r["models"] or []),
+         **({"tokens": "missing", "cost_usd": "missing"} if r["tokens"] is None else {}),
          "started": s.started_at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if s.started_at else None}
         for r, s in zip(rows, page.rows, strict=True)
     ]  # fmt: skip
@@ -159,7 +167,6 @@ def _when(value: object, zone: object, fmt: str = "%Y-%m-%d %H:%M:%S") -> str | 
 
 
 def _analysis_print(s: dict, found: dict, timeline: list, more: bool, *, zone: object, args) -> None:
-    tokens = sum(s[k] for k in ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens"))
     print(f"Session {s['session_id']} ({s['platform']}), project {s['project'] or '-'}"
           f"{', branch ' + s['git_branch'] if s['git_branch'] else ''}")  # fmt: skip
     print(
@@ -171,18 +178,31 @@ def _analysis_print(s: dict, found: dict, timeline: list, more: bool, *, zone: o
         f"({s['tool_failures']} failed, {s['tool_rejections']} rejected), {s['subagent_runs']} sub-agent runs, "
         f"{s['compactions']} compactions, {s['api_errors']} API errors"
     )
-    print(
-        f"  {cell(tokens, 'int')} tokens, {cell(s['cost_usd'], 'usd')} USD, +{s['lines_added']} -{s['lines_removed']} lines"
-    )
+    if s["tokens"] is None:  # the session's tokens were never recorded (Cursor): missing, not 0
+        used = "tokens missing (not recorded)"
+    else:
+        used = f"{cell(s['tokens'], 'int')} tokens, {cell(s['cost_usd'], 'usd')} USD"
+        if s["responses_without_tokens"]:
+            used += f" ({s['responses_without_tokens']} responses without token counts)"
+    print(f"  {used}, +{s['lines_added']} -{s['lines_removed']} lines")
+    conversations = found["conversations"] if len(found["conversations"]) > 1 else []  # one: the session
     sections = [
+        ("Conversations", [{**c, "started_at": _when(c["started_at"], zone), "archived": "yes" if c["archived"] else ""}
+                           for c in conversations],
+         [("conversation_id", "conversation", "text"), ("mode", "mode", "text"), ("started_at", "started", "text"),
+          ("prompts", "prompts", "int"), ("responses", "responses", "int"), ("tool_calls", "tools", "int"),
+          ("lines_added", "+lines", "int"), ("lines_removed", "-lines", "int"), ("archived", "archived", "text")]),
         ("Turns (a prompt and what answered it)", [
-            {**t, "prompt_at": _when(t["prompt_at"], zone, "%H:%M:%S") or "(before)", "models": ", ".join(t["models"]),
-             "tokens": sum(t[k] for k in ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens"))}
+            _missing({**t, "prompt_at": _when(t["prompt_at"], zone, "%H:%M:%S") or "(before)",
+                      "models": ", ".join(t["models"]),
+                      "tokens": sum(t[k] for k in ("input_tokens", "output_tokens", "cache_write_tokens",
+                                                   "cache_read_tokens"))})
             for t in found["turns"]],
          [("index", "#", "int"), ("prompt_at", "at", "text"), ("prompt_chars", "chars", "int"),
           ("responses", "responses", "int"), ("tool_calls", "tools", "int"), ("tool_failures", "failed", "int"),
           ("models", "models", "text"), ("input_tokens", "input", "int"), ("output_tokens", "output", "int"),
-          ("tokens", "tokens", "int"), ("cost_usd", "cost USD", "usd")]),
+          ("tokens", "tokens", "int"), ("cost_usd", "cost USD", "usd"),
+          ("responses_without_tokens", "no tokens", "int")]),
         ("Tools", [{**t, "error_types": ", ".join(f"{k} {v}" for k, v in t["error_types"].items())} for t in found["tools"]],
          [("tool_name", "tool", "text"), ("calls", "calls", "int"), ("failures", "failed", "int"),
           ("rejections", "rejected", "int"), ("interruptions", "interrupted", "int"), ("mean_ms", "mean ms", "int"),
@@ -216,20 +236,32 @@ def _analysis_print(s: dict, found: dict, timeline: list, more: bool, *, zone: o
         )
 
 
+def _missing(turn: dict) -> dict:
+    """A turn whose responses all lack recorded tokens (Cursor) says so in place of its sums (never 0)."""
+    from telemetry.selectors.usage import tokens_missing
+
+    if tokens_missing(messages=turn["responses"], without_tokens=turn["responses_without_tokens"]):
+        kinds = (
+            "input_tokens",
+            "output_tokens",
+            "cache_write_tokens",
+            "cache_read_tokens",
+            "tokens",
+            "cost_usd",
+        )
+        return {**turn, **dict.fromkeys(kinds, "missing")}
+    return turn
+
+
 def _timeline_row(item: dict, zone: object) -> dict:
     at = _when(item["at"], zone, "%H:%M:%S.%f")[:-3] if item["at"] else "?"
     if item["type"] == "turn":
-        tokens = (
-            item["input_tokens"]
-            + item["output_tokens"]
-            + item["cache_write_tokens"]
-            + item["cache_read_tokens"]
-        )
-        detail = (
-            f"{tokens:,} tokens, {item['cost_usd'] or 0:.4f} USD"
-            if item["kind"] == "assistant_response"
-            else ""
-        )
+        detail = ""
+        if item["kind"] == "assistant_response" and not item["tokens_known"]:
+            detail = "tokens not recorded"
+        elif item["kind"] == "assistant_response":
+            kinds = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
+            detail = f"{sum(item[k] for k in kinds):,} tokens, {item['cost_usd'] or 0:.4f} USD"
         name = item["model"] or ""
         if item["kind"] == "user_prompt":
             detail = f"{item['chars'] or 0} chars"
@@ -331,8 +363,9 @@ def cmd_projects(args: argparse.Namespace) -> int:
     if not rows:
         print("no projects match")
         return 0
-    shown = [{**r, "cost_usd": r["cost_usd"] and float(r["cost_usd"]), "key": r["key"][:12],
-              "tokens": sum(r[k] for k in ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")),
+    shown = [{**r, "cost_usd": "missing" if r["cost_usd"] is None else float(r["cost_usd"]), "key": r["key"][:12],
+              "tokens": "missing" if r["input_tokens"] is None else
+              sum(r[k] for k in ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")),
               "last_seen": p.last_seen and p.last_seen.astimezone(zone).strftime("%Y-%m-%d %H:%M")}
              for r, p in zip(rows, page.rows, strict=True)]  # fmt: skip
     table(shown, [("name", "project", "text"), ("key", "key", "text"), ("sessions", "sessions", "int"),
@@ -351,7 +384,7 @@ def _zone(tz: str):
 
 
 def _platform_project(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--platform", choices=PLATFORMS, help="only this platform")
+    platform_option(p)
     p.add_argument("--project", help="only this project: its key, or its (folder) name")
 
 
@@ -380,7 +413,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     help = "one session taken apart: timeline, turns, tools, files, errors, sub-agents"
     p = sub.add_parser("analyze", help=help, description=help)
     p.add_argument("session", help="the session's id, or a prefix of it that only it has")
-    p.add_argument("--platform", choices=PLATFORMS, help="when two platforms used the same id")
+    platform_option(p, help="when two platforms used the same id")
     p.add_argument("--turns", type=limit, default=100, help="turns to show at most (default 100)")
     p.add_argument("--timeline", type=timeline_limit, default=50,
                    help=f"timeline items to show at most (default 50, up to {TIMELINE_MAX})")  # fmt: skip
@@ -406,7 +439,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     help = "projects with their sessions and usage totals"
     p = sub.add_parser("projects", help=help, description=help)
-    p.add_argument("--platform", choices=PLATFORMS, help="only sessions and usage on this platform")
+    platform_option(p, help="only sessions and usage on this platform")
     p.add_argument("--search", help="part of the project name (any case), or its key")
     p.add_argument("--order", choices=("name", "-name", "-cost_usd", "-session_count", "-last_seen"),
                    default="name", help="sort by (default name)")  # fmt: skip

@@ -9,7 +9,7 @@ the ORM. The blocks themselves: telemetry/selectors/blocks.py.
 import argparse
 import os
 
-from .options import CommandError, ccusage_day, local_zone, zone_checked
+from .options import CommandError, ccusage_day, local_zone, platform_option, zone_checked
 
 
 def token_limit(text: str) -> int | str:
@@ -46,7 +46,7 @@ def _report(args: argparse.Namespace) -> dict:
     now = datetime.now(UTC)
     url = os.environ.get("BLUEPLANE_DATABASE_URL")
     if url is not None and not url.startswith("sqlite:"):
-        entries = _entries_django(args.project)  # PostgreSQL: through the ORM
+        entries = _entries_django(args.project, args.platform)  # PostgreSQL: through the ORM
     else:
         try:
             db = readonly.connect(table="turns")
@@ -55,7 +55,7 @@ def _report(args: argparse.Namespace) -> dict:
         try:
             if args.project is not None and not readonly.project_known(db, args.project):
                 raise CommandError(f"no project named {args.project[:80]!r}", exit_code=2)
-            entries = blocks.entries_sqlite(db, project=args.project)
+            entries = blocks.entries_sqlite(db, project=args.project, platform=args.platform)
         finally:
             db.close()
     return blocks.blocks_report(
@@ -72,7 +72,7 @@ def _report(args: argparse.Namespace) -> dict:
     )
 
 
-def _entries_django(project: str | None) -> list:
+def _entries_django(project: str | None, platform: str | None) -> list:
     from .options import database_require
 
     database_require()
@@ -83,7 +83,7 @@ def _entries_django(project: str | None) -> list:
 
     if project is not None and not project_list().filter(Q(name=project) | Q(key=project)).exists():
         raise CommandError(f"no project named {project[:80]!r}", exit_code=2)
-    return blocks.entries_orm(project=project)
+    return blocks.entries_orm(project=project, platform=platform)
 
 
 def cmd_blocks(args: argparse.Namespace) -> int:
@@ -156,6 +156,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-z", "--timezone", default=local_zone(), help="IANA time zone of the days (default: this machine's)"
     )
     p.add_argument("--project", metavar="NAME", help="only this project's usage (its name or key)")
+    platform_option(p, help="only this platform's usage (Claude Code's 5-hour windows: claude-code)")
     p.add_argument("-o", "--order", choices=("asc", "desc"), default="asc", help="by start (default: asc)")
     p.add_argument("-a", "--active", action="store_true", help="only the active block, with its projection")
     p.add_argument("-r", "--recent", action="store_true", help="blocks of the last 3 days and the active one")

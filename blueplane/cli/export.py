@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from .options import CommandError, Span, database_require, day, local_zone, positive
+from .options import CommandError, Span, database_require, day, local_zone, platform_option, positive
 
 FORMATS = ("json", "jsonl", "csv", "md", "parquet")
 TABLES = ("sessions", "turns", "tool-calls", "code-changes", "all")
@@ -157,7 +157,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace FILE if it exists")
     # The sessions list's filters: the sessions kept, with all their rows.
     p.add_argument("--project", help="only this project (its name or key)")
-    p.add_argument("--platform", choices=("claude_code", "cursor"), help="only this platform")
+    platform_option(p)
     p.add_argument("--branch", help="sessions on this git branch")
     p.add_argument("--status", choices=("active", "ended", "timed_out"), help="sessions with this status")
     p.add_argument("--model", help="sessions with a response from this model")

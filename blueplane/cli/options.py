@@ -93,6 +93,23 @@ def rows_wanted(limit: int) -> int:
     return min(limit, ROWS_ALL)
 
 
+# The platforms' names as stored (telemetry.selectors.usage.PLATFORMS, which needs Django to import).
+PLATFORMS = ("claude_code", "cursor")
+
+
+def platform_name(text: str) -> str:
+    """A --platform as stored: claude-code (or claude_code) is claude_code; cursor is cursor."""
+    name = text.strip().lower().replace("-", "_")
+    if name not in PLATFORMS:
+        raise argparse.ArgumentTypeError(f"unknown platform {text[:40]!r}; choose claude-code or cursor")
+    return name
+
+
+def platform_option(parser: argparse.ArgumentParser, help: str = "only this platform") -> None:
+    """--platform claude-code|cursor, as every report and list takes it."""
+    parser.add_argument("--platform", type=platform_name, metavar="claude-code|cursor", help=help)
+
+
 _CCUSAGE_DAY = re.compile(r"\d{4}-?\d{2}-?\d{2}")
 
 

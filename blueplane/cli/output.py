@@ -57,9 +57,11 @@ def report_head(*, rows: list, as_json: bool, heading: str, what: str) -> bool:
 
 
 def cell(value: object, kind: str) -> str:
-    """One value as a table shows it: kind 'text', 'int' (1,234) or 'usd' (1.2346)."""
+    """One value as a table shows it: kind 'text', 'int' (1,234) or 'usd' (1.2346); a string as it is."""
     if value is None:
         return "-"
+    if isinstance(value, str):  # a number's place taken by a word ("missing")
+        return value
     if kind == "int":
         return f"{round(value):,}"
     if kind == "usd":

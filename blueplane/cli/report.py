@@ -13,8 +13,8 @@ import re
 from contextlib import closing
 from datetime import date
 
-from . import blocks
-from .options import CommandError, ccusage_day, local_zone, zone_checked
+from . import ai_code, blocks
+from .options import CommandError, ccusage_day, local_zone, platform_option, zone_checked
 
 PERIODS = {"daily": "day", "weekly": "week", "monthly": "month", "session": "session"}
 # As spans.WEEKDAYS, which argparse needs before anything but the standard library is imported.
@@ -33,6 +33,7 @@ def ccusage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-u", "--until", type=ccusage_day, help="last day, inclusive (default: the last)")
     p.add_argument("-z", "--timezone", help="IANA time zone of the days (default: this machine's)")
     p.add_argument("--project", help="only this project: its key or its (folder) name")
+    platform_option(p, help="only this platform (ccusage reads claude-code alone)")
     p.add_argument("-b", "--breakdown", action="store_true", help="a row per model under each row")
     p.add_argument(
         "-o",
@@ -57,7 +58,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     days = LocalDays(args.since or date.min, args.until or date.max, tz)
     if days.since > days.until:
         raise CommandError(f"--since {days.since} is after --until {days.until}")
-    query = {"platform": None, "project": args.project, "order": args.order or DEFAULT_ORDER[period]}
+    query = {"platform": args.platform, "project": args.project, "order": args.order or DEFAULT_ORDER[period]}
     if period == "session":
         query.update(start=days.start, end=days.end, limit=None)
     else:
@@ -71,7 +72,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     if args.no_color:
         os.environ["NO_COLOR"] = "1"
-    _print(report, period=period, span=_span(args.since, args.until), tz=tz, breakdown=args.breakdown)
+    span = _span(args.since, args.until) + (f" on {args.platform}" if args.platform else "")
+    _print(report, period=period, span=span, tz=tz, breakdown=args.breakdown)
     return 0
 
 
@@ -130,7 +132,9 @@ def _span(since: date | None, until: date | None) -> str:
 
 
 def _print(report: dict, *, period: str, span: str, breakdown: bool, tz: str) -> None:
-    """The report as a table with a totals row; a daily one with a bar of each day's cost."""
+    """The report as a table with a totals row; a daily one with a bar of each day's cost. With more than
+    one platform, a row per platform under each period and in the totals; with responses whose tokens
+    Cursor did not record, a column counting them, and "missing" for sums no response recorded."""
     from .output import bar, table
 
     rows = report[next(iter(report))]
@@ -140,28 +144,55 @@ def _print(report: dict, *, period: str, span: str, breakdown: bool, tz: str) ->
         print("no usage recorded in this period")
         return
     columns = [("period", _HEADINGS[period], "text"), ("models", "Models", "text"), *_NUMBERS]
+    totals = report["totals"]
+    if "responsesWithoutTokens" in totals:
+        columns.append(("responsesWithoutTokens", "No tokens", "int"))
     if period == "session":
         columns.append(("last", "Last activity", "text"))
-    top = max(row["totalCost"] for row in rows)
+    top = max(row["totalCost"] or 0 for row in rows)
     if period == "day":
         columns.append(("chart", "", "text"))
     shown = []
     for row in rows:
         last = (row["metadata"].get("lastActivity") or "")[:16].replace("T", " ")
-        shown.append({**row, "models": ", ".join(map(_model_short, row["modelsUsed"])), "last": last,
-                      "chart": bar(float(row["totalCost"]), float(top))})  # fmt: skip
+        models = ", ".join(map(_model_short, row["modelsUsed"]))
+        if period == "session" and row["agent"] != "claude":
+            models = f"[{row['agent']}] {models}"
+        shown.append({**_missing(row), "models": models, "last": last,
+                      "chart": bar(float(row["totalCost"] or 0), float(top))})  # fmt: skip
+        shown.extend(_platform_rows(row))
         if breakdown:
             shown.extend(map(_model_row, row["modelBreakdowns"]))
-    table(
-        shown, columns, total={"period": "Total", "models": "", "last": "", "chart": "", **report["totals"]}
-    )
+    total = {**_missing(totals), "period": "Total", "models": "", "last": "", "chart": ""}
+    table(shown, columns, total=total)
+    if period == "session" and "platforms" in totals:
+        table(_platform_rows(totals), columns, title="Total per platform")
+    if totals.get("responsesWithoutTokens"):
+        print(
+            f"{totals['responsesWithoutTokens']:,} responses without token counts (Cursor did not record "
+            "them): not in the sums; 'missing' where no response of a row has them"
+        )
+
+
+def _missing(row: dict) -> dict:
+    """A row whose sums no response recorded says "missing" in their place (never 0)."""
+    return {**row, **{k: "missing" for k, v in row.items() if v is None and k != "metadata"}}
+
+
+def _platform_rows(row: dict) -> list[dict]:
+    """Rows of a period's (or the totals') usage per platform, when there is more than one."""
+    return [
+        {**_missing(sums), "period": "", "models": f"└ {name}", "last": "", "chart": ""}
+        for name, sums in row.get("platforms", {}).items()
+    ]
 
 
 def _model_row(m: dict) -> dict:
     """A row of --breakdown: one model's share of the row above."""
-    tokens = m["inputTokens"] + m["outputTokens"] + m["cacheCreationTokens"] + m["cacheReadTokens"]
-    return {**m, "period": "", "models": f"└ {_model_short(m['modelName'])}", "totalCost": m["cost"],
-            "totalTokens": tokens, "last": "", "chart": ""}  # fmt: skip
+    kinds = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens")
+    tokens = None if m["inputTokens"] is None else sum(m[k] for k in kinds)
+    return {**_missing({**m, "totalCost": m["cost"], "totalTokens": tokens}), "period": "",
+            "models": f"└ {_model_short(m['modelName'])}", "last": "", "chart": ""}  # fmt: skip
 
 
 def _model_short(name: str) -> str:
@@ -175,7 +206,7 @@ def _unknown_project(project: str) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    help = "usage reports as ccusage makes them: daily, weekly, monthly, session, blocks"
+    help = "usage reports as ccusage makes them (daily, weekly, monthly, session, blocks), and ai"
     p = sub.add_parser("report", help=help, description=help)
     reports = p.add_subparsers(dest="report", required=True, metavar="REPORT")
     for name, what in (("daily", "day"), ("weekly", "week"), ("monthly", "month"), ("session", "session")):
@@ -189,3 +220,4 @@ def register(sub: argparse._SubParsersAction) -> None:
             r.set_defaults(start_of_week="monday")
         r.set_defaults(handler=cmd_report)
     blocks.register(reports)
+    ai_code.register(reports)

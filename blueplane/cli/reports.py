@@ -1,8 +1,9 @@
-"""Reports: `usage` (tokens and cost per model, project, day or session); `tools` is in analysis.py."""
+"""Reports: `usage` (tokens and cost per model, project, platform, day or session); `tools` is in
+analysis.py."""
 
 import argparse
 
-from .options import Span, database_require, positive, rows_wanted, span_options
+from .options import Span, database_require, platform_option, positive, rows_wanted, span_options
 from .output import report_head, table
 
 _USAGE_COLUMNS = [
@@ -13,6 +14,13 @@ _USAGE_COLUMNS = [
     ("cache_read_tokens", "cache read", "int"),
     ("cost_usd", "cost USD", "usd"),
 ]
+_WITHOUT = ("responses_without_tokens", "no tokens", "int")
+_TOKENS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens", "cost_usd")
+
+
+def tokens_shown(row: dict) -> dict:
+    """A usage row for a table: tokens and cost the assistant did not record say so (never 0)."""
+    return {**row, **{k: "missing" for k in _TOKENS if k in row and row[k] is None}}
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
@@ -21,10 +29,13 @@ def cmd_usage(args: argparse.Namespace) -> int:
     from telemetry.selectors import sessions, usage
 
     span = Span(args)
+    where = {"platform": args.platform}
     if args.by == "session":
-        rows = sessions.session_usage_list(start=span.start, end=span.end, limit=rows_wanted(args.limit))
-        columns = [("session_id", "session", "text"), ("project", "project", "text"),
-                   ("started", "started", "text"), *_USAGE_COLUMNS]  # fmt: skip
+        rows = sessions.session_usage_list(
+            start=span.start, end=span.end, limit=rows_wanted(args.limit), **where
+        )
+        columns = [("session_id", "session", "text"), ("platform", "platform", "text"),
+                   ("project", "project", "text"), ("started", "started", "text"), *_USAGE_COLUMNS]  # fmt: skip
         shown = [
             {**r, "started": r["started_at"].astimezone(span.zone).strftime("%Y-%m-%d %H:%M")}
             if r["started_at"]
@@ -32,17 +43,30 @@ def cmd_usage(args: argparse.Namespace) -> int:
             for r in rows
         ]
     else:
-        rows = usage.usage_report(start=span.since, end=span.until, tz=span.tz, by=args.by)
+        rows = usage.usage_report(start=span.since, end=span.until, tz=span.tz, by=args.by, **where)
         columns = [(args.by, args.by, "text"), *_USAGE_COLUMNS]
         shown = _names_unique(rows) if args.by == "project" else rows
-    if not report_head(rows=rows, as_json=args.json, heading=f"Usage {span}, by {args.by}", what="usage"):
+        if any("platforms" in r for r in rows):  # more than one platform: a row per platform under a day
+            shown = [s for r in shown for s in (r, *_platform_rows(r, args.by))]
+    on = f" on {args.platform}" if args.platform else ""
+    heading = f"Usage {span}{on}, by {args.by}"
+    if not report_head(rows=rows, as_json=args.json, heading=heading, what="usage"):
         return 0
-    total = usage.usage_totals_empty()
-    for row in rows:
-        usage.usage_totals_add(total, row)
-    table(shown, columns, total={columns[0][0]: "total", **total})
+    total = usage.usage_totals(rows)
+    if total["responses_without_tokens"]:
+        columns.append(_WITHOUT)
+    table(map(tokens_shown, shown), columns, total=tokens_shown({columns[0][0]: "total", **total}))
+    if total["responses_without_tokens"]:
+        print(
+            f"{total['responses_without_tokens']:,} responses without token counts (Cursor did not record "
+            "them): not in the sums; 'missing' where no response of a row has them"
+        )
     print(f"prices: {price_table_load().version}")
     return 0
+
+
+def _platform_rows(row: dict, by: str) -> list[dict]:
+    return [{**totals, by: f"  └ {name}"} for name, totals in row["platforms"].items()]
 
 
 def _names_unique(rows: list[dict]) -> list[dict]:
@@ -57,14 +81,15 @@ def _names_unique(rows: list[dict]) -> list[dict]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    help = "tokens and cost per model, project, day or session"
+    help = "tokens and cost per model, project, platform, day or session"
     p = sub.add_parser("usage", help=help, description=help)
     p.add_argument(
         "--by",
-        choices=("model", "project", "day", "session"),
+        choices=("model", "project", "platform", "day", "session"),
         default="model",
         help="how to group (default: model)",
     )
+    platform_option(p)
     p.add_argument("--limit", type=positive, default=50, help="sessions to list with --by session")
     span_options(p)
     p.set_defaults(handler=cmd_usage)

@@ -235,17 +235,26 @@ WHERE t.kind = '{ASSISTANT_RESPONSE}' AND t.model != '' AND t.hour >= ? AND t.ti
 
 
 def entries_sqlite(
-    db: sqlite3.Connection, *, start: datetime | None = None, project: str | None = None
+    db: sqlite3.Connection,
+    *,
+    start: datetime | None = None,
+    project: str | None = None,
+    platform: str | None = None,
 ) -> list[Entry]:
-    """The entries at or after `start` (UTC), of the project whose name or key is `project`."""
+    """The entries at or after `start` (UTC), of the project whose name or key is `project`, on
+    `platform` (claude_code, cursor)."""
     lo = stored_time(start or datetime(1, 1, 1, tzinfo=UTC))
-    sql = _ENTRIES_SQL.format(join="", where="")
+    joins, wheres = [], []
     params: tuple = (lo[:13] + ":00:00", lo)  # the hour first: turns are indexed by (hour, model)
     if project is not None:
-        sql = _ENTRIES_SQL.format(
-            join="JOIN projects p ON p.id = t.project_id", where="AND (p.name = ? OR p.key = ?)"
-        )
+        joins.append("JOIN projects p ON p.id = t.project_id")
+        wheres.append("AND (p.name = ? OR p.key = ?)")
         params = (*params, project, project)
+    if platform is not None:
+        joins.append("JOIN sessions s ON s.id = t.session_id")
+        wheres.append("AND s.platform = ?")
+        params = (*params, platform)
+    sql = _ENTRIES_SQL.format(join=" ".join(joins), where=" ".join(wheres))
     return [Entry(_utc(ts), *rest) for ts, *rest in db.execute(sql, params)]
 
 
@@ -260,7 +269,9 @@ def _utc(value: str | datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def entries_orm(*, start: datetime | None = None, project: str | None = None) -> list[Entry]:
+def entries_orm(
+    *, start: datetime | None = None, project: str | None = None, platform: str | None = None
+) -> list[Entry]:
     """As entries_sqlite, through the ORM (any engine Django supports)."""
     # Imported here: the statusline and `report blocks` import this module without Django.
     from django.db.models import BigIntegerField, F, Q, Value
@@ -273,6 +284,8 @@ def entries_orm(*, start: datetime | None = None, project: str | None = None) ->
         rows = rows.filter(timestamp__gte=start)
     if project is not None:
         rows = rows.filter(Q(project__name=project) | Q(project__key=project))
+    if platform is not None:
+        rows = rows.filter(session__platform=platform)
     units = Coalesce(Cast(Round(F("cost_usd") * Value(COST_SCALE)), BigIntegerField()), Value(0))
     fields = ("timestamp", "model", "input_tokens", "output_tokens", "cache_write_tokens",
               "cache_read_tokens", "units")  # fmt: skip

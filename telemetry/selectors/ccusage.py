@@ -19,7 +19,7 @@ floats, so its last digits can differ from ours by a rounding of 10^-8 USD).
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from django.db.models import Max, Sum
+from django.db.models import Count, Max, Q, Sum
 
 from ..models import Turn, TurnKind, UsageHour
 from ..processing.bounds import cost_units_sums
@@ -40,6 +40,8 @@ _SUMS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_toke
 # The fields of HourUsage and SessionModelUsage before their cost, as the queries below name them.
 _HOUR = ("hour", "model", "platform", *_SUMS)
 _SESSION = ("session", "model", *_SUMS)
+# And after it: the responses, and those whose tokens were not recorded (Cursor).
+_COUNTS = ("messages", "responses_without_tokens")
 
 
 def ccusage_periods(
@@ -64,9 +66,14 @@ def ccusage_periods(
     if project:
         qs = qs.filter(project__in=projects_named(project))
     # Costs summed as integers of 10^-8 USD: exact, whatever the database (SQLite would add floats).
-    sums = {**{m: Sum(m) for m in _SUMS}, **cost_units_sums()}
+    sums = {**{m: Sum(m) for m in (*_SUMS, *_COUNTS)}, **cost_units_sums()}
     rows = qs.values("hour", "model", "platform").annotate(**sums).order_by()
-    hours = (HourUsage(*(r[c] for c in _HOUR), cost_units_total(r["cost_high"], r["cost_low"])) for r in rows)
+    hours = (
+        HourUsage(
+            *(r[c] for c in _HOUR), cost_units_total(r["cost_high"], r["cost_low"]), *(r[c] for c in _COUNTS)
+        )
+        for r in rows
+    )
     return periods_report(
         hours, start=start, end=end, tz=tz, period=period, week_starts=week_starts, order=order
     )
@@ -91,7 +98,8 @@ def ccusage_sessions(
         qs = qs.filter(project__in=projects_named(project))
     picked = qs.filter(assistant_messages__gt=0).order_by("-cost_usd", "-last_event_at", "-id")[:limit]
     chosen = [SessionKey(*s) for s in picked.values_list("id", "session_id", "platform")]
-    sums = {**{m: Sum(m) for m in _SUMS}, "last": Max("timestamp"), **cost_units_sums()}
+    sums = {**{m: Sum(m) for m in _SUMS}, "last": Max("timestamp"), **cost_units_sums(),
+            "messages": Count("id"), "responses_without_tokens": Count("id", filter=Q(tokens_known=False))}  # fmt: skip
     per_model = (
         Turn.objects.filter(session__in=picked.values("id"), kind=TurnKind.ASSISTANT_RESPONSE)
         .values("session", "model")
@@ -100,7 +108,10 @@ def ccusage_sessions(
     )
     usage = (
         SessionModelUsage(
-            *(r[c] for c in _SESSION), cost_units_total(r["cost_high"], r["cost_low"]), r["last"]
+            *(r[c] for c in _SESSION),
+            cost_units_total(r["cost_high"], r["cost_low"]),
+            r["last"],
+            *(r[c] for c in _COUNTS),
         )
         for r in per_model
     )

@@ -73,6 +73,8 @@ class HourUsage(NamedTuple):
     cache_write_tokens: int
     cache_read_tokens: int
     cost_usd: Decimal
+    messages: int = 0  # assistant responses
+    responses_without_tokens: int = 0  # of them, those whose tokens the assistant did not record
 
 
 class SessionModelUsage(NamedTuple):
@@ -86,6 +88,8 @@ class SessionModelUsage(NamedTuple):
     cache_read_tokens: int
     cost_usd: Decimal
     last: datetime  # aware
+    messages: int = 0
+    responses_without_tokens: int = 0
 
 
 class SessionKey(NamedTuple):
@@ -94,9 +98,14 @@ class SessionKey(NamedTuple):
     platform: str
 
 
+# Our counts beside ccusage's sums, kept while adding up and left out of (or turned into) what is written.
+_COUNTS = ("messages", "responsesWithoutTokens")
+_TOKEN_KEYS = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens", "totalTokens")
+
+
 def _totals_empty() -> dict:
     return {"inputTokens": 0, "outputTokens": 0, "cacheCreationTokens": 0, "cacheReadTokens": 0,
-            "totalTokens": 0, "totalCost": Decimal(0)}  # fmt: skip
+            "totalTokens": 0, "totalCost": Decimal(0), "messages": 0, "responsesWithoutTokens": 0}  # fmt: skip
 
 
 def _add(total: dict, row: HourUsage | SessionModelUsage) -> None:
@@ -108,30 +117,44 @@ def _add(total: dict, row: HourUsage | SessionModelUsage) -> None:
         row.input_tokens + row.output_tokens + row.cache_write_tokens + row.cache_read_tokens
     )
     total["totalCost"] += row.cost_usd
+    total["messages"] += row.messages
+    total["responsesWithoutTokens"] += row.responses_without_tokens
 
 
-def _breakdowns(models: dict[str, dict]) -> list[ModelBreakdown]:
+def _sum(into: dict, other: dict) -> None:
+    for name in into:
+        into[name] += other[name]
+
+
+def _written(total: dict, *, cursor: bool, cost: str = "totalCost") -> dict:
+    """Sums as they are written: ccusage's keys alone for Claude Code's usage (ccusage's own shape); with
+    Cursor's, also `responsesWithoutTokens`, and tokens and cost null where no response recorded them
+    (as usage.usage_tokens_missing marks Blueplane's rows)."""
+    out = {k: v for k, v in total.items() if k not in _COUNTS}
+    if cost != "totalCost":
+        out[cost] = out.pop("totalCost")
+    if cursor:
+        out["responsesWithoutTokens"] = total["responsesWithoutTokens"]
+        if total["messages"] and total["responsesWithoutTokens"] >= total["messages"]:
+            out.update(dict.fromkeys((*_TOKEN_KEYS, cost), None))
+    return out
+
+
+def _breakdowns(models: dict[str, dict], *, cursor: bool) -> list[ModelBreakdown]:
     """Per model, by cost (highest first) as ccusage orders them."""
-    rows = [
-        ModelBreakdown(
-            modelName=name,
-            inputTokens=m["inputTokens"],
-            outputTokens=m["outputTokens"],
-            cacheCreationTokens=m["cacheCreationTokens"],
-            cacheReadTokens=m["cacheReadTokens"],
-            cost=m["totalCost"],
-        )
-        for name, m in models.items()
-    ]
-    return sorted(rows, key=lambda r: (-r["cost"], r["modelName"]))
+    rows = []
+    for name, m in models.items():
+        written = _written(m, cursor=cursor, cost="cost")
+        written.pop("totalTokens")
+        rows.append({"modelName": name, **written})
+    return sorted(rows, key=lambda r: (-(r["cost"] or 0), r["modelName"]))
 
 
-def _report(key: str, rows: list) -> dict:
-    totals = _totals_empty()
-    for row in rows:
-        for name in totals:
-            totals[name] += row[name]
-    return {key: rows, "totals": Totals(**totals)}
+def _report(key: str, rows: list, totals: dict, *, cursor: bool, platforms: dict[str, dict]) -> dict:
+    written = _written(totals, cursor=cursor)
+    if len(platforms) > 1:
+        written["platforms"] = {p: _written(t, cursor=cursor) for p, t in sorted(platforms.items())}
+    return {key: rows, "totals": Totals(**written)}
 
 
 def periods_report(
@@ -147,11 +170,17 @@ def periods_report(
     """`ccusage daily|weekly|monthly --json` from hour rows: {"daily": [...], "totals": {...}} (or
     "weekly", "monthly") over the local days start..end in tz (a UTC hour counts toward the local day
     spans.hour_local_day gives it), only periods with usage, oldest first (`order` "desc": newest
-    first). Weeks start on weekday `week_starts` (0 Monday, ccusage's default, .. 6 Sunday)."""
+    first). Weeks start on weekday `week_starts` (0 Monday, ccusage's default, .. 6 Sunday).
+
+    ccusage reads only Claude Code: a report of Claude Code's usage alone is exactly ccusage's. With
+    Cursor's usage in it, every row, breakdown and the totals also carry `responsesWithoutTokens` (the
+    responses whose tokens Cursor did not record), and tokens and cost are null where none of the
+    responses recorded them; when it holds more than one platform, every period and the totals carry
+    `platforms`: the same sums per platform ({"claude_code": {...}, "cursor": {...}})."""
     zone = ZoneInfo(tz)
     periods: dict[date, dict] = {}
     for r in hours:
-        if not r.model:
+        if not r.model and r.platform == "claude_code":
             continue  # no model, no usage line ccusage would read
         day = hour_local_day(hour=r.hour, tz=zone)
         if not start <= day <= end:
@@ -159,22 +188,30 @@ def periods_report(
         first = period_start(day, period=period, week_starts=week_starts)
         acc = periods.get(first)
         if acc is None:
-            acc = periods[first] = {"total": _totals_empty(), "models": {}, "agents": set()}
+            acc = periods[first] = {"total": _totals_empty(), "models": {}, "agents": set(), "platforms": {}}
         _add(acc["total"], r)
-        _add(acc["models"].setdefault(r.model, _totals_empty()), r)
+        _add(acc["models"].setdefault(r.model or "(unknown)", _totals_empty()), r)
+        _add(acc["platforms"].setdefault(r.platform, _totals_empty()), r)
         acc["agents"].add(AGENTS.get(r.platform, r.platform))
-    rows = [
-        PeriodRow(
+    every = {p for acc in periods.values() for p in acc["platforms"]}
+    cursor, split = bool(every - {"claude_code"}), len(every) > 1
+    rows, totals, platforms = [], _totals_empty(), {}
+    for first, acc in sorted(periods.items(), reverse=order == "desc"):
+        row = PeriodRow(
             agent="all",
             period=period_name(first, period),
             metadata={"agents": sorted(acc["agents"])},
             modelsUsed=sorted(acc["models"]),
-            modelBreakdowns=_breakdowns(acc["models"]),
-            **acc["total"],
+            modelBreakdowns=_breakdowns(acc["models"], cursor=cursor),
+            **_written(acc["total"], cursor=cursor),
         )
-        for first, acc in sorted(periods.items(), reverse=order == "desc")
-    ]
-    return _report(REPORTS[period], rows)
+        if split:
+            row["platforms"] = {p: _written(t, cursor=cursor) for p, t in sorted(acc["platforms"].items())}
+        rows.append(row)
+        _sum(totals, acc["total"])
+        for p, t in acc["platforms"].items():
+            _sum(platforms.setdefault(p, _totals_empty()), t)
+    return _report(REPORTS[period], rows, totals, cursor=cursor, platforms=platforms)
 
 
 def sessions_report(
@@ -182,32 +219,37 @@ def sessions_report(
 ) -> dict:
     """`ccusage session --json` from the chosen sessions (most expensive first) and their usage per
     model: {"session": [...], "totals": {...}}, each row with the time of the session's last assistant
-    message (`metadata.lastActivity`). `order` "asc" lists them cheapest first."""
+    message (`metadata.lastActivity`). `order` "asc" lists them cheapest first. With Cursor's sessions in
+    it, rows and totals say what periods_report says they do."""
+    sessions = list(sessions)
     models: dict[int, dict[str, dict]] = {}
     last: dict[int, datetime] = {}
     for r in usage:
-        _add(models.setdefault(r.session, {}).setdefault(r.model, _totals_empty()), r)
+        _add(models.setdefault(r.session, {}).setdefault(r.model or "(unknown)", _totals_empty()), r)
         last[r.session] = max(last.get(r.session, r.last), r.last)
-    rows = []
+    every = {s.platform for s in sessions}
+    cursor = bool(every - {"claude_code"})
+    rows, totals, platforms = [], _totals_empty(), {}
     for s in sessions:
         mine = models.get(s.pk, {})
         total = _totals_empty()
         for m in mine.values():
-            for name in total:
-                total[name] += m[name]
+            _sum(total, m)
         rows.append(
             SessionRow(
                 agent=AGENTS.get(s.platform, s.platform),
                 period=s.session_id,
                 metadata={"lastActivity": instant(last[s.pk]) if s.pk in last else None},
                 modelsUsed=sorted(mine),
-                modelBreakdowns=_breakdowns(mine),
-                **total,
+                modelBreakdowns=_breakdowns(mine, cursor=cursor),
+                **_written(total, cursor=cursor),
             )
         )
+        _sum(totals, total)
+        _sum(platforms.setdefault(s.platform, _totals_empty()), total)
     if order == "asc":
         rows.reverse()
-    return _report("session", rows)
+    return _report("session", rows, totals, cursor=cursor, platforms=platforms)
 
 
 def instant(moment: datetime) -> str:

@@ -49,8 +49,9 @@ def day_figures(*, day: date, tz: str) -> DayFigures:
     return DayFigures(
         day=day,
         tz=tz,
-        cost_usd=sum((r["cost_usd"] for r in usage), Decimal(0)),
-        tokens=sum(r[k] for r in usage for k in TOKEN_KINDS),
+        # A day whose responses all lack recorded tokens (Cursor) adds none here.
+        cost_usd=sum((r["cost_usd"] or 0 for r in usage), Decimal(0)),
+        tokens=sum(r[k] or 0 for r in usage for k in TOKEN_KINDS),
         messages=sum(r["messages"] for r in usage),
         prompts=act["prompts"],
         tool_calls=act["tool_calls"],

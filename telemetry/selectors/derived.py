@@ -245,18 +245,20 @@ def _subtotal(queryset: QuerySet, expression: Aggregate, output: Field) -> Coale
     return Coalesce(Subquery(rows.annotate(v=expression).values("v")), Value(0), output_field=output)
 
 
+# The rollup's sums, and how many of the responses have no recorded tokens (Cursor; usage.MEASURES).
+_USAGE_MEASURES = (*rollups.USAGE_MEASURES, "responses_without_tokens")
+
+
 def project_list_with_totals(*, platform: str | None = None) -> QuerySet:
     """Projects with their sessions (count, first start, last activity) and their usage (messages,
-    tokens by kind, cost) summed from the hourly usage rollup, never from turns. On one platform, only
+    tokens by kind, cost, responses without recorded tokens) summed from the hourly usage rollup, never from turns. On one platform, only
     the projects with sessions there, and their totals there."""
     usage = UsageHour.objects.all()
     sessions = Session.objects.all()
     if platform:
         usage, sessions = usage.filter(platform=platform), sessions.filter(platform=platform)
     big, money = BigIntegerField(), DecimalField(max_digits=20, decimal_places=8)
-    measures = {
-        m: _subtotal(usage, _sum(m), money if m == "cost_usd" else big) for m in rollups.USAGE_MEASURES
-    }
+    measures = {m: _subtotal(usage, _sum(m), money if m == "cost_usd" else big) for m in _USAGE_MEASURES}
     firsts = sessions.filter(project=OuterRef("pk")).order_by()
     qs = Project.objects.annotate(
         session_count=_subtotal(sessions, Count("pk"), big),
@@ -295,7 +297,7 @@ def model_usage_list() -> QuerySet:
         .order_by()
         .values("model")
         .annotate(
-            **{m: _sum(m) for m in rollups.USAGE_MEASURES},
+            **{m: _sum(m) for m in _USAGE_MEASURES},
             first_seen=Min("hour"),
             last_seen=Max("hour"),
         )

@@ -37,6 +37,8 @@ TABLES: dict[str, list[tuple[str, str, ColumnKind]]] = {
         ("cost_usd", "cost_usd", "cost"), ("lines_added", "lines_added", "int"),
         ("lines_removed", "lines_removed", "int"), ("active_seconds", "active_seconds", "int"),
         ("data_issues", "data_issues", "int"),
+        # Cursor's responses whose tokens it did not record (their tokens are in no sum above).
+        ("responses_without_tokens", "responses_without_tokens", "int"),
     ],
     "turns": [
         *_CHILD,
@@ -48,6 +50,8 @@ TABLES: dict[str, list[tuple[str, str, ColumnKind]]] = {
         ("cache_read_tokens", "cache_read_tokens", "int"), ("cost_usd", "cost_usd", "cost"),
         ("price_table", "price_table", "str"), ("latency_ms", "latency_ms", "int"), ("chars", "chars", "int"),
         ("lines", "lines", "int"), ("agent_id", "agent_id", "str"), ("detail", "detail", "json"),
+        # False: the assistant (Cursor) did not record this response's tokens; its 0s are not counts.
+        ("tokens_known", "tokens_known", "bool"),
     ],
     "tool_calls": [
         *_CHILD,

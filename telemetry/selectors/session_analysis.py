@@ -1,5 +1,5 @@
-"""One session taken apart: tokens and cost per turn, tools with their failures, files touched by extension,
-errors, sub-agents. The timeline itself is timeline.py's (read a page at a time).
+"""One session taken apart: its conversations (a Cursor window session can hold several), tokens and cost
+per turn, tools with their failures, files touched by extension, errors, sub-agents. The timeline itself is timeline.py's (read a page at a time).
 
 A turn here is what a person calls one: a prompt and everything the assistant did for it (responses,
 sub-agents' responses, tool calls) until the next prompt. Responses before the first prompt (a fork's
@@ -18,7 +18,7 @@ from typing import TypedDict
 from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import Coalesce
 
-from ..models import CodeChange, Session, ToolCall, ToolStatus, Turn, TurnKind
+from ..models import CodeChange, Conversation, Session, ToolCall, ToolStatus, Turn, TurnKind
 from .errors import FAILED
 from .sessions import session_lookup
 
@@ -43,9 +43,9 @@ class TurnFigures(TypedDict):
     cache_write_tokens: int
     cache_read_tokens: int
     cost_usd: Decimal
-    responses_without_tokens: (
-        int  # responses whose tokens the assistant did not record (Cursor): missing, not 0
-    )
+    # Of the responses, those whose tokens the assistant did not record (Cursor): the sums leave them out,
+    # and when they are all of them the sums are missing, not 0 (usage.tokens_missing).
+    responses_without_tokens: int
 
 
 class ToolFigures(TypedDict):
@@ -102,7 +102,23 @@ class SubagentFigures(TypedDict):
     cost_usd: Decimal
 
 
+class ConversationFigures(TypedDict):
+    conversation_id: str
+    mode: str
+    started_at: datetime | None
+    last_event_at: datetime | None
+    archived: bool
+    prompts: int
+    responses: int
+    tool_calls: int
+    # The assistant's own totals for the conversation (Cursor's composer); None: not recorded.
+    lines_added: int | None
+    lines_removed: int | None
+
+
 class SessionAnalysis(TypedDict):
+    conversations: list[ConversationFigures]  # the first LIST_MAX, oldest first
+    conversations_total: int
     turns: list[TurnFigures]
     turns_total: int
     tools: list[ToolFigures]
@@ -282,14 +298,42 @@ def _subagents(session: Session) -> list[SubagentFigures]:
     return out
 
 
+def _conversations(session: Session) -> list[ConversationFigures]:
+    prompts = Count("turns", filter=Q(turns__kind=TurnKind.USER_PROMPT), distinct=True)
+    responses = Count("turns", filter=Q(turns__kind=TurnKind.ASSISTANT_RESPONSE), distinct=True)
+    rows = (
+        Conversation.objects.filter(session=session)
+        .annotate(prompts=prompts, responses=responses, calls=Count("tool_calls", distinct=True))
+        .order_by("started_at", "id")
+    )
+    return [
+        ConversationFigures(
+            conversation_id=c.conversation_id,
+            mode=c.mode,
+            started_at=c.started_at,
+            last_event_at=c.last_event_at,
+            archived=c.archived,
+            prompts=c.prompts,
+            responses=c.responses,
+            tool_calls=c.calls,
+            lines_added=c.lines_added,
+            lines_removed=c.lines_removed,
+        )
+        for c in rows
+    ]
+
+
 def session_analysis(*, session: Session, turns_limit: int) -> SessionAnalysis:
-    """The session's turns (the first `turns_limit`; `turns_total` counts all), its tools, files by
+    """The session's conversations, its turns (the first `turns_limit`; `turns_total` counts all), its tools, files by
     extension, tool errors, API errors and sub-agent runs (each list up to LIST_MAX, with its total). A
     few queries, each over one session's rows."""
     turns = _turns(session)
     api_errors = Turn.objects.filter(session=session, kind=TurnKind.API_ERROR)
     tool_errors, subagents = _tool_errors(session), _subagents(session)
+    conversations = _conversations(session)
     return SessionAnalysis(
+        conversations=conversations[:LIST_MAX],
+        conversations_total=len(conversations),
         turns=turns[:turns_limit],
         turns_total=len(turns),
         tools=_tools(session),

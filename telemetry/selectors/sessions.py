@@ -10,7 +10,7 @@ from django.db.models.functions import Coalesce
 from ..models import Conversation, Project, Session, SessionProgress, SessionStatus, ToolCall
 from .derived import sessions_using_model, sessions_with_id
 from .keyset import Key, KeyKind, Ordering
-from .usage import UsageTotals
+from .usage import UsageTotals, usage_tokens_missing
 
 
 def session_list(
@@ -56,23 +56,27 @@ def session_usage_list(
     project_key: str | None = None,
 ) -> list[SessionUsage]:
     """Sessions with activity in [start, end), newest first: project, models, tokens, cost, counts (the
-    whole session's, also of a session that reaches outside the span)."""
+    whole session's, also of a session that reaches outside the span); tokens and cost None when none of
+    its responses has recorded tokens (usage.usage_tokens_missing)."""
     return [
-        SessionUsage(
-            session_id=s.session_id,
-            platform=s.platform,
-            project=s.project.name if s.project else "",
-            started_at=s.started_at,
-            status=s.status,
-            models=s.models_used,
-            messages=s.assistant_messages,
-            input_tokens=s.input_tokens,
-            output_tokens=s.output_tokens,
-            cache_write_tokens=s.cache_write_tokens,
-            cache_read_tokens=s.cache_read_tokens,
-            cost_usd=s.cost_usd,
-            prompts=s.prompts,
-            tool_calls=s.tool_calls,
+        usage_tokens_missing(
+            SessionUsage(
+                session_id=s.session_id,
+                platform=s.platform,
+                project=s.project.name if s.project else "",
+                started_at=s.started_at,
+                status=s.status,
+                models=s.models_used,
+                messages=s.assistant_messages,
+                input_tokens=s.input_tokens,
+                output_tokens=s.output_tokens,
+                cache_write_tokens=s.cache_write_tokens,
+                cache_read_tokens=s.cache_read_tokens,
+                cost_usd=s.cost_usd,
+                prompts=s.prompts,
+                tool_calls=s.tool_calls,
+                responses_without_tokens=s.responses_without_tokens,
+            )
         )
         for s in session_list(start=start, end=end, platform=platform, project_key=project_key)[:limit]
     ]

@@ -1,5 +1,10 @@
 """Tokens and cost, from the hourly usage rollups: per local day, or grouped by model, project, day, week
-or month."""
+or month.
+
+Cursor does not record the tokens of every response. Such a response is counted in `messages` and in
+`responses_without_tokens`, and adds nothing to the token sums; a row whose responses all lack their
+tokens has its tokens and cost set to None (missing: never shown as 0, never estimated, see
+usage_tokens_missing). Every interface shows these rows as they come from here."""
 
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,18 +23,24 @@ from .spans import days_hours, hour_local_day, hour_span, period_name, period_st
 PLATFORMS = tuple(RAW_TRACE_MODELS)  # claude_code, cursor
 USAGE_GROUPS = ("model", "project", "platform")
 PERIODS = ("day", "week", "month")
-_TOKENS = tuple(m for m in rollups.USAGE_MEASURES if m != "cost_usd")
+# The rollups' measures, and the responses of them whose tokens the assistant did not record.
+MEASURES = (*rollups.USAGE_MEASURES, "responses_without_tokens")
+TOKEN_MEASURES = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
+_TOKENS = tuple(m for m in MEASURES if m != "cost_usd")
 
 
 class UsageTotals(TypedDict):
-    """Assistant messages, their tokens by kind, and their cost in USD (rollups.USAGE_MEASURES)."""
+    """Assistant messages, their tokens by kind, their cost in USD (rollups.USAGE_MEASURES), and how many
+    of the messages have no recorded tokens. Tokens and cost are None when none of the messages has them
+    (usage_tokens_missing)."""
 
     messages: int
-    input_tokens: int
-    output_tokens: int
-    cache_write_tokens: int
-    cache_read_tokens: int
-    cost_usd: Decimal
+    input_tokens: int | None
+    output_tokens: int | None
+    cache_write_tokens: int | None
+    cache_read_tokens: int | None
+    cost_usd: Decimal | None
+    responses_without_tokens: int
 
 
 class UsageRow(UsageTotals, total=False):
@@ -42,17 +53,43 @@ class UsageRow(UsageTotals, total=False):
     project: str
     project_key: str
     platform: str
+    platforms: dict[str, UsageTotals]  # a period's usage per platform, when the report holds several
 
 
 def usage_totals_empty() -> UsageTotals:
-    return UsageTotals(**dict.fromkeys(rollups.USAGE_MEASURES, 0))
+    return UsageTotals(**dict.fromkeys(MEASURES, 0))
 
 
 def usage_totals_add(total: UsageTotals, row: UsageTotals) -> UsageTotals:
-    """Add row's measures into total (in place). Returns total."""
-    for m in rollups.USAGE_MEASURES:
-        total[m] += row[m] or 0
+    """Add row's measures into total (in place; a missing measure adds nothing). Returns total; call
+    usage_tokens_missing on it once every row is in."""
+    for m in MEASURES:
+        total[m] = (total.get(m) or 0) + (row.get(m) or 0)
     return total
+
+
+def tokens_missing(*, messages: int, without_tokens: int) -> bool:
+    """Whether usage of `messages` responses, `without_tokens` of them without recorded tokens, has no
+    token counts at all: then its sums are missing (None), not 0."""
+    return bool(messages) and without_tokens >= messages
+
+
+def usage_tokens_missing(row: UsageTotals) -> UsageTotals:
+    """Mark a row (in place) whose responses all lack recorded tokens: its tokens and cost become None,
+    since 0 would claim they were counted. A row with some of them keeps its sums, and says how many
+    responses they leave out in `responses_without_tokens`. Returns row."""
+    if tokens_missing(messages=row["messages"], without_tokens=row.get("responses_without_tokens", 0)):
+        for m in (*TOKEN_MEASURES, "cost_usd"):
+            row[m] = None
+    return row
+
+
+def usage_totals(rows: list) -> UsageTotals:
+    """The rows' totals, marked as usage_tokens_missing says."""
+    total = usage_totals_empty()
+    for row in rows:
+        usage_totals_add(total, row)
+    return usage_tokens_missing(total)
 
 
 def usage_by_day(
@@ -122,36 +159,45 @@ def usage_report(
     start: date,
     end: date,
     tz: str = "UTC",
-    by: Literal["model", "project", "day", "week", "month"] = "model",
+    by: Literal["model", "project", "day", "week", "month", "platform"] = "model",
     platform: str | None = None,
     project_key: str | None = None,
     week_starts: int = 0,
 ) -> list[UsageRow]:
-    """Usage over the local days start..end summed per model, project, day, week or month: periods in
-    order (a week row is named by its first day, `week`; a month by `month`, YYYY-MM; weeks start on
-    weekday `week_starts`, 0 Monday .. 6 Sunday), models and projects by cost (highest first, then
-    name). Projects that share a folder name stay apart (grouped by key); their rows then say which is
-    which by their `project_key`. The first and last week or month hold only the days inside the span."""
+    """Usage over the local days start..end summed per model, project, platform, day, week or month:
+    periods in order (a week row is named by its first day, `week`; a month by `month`, YYYY-MM; weeks
+    start on weekday `week_starts`, 0 Monday .. 6 Sunday), models, projects and platforms by cost
+    (highest first, then name). Projects that share a folder name stay apart (grouped by key); their rows
+    then say which is which by their `project_key`. The first and last week or month hold only the days
+    inside the span. When the periods hold more than one platform, each period row also has `platforms`:
+    its usage per platform ({"claude_code": {...}, "cursor": {...}}), each marked as the row is."""
+    periods = by in PERIODS
     daily = usage_by_day(
-        start=start, end=end, tz=tz, by=() if by in PERIODS else (by,), platform=platform,
+        start=start, end=end, tz=tz, by=("platform",) if periods else (by,), platform=platform,
         project_key=project_key,
     )  # fmt: skip
     groups: dict[object, UsageRow] = {}
+    split: dict[object, dict[str, UsageTotals]] = {}
     for row in daily:
-        if by in PERIODS:
+        if periods:
             key = period_start(row["day"], period=by, week_starts=week_starts)
+            usage_totals_add(split.setdefault(key, {}).setdefault(row["platform"], usage_totals_empty()), row)
         else:
-            key = row["project_key"] if by == "project" else row["model"]
+            key = row["project_key"] if by == "project" else row[by]
         acc = groups.get(key)
         if acc is None:
-            if by in PERIODS:
+            if periods:
                 labels = {"day": key} if by == "day" else {by: period_name(key, by)}
             else:
-                labels = {k: row[k] for k in ("model", "project", "project_key") if k in row}
+                labels = {k: row[k] for k in ("model", "project", "project_key", "platform") if k in row}
             acc = groups[key] = UsageRow(**labels, **usage_totals_empty())
         usage_totals_add(acc, row)
-    rows = list(groups.values())
-    if by in PERIODS:
+    rows = [usage_tokens_missing(row) for row in groups.values()]
+    if periods:
+        if len({name for per in split.values() for name in per}) > 1:
+            for key, row in zip(groups, rows, strict=True):
+                row["platforms"] = {
+                    name: usage_tokens_missing(totals) for name, totals in sorted(split[key].items())
+                }
         return rows
-    name = "project" if by == "project" else "model"
-    return sorted(rows, key=lambda r: (-r["cost_usd"], r[name], r.get("project_key", "")))
+    return sorted(rows, key=lambda r: (-(r["cost_usd"] or 0), r[by], r.get("project_key", "")))

@@ -82,6 +82,7 @@ def questions(web: Web) -> list[tuple[str, dict, Any]]:
           "next_cursor": None}),
         ("errors_report", {**SPAN, "limit": 50}, api(web, f"/api/v1/errors/?limit=50&{SPAN_QUERY}")),
         ("edit_acceptance", SPAN, api(web, f"/api/v1/acceptance/?{SPAN_QUERY}")),
+        ("ai_code", {**SPAN, "lines_by": "model"}, api(web, f"/api/v1/ai-code/?lines_by=model&{SPAN_QUERY}")),
         ("productivity", SPAN, api(web, f"/api/v1/productivity/?{SPAN_QUERY}")),
         ("pipeline_health", {}, api(web, "/api/v1/pipeline/")),
     ]  # fmt: skip
@@ -128,7 +129,7 @@ async def exercise(client: Client, web: Web) -> None:
     assert set(listed) == {
         "usage_report", "current_session", "sessions_search", "session_summary", "similar_sessions",
         "projects", "tool_performance", "tool_failures", "errors_report", "edit_acceptance",
-        "productivity", "pipeline_health",
+        "ai_code", "productivity", "pipeline_health",
     }  # fmt: skip
     assert all(len(tool.description or "") > 100 and tool.output_schema for tool in listed.values())
 

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from telemetry.selectors import blocks
 from telemetry.selectors.spans import zone_named, zone_unknown
+from telemetry.selectors.usage import PLATFORMS
 
 from ..errors import ErrorSerializer
 from .base import Choice, ReportView, parsed
@@ -33,6 +34,7 @@ class BlocksParams(serializers.Serializer):
     project = serializers.CharField(
         required=False, max_length=255, help_text="only this project (name or key)"
     )
+    platform = Choice(choices=PLATFORMS, required=False, help_text="only this platform's usage")
     active = serializers.BooleanField(default=False, help_text="only the active block")
     recent = serializers.BooleanField(default=False, help_text="blocks of the last 3 days and the active one")
     order = Choice(choices=("asc", "desc"), default="asc", help_text="by start")
@@ -68,7 +70,7 @@ class BlocksView(ReportView):
     def get(self, request: Request) -> Response:
         values = parsed(BlocksParams, request)
         report = blocks.blocks_report(
-            blocks.entries_orm(project=values.get("project")),
+            blocks.entries_orm(project=values.get("project"), platform=values.get("platform")),
             now=datetime.now(UTC),
             tz=values["tz"],
             since=values.get("since"),

@@ -11,14 +11,30 @@ from telemetry.models import DataIssue
 
 from .base import SpanSerializer
 
+MISSING = (
+    "null when none of the responses has recorded tokens (Cursor does not record them all): missing, not 0"
+)
+
 
 class UsageTotalsSerializer(serializers.Serializer):
     messages = serializers.IntegerField(help_text="assistant messages")
-    input_tokens = serializers.IntegerField()
-    output_tokens = serializers.IntegerField()
-    cache_write_tokens = serializers.IntegerField()
-    cache_read_tokens = serializers.IntegerField()
-    cost_usd = serializers.FloatField()
+    input_tokens = serializers.IntegerField(allow_null=True, help_text=MISSING)
+    output_tokens = serializers.IntegerField(allow_null=True, help_text=MISSING)
+    cache_write_tokens = serializers.IntegerField(allow_null=True, help_text=MISSING)
+    cache_read_tokens = serializers.IntegerField(allow_null=True, help_text=MISSING)
+    cost_usd = serializers.FloatField(allow_null=True, help_text=MISSING)
+    responses_without_tokens = serializers.IntegerField(
+        help_text="of the messages, those whose tokens the assistant did not record (counted in no sum)"
+    )
+
+
+class Present:
+    """A field only some rows have: left out of rows without it (DRF would write null)."""
+
+    def get_attribute(self, instance: Any) -> Any:
+        if isinstance(instance, Mapping) and self.field_name not in instance:
+            raise SkipField()
+        return super().get_attribute(instance)
 
 
 class LabelDateTime(serializers.DateTimeField):
@@ -31,6 +47,10 @@ class LabelDateTime(serializers.DateTimeField):
         return super().get_attribute(instance)
 
 
+class PlatformsField(Present, serializers.DictField):
+    pass
+
+
 class UsageRowSerializer(UsageTotalsSerializer):
     """One row of a usage report; which labels it has depends on `group`."""
 
@@ -41,12 +61,17 @@ class UsageRowSerializer(UsageTotalsSerializer):
     project = serializers.CharField(required=False, help_text="group=project or session: its folder name")
     project_key = serializers.CharField(required=False, help_text="group=project")
     session_id = serializers.CharField(required=False, help_text="group=session")
-    platform = serializers.CharField(required=False, help_text="group=session")
+    platform = serializers.CharField(required=False, help_text="group=session or platform")
     started_at = LabelDateTime(required=False, allow_null=True, help_text="group=session")
     status = serializers.CharField(required=False, help_text="group=session")
     models = serializers.ListField(child=serializers.CharField(), required=False, help_text="group=session")
     prompts = serializers.IntegerField(required=False, help_text="group=session")
     tool_calls = serializers.IntegerField(required=False, help_text="group=session")
+    platforms = PlatformsField(
+        child=UsageTotalsSerializer(), required=False,
+        help_text="group=day, week or month, when the report holds more than one platform: the period's "
+        "usage per platform (claude_code, cursor)",
+    )  # fmt: skip
 
 
 class UsageReportSerializer(serializers.Serializer):
@@ -56,24 +81,43 @@ class UsageReportSerializer(serializers.Serializer):
     totals = UsageTotalsSerializer()
 
 
-class CcusageTotalsSerializer(serializers.Serializer):
+CCUSAGE_MISSING = "null with Cursor's usage where none of the responses recorded tokens"
+CURSOR_ONLY = "only when the report holds Cursor's usage (ccusage reads Claude Code alone)"
+
+
+class CcusageCountField(Present, serializers.IntegerField):
+    pass
+
+
+class CcusageSumsSerializer(serializers.Serializer):
     """ccusage's names, camelCase as it writes them."""
 
-    inputTokens = serializers.IntegerField()
-    outputTokens = serializers.IntegerField()
-    cacheCreationTokens = serializers.IntegerField()
-    cacheReadTokens = serializers.IntegerField()
-    totalTokens = serializers.IntegerField()
-    totalCost = serializers.FloatField()
+    inputTokens = serializers.IntegerField(allow_null=True, help_text=CCUSAGE_MISSING)
+    outputTokens = serializers.IntegerField(allow_null=True, help_text=CCUSAGE_MISSING)
+    cacheCreationTokens = serializers.IntegerField(allow_null=True, help_text=CCUSAGE_MISSING)
+    cacheReadTokens = serializers.IntegerField(allow_null=True, help_text=CCUSAGE_MISSING)
+    totalTokens = serializers.IntegerField(allow_null=True, help_text=CCUSAGE_MISSING)
+    totalCost = serializers.FloatField(allow_null=True, help_text=CCUSAGE_MISSING)
+    responsesWithoutTokens = CcusageCountField(
+        required=False, help_text=f"responses whose tokens Cursor did not record; {CURSOR_ONLY}"
+    )
+
+
+class CcusageTotalsSerializer(CcusageSumsSerializer):
+    platforms = PlatformsField(
+        child=CcusageSumsSerializer(), required=False,
+        help_text="the same sums per platform (claude_code, cursor), when the report holds more than one",
+    )  # fmt: skip
 
 
 class CcusageModelSerializer(serializers.Serializer):
     modelName = serializers.CharField()
-    inputTokens = serializers.IntegerField()
-    outputTokens = serializers.IntegerField()
-    cacheCreationTokens = serializers.IntegerField()
-    cacheReadTokens = serializers.IntegerField()
-    cost = serializers.FloatField()
+    inputTokens = serializers.IntegerField(allow_null=True, help_text=CCUSAGE_MISSING)
+    outputTokens = serializers.IntegerField(allow_null=True, help_text=CCUSAGE_MISSING)
+    cacheCreationTokens = serializers.IntegerField(allow_null=True, help_text=CCUSAGE_MISSING)
+    cacheReadTokens = serializers.IntegerField(allow_null=True, help_text=CCUSAGE_MISSING)
+    cost = serializers.FloatField(allow_null=True, help_text=CCUSAGE_MISSING)
+    responsesWithoutTokens = CcusageCountField(required=False, help_text=CURSOR_ONLY)
 
 
 class CcusageAgentsSerializer(serializers.Serializer):
@@ -92,7 +136,7 @@ class CcusagePeriodSerializer(CcusageTotalsSerializer):
     modelBreakdowns = CcusageModelSerializer(many=True)
 
 
-class CcusageSessionSerializer(CcusageTotalsSerializer):
+class CcusageSessionSerializer(CcusageSumsSerializer):
     agent = serializers.CharField(help_text="claude or cursor")
     period = serializers.CharField(help_text="the session id")
     metadata = CcusageActivitySerializer()

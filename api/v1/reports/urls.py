@@ -2,12 +2,13 @@
 
 from django.urls import path
 
-from . import blocks, export, usage, views
+from . import ai_code, blocks, export, usage, views
 
 urlpatterns = [
     path("usage/", usage.UsageView.as_view(), name="usage"),
     path("blocks/", blocks.BlocksView.as_view(), name="blocks"),
     path("tools/", views.ToolsView.as_view(), name="tools"),
+    path("ai-code/", ai_code.AiCodeView.as_view(), name="ai-code"),
     path("errors/", views.ErrorsView.as_view(), name="errors"),
     path("acceptance/", views.AcceptanceView.as_view(), name="acceptance"),
     path("activity/", views.ActivityView.as_view(), name="activity"),

@@ -12,7 +12,7 @@ from ..errors import ErrorSerializer
 from .base import Choice, ReportParams, ReportView, parsed, span_of
 from .serializers import CCUSAGE_SERIALIZERS, UsageReportSerializer
 
-GROUPS = ("day", "week", "month", "session", "project", "model")
+GROUPS = ("day", "week", "month", "session", "project", "model", "platform")
 
 
 class UsageParams(ReportParams):
@@ -82,10 +82,14 @@ def ccusage_report(values: dict) -> dict:
 class UsageView(ReportView):
     @extend_schema(
         operation_id="usage_report",
-        summary="Tokens and cost by day, week, month, session, project or model",
+        summary="Tokens and cost by day, week, month, session, project, model or platform",
         description="The same numbers as `blueplane usage --by <group> --json`, from the hourly rollups (a "
-        "session row: the whole session's usage, for sessions with activity in the span). format=ccusage "
-        "answers in the shape of `ccusage daily|weekly|monthly|session --json` (ccusage 20).",
+        "session row: the whole session's usage, for sessions with activity in the span). A day, week or "
+        "month row has `platforms`, its usage per platform, when the report holds more than one. Cursor "
+        "does not record every response's tokens: `responses_without_tokens` counts those, and tokens "
+        "and cost are null (missing, not 0) where none of a row's responses has them. format=ccusage "
+        "answers in the shape of `ccusage daily|weekly|monthly|session --json` (ccusage 20), with the "
+        "same additions where the report holds Cursor's usage.",
         parameters=[UsageParams],
         responses={
             200: PolymorphicProxySerializer(
@@ -102,8 +106,10 @@ class UsageView(ReportView):
             answer = ccusage_report(values)
             return Response(CCUSAGE_SERIALIZERS[values["group"]](answer).data)
         rows = usage_rows(values)
-        totals = usage.usage_totals_empty()
-        for row in rows:
-            usage.usage_totals_add(totals, row)
-        report = {"group": values["group"], "span": span_of(values), "rows": rows, "totals": totals}
+        report = {
+            "group": values["group"],
+            "span": span_of(values),
+            "rows": rows,
+            "totals": usage.usage_totals(rows),
+        }
         return Response(UsageReportSerializer(report).data)

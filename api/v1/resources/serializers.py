@@ -7,6 +7,26 @@ from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 
 from telemetry.models import CodeChange, Conversation, Project, Session, ToolCall, Turn
+from telemetry.selectors.usage import tokens_missing
+
+# Cursor does not record every response's tokens: sums none of the responses recorded are null, not 0.
+MISSING = "null when the assistant recorded no tokens for it (Cursor): missing, not 0"
+SESSION_SUMS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_write_tokens",
+    "cache_read_tokens",
+    "tokens",
+    "cost_usd",
+)
+TURN_SUMS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_write_1h_tokens", "cache_read_tokens",
+             "cost_usd")  # fmt: skip
+
+
+def session_tokens_missing(session: Session) -> bool:
+    return tokens_missing(
+        messages=session.assistant_messages, without_tokens=session.responses_without_tokens
+    )
 
 
 class UTCDateTimeField(serializers.DateTimeField):
@@ -35,8 +55,17 @@ class ProjectRefMixin(serializers.Serializer):
 
 class SessionSerializer(ProjectRefMixin, serializers.ModelSerializer):
     models = serializers.ListField(child=serializers.CharField(), source="models_used", read_only=True)
-    tokens = serializers.IntegerField(read_only=True, help_text="input + output + cache write + cache read")
-    cost_usd = money()
+    input_tokens = serializers.IntegerField(read_only=True, allow_null=True, help_text=MISSING)
+    output_tokens = serializers.IntegerField(read_only=True, allow_null=True, help_text=MISSING)
+    cache_write_tokens = serializers.IntegerField(read_only=True, allow_null=True, help_text=MISSING)
+    cache_read_tokens = serializers.IntegerField(read_only=True, allow_null=True, help_text=MISSING)
+    tokens = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text=f"input + output + cache write + cache read; {MISSING}"
+    )
+    cost_usd = money(allow_null=True, help_text=MISSING)
+    responses_without_tokens = serializers.IntegerField(
+        read_only=True, help_text="Assistant responses whose tokens the assistant did not record (Cursor)"
+    )
     started_at = UTCDateTimeField(read_only=True, allow_null=True)
     last_event_at = UTCDateTimeField(read_only=True, allow_null=True)
     ended_at = UTCDateTimeField(read_only=True, allow_null=True)
@@ -48,7 +77,14 @@ class SessionSerializer(ProjectRefMixin, serializers.ModelSerializer):
                   "prompts", "assistant_messages", "tool_calls", "tool_failures", "tool_rejections",
                   "tool_interruptions", "api_errors", "compactions", "subagent_runs", "input_tokens",
                   "output_tokens", "cache_write_tokens", "cache_read_tokens", "tokens", "cost_usd",
-                  "lines_added", "lines_removed", "active_seconds", "data_issues"]  # fmt: skip
+                  "lines_added", "lines_removed", "active_seconds", "data_issues",
+                  "responses_without_tokens"]  # fmt: skip
+
+    def to_representation(self, instance: Session) -> dict:
+        data = super().to_representation(instance)
+        if session_tokens_missing(instance):
+            data.update(dict.fromkeys(SESSION_SUMS, None))
+        return data
 
 
 class SessionDetailSerializer(SessionSerializer):
@@ -73,12 +109,12 @@ class ConversationSerializer(SessionRefMixin, serializers.ModelSerializer):
     class Meta:
         model = Conversation
         fields = ["id", "conversation_id", "session_id", "platform", "project", "project_key", "title", "mode",
-                  "started_at", "last_event_at"]  # fmt: skip
+                  "started_at", "last_event_at", "archived", "lines_added", "lines_removed"]  # fmt: skip
 
 
 TURN_FIELDS = ["kind", "timestamp", "model", "stop_reason", "input_tokens", "output_tokens",
                "cache_write_tokens", "cache_write_1h_tokens", "cache_read_tokens", "cost_usd", "price_table",
-               "latency_ms", "chars", "lines", "agent_id", "key"]  # fmt: skip
+               "latency_ms", "chars", "lines", "agent_id", "key", "tokens_known"]  # fmt: skip
 TOOL_CALL_FIELDS = ["tool_use_id", "tool_name", "mcp_server", "status", "error_type", "started_at",
                     "finished_at", "duration_ms", "message_key", "agent_id", "seen_in_hooks",
                     "seen_in_transcript"]  # fmt: skip
@@ -89,11 +125,25 @@ CODE_CHANGE_FIELDS = ["key", "tool_name", "file_extension", "path_hash", "lines_
 class TurnInSessionSerializer(serializers.ModelSerializer):
     conversation_id = serializers.CharField(source="conversation.conversation_id", read_only=True)
     timestamp = UTCDateTimeField(read_only=True)
+    input_tokens = serializers.IntegerField(read_only=True, allow_null=True, help_text=MISSING)
+    output_tokens = serializers.IntegerField(read_only=True, allow_null=True, help_text=MISSING)
+    cache_write_tokens = serializers.IntegerField(read_only=True, allow_null=True, help_text=MISSING)
+    cache_write_1h_tokens = serializers.IntegerField(read_only=True, allow_null=True, help_text=MISSING)
+    cache_read_tokens = serializers.IntegerField(read_only=True, allow_null=True, help_text=MISSING)
     cost_usd = money(allow_null=True)
+    tokens_known = serializers.BooleanField(
+        read_only=True, help_text="false: the assistant did not record this response's tokens (Cursor)"
+    )
 
     class Meta:
         model = Turn
         fields = ["id", "conversation_id", *TURN_FIELDS]
+
+    def to_representation(self, instance: Turn) -> dict:
+        data = super().to_representation(instance)
+        if not instance.tokens_known:
+            data.update(dict.fromkeys(TURN_SUMS, None))
+        return data
 
 
 class TurnSerializer(SessionRefMixin, ProjectRefMixin, TurnInSessionSerializer):
@@ -137,33 +187,49 @@ class CodeChangeSerializer(SessionRefMixin, ProjectRefMixin, CodeChangeInSession
         fields = ["id", "session_id", "platform", "project", "project_key", *CODE_CHANGE_FIELDS]
 
 
-class ProjectSerializer(serializers.ModelSerializer):
-    sessions = serializers.IntegerField(source="session_count", read_only=True)
+class UsageSumsMixin(serializers.Serializer):
+    """Usage summed from the rollups: sums none of the responses recorded are null (usage.tokens_missing)."""
+
     messages = serializers.IntegerField(read_only=True, help_text="Assistant responses")
-    input_tokens = serializers.IntegerField(read_only=True)
-    output_tokens = serializers.IntegerField(read_only=True)
-    cache_write_tokens = serializers.IntegerField(read_only=True)
-    cache_read_tokens = serializers.IntegerField(read_only=True)
-    cost_usd = money()
+    input_tokens = serializers.IntegerField(read_only=True, allow_null=True, help_text=MISSING)
+    output_tokens = serializers.IntegerField(read_only=True, allow_null=True, help_text=MISSING)
+    cache_write_tokens = serializers.IntegerField(read_only=True, allow_null=True, help_text=MISSING)
+    cache_read_tokens = serializers.IntegerField(read_only=True, allow_null=True, help_text=MISSING)
+    cost_usd = money(allow_null=True, help_text=MISSING)
+    responses_without_tokens = serializers.IntegerField(
+        read_only=True, help_text="Responses whose tokens the assistant did not record (Cursor)"
+    )
+
+    def to_representation(self, instance: object) -> dict:
+        data = super().to_representation(instance)
+        if tokens_missing(
+            messages=data["messages"] or 0, without_tokens=data["responses_without_tokens"] or 0
+        ):
+            data.update(dict.fromkeys(("input_tokens", "output_tokens", "cache_write_tokens",
+                                       "cache_read_tokens", "cost_usd"), None))  # fmt: skip
+        return data
+
+
+class ProjectSerializer(UsageSumsMixin, serializers.ModelSerializer):
+    sessions = serializers.IntegerField(source="session_count", read_only=True)
     first_seen = UTCDateTimeField(read_only=True, allow_null=True, help_text="Start of its first session")
     last_seen = UTCDateTimeField(read_only=True, allow_null=True, help_text="Last activity of any session")
 
     class Meta:
         model = Project
         fields = ["key", "name", "sessions", "first_seen", "last_seen", "messages", "input_tokens",
-                  "output_tokens", "cache_write_tokens", "cache_read_tokens", "cost_usd"]  # fmt: skip
+                  "output_tokens", "cache_write_tokens", "cache_read_tokens", "cost_usd",
+                  "responses_without_tokens"]  # fmt: skip
 
 
-class ModelUsageSerializer(serializers.Serializer):
+class ModelUsageSerializer(UsageSumsMixin):
     model = serializers.CharField()
     first_seen = UTCDateTimeField(help_text="First UTC hour with a response from the model")
     last_seen = UTCDateTimeField(help_text="Last UTC hour with a response from the model")
-    messages = serializers.IntegerField(help_text="Assistant responses")
-    input_tokens = serializers.IntegerField()
-    output_tokens = serializers.IntegerField()
-    cache_write_tokens = serializers.IntegerField()
-    cache_read_tokens = serializers.IntegerField()
-    cost_usd = money()
+
+    class Meta:
+        fields = ["model", "first_seen", "last_seen", "messages", "input_tokens", "output_tokens",
+                  "cache_write_tokens", "cache_read_tokens", "cost_usd", "responses_without_tokens"]  # fmt: skip
 
 
 class RawEventSerializer(serializers.Serializer):
@@ -246,7 +312,7 @@ def session_data(session: Session) -> dict:
     """SessionSerializer(session).data, without DRF's per-field walk."""
     project = session.project
     models_used = session.models_used
-    return {
+    row = {
         "session_id": session.session_id,
         "platform": session.platform,
         "project": None if project is None else project.name,
@@ -278,7 +344,11 @@ def session_data(session: Session) -> dict:
         "lines_removed": session.lines_removed,
         "active_seconds": session.active_seconds,
         "data_issues": session.data_issues,
+        "responses_without_tokens": session.responses_without_tokens,
     }
+    if session_tokens_missing(session):
+        row.update(dict.fromkeys(SESSION_SUMS, None))
+    return row
 
 
 def session_detail_data(session: Session) -> dict:
@@ -287,7 +357,7 @@ def session_detail_data(session: Session) -> dict:
 
 
 def _turn(at: object, turn: Turn) -> dict:
-    return {
+    row = {
         "type": "turn",
         "at": _time(at),
         "id": turn.pk,
@@ -308,7 +378,11 @@ def _turn(at: object, turn: Turn) -> dict:
         "lines": turn.lines,
         "agent_id": turn.agent_id,
         "key": turn.key,
+        "tokens_known": turn.tokens_known,
     }
+    if not turn.tokens_known:
+        row.update(dict.fromkeys(TURN_SUMS, None))
+    return row
 
 
 def _tool_call(at: object, call: ToolCall) -> dict:
