@@ -1,17 +1,18 @@
 """Cursor's AI-authored lines for the admin and the dashboard: its scored commits (AI vs human lines per
 commit) and its AI code lines (fragments by source), and the responses whose tokens it did not record.
 
-A commit scored on two branches is two AiCommit rows but one commit: sums take each commit once (its
-newest scoring in the span), as Cursor's own figures do (tests/fixtures/cursor/ground_truth.json)."""
+A commit scored on two branches is two AiCommit rows but one commit: sums take each commit once, by the
+rule of ai_code.py, which computes the figures for every interface."""
 
 from datetime import date
 from typing import TypedDict
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 
 from ..models import AiCodeLine, AiCommit, UsageHour
-from .spans import days_hours, hour_local_day, rate, rollup_filter
+from .ai_code import ai_commit_report, ai_lines_by
+from .spans import days_hours, hour_local_day, rollup_filter
 
 # Sources Cursor's ai_code_hashes rows carry (docs: cursor-formats §4.1): what a filter offers.
 AI_CODE_SOURCES = ("composer", "tab", "human", "cli", "terminal", "background-agent", "cloud", "web_agent")
@@ -72,47 +73,26 @@ class AiLinesSummary(TypedDict):
 
 
 def ai_lines_summary(*, start: date, end: date, tz: str = "UTC") -> AiLinesSummary:
-    """Cursor's AI-authored lines over the local days start..end (inclusive) in zone `tz`."""
-    zone = ZoneInfo(tz)
-    lo, hi = days_hours(start, end, zone)
-    newest: dict[str, dict] = {}
-    rows = AiCommit.objects.filter(hour__gte=lo, hour__lt=hi).values("commit_hash", "scored_at", "hour",
-                                                                       *COMMIT_MEASURES)  # fmt: skip
-    for r in rows.order_by("scored_at", "id"):
-        if start <= hour_local_day(hour=r["hour"], tz=zone) <= end:
-            newest[r["commit_hash"]] = r  # a later scoring of the same commit replaces the earlier
-    totals = dict.fromkeys(COMMIT_MEASURES, 0)
-    days: dict[date, AiLinesDay] = {}
-    for r in newest.values():
-        for m in COMMIT_MEASURES:
-            totals[m] += r[m] or 0
-        day = hour_local_day(hour=r["hour"], tz=zone)
-        d = days.setdefault(day, AiLinesDay(day=day, commits=0, ai_lines=0, human_lines=0))
-        d["commits"] += 1
-        d["ai_lines"] += (r["tab_lines_added"] or 0) + (r["composer_lines_added"] or 0)
-        d["human_lines"] += r["human_lines_added"] or 0
-    ai = totals["tab_lines_added"] + totals["composer_lines_added"]
-    sources = (
-        AiCodeLine.objects.filter(hour__gte=lo, hour__lt=hi)
-        .values("source", "hour")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    by_source: dict[str, int] = {}
-    for r in sources:
-        if start <= hour_local_day(hour=r["hour"], tz=zone) <= end:
-            by_source[r["source"]] = by_source.get(r["source"], 0) + r["n"]
+    """Cursor's AI-authored lines over the local days start..end (inclusive) in zone `tz`: the CLI's and
+    the API's figures (ai_code.py), in the shape the overview's card draws."""
+    days, totals = ai_commit_report(start=start, end=end, tz=tz, by="day")
+    sources, code_lines = ai_lines_by(start=start, end=end, tz=tz, by="source")
     return AiLinesSummary(
-        commits=len(newest),
-        **totals,
-        ai_lines=ai,
-        ai_share=rate(ai, ai + totals["human_lines_added"]),
-        by_day=[days[d] for d in sorted(days)],
-        code_lines=sum(by_source.values()),
-        code_lines_by_source=[
-            {"source": s or "(unknown)", "lines": n}
-            for s, n in sorted(by_source.items(), key=lambda x: (-x[1], x[0]))
+        commits=totals["commits"],
+        **{m: totals[m] for m in COMMIT_MEASURES},
+        ai_lines=totals["ai_lines_added"],
+        ai_share=totals["ai_share"],
+        by_day=[
+            AiLinesDay(
+                day=d["day"],
+                commits=d["commits"],
+                ai_lines=d["ai_lines_added"],
+                human_lines=d["human_lines_added"],
+            )
+            for d in days
         ],
+        code_lines=code_lines,
+        code_lines_by_source=[{"source": r["source"] or "(unknown)", "lines": r["lines"]} for r in sources],
     )
 
 

@@ -52,7 +52,8 @@ def block_active(db: sqlite3.Connection, *, now: datetime) -> dict | None:
     """The active 5-hour block (ccusage's shape, blocks.py), or None when there is none."""
     for window in _BLOCK_WINDOWS:
         start = now - window if window is not None else None
-        entries = entries_sqlite(db, start=start)
+        # Claude Code's 5-hour window: Cursor's responses are not in it.
+        entries = entries_sqlite(db, start=start, platform=PLATFORM)
         if not entries:
             return None
         first = min(e.timestamp for e in entries)

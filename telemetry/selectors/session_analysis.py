@@ -104,6 +104,7 @@ class SubagentFigures(TypedDict):
 
 class ConversationFigures(TypedDict):
     conversation_id: str
+    title: str  # only when content is kept (Cursor's composer name is the user's words)
     mode: str
     started_at: datetime | None
     last_event_at: datetime | None
@@ -309,6 +310,7 @@ def _conversations(session: Session) -> list[ConversationFigures]:
     return [
         ConversationFigures(
             conversation_id=c.conversation_id,
+            title=c.title,
             mode=c.mode,
             started_at=c.started_at,
             last_event_at=c.last_event_at,

@@ -49,3 +49,21 @@ def test_the_active_block_is_the_ccusage_blocks_one(db):
         expected = [b for b in blocks_build(entries_orm(), now=now) if b["isActive"]]
         assert glance.block_active(db, now=now) == (expected[0] if expected else None)
     assert glance.block_active(db, now=last + timedelta(minutes=5))["entries"] == 66
+
+
+def test_the_block_is_claude_codes_window_alone(db):
+    # A Cursor response inside the block's hours must not count in Claude Code's 5-hour window.
+    from telemetry.models import Conversation, Turn
+
+    last = max(e.timestamp for e in entries_orm())
+    now = last + timedelta(minutes=5)
+    before = glance.block_active(db, now=now)
+    session = Session.objects.create(platform="cursor", session_id="cursor-in-the-block", started_at=last)
+    conversation = Conversation.objects.create(session=session, conversation_id=session.session_id)
+    Turn.objects.create(
+        session=session, conversation=conversation, key="bubble:x", kind="assistant_response",
+        timestamp=last - timedelta(minutes=1), hour=last.replace(minute=0, second=0, microsecond=0),
+        model="gpt-5", input_tokens=1000, output_tokens=100,
+    )  # fmt: skip
+    assert len(entries_orm()) == len(entries_orm(platform="claude_code")) + 1
+    assert glance.block_active(db, now=now) == before

@@ -11,7 +11,6 @@ from decimal import Decimal
 from django.conf import settings
 from django.core import signing
 
-from telemetry.selectors.derived import conversation_list, rows_of_session
 from telemetry.selectors.keyset import value_decode, value_encode
 from telemetry.selectors.session_analysis import session_analysis, sessions_by_prefix
 from telemetry.selectors.timeline import TIMELINE_KEYS, timeline_page
@@ -22,7 +21,6 @@ from .sessions import session_row
 TIMELINE_MAX = 300  # the newest items; earlier ones a page at a time (timeline_earlier)
 POSITION_MAX_CHARS = 500  # a real `before` token is under 150
 TURNS_MAX = 500  # a chart of more turns than this is unreadable; the totals still count all
-CONVERSATIONS_MAX = 100  # a Cursor window session holds a few composers; Claude Code's sessions one
 
 
 def session_resolve(*, session_id: str, platform: str = "") -> object | None:
@@ -105,16 +103,15 @@ def _turn(t: dict) -> dict:
     }  # fmt: skip
 
 
-def _conversations(session: object) -> list[dict]:
+def _conversations(rows: list[dict]) -> list[dict]:
     """The session's conversations, oldest first (Cursor's composers; Claude Code's session is one)."""
-    rows = rows_of_session(conversation_list(), session=session).order_by("started_at", "id")
     return [
         {
-            "conversation_id": c.conversation_id, "title": c.title, "mode": c.mode,
-            "started_at": _time(c.started_at), "last_event_at": _time(c.last_event_at), "archived": c.archived,
-            "lines_added": c.lines_added, "lines_removed": c.lines_removed,
+            "conversation_id": c["conversation_id"], "title": c["title"], "mode": c["mode"],
+            "started_at": _time(c["started_at"]), "last_event_at": _time(c["last_event_at"]),
+            "archived": c["archived"], "lines_added": c["lines_added"], "lines_removed": c["lines_removed"],
         }
-        for c in rows[:CONVERSATIONS_MAX]
+        for c in rows
     ]  # fmt: skip
 
 
@@ -175,7 +172,7 @@ def figures(filters: PageFilters, *, session_id: str) -> dict | None:
         "content_stored": settings.CAPTURE_STORE_CONTENT,
         "timeline": timeline["items"],
         "timeline_before": timeline["before"],  # earlier items: timeline_earlier(before=...)
-        "conversations": _conversations(session),
+        "conversations": _conversations(analysis["conversations"]),
         "turns": [_turn(t) for t in analysis["turns"]],
         "turns_total": analysis["turns_total"],
         "tools": analysis["tools"],
