@@ -8,7 +8,8 @@ The file: `{"version": 1, "hooks": {"<event>": [{"command": "...", "timeout": 5}
 - Each event has its own command line (hook_command), because the reply it prints when Python cannot
   run at all depends on the event.
 - The user's hooks and other keys are kept; our entries are recognised by their command
-  (`.../telemetry/capture/hook.py cursor`), so a moved checkout is updated, not duplicated. Ours is
+  (`.../telemetry/capture/hook.py cursor`, or the earlier prototype's `~/.blueplane/hooks/cursor_hook.py`,
+  which printed `permission: allow` and is replaced), so a moved checkout is updated, not duplicated. Ours is
   appended after the user's own: a reported bug runs only the first command of an event, and the
   user's guard matters more than our telemetry.
 - The file keeps its layout (installer.settings_render); the one backup, `--dry-run` and a file
@@ -38,7 +39,10 @@ EVENTS = (
     "subagentStart", "subagentStop", "preCompact", "stop",
 )  # fmt: skip
 
-_OURS = re.compile(r"telemetry/capture/hook\.py['\"]?\s+cursor(?![\w-])")
+_OURS = re.compile(
+    r"telemetry/capture/hook\.py['\"]?\s+cursor(?![\w-])"
+    r"|\.blueplane/hooks/cursor_hook\.py(?![\w.-])"  # the earlier prototype's install (docs/reference-notes)
+)
 
 
 def reply(event: str) -> str:

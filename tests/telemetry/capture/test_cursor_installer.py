@@ -235,3 +235,22 @@ def test_doctor_tells_whether_the_cursor_hook_is_installed(hooks_file, settings,
     assert check["fix"] == "blueplane install cursor"
     settings.CURSOR_HOOKS_PATH = tmp_path / "no-cursor" / ".cursor" / "hooks.json"
     assert _cursor_hooks()["status"] == "ok"  # Cursor is not used here
+
+
+def test_install_replaces_the_earlier_prototypes_hook(settings, tmp_path):
+    # The fixture's hooks.json is what the earlier Blueplane prototype installed (a hook that answered
+    # `permission: allow`): install replaces it, so each event runs one hook of ours, not two.
+    from tests.support.cursor import cursor_home
+
+    path = cursor_home(tmp_path) / ".cursor" / "hooks.json"
+    prototype = json.loads(path.read_text())["hooks"]
+    assert all("~/.blueplane/hooks/cursor_hook.py" in e[0]["command"] for e in prototype.values())
+    settings.CURSOR_HOOKS_PATH = path
+    settings.BLUEPLANE_HOME = tmp_path / "bp-home"
+    assert commands.install("cursor", dry_run=False) == 0
+    data = json.loads(path.read_text())
+    assert our_events(data) == dict.fromkeys(cursor_installer.EVENTS, 1)
+    assert all(len(entries) == 1 for entries in data["hooks"].values())
+    assert "cursor_hook.py" not in path.read_text()
+    assert commands.uninstall("cursor", dry_run=False) == 0
+    assert not our_events(json.loads(path.read_text()) if path.exists() else {})
