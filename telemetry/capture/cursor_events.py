@@ -29,26 +29,15 @@ Stdlib only and cheap to import: the hook imports this module (python -I -S).
 import os
 
 try:
-    from .claude_events import iso_from_ns
+    from .claude_events import MAX_ID_CHARS, MAX_TYPE_CHARS, UNKNOWN, iso_from_ns, sha256
     from .jsonlite import loads
     from .privacy import Privacy, identifier
 except ImportError:  # the hook runs this file's folder as top-level modules (python -I -S hook.py)
-    from claude_events import iso_from_ns
+    from claude_events import MAX_ID_CHARS, MAX_TYPE_CHARS, UNKNOWN, iso_from_ns, sha256
     from jsonlite import loads
     from privacy import Privacy, identifier
 
-try:
-    from _sha256 import sha256
-except ImportError:  # Python 3.12+ renamed the builtin module
-    try:
-        from _sha2 import sha256
-    except ImportError:
-        from hashlib import sha256
-
 PLATFORM = "cursor"
-UNKNOWN = "unknown"
-MAX_TYPE_CHARS = 128
-MAX_ID_CHARS = 256
 
 # What lets the action proceed unchanged (docs: cursor-formats §2.2). An observer never answers
 # `permission: allow`: that would run a command the user meant to confirm.
