@@ -25,21 +25,30 @@ ROOT = Path(__file__).resolve().parents[1]
 # The API tests whose answers rest on SQL the two engines read their own way (filters, keysets, sums,
 # time bounds, the ingest's and health's queries). The access rules, the schema, the root and the row
 # renderers are the same code whatever the engine; the 40,000-row streaming tests measure memory, not SQL.
-ENGINE_BOUND = [
-    f"tests/api/test_{name}.py"
-    for name in ("sessions", "rows", "reports", "blocks", "insights", "export", "ingest", "ops", "cursor_api")
-] + [
+# Three runs of about a minute, so the two xdist workers can share them: one alone would be the
+# suite's longest test (nearly three minutes), and could leave one worker idle at the end.
+ENGINE_BOUND = {
+    "api-reads": [
+        f"tests/api/test_{name}.py" for name in ("sessions", "rows", "reports", "blocks", "insights")
+    ],
+    "api-writes": [f"tests/api/test_{name}.py" for name in ("export", "ingest", "ops", "cursor_api")],
     # The dashboard's pages read through selectors of their own (usage by hour, session counts, the
     # sessions list's filters, raw events by seq, failures by day): their plain tests, not the browser's.
-    *(f"tests/dashboard/test_{name}.py" for name in ("overview", "projects", "sessions", "tools", "cursor")),
-    "tests/telemetry/test_dashboard_selectors.py",
-    "tests/telemetry/test_selectors_pages.py",
-]
+    "dashboard": [
+        *(
+            f"tests/dashboard/test_{name}.py"
+            for name in ("overview", "projects", "sessions", "tools", "cursor")
+        ),
+        "tests/telemetry/test_dashboard_selectors.py",
+        "tests/telemetry/test_selectors_pages.py",
+    ],
+}
 
 pytestmark = [pytest.mark.e2e, needs_postgres, pytest.mark.timeout(900)]
 
 
-def test_the_api_tests_pass_on_postgresql() -> None:
+@pytest.mark.parametrize("part", sorted(ENGINE_BOUND))
+def test_the_api_tests_pass_on_postgresql(part: str) -> None:
     with database() as (url, name):
         env = {**os.environ, "BLUEPLANE_DATABASE_URL": url}
         for variable in ("BLUEPLANE_HOME", "CLAUDE_CONFIG_DIR", "BLUEPLANE_REDIS_URL"):
@@ -47,7 +56,7 @@ def test_the_api_tests_pass_on_postgresql() -> None:
         test_database = f"test_{name}"  # pytest-django's name for it
         try:
             run = subprocess.run(
-                [sys.executable, "-m", "pytest", *ENGINE_BOUND, "-q", "-x", "-p", "no:cacheprovider", "--reuse-db",
+                [sys.executable, "-m", "pytest", *ENGINE_BOUND[part], "-q", "-x", "-p", "no:cacheprovider", "--reuse-db",
                  "-m", "not e2e", "-k", "not a_large and not asgi_server_gets"],
                 cwd=ROOT, env=env, capture_output=True, text=True, timeout=840, check=False,
             )  # fmt: skip
