@@ -59,6 +59,26 @@ def _name(value: object, limit: int) -> str:
     return value if identifier(value) and 0 < len(value) <= limit else UNKNOWN
 
 
+def hook_payload_read(raw: bytes, *, privacy: Privacy) -> tuple[dict, dict]:
+    """(the payload to store, the parsed object to read fields from) of a hook's stdin. Stored, not
+    dropped: an empty or unparsable stdin still says a hook fired, as `{"unparsed": ...}` (its size and
+    hash unless content is kept), and then there are no fields to read."""
+    try:
+        payload = loads(raw)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        return payload, payload
+    text = raw.decode("utf-8", "replace")
+    return {"unparsed": text if privacy.store_content else privacy.text(text)}, {}
+
+
+def hook_digest(raw: bytes, *, capture_ns: int, privacy: Privacy) -> str:
+    """A hook call's id: the payload hashed with the capture time, so two identical calls stay two
+    events, and the spool replays the envelope as built."""
+    return sha256(privacy._key + b"\0" + raw + b"\0" + str(capture_ns).encode()).hexdigest()
+
+
 def hook_envelope(raw: bytes, *, capture_ns: int, privacy: Privacy) -> dict:
     """The envelope of one hook call: `raw` is exactly what the hook read on stdin.
 
@@ -66,19 +86,9 @@ def hook_envelope(raw: bytes, *, capture_ns: int, privacy: Privacy) -> dict:
     calls do happen) stay two events, and the spool replays the envelope as built here.
     """
     timestamp = iso_from_ns(capture_ns)
-    try:
-        payload = loads(raw)
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
-        # Stored, not dropped: an empty or unparsable stdin still says a hook fired.
-        text = raw.decode("utf-8", "replace")
-        payload = {"unparsed": text if privacy.store_content else privacy.text(text)}
-        source_payload: dict = {}
-    else:
-        source_payload = payload
+    payload, source_payload = hook_payload_read(raw, privacy=privacy)
     event_type = _name(source_payload.get("hook_event_name"), MAX_TYPE_CHARS)
-    digest = sha256(privacy._key + b"\0" + raw + b"\0" + str(capture_ns).encode()).hexdigest()
+    digest = hook_digest(raw, capture_ns=capture_ns, privacy=privacy)
     metadata: dict = {
         "capture_ts": timestamp, "capture": "hook", "payload_bytes": len(raw), "facts": FACTS_VERSION,
     }  # fmt: skip

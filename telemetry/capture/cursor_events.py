@@ -29,11 +29,25 @@ Stdlib only and cheap to import: the hook imports this module (python -I -S).
 import os
 
 try:
-    from .claude_events import MAX_ID_CHARS, MAX_TYPE_CHARS, UNKNOWN, iso_from_ns, sha256
+    from .claude_events import (
+        MAX_ID_CHARS,
+        MAX_TYPE_CHARS,
+        UNKNOWN,
+        hook_digest,
+        hook_payload_read,
+        iso_from_ns,
+    )
     from .jsonlite import loads
     from .privacy import Privacy, identifier
 except ImportError:  # the hook runs this file's folder as top-level modules (python -I -S hook.py)
-    from claude_events import MAX_ID_CHARS, MAX_TYPE_CHARS, UNKNOWN, iso_from_ns, sha256
+    from claude_events import (
+        MAX_ID_CHARS,
+        MAX_TYPE_CHARS,
+        UNKNOWN,
+        hook_digest,
+        hook_payload_read,
+        iso_from_ns,
+    )
     from jsonlite import loads
     from privacy import Privacy, identifier
 
@@ -94,19 +108,9 @@ def hook_envelope(raw: bytes, *, capture_ns: int, privacy: Privacy) -> dict:
     two events, and the spool replays the envelope as built here.
     """
     timestamp = iso_from_ns(capture_ns)
-    try:
-        payload = loads(raw)
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
-        # Stored, not dropped: an empty or unparsable stdin still says a hook fired.
-        text = raw.decode("utf-8", "replace")
-        payload = {"unparsed": text if privacy.store_content else privacy.text(text)}
-        source: dict = {}
-    else:
-        source = payload
+    payload, source = hook_payload_read(raw, privacy=privacy)
     kind = event_name(source)
-    digest = sha256(privacy._key + b"\0" + raw + b"\0" + str(capture_ns).encode()).hexdigest()
+    digest = hook_digest(raw, capture_ns=capture_ns, privacy=privacy)
     metadata: dict = {"capture_ts": timestamp, "capture": "hook", "payload_bytes": len(raw)}
     roots = source.get("workspace_roots")
     root = roots[0] if isinstance(roots, list) and roots and isinstance(roots[0], str) else None
