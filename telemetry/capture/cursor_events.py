@@ -91,14 +91,17 @@ def event_name(payload: object) -> str:
     return name if identifier(name) and 0 < len(name) <= MAX_TYPE_CHARS else UNKNOWN
 
 
-def hook_reply(raw: bytes) -> bytes:
+def hook_reply(raw: bytes, *, event: str = "") -> bytes:
     """The one line of JSON the hook prints for this stdin: `{"continue":true}` for beforeSubmitPrompt,
-    `{}` for everything else, unparsable input included."""
+    `{}` for everything else. A stdin that names no event (unparsable, empty) gets the reply of `event`,
+    the one the installed line runs the hook for, as the line itself prints when the hook cannot run."""
     try:
         payload = loads(raw)
     except Exception:
-        return REPLY_EMPTY
-    return REPLY_CONTINUE if event_name(payload) in CONTINUE_EVENTS else REPLY_EMPTY
+        payload = None
+    name = event_name(payload)
+    name = event if name == UNKNOWN else name
+    return REPLY_CONTINUE if name in CONTINUE_EVENTS else REPLY_EMPTY
 
 
 def hook_envelope(raw: bytes, *, capture_ns: int, privacy: Privacy) -> dict:

@@ -64,7 +64,7 @@ def hook_command(*, event: str, home: str, python: str | None = None, script: Pa
     python = python or os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
     return (
         f"trap '' TERM; out=$(BLUEPLANE_HOME={shlex.quote(home)} {shlex.quote(python)} -I -S "
-        f"{shlex.quote(str(script))} {HOOK_TARGET} 2>/dev/null || cat >/dev/null); "
+        f"{shlex.quote(str(script))} {HOOK_TARGET} {shlex.quote(event)} 2>/dev/null || cat >/dev/null); "
         f"[ -n \"$out\" ] || out='{reply(event)}'; printf '%s\\n' \"$out\"; exit 0"
     )
 

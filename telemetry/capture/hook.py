@@ -133,13 +133,14 @@ def _error_envelope(raw: bytes, capture_ns: int, exc: Exception, *, cursor: bool
 def main() -> None:
     capture_ns = time.time_ns()
     target = sys.argv[1] if len(sys.argv) > 1 else "claude-code"
+    event = sys.argv[2] if len(sys.argv) > 2 else ""  # Cursor's line names its event (older ones do not)
     try:
         raw = sys.stdin.buffer.read()
         if target == CURSOR:
             # First: Cursor reads stdout once we exit, and whatever happens below must not cost the
             # user the reply. One write() of a few bytes to a pipe is atomic.
             try:  # noqa: SIM105 - contextlib costs an import
-                os.write(1, cursor_hook_reply(raw))
+                os.write(1, cursor_hook_reply(raw, event=event))
             except BaseException:
                 pass
         home = os.environ.get("BLUEPLANE_HOME") or os.path.expanduser("~/.blueplane")

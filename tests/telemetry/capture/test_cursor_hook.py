@@ -171,7 +171,7 @@ def big_number() -> bytes:
     "name, event, stdin, reply",
     [
         ("garbage", "afterFileEdit", b"\x00\xffnot json {", {}),
-        ("garbage for a prompt", "beforeSubmitPrompt", b"]]", {}),
+        ("garbage for a prompt", "beforeSubmitPrompt", b"]]", {"continue": True}),  # the line names its event
         ("empty", "stop", b"", {}),
         ("a JSON array", "stop", b"[1, 2]", {}),
         ("1 MB prompt", "beforeSubmitPrompt", big_prompt(), {"continue": True}),
@@ -415,3 +415,11 @@ def test_no_marked_content_reaches_redis_or_the_spool(redis, tmp_path):
     spool = (down / "spool" / "cursor.jsonl").read_bytes()
     assert len(redis.xrange(EVENTS_STREAM)) + len(spool.splitlines()) == 55
     assert MARKER not in stream and MARKER not in spool
+
+
+@pytest.mark.parametrize("stdin", [b"", b"\x00\xff not json {{{", b"[1, 2]"])
+def test_a_stdin_naming_no_event_gets_the_reply_of_the_lines_event(stdin: bytes) -> None:
+    # The installed line names its event: the hook answers for it, as the line does when Python cannot run.
+    assert cursor_events.hook_reply(stdin, event="beforeSubmitPrompt") == cursor_events.REPLY_CONTINUE
+    assert cursor_events.hook_reply(stdin, event="stop") == cursor_events.REPLY_EMPTY
+    assert cursor_events.hook_reply(stdin) == cursor_events.REPLY_EMPTY  # a line of an older install

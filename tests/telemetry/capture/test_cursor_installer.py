@@ -193,7 +193,7 @@ def test_the_users_look_alike_commands_are_not_ours():
 def test_hook_command_runs_the_real_interpreter_isolated():
     command = cursor_installer.hook_command(event="stop", home="/tmp/bp home")
     assert command.startswith("trap '' TERM; out=$(BLUEPLANE_HOME='/tmp/bp home' /")
-    assert f" -I -S {cursor_installer.HOOK_SCRIPT} cursor 2>/dev/null || cat >/dev/null)" in command
+    assert f" -I -S {cursor_installer.HOOK_SCRIPT} cursor stop 2>/dev/null || cat >/dev/null)" in command
     assert command.endswith("exit 0")
 
 
