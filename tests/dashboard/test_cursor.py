@@ -240,6 +240,7 @@ def test_mixed_store_in_chromium(mixed_install, browser) -> None:
     assert page.inner_text("#session-kpis [data-figure=tokens]") == "—"
     assert page.inner_text("#session-kpis [data-figure=cost_usd]") == "—"
     assert page.inner_text("#turns-table tbody td:nth-child(8)") == "—"
+    assert page.inner_text("#turns-table tbody td:nth-child(9)") == "—"  # nor its cost 0
 
     # Overview: cost and tokens by platform, the tokens KPI's missing note, the AI-lines card.
     assert page.goto(f"{url}/?period=all&tz=UTC").status == 200

@@ -148,7 +148,7 @@
       { label: "Failures", key: "tool_failures", format: "int", num: true },
       { label: "Model(s)", key: (t) => t.models.join(", ") || "—" },
       { label: "Tokens", key: (t) => BP.tokensCell(t.tokens, t.responses_without_tokens, t.responses), num: true },
-      { label: "Cost", key: "cost_usd", format: "usd", num: true },
+      { label: "Cost", key: (t) => BP.costCell(t.cost_usd, t.responses_without_tokens, t.responses), num: true },
     ], f.turns, "No turns yet."));
 
     // Conversations: a Cursor window session holds several (its composers); a Claude Code session is one.
