@@ -445,18 +445,24 @@ def main() -> None:
         print_readable(fig)
         print(json.dumps(fig, separators=(",", ":")))
     finally:
-        if web is not None:
-            web_stop(web)
-        if "django.db" in sys.modules:
-            from django.db import connections
+        run_teardown(web=web, redis_server=redis_server, home=home, keep=args.keep or args.home is not None)
 
-            connections.close_all()
-        if redis_server is not None:
-            redis_server.stop()
-        if args.keep or args.home is not None:
-            print(f"kept {home}", file=sys.stderr)
-        else:
-            shutil.rmtree(home, ignore_errors=True)
+
+def run_teardown(*, web, redis_server, home: Path, keep: bool) -> None:
+    """Stop what a run started (the web server, Django's connections, the embedded Redis) and remove
+    its home unless it is to be kept."""
+    if web is not None:
+        web_stop(web)
+    if "django.db" in sys.modules:
+        from django.db import connections
+
+        connections.close_all()
+    if redis_server is not None:
+        redis_server.stop()
+    if keep:
+        print(f"kept {home}", file=sys.stderr)
+    else:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

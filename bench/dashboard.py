@@ -29,7 +29,6 @@ usage: python bench/dashboard.py [--events 1000000] [--loads 20] [--keep] [--hom
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -46,11 +45,11 @@ from bench.api import (  # noqa: E402
     TIMELINE_MS,
     data_span,
     django_start,
+    run_teardown,
     sessions_pick,
     store_figures,
     store_load,
     web_start,
-    web_stop,
 )
 from bench.fastpath import pct  # noqa: E402
 
@@ -297,18 +296,7 @@ def main() -> None:
         print_readable(fig)
         print(json.dumps(fig, separators=(",", ":")))
     finally:
-        if web is not None:
-            web_stop(web)
-        if "django.db" in sys.modules:
-            from django.db import connections
-
-            connections.close_all()
-        if redis_server is not None:
-            redis_server.stop()
-        if args.keep or args.home is not None:
-            print(f"kept {home}", file=sys.stderr)
-        else:
-            shutil.rmtree(home, ignore_errors=True)
+        run_teardown(web=web, redis_server=redis_server, home=home, keep=args.keep or args.home is not None)
 
 
 if __name__ == "__main__":
