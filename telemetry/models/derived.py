@@ -63,6 +63,19 @@ class Session(models.Model):
     responses_without_tokens = models.IntegerField(
         default=0, help_text="Assistant responses whose tokens the assistant did not record (Cursor)"
     )
+    # From Claude Code's OpenTelemetry export (docs/metrics.md, "one ledger with provenance"); the
+    # otel_* figures are null while the session has no OTel metric point.
+    api_retries = models.IntegerField(default=0, help_text="API request attempts after the first")
+    otel_gaps = models.IntegerField(
+        default=0, help_text="OTel log records possibly lost (missing event.sequence numbers)"
+    )
+    otel_active_seconds = models.DecimalField(
+        max_digits=16, decimal_places=3, null=True, blank=True, help_text="Claude Code's own active time"
+    )
+    otel_lines_added = models.BigIntegerField(null=True, blank=True)
+    otel_lines_removed = models.BigIntegerField(null=True, blank=True)
+    otel_edit_accepts = models.BigIntegerField(null=True, blank=True)
+    otel_edit_rejects = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         db_table = "sessions"
@@ -144,11 +157,25 @@ class Turn(models.Model):
     tokens_known = models.BooleanField(
         default=True, help_text="False: the assistant did not record this response's tokens (not zero)"
     )
+    request_id = models.CharField(max_length=128, blank=True, default="", help_text="The API request id")
+    source = models.CharField(
+        max_length=16,
+        blank=True,
+        default="",
+        help_text="Where the usage numbers come from: transcript, otel, both (agreeing) or conflict "
+        "(both, tokens differ: the transcript's count); empty for turns without usage and for Cursor",
+    )
+    otel_usage = models.JSONField(
+        null=True, blank=True, help_text="OpenTelemetry's own reading of this API call (tokens, cost_usd)"
+    )
 
     class Meta:
         db_table = "turns"
         constraints = [models.UniqueConstraint(fields=["session", "key"], name="turn_key")]
-        indexes = [models.Index(fields=["hour", "model"], name="turn_hour_model")]
+        indexes = [
+            models.Index(fields=["hour", "model"], name="turn_hour_model"),
+            models.Index(fields=["request_id"], name="turn_request"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.key}"
@@ -197,6 +224,14 @@ class ToolCall(models.Model):
         help_text="Salted hash of what the call acted on (command, path, MCP input): joins Cursor's hook "
         "reports of a call to its database record",
     )
+    seen_in_otel = models.BooleanField(default=False)
+    decision = models.CharField(
+        max_length=16, blank=True, default="", help_text="accept or reject (Claude Code's tool_decision)"
+    )
+    decision_source = models.CharField(
+        max_length=32, blank=True, default="", help_text="Who decided: config, user_temporary, hook, ..."
+    )
+    otel_duration_ms = models.BigIntegerField(null=True, blank=True, help_text="Claude Code's own run time")
 
     class Meta:
         db_table = "tool_calls"
@@ -205,6 +240,41 @@ class ToolCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tool_name} {self.tool_use_id}"
+
+
+class MetricTemporality(models.TextChoices):
+    DELTA = "delta"
+    CUMULATIVE = "cumulative"
+    GAUGE = "gauge"
+
+
+class MetricPoint(models.Model):
+    """One data point of a Claude Code OpenTelemetry metric, as exported (docs/metrics.md): the series
+    behind OTel's active time, lines of code, edit decisions and the cross-check totals of tokens and
+    cost. `delta` is what the point adds, whatever the temporality, so totals are sums of it."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="metric_points")
+    project = models.ForeignKey(Project, null=True, on_delete=models.SET_NULL, related_name="+")
+    key = models.CharField(max_length=300, help_text="The point's identity (its event id)")
+    name = models.CharField(max_length=128)
+    model = models.CharField(max_length=128, blank=True, default="")
+    kind = models.CharField(max_length=64, blank=True, default="", help_text="Its type or decision attribute")
+    attributes = models.JSONField(default=dict, blank=True, help_text="The other point attributes")
+    series = models.CharField(max_length=64, help_text="Digest of name, attributes and start time")
+    temporality = models.CharField(max_length=16, choices=MetricTemporality.choices)
+    start_time = models.DateTimeField(null=True)
+    time = models.DateTimeField()
+    hour = models.DateTimeField(help_text="UTC hour of `time` (rollup bucket)")
+    value = models.DecimalField(max_digits=30, decimal_places=9)
+    delta = models.DecimalField(max_digits=30, decimal_places=9, null=True)
+
+    class Meta:
+        db_table = "metric_points"
+        constraints = [models.UniqueConstraint(fields=["session", "key"], name="metric_point_key")]
+        indexes = [models.Index(fields=["hour", "name"], name="metric_point_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.kind} {self.value}"
 
 
 class ChangeStatus(models.TextChoices):

@@ -22,11 +22,16 @@ class UsageHour(models.Model):
     responses_without_tokens = models.IntegerField(
         default=0, help_text="Of `messages`, those whose tokens the assistant did not record (Cursor)"
     )
+    # Turn.source: transcript, otel, both, conflict ("" for Cursor). Part of the key, so totals split by
+    # provenance and sums over every source count each call once.
+    source = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         db_table = "rollup_usage_hour"
         constraints = [
-            models.UniqueConstraint(fields=["hour", "platform", "project", "model"], name="usage_hour_key")
+            models.UniqueConstraint(
+                fields=["hour", "platform", "project", "model", "source"], name="usage_hour_key"
+            )
         ]
 
     def __str__(self) -> str:
@@ -74,6 +79,13 @@ class ActivityHour(models.Model):
     edits_accepted = models.IntegerField(default=0)
     edits_rejected = models.IntegerField(default=0)
     active_seconds = models.IntegerField(default=0)
+    # From Claude Code's OpenTelemetry export (MetricPoint deltas and llm_request spans).
+    api_retries = models.IntegerField(default=0)
+    otel_active_seconds = models.DecimalField(max_digits=16, decimal_places=3, default=0)
+    otel_lines_added = models.BigIntegerField(default=0)
+    otel_lines_removed = models.BigIntegerField(default=0)
+    otel_edit_accepts = models.BigIntegerField(default=0)
+    otel_edit_rejects = models.BigIntegerField(default=0)
 
     class Meta:
         db_table = "rollup_activity_hour"
