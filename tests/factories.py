@@ -126,3 +126,114 @@ def cursor_rows() -> dict:
         AiCodeLine.objects.create(hash=f"h{n}", source=source, model=model, file_extension=extension,
                                   session=session, created_at=scored, hour=scored)  # fmt: skip
     return {CURSOR_SESSION: one, CURSOR_SESSION_BARE: bare}
+
+
+# --- Claude Code rows with OpenTelemetry provenance, as the slow path writes them (interfaces' tests) ----
+
+OTEL_DAY = datetime(2026, 11, 26, tzinfo=UTC)
+OTEL_SESSION = "otel-session-1"  # API calls from every source, tool decisions, OTel metrics, a gap
+OTEL_PROJECT = ("otelprojectkey000001", "otel-app")  # key, name
+OTEL_MODEL = "claude-sonnet-4-5-20250929"
+# Each call: (request id, source, tokens (input, output, cache write, cache read), cost, OTel's reading)
+OTEL_CALLS = [
+    ("req_both", "both", (10, 100, 1000, 5000), "0.0200", (10, 100, 1000, 5000, "0.0200")),
+    ("req_transcript", "transcript", (20, 200, 0, 6000), "0.0050", None),
+    ("req_otel", "otel", (6, 49, 24168, 0), "0.0914", (6, 49, 24168, 0, "0.091383")),
+    ("req_conflict", "conflict", (30, 300, 0, 0), "0.0046", (30, 301, 0, 0, "0.004605")),
+]
+
+
+def otel_rows() -> dict:
+    """A Claude Code session on OTEL_DAY whose four API calls came from each source (OTEL_CALLS), with
+    tool calls (one rejected by the user, one accepted by config, one seen by hooks only), OTel metric
+    points (active time, lines, an edit decision, tokens and cost), an API error with a retry, one
+    possibly lost OTel record, and the rollups the slow path writes for them. Returns the session."""
+    from decimal import Decimal
+
+    from telemetry.models import (
+        ActivityHour,
+        Conversation,
+        MetricPoint,
+        Project,
+        Session,
+        ToolCall,
+        ToolHour,
+        Turn,
+        UsageHour,
+    )
+    from telemetry.processing.histograms import histogram_of
+
+    project = Project.objects.create(key=OTEL_PROJECT[0], name=OTEL_PROJECT[1])
+    at = OTEL_DAY.replace(hour=10)
+    session = Session.objects.create(
+        platform="claude_code", session_id=OTEL_SESSION, project=project, models_used=[OTEL_MODEL],
+        started_at=at, last_event_at=at + timedelta(minutes=9), prompts=2, assistant_messages=4,
+        tool_calls=3, tool_rejections=1, api_errors=1, api_retries=2, otel_gaps=1,
+        input_tokens=66, output_tokens=649, cache_write_tokens=25168, cache_read_tokens=11000,
+        cost_usd=Decimal("0.1210"), active_seconds=420, otel_active_seconds=Decimal("23.852"),
+        lines_added=30, lines_removed=2, otel_lines_added=30, otel_lines_removed=2,
+        otel_edit_accepts=11, otel_edit_rejects=0,
+    )  # fmt: skip
+    talk = Conversation.objects.create(session=session, conversation_id=OTEL_SESSION, started_at=at)
+    common = {"session": session, "conversation": talk, "project": project, "hour": at}
+    Turn.objects.create(**common, key="prompt:p1", kind="user_prompt", timestamp=at, chars=40,
+                        detail={"sources": ["hook", "otel", "transcript"]})  # fmt: skip
+    Turn.objects.create(**common, key="prompt:p2", kind="user_prompt", timestamp=at + timedelta(minutes=5),
+                        chars=12, detail={"sources": ["hook", "transcript"]})  # fmt: skip
+    for n, (request, source, tokens, cost, reading) in enumerate(OTEL_CALLS):
+        otel = None
+        if reading:
+            keys = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens", "cost_usd")
+            otel = dict(zip(keys, reading, strict=True)) | {"cache_write_1h_tokens": 0}
+        Turn.objects.create(
+            **common, key=f":{request}", kind="assistant_response", timestamp=at + timedelta(minutes=n + 1),
+            model=OTEL_MODEL, input_tokens=tokens[0], output_tokens=tokens[1], cache_write_tokens=tokens[2],
+            cache_read_tokens=tokens[3], cost_usd=Decimal(cost), request_id=request, source=source,
+            otel_usage=otel,
+        )  # fmt: skip
+        UsageHour.objects.create(
+            hour=at, platform="claude_code", project=project, model=OTEL_MODEL, source=source, messages=1,
+            input_tokens=tokens[0], output_tokens=tokens[1], cache_write_tokens=tokens[2],
+            cache_read_tokens=tokens[3], cost_usd=Decimal(cost),
+        )  # fmt: skip
+    Turn.objects.create(**common, key="api_error::req_error", kind="api_error", timestamp=at + timedelta(minutes=6),
+                        model=OTEL_MODEL, request_id="req_error",
+                        detail={"status_code": 529, "attempts": 3, "sources": ["otel", "transcript"]})  # fmt: skip
+    calls = [
+        ("toolu_rejected", "Bash", "rejected", "reject", "user_reject", True, True, True),
+        ("toolu_accepted", "Write", "success", "accept", "config", True, True, True),
+        ("toolu_hooks", "Read", "success", "", "", False, True, True),
+    ]
+    for n, (tool_id, name, status, decision, decided_by, otel, hooks, transcript) in enumerate(calls):
+        ToolCall.objects.create(
+            **common, tool_use_id=tool_id, tool_name=name, status=status, decision=decision,
+            decision_source=decided_by, seen_in_otel=otel, seen_in_hooks=hooks, seen_in_transcript=transcript,
+            started_at=at + timedelta(minutes=n + 1), duration_ms=100 * (n + 1),
+            otel_duration_ms=90 * (n + 1) if otel else None,
+        )  # fmt: skip
+        ToolHour.objects.create(hour=at, platform="claude_code", project=project, tool_name=name, calls=1,
+                                rejections=int(status == "rejected"), duration_ms_sum=100 * (n + 1),
+                                duration_histogram=histogram_of([100 * (n + 1)]))  # fmt: skip
+    points = [
+        ("claude_code.active_time.total", "", "cli", "23.852"),
+        ("claude_code.lines_of_code.count", OTEL_MODEL, "added", "30"),
+        ("claude_code.lines_of_code.count", OTEL_MODEL, "removed", "2"),
+        ("claude_code.code_edit_tool.decision", "", "accept", "11"),
+        ("claude_code.token.usage", OTEL_MODEL, "input", "46"),
+        ("claude_code.token.usage", OTEL_MODEL, "output", "450"),
+        ("claude_code.token.usage", OTEL_MODEL, "cacheCreation", "25168"),
+        ("claude_code.token.usage", OTEL_MODEL, "cacheRead", "5000"),
+        ("claude_code.cost.usage", OTEL_MODEL, "", "0.115988"),
+    ]
+    for n, (name, model, kind, value) in enumerate(points):
+        MetricPoint.objects.create(
+            session=session, project=project, key=f"cc:o:metric:{n}", name=name, model=model, kind=kind,
+            series=f"series-{n}", temporality="delta", start_time=at, time=at + timedelta(minutes=9), hour=at,
+            value=Decimal(value), delta=Decimal(value),
+        )  # fmt: skip
+    ActivityHour.objects.create(
+        hour=at, platform="claude_code", project=project, sessions=1, prompts=2, api_errors=1, api_retries=2,
+        lines_added=30, lines_removed=2, edits_accepted=3, active_seconds=420,
+        otel_active_seconds=Decimal("23.852"), otel_lines_added=30, otel_lines_removed=2, otel_edit_accepts=11,
+    )  # fmt: skip
+    return session

@@ -1,0 +1,305 @@
+"""Where each number came from: Claude Code's usage by source (transcript, OTel, both agreeing, both
+disagreeing), what OpenTelemetry itself reported beside it, how well the sources' join keys matched, and
+the figures only OTel has (docs/metrics.md, "one ledger with provenance").
+
+Every function takes a span [start, end) of UTC instants (hours overlapping it, as the rollups) and an
+optional project key. Sums over all sources count each API call once; OTel's own readings are shown
+beside them, never added to them."""
+
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+from typing import TypedDict
+
+from django.db.models import Count, Q, Sum
+
+from ..models import ActivityHour, MetricPoint, Session, ToolCall, Turn, TurnKind, UsageHour
+from ..processing.bounds import cost_units_sums
+from ..processing.costunits import cost_units_total
+from .spans import hour_span, rollup_filter
+
+PLATFORM = "claude_code"  # the only platform with an OpenTelemetry export so far
+# Turn.source / UsageHour.source, in the order reports list them.
+SOURCES = ("both", "transcript", "otel", "conflict")
+TOKEN_KINDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
+# claude_code.token.usage's `type` attribute -> the token column it reports.
+METRIC_TOKEN_KINDS = {
+    "input": "input_tokens",
+    "output": "output_tokens",
+    "cacheCreation": "cache_write_tokens",
+    "cacheRead": "cache_read_tokens",
+}
+CONFLICTS_MAX = 100
+
+
+class SourceUsage(TypedDict):
+    """Usage of one model from one source: API calls, tokens by kind, cost (Blueplane's price table)."""
+
+    model: str
+    source: str
+    messages: int
+    input_tokens: int
+    output_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+    cost_usd: Decimal
+
+
+class OtelReported(TypedDict):
+    """What OpenTelemetry itself said about one model's usage, two ways: the sum of its api_request
+    events (one per call, with Claude Code's own cost), and the sum of its token and cost metrics.
+    None where no such record was seen."""
+
+    model: str
+    events: (
+        dict | None
+    )  # {calls, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd}
+    metrics: dict | None  # {input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd}
+
+
+class Conflict(TypedDict):
+    """An API call both sources saw with different tokens: both readings, the transcript's counted."""
+
+    session_id: str
+    request_id: str
+    model: str
+    timestamp: datetime
+    transcript: dict
+    otel: dict
+
+
+def _scoped(qs, *, project_key: str | None, project_field: str = "project__key"):
+    return qs.filter(**{project_field: project_key}) if project_key else qs
+
+
+def usage_by_source(*, start: datetime, end: datetime, project_key: str | None = None) -> list[SourceUsage]:
+    """Claude Code's usage per model and source over the span, from the usage rollups; by model, then
+    in SOURCES order."""
+    qs = rollup_filter(
+        UsageHour.objects.filter(**hour_span(start, end)), platform=PLATFORM, project_key=project_key
+    )
+    rows = (
+        qs.values("model", "source")
+        .annotate(messages=Sum("messages"), **{k: Sum(k) for k in TOKEN_KINDS}, **cost_units_sums())
+        .order_by()
+    )
+    out = [
+        SourceUsage(
+            model=r["model"],
+            source=r["source"] or "transcript",  # rows from before the OTel source counted transcripts only
+            messages=r["messages"] or 0,
+            **{k: r[k] or 0 for k in TOKEN_KINDS},
+            cost_usd=cost_units_total(r["cost_high"], r["cost_low"]),
+        )
+        for r in rows
+    ]
+    order = {s: i for i, s in enumerate(SOURCES)}
+    return sorted(out, key=lambda r: (r["model"], order.get(r["source"], len(order)), r["source"]))
+
+
+def otel_reported(*, start: datetime, end: datetime, project_key: str | None = None) -> list[OtelReported]:
+    """Per model, OpenTelemetry's own usage figures over the span (api_request events, and the
+    claude_code.token.usage / cost.usage metrics), for the cross-check against the ledger."""
+    span = hour_span(start, end)
+    events: dict[str, dict] = {}
+    turns = _scoped(
+        Turn.objects.filter(session__platform=PLATFORM, kind=TurnKind.ASSISTANT_RESPONSE, **span)
+        .exclude(otel_usage=None)
+        .values_list("model", "otel_usage"),
+        project_key=project_key,
+    )
+    for model, reading in turns.iterator():
+        if not isinstance(reading, dict):
+            continue
+        acc = events.setdefault(model, {"calls": 0, **dict.fromkeys(TOKEN_KINDS, 0), "cost_usd": Decimal(0)})
+        acc["calls"] += 1
+        for kind in TOKEN_KINDS:
+            acc[kind] += int(reading.get(kind) or 0)
+        acc["cost_usd"] += Decimal(str(reading.get("cost_usd") or 0))
+    metrics: dict[str, dict] = {}
+    points = _scoped(
+        MetricPoint.objects.filter(
+            session__platform=PLATFORM, name__in=["claude_code.token.usage", "claude_code.cost.usage"], **span
+        )
+        .values("model", "name", "kind")
+        .annotate(total=Sum("delta"))
+        .order_by(),
+        project_key=project_key,
+    )
+    for p in points:
+        acc = metrics.setdefault(p["model"], {**dict.fromkeys(TOKEN_KINDS, 0), "cost_usd": Decimal(0)})
+        total = Decimal(p["total"] or 0)
+        if p["name"] == "claude_code.cost.usage":
+            acc["cost_usd"] += total
+        elif p["kind"] in METRIC_TOKEN_KINDS:
+            acc[METRIC_TOKEN_KINDS[p["kind"]]] += int(total)
+    return [
+        OtelReported(model=model, events=events.get(model), metrics=metrics.get(model))
+        for model in sorted(set(events) | set(metrics))
+    ]
+
+
+def usage_conflicts(
+    *, start: datetime, end: datetime, project_key: str | None = None, limit: int = CONFLICTS_MAX
+) -> list[Conflict]:
+    """The API calls whose transcript and OTel tokens differ, newest first (at most `limit`)."""
+    turns = _scoped(
+        Turn.objects.filter(session__platform=PLATFORM, source="conflict", **hour_span(start, end)),
+        project_key=project_key,
+    ).select_related("session")
+    return [
+        Conflict(
+            session_id=t.session.session_id,
+            request_id=t.request_id,
+            model=t.model,
+            timestamp=t.timestamp,
+            transcript={k: getattr(t, k) for k in TOKEN_KINDS},
+            otel=dict(t.otel_usage or {}),
+        )
+        for t in turns.order_by("-timestamp", "-id")[:limit]
+    ]
+
+
+class JoinCoverage(TypedDict):
+    """How the sources' join keys matched over the span: API calls (request_id) by source, tool calls
+    (tool_use_id) by who saw them, prompts (prompt.id) by who saw them, and possible OTel loss."""
+
+    requests: dict[str, int]  # SOURCES -> calls
+    tool_calls: dict[
+        str, int
+    ]  # total, in_otel, in_hooks, in_transcript, otel_and_hooks, otel_only, not_in_otel
+    prompts: dict[str, int]  # total, in_otel, in_hooks, in_transcript, otel_only
+    otel_gaps: dict[str, int]  # sessions, records (possibly lost)
+
+
+def join_coverage(*, start: datetime, end: datetime, project_key: str | None = None) -> JoinCoverage:
+    span = hour_span(start, end)
+    requests = dict.fromkeys(SOURCES, 0)
+    for row in (
+        _scoped(
+            Turn.objects.filter(session__platform=PLATFORM, kind=TurnKind.ASSISTANT_RESPONSE, **span),
+            project_key=project_key,
+        )
+        .values("source")
+        .annotate(n=Count("pk"))
+        .order_by()
+    ):
+        source = row["source"] or "transcript"
+        requests[source] = requests.get(source, 0) + row["n"]
+    calls = _scoped(ToolCall.objects.filter(session__platform=PLATFORM, **span), project_key=project_key)
+    tool_calls = calls.aggregate(
+        total=Count("pk"),
+        in_otel=Count("pk", filter=Q(seen_in_otel=True)),
+        in_hooks=Count("pk", filter=Q(seen_in_hooks=True)),
+        in_transcript=Count("pk", filter=Q(seen_in_transcript=True)),
+        otel_and_hooks=Count("pk", filter=Q(seen_in_otel=True, seen_in_hooks=True)),
+        otel_only=Count("pk", filter=Q(seen_in_otel=True, seen_in_hooks=False, seen_in_transcript=False)),
+        not_in_otel=Count("pk", filter=Q(seen_in_otel=False)),
+    )
+    prompts = dict.fromkeys(("total", "in_otel", "in_hooks", "in_transcript", "otel_only"), 0)
+    # detail.sources is a JSON list; counted here rather than in SQL, which SQLite's JSON cannot filter.
+    for detail in _scoped(
+        Turn.objects.filter(session__platform=PLATFORM, kind=TurnKind.USER_PROMPT, **span),
+        project_key=project_key,
+    ).values_list("detail", flat=True):
+        sources = set(detail.get("sources") or ()) if isinstance(detail, dict) else set()
+        prompts["total"] += 1
+        prompts["in_otel"] += "otel" in sources
+        prompts["in_hooks"] += "hook" in sources
+        prompts["in_transcript"] += "transcript" in sources
+        prompts["otel_only"] += sources == {"otel"}
+    sessions = _scoped(
+        Session.objects.filter(
+            platform=PLATFORM, otel_gaps__gt=0, last_event_at__gte=start, started_at__lt=end
+        ),
+        project_key=project_key,
+    ).aggregate(sessions=Count("pk"), records=Sum("otel_gaps"))
+    return JoinCoverage(
+        requests=requests,
+        tool_calls=tool_calls,
+        prompts=prompts,
+        otel_gaps={"sessions": sessions["sessions"] or 0, "records": sessions["records"] or 0},
+    )
+
+
+class OtelActivity(TypedDict):
+    """The figures Claude Code's export adds, beside Blueplane's own where it has one. `otel` is False
+    when no OTel metric point falls in the span: the otel_* figures are then None, not 0."""
+
+    otel: bool
+    active_seconds: int
+    otel_active_seconds: Decimal | None
+    lines_added: int
+    lines_removed: int
+    otel_lines_added: int | None
+    otel_lines_removed: int | None
+    edits_accepted: int
+    edits_rejected: int
+    otel_edit_accepts: int | None
+    otel_edit_rejects: int | None
+    api_errors: int
+    api_retries: int
+    tool_decisions: list[dict]  # [{tool_name, decision, decision_source, calls}], most calls first
+
+
+_ACTIVITY = ("active_seconds", "lines_added", "lines_removed", "edits_accepted", "edits_rejected", "api_errors",
+             "api_retries")  # fmt: skip
+_OTEL_ACTIVITY = ("otel_active_seconds", "otel_lines_added", "otel_lines_removed", "otel_edit_accepts",
+                  "otel_edit_rejects")  # fmt: skip
+
+
+def otel_activity(*, start: datetime, end: datetime, project_key: str | None = None) -> OtelActivity:
+    span = hour_span(start, end)
+    sums = rollup_filter(
+        ActivityHour.objects.filter(**span), platform=PLATFORM, project_key=project_key
+    ).aggregate(**{f: Sum(f) for f in (*_ACTIVITY, *_OTEL_ACTIVITY)})
+    seen = _scoped(
+        MetricPoint.objects.filter(session__platform=PLATFORM, **span), project_key=project_key
+    ).exists()
+    decisions = (
+        _scoped(ToolCall.objects.filter(session__platform=PLATFORM, **span), project_key=project_key)
+        .exclude(decision="")
+        .values("tool_name", "decision", "decision_source")
+        .annotate(calls=Count("pk"))
+        .order_by("-calls", "tool_name", "decision", "decision_source")
+    )
+    otel_figures = {f: (sums[f] or 0) if seen else None for f in _OTEL_ACTIVITY}
+    return OtelActivity(
+        otel=seen,
+        **{f: sums[f] or 0 for f in _ACTIVITY},
+        **otel_figures,
+        tool_decisions=list(decisions),
+    )
+
+
+class Ledger(TypedDict):
+    usage: list[SourceUsage]
+    otel_reported: list[OtelReported]
+    conflicts: list[Conflict]
+    joins: JoinCoverage
+    activity: OtelActivity
+
+
+def ledger(*, start: datetime, end: datetime, project_key: str | None = None) -> Ledger:
+    """Everything above over one span: the one reconciled ledger of Claude Code's usage with the
+    provenance of every number, OTel's own figures beside it, and how the sources matched."""
+    args = {"start": start, "end": end, "project_key": project_key}
+    return Ledger(
+        usage=usage_by_source(**args),
+        otel_reported=otel_reported(**args),
+        conflicts=usage_conflicts(**args),
+        joins=join_coverage(**args),
+        activity=otel_activity(**args),
+    )
+
+
+def sources_of(rows: list[SourceUsage]) -> dict[str, dict]:
+    """Usage rows summed per source (all models): {source: {messages, tokens..., cost_usd}}."""
+    out: dict[str, dict] = defaultdict(
+        lambda: {"messages": 0, **dict.fromkeys(TOKEN_KINDS, 0), "cost_usd": Decimal(0)}
+    )
+    for r in rows:
+        acc = out[r["source"]]
+        for k in ("messages", *TOKEN_KINDS, "cost_usd"):
+            acc[k] += r[k]
+    return dict(out)
