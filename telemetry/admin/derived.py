@@ -21,6 +21,7 @@ from ..models import (
     CodeChange,
     Conversation,
     DataIssue,
+    MetricPoint,
     Project,
     Session,
     ToolCall,
@@ -31,6 +32,7 @@ from .base import ReadOnlyAdmin, admin_url, detail_link, list_link
 from .filters import (
     PLATFORM_LABELS,
     AiCodeSourceFilter,
+    DecisionFilter,
     IssueKindFilter,
     ModelFilter,
     PlatformFieldFilter,
@@ -38,6 +40,7 @@ from .filters import (
     SessionModelFilter,
     SessionPlatformFilter,
     ToolFilter,
+    UsageSourceFilter,
 )
 from .raw import raw_events_link
 
@@ -183,7 +186,7 @@ class ConversationAdmin(DerivedAdmin):
 @admin.register(Turn)
 class TurnAdmin(DerivedAdmin):
     list_display = ("timestamp", "kind", "model", "session_platform", "session_link", "project_name", "tokens", "cost_usd",
-                    "latency_ms", "stop_reason")  # fmt: skip
+                    "source", "latency_ms", "stop_reason")  # fmt: skip
     list_display_links = ("timestamp",)
     list_select_related = ("session", "project")
     list_filter = (
@@ -191,6 +194,7 @@ class TurnAdmin(DerivedAdmin):
         SessionPlatformFilter,
         "kind",
         ModelFilter,
+        UsageSourceFilter,
         "tokens_known",
         "project",
         "timestamp",
@@ -216,10 +220,18 @@ class TurnAdmin(DerivedAdmin):
 @admin.register(ToolCall)
 class ToolCallAdmin(DerivedAdmin):
     list_display = ("started_at", "tool_name", "status", "duration_ms", "session_platform", "session_link", "project_name",
-                    "mcp_server", "error_type", "target")  # fmt: skip
+                    "mcp_server", "error_type", "decision", "decision_source", "target")  # fmt: skip
     list_display_links = ("started_at",)
     list_select_related = ("session", "project")
-    list_filter = (SessionFilter, SessionPlatformFilter, "status", ToolFilter, "project", "started_at")
+    list_filter = (
+        SessionFilter,
+        SessionPlatformFilter,
+        "status",
+        ToolFilter,
+        DecisionFilter,
+        "project",
+        "started_at",
+    )
     search_help_text = "Session id (exact), project name or tool name"
     search_on = {"session": "session", "project": "project", "tool": "tool_name"}
     readonly_fields = ("turn",)
@@ -250,6 +262,32 @@ class CodeChangeAdmin(DerivedAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return derived.code_change_list()
+
+
+@admin.register(MetricPoint)
+class MetricPointAdmin(DerivedAdmin):
+    """Claude Code's OpenTelemetry metric points: the series behind its own active time, lines of
+    code, edit decisions and the cross-check totals of tokens and cost."""
+
+    list_display = (
+        "time",
+        "name",
+        "kind",
+        "model",
+        "value",
+        "delta",
+        "temporality",
+        "session_link",
+        "project_name",
+    )
+    list_display_links = ("time",)
+    list_select_related = ("session", "project")
+    list_filter = (SessionFilter, "temporality", "time")
+    search_help_text = "Session id (exact) or project name"
+    search_on = {"session": "session", "project": "project"}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return MetricPoint.objects.select_related("session", "project").order_by("-pk")
 
 
 @admin.register(Project)

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ..models import RAW_TRACE_MODELS
-from ..selectors import ai_lines_pages, derived
+from ..selectors import ai_lines_pages, derived, provenance
 from ..selectors.spans import moment_parse
 from ..store.keys import event_key_bounds
 
@@ -323,6 +323,31 @@ class AiCodeSourceFilter(NameFilter):
     @staticmethod
     def names() -> list[str]:
         return list(ai_lines_pages.AI_CODE_SOURCES)
+
+
+class UsageSourceFilter(NameFilter):
+    """Where an API call's numbers come from (Turn.source: docs/metrics.md, "one ledger with
+    provenance"): a fixed list, never a DISTINCT over the table."""
+
+    title = "source"
+    parameter_name = "source"
+    field = "source"
+
+    @staticmethod
+    def names() -> list[str]:
+        return list(provenance.SOURCES)
+
+
+class DecisionFilter(NameFilter):
+    """Claude Code's decision on a tool call (its OpenTelemetry tool_decision event)."""
+
+    title = "decision"
+    parameter_name = "decision"
+    field = "decision"
+
+    @staticmethod
+    def names() -> list[str]:
+        return ["accept", "reject"]
 
 
 class ProgressFilter(admin.SimpleListFilter):

@@ -39,6 +39,12 @@ TABLES: dict[str, list[tuple[str, str, ColumnKind]]] = {
         ("data_issues", "data_issues", "int"),
         # Cursor's responses whose tokens it did not record (their tokens are in no sum above).
         ("responses_without_tokens", "responses_without_tokens", "int"),
+        # From Claude Code's OpenTelemetry export (docs/metrics.md); the otel_* figures are empty without it,
+        # and its active seconds an exact decimal like a cost.
+        ("api_retries", "api_retries", "int"), ("otel_gaps", "otel_gaps", "int"),
+        ("otel_active_seconds", "otel_active_seconds", "cost"), ("otel_lines_added", "otel_lines_added", "int"),
+        ("otel_lines_removed", "otel_lines_removed", "int"), ("otel_edit_accepts", "otel_edit_accepts", "int"),
+        ("otel_edit_rejects", "otel_edit_rejects", "int"),
     ],
     "turns": [
         *_CHILD,
@@ -52,6 +58,8 @@ TABLES: dict[str, list[tuple[str, str, ColumnKind]]] = {
         ("lines", "lines", "int"), ("agent_id", "agent_id", "str"), ("detail", "detail", "json"),
         # False: the assistant (Cursor) did not record this response's tokens; its 0s are not counts.
         ("tokens_known", "tokens_known", "bool"),
+        # Where the numbers come from (transcript, otel, both, conflict) and OTel's own reading of the call.
+        ("request_id", "request_id", "str"), ("source", "source", "str"), ("otel_usage", "otel_usage", "json"),
     ],
     "tool_calls": [
         *_CHILD,
@@ -62,6 +70,8 @@ TABLES: dict[str, list[tuple[str, str, ColumnKind]]] = {
         ("finished_at", "finished_at", "time"), ("duration_ms", "duration_ms", "int"),
         ("message_key", "message_key", "str"), ("agent_id", "agent_id", "str"),
         ("seen_in_hooks", "seen_in_hooks", "bool"), ("seen_in_transcript", "seen_in_transcript", "bool"),
+        ("seen_in_otel", "seen_in_otel", "bool"), ("decision", "decision", "str"),
+        ("decision_source", "decision_source", "str"), ("otel_duration_ms", "otel_duration_ms", "int"),
     ],
     "code_changes": [
         *_CHILD,
