@@ -148,16 +148,19 @@ def usage_conflicts(
         project_key=project_key,
     ).select_related("session")
     return [
-        Conflict(
-            session_id=t.session.session_id,
-            request_id=t.request_id,
-            model=t.model,
-            timestamp=t.timestamp,
-            transcript={k: getattr(t, k) for k in TOKEN_KINDS},
-            otel=dict(t.otel_usage or {}),
-        )
-        for t in turns.order_by("-timestamp", "-id")[:limit]
+        _conflict(t, session_id=t.session.session_id) for t in turns.order_by("-timestamp", "-id")[:limit]
     ]
+
+
+def _conflict(t: Turn, *, session_id: str) -> Conflict:
+    return Conflict(
+        session_id=session_id,
+        request_id=t.request_id,
+        model=t.model,
+        timestamp=t.timestamp,
+        transcript={k: getattr(t, k) for k in TOKEN_KINDS},
+        otel=dict(t.otel_usage or {}),
+    )
 
 
 class JoinCoverage(TypedDict):
@@ -256,19 +259,13 @@ def otel_activity(*, start: datetime, end: datetime, project_key: str | None = N
     seen = _scoped(
         MetricPoint.objects.filter(session__platform=PLATFORM, **span), project_key=project_key
     ).exists()
-    decisions = (
-        _scoped(ToolCall.objects.filter(session__platform=PLATFORM, **span), project_key=project_key)
-        .exclude(decision="")
-        .values("tool_name", "decision", "decision_source")
-        .annotate(calls=Count("pk"))
-        .order_by("-calls", "tool_name", "decision", "decision_source")
-    )
+    decisions = tool_decisions(start=start, end=end, project_key=project_key)
     otel_figures = {f: (sums[f] or 0) if seen else None for f in _OTEL_ACTIVITY}
     return OtelActivity(
         otel=seen,
         **{f: sums[f] or 0 for f in _ACTIVITY},
         **otel_figures,
-        tool_decisions=list(decisions),
+        tool_decisions=decisions,
     )
 
 
@@ -303,3 +300,62 @@ def sources_of(rows: list[SourceUsage]) -> dict[str, dict]:
         for k in ("messages", *TOKEN_KINDS, "cost_usd"):
             acc[k] += r[k]
     return dict(out)
+
+
+def tool_decisions(
+    *, start: datetime, end: datetime, project_key: str | None = None, tool_name: str | None = None
+) -> list[dict]:
+    """Claude Code's tool decisions over the span (its tool_decision events): [{tool_name, decision
+    (accept/reject), decision_source (who decided: config, user_temporary, user_reject, hook, ...),
+    calls}], most calls first; only `tool_name`'s when given."""
+    calls = _scoped(
+        ToolCall.objects.filter(session__platform=PLATFORM, **hour_span(start, end)), project_key=project_key
+    )
+    if tool_name:
+        calls = calls.filter(tool_name=tool_name)
+    return list(
+        calls.exclude(decision="")
+        .values("tool_name", "decision", "decision_source")
+        .annotate(calls=Count("pk"))
+        .order_by("-calls", "tool_name", "decision", "decision_source")
+    )
+
+
+def ledger_has_otel(found: Ledger) -> bool:
+    """Whether a ledger holds anything OpenTelemetry saw: an API call it reported, a metric point, a
+    tool call or prompt it named. Without, a report of the span is the transcripts' alone."""
+    return bool(
+        any(r["source"] != "transcript" for r in found["usage"])
+        or found["activity"]["otel"]
+        or found["joins"]["tool_calls"]["in_otel"]
+        or found["joins"]["prompts"]["in_otel"]
+    )
+
+
+class SessionOtel(TypedDict):
+    """One session's provenance: its API calls by source, its tool calls OTel saw, and whether OTel
+    reported anything of it at all (False: the session's otel_* figures are missing, not 0)."""
+
+    otel: bool
+    requests: dict[str, int]  # SOURCES -> calls
+    tool_calls_in_otel: int
+    conflicts: list[Conflict]  # its API calls whose sources disagree, oldest first (at most CONFLICTS_MAX)
+
+
+def session_otel(*, session: Session) -> SessionOtel:
+    requests = dict.fromkeys(SOURCES, 0)
+    responses = Turn.objects.filter(session=session, kind=TurnKind.ASSISTANT_RESPONSE)
+    for row in responses.values("source").annotate(n=Count("pk")).order_by():
+        source = row["source"] or "transcript"
+        requests[source] = requests.get(source, 0) + row["n"]
+    in_otel = ToolCall.objects.filter(session=session, seen_in_otel=True).count()
+    seen = (
+        any(n for source, n in requests.items() if source != "transcript")
+        or in_otel > 0
+        or session.otel_active_seconds is not None
+        or session.otel_gaps > 0
+        or MetricPoint.objects.filter(session=session).exists()
+    )
+    disagreeing = responses.filter(source="conflict").order_by("timestamp", "id")[:CONFLICTS_MAX]
+    conflicts = [_conflict(t, session_id=session.session_id) for t in disagreeing]
+    return SessionOtel(otel=seen, requests=requests, tool_calls_in_otel=in_otel, conflicts=conflicts)
