@@ -219,7 +219,6 @@
       { label: "Active time", otel: P.seconds(otel.active_seconds), blueplane: fmt.duration(s.active_seconds) },
       { label: "Lines added / removed", otel: P.lines(otel.lines_added, otel.lines_removed), blueplane: P.lines(s.lines_added, s.lines_removed) },
       { label: "Edits accepted / rejected", otel: P.pair(otel.edit_accepts, otel.edit_rejects), blueplane: "—" },
-      { label: "API errors", otel: "—", blueplane: fmt.int(s.api_errors) },
       { label: "API retries", otel: fmt.int(otel.api_retries), blueplane: "—" },
       { label: "Tool calls seen", otel: fmt.int(otel.tool_calls_in_otel), blueplane: fmt.int(s.tool_calls) },
     ];
@@ -228,7 +227,7 @@
       { key: "otel", label: "Claude Code", num: true },
       { key: "blueplane", label: "Blueplane", num: true },
     ], rows);
-    table.querySelectorAll("tbody tr").forEach((tr, i) => { tr.dataset.row = ["active", "lines", "edits", "errors", "retries", "tools"][i]; });
+    table.querySelectorAll("tbody tr").forEach((tr, i) => { tr.dataset.row = ["active", "lines", "edits", "retries", "tools"][i]; });
     document.getElementById("otel-figures").replaceChildren(table);
     document.getElementById("otel-sources").replaceChildren("API calls:",
       ...P.SOURCES.filter((k) => otel.requests[k]).map((k) => el("span", { "data-source": k }, P.badge(k), fmt.int(otel.requests[k]))));
