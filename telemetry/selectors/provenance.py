@@ -321,15 +321,23 @@ def tool_decisions(
     )
 
 
-def ledger_has_otel(found: Ledger) -> bool:
-    """Whether a ledger holds anything OpenTelemetry saw: an API call it reported, a metric point, a
-    tool call or prompt it named. Without, a report of the span is the transcripts' alone."""
-    return bool(
-        any(r["source"] != "transcript" for r in found["usage"])
-        or found["activity"]["otel"]
-        or found["joins"]["tool_calls"]["in_otel"]
-        or found["joins"]["prompts"]["in_otel"]
+def otel_seen(*, start: datetime, end: datetime, project_key: str | None = None) -> bool:
+    """Whether OpenTelemetry reported anything over the span: an API call (alone or beside a transcript),
+    a metric point, a tool call. One query; a page asks this before the ledger's dozen."""
+    span = hour_span(start, end)
+    usage = rollup_filter(
+        UsageHour.objects.filter(**span, source__in=[s for s in SOURCES if s != "transcript"]),
+        platform=PLATFORM,
+        project_key=project_key,
     )
+    points = _scoped(MetricPoint.objects.filter(session__platform=PLATFORM, **span), project_key=project_key)
+    calls = _scoped(
+        ToolCall.objects.filter(session__platform=PLATFORM, seen_in_otel=True, **span),
+        project_key=project_key,
+    )
+    # UNION ALL stops at the first row found (SQLite refuses a LIMIT inside a compound's parts).
+    ids = [qs.order_by().values_list("pk", flat=True) for qs in (usage, points, calls)]
+    return bool(ids[0].union(*ids[1:], all=True)[:1])
 
 
 class SessionOtel(TypedDict):
@@ -342,20 +350,24 @@ class SessionOtel(TypedDict):
     conflicts: list[Conflict]  # its API calls whose sources disagree, oldest first (at most CONFLICTS_MAX)
 
 
+_SESSION_OTEL = ("otel_active_seconds", "otel_lines_added", "otel_lines_removed", "otel_edit_accepts",
+                 "otel_edit_rejects")  # fmt: skip
+
+
 def session_otel(*, session: Session) -> SessionOtel:
     requests = dict.fromkeys(SOURCES, 0)
     responses = Turn.objects.filter(session=session, kind=TurnKind.ASSISTANT_RESPONSE)
     for row in responses.values("source").annotate(n=Count("pk")).order_by():
         source = row["source"] or "transcript"
         requests[source] = requests.get(source, 0) + row["n"]
+    # The otel_* figures are null until an OTel metric point names the session (models.Session).
+    metrics = any(getattr(session, f) is not None for f in _SESSION_OTEL)
+    seen = metrics or session.otel_gaps > 0 or any(n for k, n in requests.items() if k != "transcript")
     in_otel = ToolCall.objects.filter(session=session, seen_in_otel=True).count()
-    seen = (
-        any(n for source, n in requests.items() if source != "transcript")
-        or in_otel > 0
-        or session.otel_active_seconds is not None
-        or session.otel_gaps > 0
-        or MetricPoint.objects.filter(session=session).exists()
-    )
+    if not (seen or in_otel):
+        return SessionOtel(otel=False, requests=requests, tool_calls_in_otel=0, conflicts=[])
     disagreeing = responses.filter(source="conflict").order_by("timestamp", "id")[:CONFLICTS_MAX]
-    conflicts = [_conflict(t, session_id=session.session_id) for t in disagreeing]
-    return SessionOtel(otel=seen, requests=requests, tool_calls_in_otel=in_otel, conflicts=conflicts)
+    conflicts = (
+        [_conflict(t, session_id=session.session_id) for t in disagreeing] if requests["conflict"] else []
+    )
+    return SessionOtel(otel=True, requests=requests, tool_calls_in_otel=in_otel, conflicts=conflicts)

@@ -7,6 +7,7 @@ tools page has decisions by tool. Without OTel data, or for Cursor alone, the ca
 OTel did not report is never a 0. First the figures in-process, then the pages in real Chromium."""
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,9 +15,12 @@ import pytest
 from api.dashboard.filters import PageFilters, filters_parse
 from api.dashboard.pages import overview, tools
 from api.dashboard.pages import session as session_page
+from api.dashboard.pages.provenance import reading, session_otel
+from telemetry.selectors import provenance
 from tests.dashboard.otel_store import (
     EXPECTED,
     OTEL_SPAN,
+    PLAIN_DAY,
     PLAIN_SESSION,
     PLAIN_SPAN,
     build_in_install,
@@ -267,3 +271,30 @@ def test_otel_ledger_in_chromium(otel_install, browser) -> None:
     page.wait_for_selector("#tools-table tbody tr")
     assert page.is_hidden("#decisions-card")
     assert page.console_seen.errors == []
+
+
+def test_otel_figures_cost_no_query_per_row(store, django_assert_max_num_queries) -> None:
+    with django_assert_max_num_queries(2):  # a session no OTel saw: its calls by source, its tool calls
+        assert session_otel(store[PLAIN_SESSION]) is None
+    with django_assert_max_num_queries(1):  # a span without OTel: one query, no ledger
+        assert provenance.otel_seen(start=PLAIN_DAY, end=PLAIN_DAY + timedelta(days=1)) is False
+
+
+def test_odd_readings_are_shown_as_missing_not_a_traceback() -> None:
+    odd = reading(
+        {"input_tokens": "x", "output_tokens": 2**70, "cache_write_tokens": True, "cost_usd": "9" * 100}
+    )
+    assert (odd["input_tokens"], odd["cache_write_tokens"], odd["cache_read_tokens"]) == (None, None, 0)
+    assert odd["tokens"] == odd["output_tokens"] == 2**70 and len(odd["cost_usd"]) == 40
+    assert reading(["not", "a", "reading"]) is None and reading({}) is None and reading(None) is None
+
+
+def test_pages_render_extreme_readings(store, client) -> None:
+    from telemetry.models import Turn
+
+    huge = {"input_tokens": 2**63, "output_tokens": 10**9, "cache_write_tokens": 0, "cost_usd": "99999999.99"}
+    Turn.objects.filter(request_id="req_conflict").update(otel_usage=huge)
+    [conflict] = otel_of()["conflicts"]
+    assert conflict["otel"]["tokens"] == 2**63 + 10**9
+    for path in ("/", f"/sessions/{OTEL_SESSION}/", "/tools/"):
+        assert client.get(path, OTEL_SPAN).status_code == 200, path

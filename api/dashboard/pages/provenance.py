@@ -41,14 +41,28 @@ def _usage(row: dict) -> dict:
     }
 
 
+def _count(value: object) -> int | None:
+    """A token count as a source gave it; None (shown "—") for one that is not a whole number."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(value) if value is not None else 0
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def reading(values: dict | None) -> dict | None:
     """One source's reading of an API call (tokens by kind, their sum, cost when it has one); None when
-    the source gave none."""
-    if not values:
+    the source gave none. A count that is not a number is None, and left out of the sum."""
+    if not isinstance(values, dict) or not values:
         return None
-    tokens = {k: int(values.get(k) or 0) for k in TOKEN_KINDS}
+    tokens = {k: _count(values.get(k)) for k in TOKEN_KINDS}
     cost = values.get("cost_usd")
-    return {**tokens, "tokens": sum(tokens.values()), "cost_usd": None if cost in (None, "") else str(cost)}
+    return {
+        **tokens,
+        "tokens": sum(n for n in tokens.values() if n is not None),
+        "cost_usd": None if cost in (None, "") else str(cost)[:40],
+    }
 
 
 def _conflict(c: provenance.Conflict) -> dict:
@@ -96,9 +110,9 @@ def overview_otel(filters: PageFilters, days: LocalDays, project_key: str | None
     or on a page of Cursor alone."""
     if not _otel_platform(filters):
         return None
-    found = provenance.ledger(start=days.start, end=days.end, project_key=project_key)
-    if not provenance.ledger_has_otel(found):
+    if not provenance.otel_seen(start=days.start, end=days.end, project_key=project_key):
         return None
+    found = provenance.ledger(start=days.start, end=days.end, project_key=project_key)
     by_source = provenance.sources_of(found["usage"])
     empty = {"messages": 0, **dict.fromkeys(TOKEN_KINDS, 0), "cost_usd": Decimal(0)}
     total = dict(empty)

@@ -85,7 +85,7 @@ def timeline_item(item: object) -> dict:
             out["readings"] = {
                 "transcript": reading({k: getattr(row, k) for k in ("input_tokens", "output_tokens",
                                       "cache_write_tokens", "cache_read_tokens")}),
-                "otel": reading(row.otel_usage if isinstance(row.otel_usage, dict) else None),
+                "otel": reading(row.otel_usage),
             }  # fmt: skip
     elif item.type == "tool_call":
         out.update(
