@@ -148,16 +148,19 @@ def usage_conflicts(
         project_key=project_key,
     ).select_related("session")
     return [
-        Conflict(
-            session_id=t.session.session_id,
-            request_id=t.request_id,
-            model=t.model,
-            timestamp=t.timestamp,
-            transcript={k: getattr(t, k) for k in TOKEN_KINDS},
-            otel=dict(t.otel_usage or {}),
-        )
-        for t in turns.order_by("-timestamp", "-id")[:limit]
+        _conflict(t, session_id=t.session.session_id) for t in turns.order_by("-timestamp", "-id")[:limit]
     ]
+
+
+def _conflict(t: Turn, *, session_id: str) -> Conflict:
+    return Conflict(
+        session_id=session_id,
+        request_id=t.request_id,
+        model=t.model,
+        timestamp=t.timestamp,
+        transcript={k: getattr(t, k) for k in TOKEN_KINDS},
+        otel=dict(t.otel_usage or {}),
+    )
 
 
 class JoinCoverage(TypedDict):
@@ -256,19 +259,13 @@ def otel_activity(*, start: datetime, end: datetime, project_key: str | None = N
     seen = _scoped(
         MetricPoint.objects.filter(session__platform=PLATFORM, **span), project_key=project_key
     ).exists()
-    decisions = (
-        _scoped(ToolCall.objects.filter(session__platform=PLATFORM, **span), project_key=project_key)
-        .exclude(decision="")
-        .values("tool_name", "decision", "decision_source")
-        .annotate(calls=Count("pk"))
-        .order_by("-calls", "tool_name", "decision", "decision_source")
-    )
+    decisions = tool_decisions(start=start, end=end, project_key=project_key)
     otel_figures = {f: (sums[f] or 0) if seen else None for f in _OTEL_ACTIVITY}
     return OtelActivity(
         otel=seen,
         **{f: sums[f] or 0 for f in _ACTIVITY},
         **otel_figures,
-        tool_decisions=list(decisions),
+        tool_decisions=decisions,
     )
 
 
@@ -303,3 +300,74 @@ def sources_of(rows: list[SourceUsage]) -> dict[str, dict]:
         for k in ("messages", *TOKEN_KINDS, "cost_usd"):
             acc[k] += r[k]
     return dict(out)
+
+
+def tool_decisions(
+    *, start: datetime, end: datetime, project_key: str | None = None, tool_name: str | None = None
+) -> list[dict]:
+    """Claude Code's tool decisions over the span (its tool_decision events): [{tool_name, decision
+    (accept/reject), decision_source (who decided: config, user_temporary, user_reject, hook, ...),
+    calls}], most calls first; only `tool_name`'s when given."""
+    calls = _scoped(
+        ToolCall.objects.filter(session__platform=PLATFORM, **hour_span(start, end)), project_key=project_key
+    )
+    if tool_name:
+        calls = calls.filter(tool_name=tool_name)
+    return list(
+        calls.exclude(decision="")
+        .values("tool_name", "decision", "decision_source")
+        .annotate(calls=Count("pk"))
+        .order_by("-calls", "tool_name", "decision", "decision_source")
+    )
+
+
+def otel_seen(*, start: datetime, end: datetime, project_key: str | None = None) -> bool:
+    """Whether OpenTelemetry reported anything over the span: an API call (alone or beside a transcript),
+    a metric point, a tool call. One query; a page asks this before the ledger's dozen."""
+    span = hour_span(start, end)
+    usage = rollup_filter(
+        UsageHour.objects.filter(**span, source__in=[s for s in SOURCES if s != "transcript"]),
+        platform=PLATFORM,
+        project_key=project_key,
+    )
+    points = _scoped(MetricPoint.objects.filter(session__platform=PLATFORM, **span), project_key=project_key)
+    calls = _scoped(
+        ToolCall.objects.filter(session__platform=PLATFORM, seen_in_otel=True, **span),
+        project_key=project_key,
+    )
+    # UNION ALL stops at the first row found (SQLite refuses a LIMIT inside a compound's parts).
+    ids = [qs.order_by().values_list("pk", flat=True) for qs in (usage, points, calls)]
+    return bool(ids[0].union(*ids[1:], all=True)[:1])
+
+
+class SessionOtel(TypedDict):
+    """One session's provenance: its API calls by source, its tool calls OTel saw, and whether OTel
+    reported anything of it at all (False: the session's otel_* figures are missing, not 0)."""
+
+    otel: bool
+    requests: dict[str, int]  # SOURCES -> calls
+    tool_calls_in_otel: int
+    conflicts: list[Conflict]  # its API calls whose sources disagree, oldest first (at most CONFLICTS_MAX)
+
+
+_SESSION_OTEL = ("otel_active_seconds", "otel_lines_added", "otel_lines_removed", "otel_edit_accepts",
+                 "otel_edit_rejects")  # fmt: skip
+
+
+def session_otel(*, session: Session) -> SessionOtel:
+    requests = dict.fromkeys(SOURCES, 0)
+    responses = Turn.objects.filter(session=session, kind=TurnKind.ASSISTANT_RESPONSE)
+    for row in responses.values("source").annotate(n=Count("pk")).order_by():
+        source = row["source"] or "transcript"
+        requests[source] = requests.get(source, 0) + row["n"]
+    # The otel_* figures are null until an OTel metric point names the session (models.Session).
+    metrics = any(getattr(session, f) is not None for f in _SESSION_OTEL)
+    seen = metrics or session.otel_gaps > 0 or any(n for k, n in requests.items() if k != "transcript")
+    in_otel = ToolCall.objects.filter(session=session, seen_in_otel=True).count()
+    if not (seen or in_otel):
+        return SessionOtel(otel=False, requests=requests, tool_calls_in_otel=0, conflicts=[])
+    disagreeing = responses.filter(source="conflict").order_by("timestamp", "id")[:CONFLICTS_MAX]
+    conflicts = (
+        [_conflict(t, session_id=session.session_id) for t in disagreeing] if requests["conflict"] else []
+    )
+    return SessionOtel(otel=True, requests=requests, tool_calls_in_otel=in_otel, conflicts=conflicts)

@@ -116,8 +116,9 @@ def test_the_calendars_ends_are_a_span_like_any_other(store) -> None:
 
 
 def test_overview_reads_a_bounded_number_of_queries(store, django_assert_max_num_queries) -> None:
-    # 12, and Cursor's: responses without tokens (1), whether any AI-tracking row exists (2 when none).
-    with django_assert_max_num_queries(15):
+    # 12, and Cursor's: responses without tokens (1), whether any AI-tracking row exists (2 when none);
+    # whether the span holds OTel data (1; the OTel ledger's queries only when it does).
+    with django_assert_max_num_queries(16):
         overview.figures(PageFilters(**SPAN))
 
 

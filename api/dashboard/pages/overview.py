@@ -1,6 +1,8 @@
 """The overview page's figures: today's and the period's totals, cost over time by model, tokens over
 time by kind, the busiest projects and the recent sessions; with both assistants in the store, cost and
-tokens per platform; with Cursor's AI tracking, its AI-authored lines (scored commits, AI code lines).
+tokens per platform; with Cursor's AI tracking, its AI-authored lines (scored commits, AI code lines);
+with Claude Code's OpenTelemetry export, where the numbers come from and what only OTel reports
+(pages/provenance.py).
 
 The totals come from the selectors behind the API's reports, over the same local days: tokens and cost
 as /api/v1/usage/ sums them, prompts, tool calls, rates and active time as /api/v1/activity/, sessions
@@ -12,6 +14,7 @@ from telemetry.selectors import activity, ai_lines_pages, sessions, usage
 from telemetry.selectors.spans import LocalDays, hour_local_day
 
 from ..filters import PageFilters
+from .provenance import overview_otel
 from .usage_charts import TOKEN_KINDS, buckets, iso, model_name, ranked, scope, stacked, totals_json
 
 TOP_PROJECTS = 8
@@ -82,6 +85,7 @@ def figures(filters: PageFilters) -> dict:
         **chart,
         "platforms": _platforms(days, in_span, chart, where, missing),
         "ai_lines": _ai_lines(filters, days),
+        "otel": overview_otel(filters, days, where["project_key"]),
         "projects": projects,
         "sessions": [_recent(s) for s in recent],
     }

@@ -16,6 +16,7 @@ from telemetry.selectors.session_analysis import session_analysis, sessions_by_p
 from telemetry.selectors.timeline import TIMELINE_KEYS, timeline_page
 
 from ..filters import FilterError, PageFilters
+from .provenance import reading, session_otel
 from .sessions import session_row
 
 TIMELINE_MAX = 300  # the newest items; earlier ones a page at a time (timeline_earlier)
@@ -76,11 +77,22 @@ def timeline_item(item: object) -> dict:
             tokens=row.input_tokens + row.output_tokens + row.cache_write_tokens + row.cache_read_tokens,
             output_tokens=row.output_tokens, cost_usd=_money(row.cost_usd), latency_ms=row.latency_ms,
             agent_id=row.agent_id, tokens_known=row.tokens_known,
+            # Where its numbers come from (Claude Code: transcript, otel, both, conflict; "" for Cursor);
+            # a conflict carries both readings, the transcript's being the one counted.
+            source=row.source,
         )  # fmt: skip
+        if row.source == "conflict":
+            out["readings"] = {
+                "transcript": reading({k: getattr(row, k) for k in ("input_tokens", "output_tokens",
+                                      "cache_write_tokens", "cache_read_tokens")}),
+                "otel": reading(row.otel_usage),
+            }  # fmt: skip
     elif item.type == "tool_call":
         out.update(
             tool_name=row.tool_name, mcp_server=row.mcp_server, status=row.status, error_type=row.error_type,
             duration_ms=row.duration_ms, agent_id=row.agent_id,
+            # Claude Code's tool decision (accept/reject), who made it, and its own run time of the call.
+            decision=row.decision, decision_source=row.decision_source, otel_duration_ms=row.otel_duration_ms,
         )  # fmt: skip
     else:
         out.update(
@@ -186,4 +198,5 @@ def figures(filters: PageFilters, *, session_id: str) -> dict | None:
             for r in analysis["subagents"]
         ],
         "subagents_total": analysis["subagents_total"],
+        "otel": session_otel(session),  # None: OpenTelemetry reported nothing of this session
     }

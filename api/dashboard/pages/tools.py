@@ -1,6 +1,7 @@
 """The tools page: calls, failures, rejections and interruptions per tool with latency percentiles
 (telemetry.selectors.tools.tool_stats, what /api/v1/tools/ reports), failures per day by tool, and the
-most common errors (telemetry.selectors.errors.error_groups, what /api/v1/errors/ reports)."""
+most common errors (telemetry.selectors.errors.error_groups, what /api/v1/errors/ reports), and Claude
+Code's tool decisions by tool and who decided (its OpenTelemetry export; pages/provenance.py)."""
 
 from datetime import date, datetime, timedelta
 
@@ -9,6 +10,7 @@ from telemetry.selectors.sessions import project_keys_named
 from telemetry.selectors.tools import tool_failures_by_day, tool_stats
 
 from ..filters import PageFilters
+from .provenance import tool_decisions
 
 ERRORS_MAX = 20
 SPAN_DAYS_MAX = 92
@@ -87,4 +89,5 @@ def figures(filters: PageFilters) -> dict:
         "errors": [
             {**g, "first_seen": _time(g["first_seen"]), "last_seen": _time(g["last_seen"])} for g in groups
         ],
+        "decisions": tool_decisions(filters, days, project_key),  # None: no decision reported
     }

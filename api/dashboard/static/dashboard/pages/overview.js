@@ -3,6 +3,7 @@
 (function () {
   "use strict";
   const BP = window.BP;
+  const el = BP.el, fmt = BP.fmt;
   const KPIS = ["cost_usd", "tokens", "sessions", "prompts", "tool_calls", "tool_failure_rate", "acceptance_rate",
                 "active_seconds"];
   const LIVE_ROWS = 20;
@@ -29,6 +30,7 @@
     tokensMissingDraw(fig.period, fig.today);
     platformsDraw(fig.platforms, labels);
     aiLinesDraw(fig.ai_lines);
+    otelDraw(fig.otel);
     projectsDraw(fig.projects);
     sessionsDraw(fig.sessions);
     const chip = document.querySelector("#project-chip b");
@@ -84,6 +86,76 @@
       { key: "source", label: "Source" },
       { key: "lines", label: "Lines", num: true, format: "int" },
     ], ai.code_lines_by_source, "No AI code lines in this period."));
+  }
+
+  // Claude Code's OpenTelemetry export (pages/provenance.py): usage by where each call's numbers come from,
+  // the calls only OTel saw, the disagreeing ones (both readings), and what only OTel reports.
+  function otelDraw(otel) {
+    document.getElementById("otel-row").hidden = !otel;
+    if (!otel) return;
+    const P = BP.provenance;
+    const rows = otel.sources.map((r) => Object.assign({ label: P.SOURCE_LABELS[r.source] || r.source }, r))
+      .concat([Object.assign({ label: "All (each call once)", source: "" }, otel.total)]);
+    const sources = BP.table([
+      { key: (r) => (r.source ? el("span", {}, P.badge(r.source), " ", r.label) : el("b", {}, r.label)), label: "Source" },
+      { key: "messages", label: "API calls", num: true, format: "int" },
+      { key: "tokens", label: "Tokens", num: true, format: "tokens" },
+      { key: "cost_usd", label: "Cost", num: true, format: "usd" },
+    ], rows);
+    sources.querySelectorAll("tbody tr").forEach((tr, i) => { tr.dataset.source = rows[i].source || "all"; });
+    document.getElementById("sources-table").replaceChildren(sources);
+
+    const by = Object.fromEntries(otel.sources.map((r) => [r.source, r]));
+    const plural = (n, one, many) => fmt.int(n) + " " + (n === 1 ? one : many);
+    const notes = [];
+    if (by.otel && by.otel.messages) {
+      notes.push(el("li", { id: "otel-only-note" }, el("b", {}, plural(by.otel.messages, "API call", "API calls") + " only OTel saw"),
+        ", " + fmt.usd(by.otel.cost_usd) + " (counted above: a /compact summary, a call whose transcript is gone)"));
+    }
+    const details = document.getElementById("otel-conflicts");
+    const conflicts = by.conflict ? by.conflict.messages : 0;
+    details.hidden = !conflicts;
+    if (conflicts) {
+      const show = el("a", { href: "#otel-conflicts", id: "conflicts-link" }, "both readings");
+      show.addEventListener("click", () => { details.open = true; });
+      notes.push(el("li", { id: "conflicts-note", class: "warn-text" }, el("b", {}, plural(conflicts, "call", "calls") + " where the transcript and OTel disagree"),
+        ": the transcript's tokens count, OTel's are kept (", show, ")"));
+      document.getElementById("conflicts-table").replaceChildren(P.conflictsTable(otel.conflicts, true));
+    }
+    const own = otel.reported;
+    if (own.events || own.metrics) {
+      const ways = [];
+      if (own.events) ways.push(fmt.usd(own.events.cost_usd) + " over the " + plural(own.events.calls, "call", "calls") + " it reported");
+      if (own.metrics) ways.push(fmt.usd(own.metrics.cost_usd) + " by its cost metric");
+      notes.push(el("li", { id: "reported-note", title: "Claude Code's own prices, beside Blueplane's (" + fmt.usd(otel.total.cost_usd) + " over all calls)" },
+        "Claude Code's own cost: " + ways.join("; ")));
+    }
+    const joins = otel.joins;
+    notes.push(el("li", { class: "muted" }, "Seen by OTel: " + fmt.int(joins.tool_calls.in_otel) + " of " + plural(joins.tool_calls.total, "tool call", "tool calls") +
+      ", " + fmt.int(joins.prompts.in_otel) + " of " + plural(joins.prompts.total, "prompt", "prompts")));
+    document.getElementById("sources-notes").replaceChildren(...notes);
+
+    const a = otel.activity;
+    const activity = BP.table([
+      { key: "label", label: "" },
+      { key: "otel", label: "Claude Code (OTel)", num: true },
+      { key: "blueplane", label: "Blueplane", num: true },
+    ], [
+      { label: "Active time", otel: P.seconds(a.otel_active_seconds), blueplane: fmt.duration(a.active_seconds) },
+      { label: "Lines added / removed", otel: P.lines(a.otel_lines_added, a.otel_lines_removed), blueplane: P.lines(a.lines_added, a.lines_removed) },
+      { label: "Edits accepted / rejected", otel: P.pair(a.otel_edit_accepts, a.otel_edit_rejects), blueplane: P.pair(a.edits_accepted, a.edits_rejected) },
+      { label: "Tool decisions accepted / rejected", otel: el("a", { href: "/tools/" + BP.filterQuery({}), title: "Decisions by tool" }, P.pair(a.decisions.accept, a.decisions.reject)), blueplane: "—" },
+    ]);
+    activity.querySelectorAll("tbody tr").forEach((tr, i) => { tr.dataset.row = ["active", "lines", "edits", "decisions"][i]; });
+    document.getElementById("otel-activity").replaceChildren(activity);
+    const gaps = joins.otel_gaps;
+    document.getElementById("otel-notes").replaceChildren(
+      el("li", { id: "api-errors-note" }, "API errors ", el("b", {}, fmt.int(a.api_errors)), " · retries ", el("b", {}, fmt.int(a.api_retries)),
+        el("span", { class: "muted" }, " (attempts after the first)")),
+      gaps.records
+        ? el("li", { id: "gaps-note", class: "warn-text", title: "Gaps in the OTel records' event.sequence: records Claude Code sent that never arrived" },
+            "Possibly lost: " + plural(gaps.records, "OTel record", "OTel records") + " in " + plural(gaps.sessions, "session", "sessions") + "; OTel's figures may be short")
+        : el("li", { id: "gaps-note", class: "muted" }, "No lost OTel record seen"));
   }
 
   function projectsDraw(rows) {

@@ -22,6 +22,8 @@
         item.mcp_server ? el("span", { class: "muted" }, " (" + item.mcp_server + ")") : null, " ",
         el("span", { class: "badge " + cls }, item.status), item.error_type ? el("span", { class: "muted" }, " " + item.error_type) : null,
         item.duration_ms != null ? el("span", { class: "muted" }, " · " + fmt.ms(item.duration_ms)) : null,
+        item.otel_duration_ms != null ? el("span", { class: "muted", title: "Claude Code's own run time of the call (OpenTelemetry)" }, " · Claude Code " + fmt.ms(item.otel_duration_ms)) : null,
+        item.decision ? [" ", BP.provenance.decision(item.decision, item.decision_source)] : null,
         item.agent_id ? el("span", { class: "muted" }, " · sub-agent") : null)];
     }
     if (item.type === "code_change") {
@@ -41,13 +43,25 @@
           item.tokens_known === false
             ? el("span", { class: "muted tokens-missing", title: "The assistant did not record this response's tokens: missing, not 0" }, " tokens not recorded")
             : el("span", { class: "muted" }, " " + fmt.tokens(item.tokens) + " tokens · " + fmt.usd(item.cost_usd)),
-          el("span", { class: "muted" }, (item.latency_ms != null ? " · " + fmt.ms(item.latency_ms) : "") + (item.stop_reason ? " · " + item.stop_reason : "")))];
+          el("span", { class: "muted" }, (item.latency_ms != null ? " · " + fmt.ms(item.latency_ms) : "") + (item.stop_reason ? " · " + item.stop_reason : "")),
+          sourceOf(item))];
       case "compaction": return ["compaction", el("strong", {}, "Compaction")];
       case "subagent_run": return ["subagent", el("span", {}, el("strong", {}, "Sub-agent run"), el("span", { class: "muted mono" }, " " + item.agent_id))];
       case "api_error": return ["error", el("span", {}, el("strong", {}, "API error"), el("span", { class: "muted" }, item.model ? " " + item.model : ""))];
       case "rate_limits": return ["info", el("span", { class: "muted" }, "Rate limits seen")];
       default: return ["info", el("span", {}, item.kind)];
     }
+  }
+
+  // An API call's source (transcript, OTel, both, conflict) on a session OpenTelemetry reported: a badge,
+  // and for a conflict both readings (the transcript's counted). A session without OTel has no badges.
+  let otelSeen = !!first.otel;
+  function sourceOf(item) {
+    if (!otelSeen || !item.source) return null;
+    const badge = BP.provenance.badge(item.source, item.readings);
+    if (item.source !== "conflict" || !item.readings) return [" ", badge];
+    return [" ", badge, el("span", { class: "conflict-readings" },
+      "transcript " + BP.provenance.readingText(item.readings.transcript) + " | OTel " + BP.provenance.readingText(item.readings.otel))];
   }
 
   function timelineRow(item, contentStored) {
@@ -123,6 +137,7 @@
       datasets: [{ label: "Changes", data: f.files.map((x) => x.changes), backgroundColor: f.files.map((x) => BP.color("." + x.file_extension)) }] },
       options: { plugins: { legend: { position: "right" } } } }, "int");
 
+    otelDraw(f.otel, s);
     const timeline = document.getElementById("timeline");
     const wasAtEnd = atEnd(timeline);
     contentStored = f.content_stored;
@@ -186,6 +201,39 @@
       { label: "Responses", key: "responses", format: "int", num: true }, { label: "Tool calls", key: "tool_calls", format: "int", num: true },
       { label: "Cost", key: "cost_usd", format: "usd", num: true },
     ], f.subagents));
+  }
+
+  // What Claude Code's OpenTelemetry export reported of the session, beside Blueplane's own figures; a
+  // figure it did not report is "—". A note when some of its records may have been lost.
+  function otelDraw(otel, s) {
+    otelSeen = !!otel;
+    document.getElementById("otel-card").hidden = !otel;
+    const note = document.getElementById("otel-gap-note");
+    note.hidden = !(otel && otel.gaps);
+    if (!otel) return;
+    const P = BP.provenance;
+    note.textContent = otel.gaps
+      ? `OpenTelemetry: ${fmt.int(otel.gaps)} record${otel.gaps === 1 ? "" : "s"} of this session may have been lost (a gap in its event.sequence); figures only OTel gives may be short.`
+      : "";
+    const rows = [
+      { label: "Active time", otel: P.seconds(otel.active_seconds), blueplane: fmt.duration(s.active_seconds) },
+      { label: "Lines added / removed", otel: P.lines(otel.lines_added, otel.lines_removed), blueplane: P.lines(s.lines_added, s.lines_removed) },
+      { label: "Edits accepted / rejected", otel: P.pair(otel.edit_accepts, otel.edit_rejects), blueplane: "—" },
+      { label: "API retries", otel: fmt.int(otel.api_retries), blueplane: "—" },
+      { label: "Tool calls seen", otel: fmt.int(otel.tool_calls_in_otel), blueplane: fmt.int(s.tool_calls) },
+    ];
+    const table = BP.table([
+      { key: "label", label: "" },
+      { key: "otel", label: "Claude Code", num: true },
+      { key: "blueplane", label: "Blueplane", num: true },
+    ], rows);
+    table.querySelectorAll("tbody tr").forEach((tr, i) => { tr.dataset.row = ["active", "lines", "edits", "retries", "tools"][i]; });
+    document.getElementById("otel-figures").replaceChildren(table);
+    document.getElementById("otel-sources").replaceChildren("API calls:",
+      ...P.SOURCES.filter((k) => otel.requests[k]).map((k) => el("span", { "data-source": k }, P.badge(k), fmt.int(otel.requests[k]))));
+    const details = document.getElementById("otel-conflicts");
+    details.hidden = !otel.conflicts.length;
+    document.getElementById("conflicts-table").replaceChildren(P.conflictsTable(otel.conflicts, false));
   }
 
   BP.page(render, { session: sessionId, platform });

@@ -53,6 +53,16 @@
       { label: "p99", key: "p99_ms", format: "ms", num: true },
     ], f.tools, "No tool calls in this period."));
 
+    // Claude Code's tool decisions (OpenTelemetry): null when none was reported, and the card is hidden.
+    document.getElementById("decisions-card").hidden = !f.decisions;
+    document.getElementById("decisions-table").replaceChildren(BP.table([
+      { label: "Tool", key: (d) => toolLink(d.tool_name) },
+      { label: "Decision", key: (d) => el("span", { class: "badge " + (d.decision === "accept" ? "ok" : d.decision === "reject" ? "warn" : "") },
+          d.decision === "accept" ? "accepted" : d.decision === "reject" ? "rejected" : d.decision) },
+      { label: "Decided by", key: (d) => el("span", { class: "mono", title: "Claude Code's decision source" }, d.decision_source || "—") },
+      { label: "Calls", key: "calls", format: "int", num: true },
+    ], f.decisions || []));
+
     document.getElementById("errors-table").replaceChildren(BP.table([
       { label: "Tool", key: "tool_name" },
       { label: "Type", key: (g) => el("span", { class: "badge " + (g.error_type === "user_rejected" || g.error_type === "interrupted" ? "warn" : "fail") }, g.error_type || "error") },
