@@ -19,7 +19,7 @@ from api.v1.resources import filters, insights
 from api.v1.resources import serializers as resources_out
 from telemetry.capture.privacy import Privacy, SaltError, salt_load
 from telemetry.capture.runtime import SALT_NAME, home
-from telemetry.selectors import activity, derived, errors, sessions, system, tools
+from telemetry.selectors import activity, derived, errors, provenance, sessions, system, tools
 
 from .answers import filtered, rendered, session_one, validated
 from .pages import ordering_keys, queryset_page
@@ -263,12 +263,14 @@ def tool_performance(
     platform: PlatformArg = None, project: ProjectArg = None,
 ) -> dict[str, Any]:  # fmt: skip
     """How each tool the assistant called performed over a span: calls, failures, rejections,
-    interruptions and their rates, and latency percentiles (p50/p95). Use it to see which tools fail or
-    are slow. The same JSON as GET /api/v1/tools/."""
+    interruptions and their rates, and latency percentiles (p50/p95), and Claude Code's tool decisions
+    (accept/reject, by who decided: config, user, hook; from its OpenTelemetry export, empty without
+    it). Use it to see which tools fail, are slow or get rejected. The same JSON as GET /api/v1/tools/."""
     values = validated(
         ReportParams, since=since, until=until, days=days, tz=tz, platform=platform, project=project
     )
-    report = {"span": span_of(values), "tools": tools.tool_stats(**_span(values))}
+    report = {"span": span_of(values), "tools": tools.tool_stats(**_span(values)),
+              "decisions": provenance.tool_decisions(**_span(values))}  # fmt: skip
     return bounded(rendered(reports_out.ToolReportSerializer(report).data), "tools")
 
 

@@ -251,6 +251,26 @@ _OTEL_ACTIVITY = ("otel_active_seconds", "otel_lines_added", "otel_lines_removed
                   "otel_edit_rejects")  # fmt: skip
 
 
+def tool_decisions(
+    *, start: datetime, end: datetime, project_key: str | None = None, platform: str | None = None
+) -> list[dict]:
+    """Claude Code's tool decisions over the span (its OTel tool_decision events): [{tool_name, decision
+    (accept/reject), decision_source (config, user_temporary, user_permanent, user_reject, hook ...),
+    calls}], most calls first. Empty for another platform, or without OTel."""
+    if platform not in (None, PLATFORM):
+        return []
+    return list(
+        _scoped(
+            ToolCall.objects.filter(session__platform=PLATFORM, **hour_span(start, end)),
+            project_key=project_key,
+        )
+        .exclude(decision="")
+        .values("tool_name", "decision", "decision_source")
+        .annotate(calls=Count("pk"))
+        .order_by("-calls", "tool_name", "decision", "decision_source")
+    )
+
+
 def otel_activity(*, start: datetime, end: datetime, project_key: str | None = None) -> OtelActivity:
     span = hour_span(start, end)
     sums = rollup_filter(
@@ -259,19 +279,13 @@ def otel_activity(*, start: datetime, end: datetime, project_key: str | None = N
     seen = _scoped(
         MetricPoint.objects.filter(session__platform=PLATFORM, **span), project_key=project_key
     ).exists()
-    decisions = (
-        _scoped(ToolCall.objects.filter(session__platform=PLATFORM, **span), project_key=project_key)
-        .exclude(decision="")
-        .values("tool_name", "decision", "decision_source")
-        .annotate(calls=Count("pk"))
-        .order_by("-calls", "tool_name", "decision", "decision_source")
-    )
+    decisions = tool_decisions(start=start, end=end, project_key=project_key)
     otel_figures = {f: (sums[f] or 0) if seen else None for f in _OTEL_ACTIVITY}
     return OtelActivity(
         otel=seen,
         **{f: sums[f] or 0 for f in _ACTIVITY},
         **otel_figures,
-        tool_decisions=list(decisions),
+        tool_decisions=decisions,
     )
 
 

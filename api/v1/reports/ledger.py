@@ -14,7 +14,7 @@ from ..errors import ErrorSerializer
 from ..params import SpanParams
 from ..resources.serializers import otel_reading
 from .base import ReportView, SpanSerializer, parsed, span_of
-from .serializers import SourceTotalsSerializer
+from .serializers import SourceTotalsSerializer, ToolDecisionSerializer
 
 SOURCE_HELP = ("both (transcript and OTel agree), transcript (only a transcript saw it), otel (only OTel), "
                "conflict (both, tokens differ: the transcript's count)")  # fmt: skip
@@ -107,7 +107,7 @@ class OtelActivitySerializer(serializers.Serializer):
     otel_edit_rejects = serializers.IntegerField(allow_null=True)
     api_errors = serializers.IntegerField()
     api_retries = serializers.IntegerField(help_text="API request attempts after the first")
-    tool_decisions = DecisionSerializer(many=True)
+    tool_decisions = ToolDecisionSerializer(many=True)
 
 
 class LedgerSerializer(serializers.Serializer):

@@ -225,9 +225,23 @@ class ToolStatsSerializer(serializers.Serializer):
     )
 
 
+class ToolDecisionSerializer(serializers.Serializer):
+    tool_name = serializers.CharField()
+    decision = serializers.CharField(help_text="accept or reject")
+    decision_source = serializers.CharField(
+        help_text="who decided: config, user_temporary, user_permanent, user_reject, hook ..."
+    )
+    calls = serializers.IntegerField()
+
+
 class ToolReportSerializer(serializers.Serializer):
     span = SpanSerializer()
     tools = ToolStatsSerializer(many=True)
+    decisions = ToolDecisionSerializer(
+        many=True, required=False,
+        help_text="Claude Code's tool decisions (its OpenTelemetry export), by tool, decision and who "
+        "decided; empty without OTel",
+    )  # fmt: skip
 
 
 class ErrorGroupSerializer(serializers.Serializer):
