@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # suite's longest test (nearly three minutes), and could leave one worker idle at the end.
 ENGINE_BOUND = {
     "api-reads": [
-        f"tests/api/test_{name}.py" for name in ("sessions", "rows", "reports", "blocks", "insights")
+        f"tests/api/test_{name}.py"
+        for name in ("sessions", "rows", "reports", "blocks", "insights", "ledger_api")
     ],
     "api-writes": [f"tests/api/test_{name}.py" for name in ("export", "ingest", "ops", "cursor_api")],
     # The dashboard's pages read through selectors of their own (usage by hour, session counts, the

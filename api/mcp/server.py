@@ -11,7 +11,8 @@ from . import resources, tools
 
 INSTRUCTIONS = (
     "Blueplane records what AI coding assistants (Claude Code, Cursor) do on this machine. Use these "
-    "tools to read that telemetry: token use and cost (usage_report), the session being worked in "
+    "tools to read that telemetry: token use and cost (usage_report), where each number came from "
+    "(ledger: transcript, OpenTelemetry or both), the session being worked in "
     "(current_session), past sessions (sessions_search, session_summary, similar_sessions), how tools "
     "perform and fail (tool_performance, tool_failures, errors_report), edit acceptance, productivity, "
     "and whether Blueplane itself is healthy (pipeline_health). Money is US dollars; days are local days "

@@ -12,14 +12,14 @@ from pydantic import Field
 from api.v1.reports import serializers as reports_out
 from api.v1.reports.ai_code import AiCodeParams, AiCodeReportSerializer, ai_code_answer
 from api.v1.reports.base import ReportParams, span_of
-from api.v1.reports.usage import UsageParams, ccusage_report, usage_rows
+from api.v1.reports.ledger import LedgerParams, LedgerSerializer, ledger_answer
+from api.v1.reports.usage import UsageParams, ccusage_report, usage_answer, usage_rows
 from api.v1.reports.views import ErrorParams
 from api.v1.resources import filters, insights
 from api.v1.resources import serializers as resources_out
 from telemetry.capture.privacy import Privacy, SaltError, salt_load
 from telemetry.capture.runtime import SALT_NAME, home
-from telemetry.selectors import activity, derived, errors, sessions, system, tools
-from telemetry.selectors.usage import usage_totals
+from telemetry.selectors import activity, derived, errors, provenance, sessions, system, tools
 
 from .answers import filtered, rendered, session_one, validated
 from .pages import ordering_keys, queryset_page
@@ -60,8 +60,10 @@ def _span(values: dict) -> dict:
 
 def usage_report(
     group: Annotated[
-        Literal["day", "week", "month", "session", "project", "model", "platform"],
-        Field(description="what a row is"),
+        Literal["day", "week", "month", "session", "project", "model", "platform", "source"],
+        Field(
+            description="what a row is (source: where the numbers came from: transcript, otel, both, conflict)"
+        ),
     ] = "day",
     since: Since = None,
     until: Until = None,
@@ -85,7 +87,10 @@ def usage_report(
     """Token use and cost in US dollars over any span of local days in any time zone, one row per day,
     week, month, session, project, model or platform (Claude Code, Cursor), with totals. Use it for "how
     much did I spend/use ...". A day, week or month row has `platforms` (its usage per platform) when
-    both were used. Cursor does not record every response's tokens: `responses_without_tokens` counts
+    both were used. When Claude Code's OpenTelemetry export is on, the totals count every API call once
+    whoever saw it, and `sources` gives them per source (both: transcript and OTel agree; transcript;
+    otel: only OTel saw it, e.g. /compact's call; conflict: their tokens differ, the ledger tool shows
+    both readings); `sources` is absent when every call came from transcripts. Cursor does not record every response's tokens: `responses_without_tokens` counts
     those, and tokens and cost are null where none of a row's responses has them: say they are
     missing, never read them as 0 or estimate them.
     Costs come from the same price table as every Blueplane report, so they equal the CLI's
@@ -99,9 +104,26 @@ def usage_report(
         answer = rendered(reports_out.CCUSAGE_SERIALIZERS[values["group"]](ccusage_report(values)).data)
         return bounded(answer, next(k for k in answer if isinstance(answer[k], list)), limit)
     rows = usage_rows(values)
-    totals = usage_totals(rows)
-    report = {"group": values["group"], "span": span_of(values), "rows": rows[: limit + 1], "totals": totals}
+    report = {**usage_answer(values, rows), "rows": rows[: limit + 1]}  # the totals count every row
     return bounded(rendered(reports_out.UsageReportSerializer(report).data), "rows", limit)
+
+
+def ledger(
+    since: Since = None, until: Until = None, days: Days = 30, tz: Tz = "UTC", project: ProjectArg = None
+) -> dict[str, Any]:
+    """Where each of Claude Code's usage numbers came from, over a span: usage per model and source
+    (both = transcript and OpenTelemetry agree, transcript only, otel only = calls only OTel saw such as
+    /compact's, conflict = both saw it with different tokens: the transcript's count), OTel's own
+    figures (api_request events with Claude Code's cost, token/cost metrics) beside the ledger's with
+    the difference, each conflict with both readings (at most 100), how the join keys matched
+    (request_id, tool_use_id, prompt.id), possible OTel loss (sequence gaps), and what only OTel
+    measures: Claude Code's active time beside Blueplane's, lines of code both ways, edit decisions,
+    API errors and retries, tool decisions by tool and who decided (config, user, hook). Use it for
+    "where does this number come from", "do the sources agree", "how often did I reject tools". `otel`
+    false: the span holds no OTel data (the export is off); say so rather than reading zeros. The same
+    JSON as GET /api/v1/ledger/; a few kilobytes."""
+    values = validated(LedgerParams, since=since, until=until, days=days, tz=tz, project=project)
+    return rendered(LedgerSerializer(ledger_answer(values)).data)
 
 
 # --- sessions --------------------------------------------------------------------------------------
@@ -192,8 +214,11 @@ def _project_key_of(cwd: str) -> str:
 
 
 def session_summary(session_id: SessionId, platform: PlatformArg = None) -> dict[str, Any]:
-    """One session in full: its totals (tokens, cost, prompts, tool calls, lines, times), its tool calls
-    by tool and outcome, its code changes by file extension and its turns by kind. Use it to look at one
+    """One session in full: its totals (tokens, cost, prompts, tool calls, lines, times; with Claude
+    Code's OpenTelemetry export, API retries and OTel's active time, lines and edit decisions beside
+    Blueplane's), its tool calls by tool and outcome, its code changes by file extension, its turns by
+    kind, and for Claude Code `provenance`: API calls per source, conflicts with both readings, API
+    errors with status and attempts, tool decisions by who decided. Use it to look at one
     session found with sessions_search or similar_sessions. The same JSON as GET
     /api/v1/sessions/{id}/summary/."""
     return rendered(insights.summary_data(session_one(session_id, platform)))
@@ -238,12 +263,14 @@ def tool_performance(
     platform: PlatformArg = None, project: ProjectArg = None,
 ) -> dict[str, Any]:  # fmt: skip
     """How each tool the assistant called performed over a span: calls, failures, rejections,
-    interruptions and their rates, and latency percentiles (p50/p95). Use it to see which tools fail or
-    are slow. The same JSON as GET /api/v1/tools/."""
+    interruptions and their rates, and latency percentiles (p50/p95), and Claude Code's tool decisions
+    (accept/reject, by who decided: config, user, hook; from its OpenTelemetry export, empty without
+    it). Use it to see which tools fail, are slow or get rejected. The same JSON as GET /api/v1/tools/."""
     values = validated(
         ReportParams, since=since, until=until, days=days, tz=tz, platform=platform, project=project
     )
-    report = {"span": span_of(values), "tools": tools.tool_stats(**_span(values))}
+    report = {"span": span_of(values), "tools": tools.tool_stats(**_span(values)),
+              "decisions": provenance.tool_decisions(**_span(values))}  # fmt: skip
     return bounded(rendered(reports_out.ToolReportSerializer(report).data), "tools")
 
 
@@ -372,6 +399,7 @@ def pipeline_health() -> dict[str, Any]:
 
 TOOLS = [
     usage_report,
+    ledger,
     current_session,
     sessions_search,
     session_summary,

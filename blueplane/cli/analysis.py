@@ -139,10 +139,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     zone = _zone(args.tz)
     from api.v1.resources.serializers import session_detail_data, timeline_data
     from telemetry.selectors.session_analysis import LIST_MAX, session_analysis
+    from telemetry.selectors.session_provenance import session_provenance
     from telemetry.selectors.timeline import timeline_page
 
     session = session_pick(prefix=args.session, platform=args.platform)
     found = session_analysis(session=session, turns_limit=args.turns)
+    if session.platform == "claude_code":
+        found["provenance"] = session_provenance(session=session)
     items, more = timeline_page(session=session, limit=args.timeline)
     timeline = timeline_data(items)
     if args.json:
@@ -185,6 +188,7 @@ def _analysis_print(s: dict, found: dict, timeline: list, more: bool, *, zone: o
         if s["responses_without_tokens"]:
             used += f" ({s['responses_without_tokens']} responses without token counts)"
     print(f"  {used}, +{s['lines_added']} -{s['lines_removed']} lines")
+    _otel_print(s, found.get("provenance"))
     conversations = found["conversations"] if len(found["conversations"]) > 1 else []  # one: the session
     sections = [
         ("Conversations", [{**c, "started_at": _when(c["started_at"], zone), "archived": "yes" if c["archived"] else ""}
@@ -216,7 +220,18 @@ def _analysis_print(s: dict, found: dict, timeline: list, more: bool, *, zone: o
          [("tool_name", "tool", "text"), ("error_type", "type", "text"), ("error_hash", "message hash", "text"),
           ("count", "count", "int"), ("last_seen", "last seen", "text")]),
         ("API errors", [{**e, "at": _when(e["at"], zone)} for e in found["api_errors"]],
-         [("at", "at", "text"), ("model", "model", "text"), ("agent_id", "agent", "text")]),
+         [("at", "at", "text"), ("model", "model", "text"), ("agent_id", "agent", "text"),
+          ("request_id", "request", "text"), ("status_code", "status", "int"), ("attempts", "attempts", "int")]),
+        ("Tool decisions (OpenTelemetry)", (found.get("provenance") or {}).get("tool_decisions", []),
+         [("tool_name", "tool", "text"), ("decision", "decision", "text"),
+          ("decision_source", "decided by", "text"), ("calls", "calls", "int")]),
+        ("Conflicts: transcript and OTel tokens differ (the transcript's count)",
+         [r for c in (found.get("provenance") or {}).get("conflicts", []) for r in (
+             {"request_id": c["request_id"], "reading": "transcript", **c["transcript"]},
+             {"request_id": "", "reading": "OTel", **c["otel"]})],
+         [("request_id", "request", "text"), ("reading", "reading", "text"), ("input_tokens", "input", "int"),
+          ("output_tokens", "output", "int"), ("cache_write_tokens", "cache write", "int"),
+          ("cache_read_tokens", "cache read", "int")]),
         ("Sub-agents", [{**a, "started_at": _when(a["started_at"], zone)} for a in found["subagents"]],
          [("agent_id", "agent", "text"), ("agent_type", "type", "text"), ("status", "status", "text"),
           ("started_at", "started", "text"), ("duration_ms", "ms", "int"), ("responses", "responses", "int"),
@@ -234,6 +249,26 @@ def _analysis_print(s: dict, found: dict, timeline: list, more: bool, *, zone: o
         print(
             f"timeline: the first {len(timeline)} items (--timeline shows up to {TIMELINE_MAX}; --json for all fields)"
         )
+
+
+_SOURCE_NAMES = {"both": "both (agree)", "transcript": "transcript only", "otel": "OTel only",
+                 "conflict": "conflict"}  # fmt: skip
+
+
+def _otel_print(s: dict, provenance: dict | None) -> None:
+    """The session's OpenTelemetry figures beside Blueplane's, and where its API calls came from."""
+    if provenance and provenance["api_calls"]:
+        print("  API calls by source: " + ", ".join(
+            f"{_SOURCE_NAMES.get(k, k)} {n:,}" for k, n in provenance["api_calls"].items()))  # fmt: skip
+    if s["api_retries"]:
+        print(f"  {s['api_retries']:,} API retries (attempts after the first)")
+    if s["otel_active_seconds"] is not None:
+        print(f"  OpenTelemetry: active {s['otel_active_seconds']:,.1f} s (Blueplane {s['active_seconds']:,} s), "
+              f"lines +{s['otel_lines_added'] or 0:,} -{s['otel_lines_removed'] or 0:,} (Blueplane "
+              f"+{s['lines_added']:,} -{s['lines_removed']:,}), edits {s['otel_edit_accepts'] or 0:,} accepted "
+              f"{s['otel_edit_rejects'] or 0:,} rejected")  # fmt: skip
+    if s["otel_gaps"]:
+        print(f"  possible loss: {s['otel_gaps']:,} OpenTelemetry records missing (event.sequence gaps)")
 
 
 def _missing(turn: dict) -> dict:
@@ -262,6 +297,8 @@ def _timeline_row(item: dict, zone: object) -> dict:
         elif item["kind"] == "assistant_response":
             kinds = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
             detail = f"{sum(item[k] for k in kinds):,} tokens, {item['cost_usd'] or 0:.4f} USD"
+            if item.get("source"):
+                detail += f", {_SOURCE_NAMES.get(item['source'], item['source'])}"
         name = item["model"] or ""
         if item["kind"] == "user_prompt":
             detail = f"{item['chars'] or 0} chars"
@@ -272,6 +309,8 @@ def _timeline_row(item: dict, zone: object) -> dict:
         what, name = "tool call" + (" (sub-agent)" if item["agent_id"] else ""), item["tool_name"]
         detail = item["status"] + (f" ({item['error_type']})" if item["error_type"] else "")
         detail += f", {item['duration_ms']} ms" if item["duration_ms"] is not None else ""
+        if item.get("decision"):
+            detail += f", {item['decision']} by {item['decision_source'] or '?'}"
     else:
         what, name = (
             "code change",
@@ -295,12 +334,13 @@ def _span_filters(args: argparse.Namespace) -> tuple:
 
 def cmd_tools(args: argparse.Namespace) -> int:
     database_require()
-    from telemetry.selectors import tools
+    from telemetry.selectors import provenance, tools
 
     span, filters = _span_filters(args)
     rows = tools.tool_stats(**filters)
     if not report_head(rows=rows, as_json=args.json, heading=f"Tool calls {span}", what="tool calls"):
         return 0
+    decisions = provenance.tool_decisions(**filters)
     top = max((r["failure_rate"] or 0 for r in rows), default=0)
     shown = [{**r, "failure_pct": None if r["failure_rate"] is None else f"{100 * r['failure_rate']:.1f}%",
               "bar": bar(r["failure_rate"] or 0, top, width=16)} for r in rows]  # fmt: skip
@@ -308,6 +348,10 @@ def cmd_tools(args: argparse.Namespace) -> int:
                   ("failure_pct", "failed %", "text"), ("bar", "failures", "text"),
                   ("rejections", "rejected", "int"), ("interruptions", "interrupted", "int"),
                   ("p50_ms", "p50 ms", "int"), ("p95_ms", "p95 ms", "int"), ("p99_ms", "p99 ms", "int")])  # fmt: skip
+    if decisions:  # Claude Code's OpenTelemetry export says who accepted or rejected each call
+        table(decisions, [("tool_name", "tool", "text"), ("decision", "decision", "text"),
+                          ("decision_source", "decided by", "text"), ("calls", "calls", "int")],
+              title="Tool decisions (OpenTelemetry), by who decided")  # fmt: skip
     return 0
 
 

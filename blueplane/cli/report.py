@@ -13,7 +13,7 @@ import re
 from contextlib import closing
 from datetime import date
 
-from . import ai_code, blocks
+from . import ai_code, blocks, ledger
 from .options import CommandError, ccusage_day, local_zone, platform_option, zone_checked
 
 PERIODS = {"daily": "day", "weekly": "week", "monthly": "month", "session": "session"}
@@ -172,6 +172,19 @@ def _print(report: dict, *, period: str, span: str, breakdown: bool, tz: str) ->
             f"{totals['responsesWithoutTokens']:,} responses without token counts (Cursor did not record "
             "them): not in the sums; 'missing' where no response of a row has them"
         )
+    if note := _sources_note(report.get("sources")):
+        print(note)
+
+
+def _sources_note(sources: dict | None) -> str | None:
+    """The line saying the report holds calls only OpenTelemetry saw, or calls whose readings disagree."""
+    from telemetry.selectors.ccusage_shapes import sources_note
+
+    if not sources:
+        return None
+    otel, conflict = sources.get("otel", {}), sources.get("conflict", {})
+    return sources_note(otel_calls=otel.get("messages", 0), otel_cost=otel.get("totalCost") or 0,
+                        conflicts=conflict.get("messages", 0))  # fmt: skip
 
 
 def _missing(row: dict) -> dict:
@@ -221,3 +234,4 @@ def register(sub: argparse._SubParsersAction) -> None:
         r.set_defaults(handler=cmd_report)
     blocks.register(reports)
     ai_code.register(reports)
+    ledger.register(reports)

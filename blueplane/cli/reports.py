@@ -1,5 +1,6 @@
-"""Reports: `usage` (tokens and cost per model, project, platform, day or session); `tools` is in
-analysis.py."""
+"""Reports: `usage` (tokens and cost per model, project, platform, source, day or session); `tools` is in
+analysis.py. A table whose span holds API calls only OpenTelemetry saw, or calls whose transcript and OTel
+readings disagree, says so in a line under it (`report ledger` has the details)."""
 
 import argparse
 
@@ -26,7 +27,8 @@ def tokens_shown(row: dict) -> dict:
 def cmd_usage(args: argparse.Namespace) -> int:
     database_require()
     from telemetry.processing.pricing import price_table_load
-    from telemetry.selectors import sessions, usage
+    from telemetry.selectors import provenance, sessions, usage
+    from telemetry.selectors.ccusage_shapes import sources_note
 
     span = Span(args)
     where = {"platform": args.platform}
@@ -61,6 +63,12 @@ def cmd_usage(args: argparse.Namespace) -> int:
             f"{total['responses_without_tokens']:,} responses without token counts (Cursor did not record "
             "them): not in the sums; 'missing' where no response of a row has them"
         )
+    if args.by != "session" and (sources := provenance.span_sources(start=span.start, end=span.end, **where)):
+        otel, conflict = sources.get("otel", {}), sources.get("conflict", {})
+        note = sources_note(otel_calls=otel.get("messages", 0), otel_cost=otel.get("cost_usd") or 0,
+                            conflicts=conflict.get("messages", 0))  # fmt: skip
+        if note:
+            print(note)
     print(f"prices: {price_table_load().version}")
     return 0
 
@@ -81,11 +89,11 @@ def _names_unique(rows: list[dict]) -> list[dict]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    help = "tokens and cost per model, project, platform, day or session"
+    help = "tokens and cost per model, project, platform, source (transcript, OTel, both, conflict), day or session"
     p = sub.add_parser("usage", help=help, description=help)
     p.add_argument(
         "--by",
-        choices=("model", "project", "platform", "day", "session"),
+        choices=("model", "project", "platform", "source", "day", "session"),
         default="model",
         help="how to group (default: model)",
     )

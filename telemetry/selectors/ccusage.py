@@ -41,7 +41,7 @@ _SUMS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_toke
 _HOUR = ("hour", "model", "platform", *_SUMS)
 _SESSION = ("session", "model", *_SUMS)
 # And after it: the responses, and those whose tokens were not recorded (Cursor).
-_COUNTS = ("messages", "responses_without_tokens")
+_COUNTS = ("messages", "responses_without_tokens", "source")
 
 
 def ccusage_periods(
@@ -66,8 +66,8 @@ def ccusage_periods(
     if project:
         qs = qs.filter(project__in=projects_named(project))
     # Costs summed as integers of 10^-8 USD: exact, whatever the database (SQLite would add floats).
-    sums = {**{m: Sum(m) for m in (*_SUMS, *_COUNTS)}, **cost_units_sums()}
-    rows = qs.values("hour", "model", "platform").annotate(**sums).order_by()
+    sums = {**{m: Sum(m) for m in (*_SUMS, *_COUNTS[:2])}, **cost_units_sums()}
+    rows = qs.values("hour", "model", "platform", "source").annotate(**sums).order_by()
     hours = (
         HourUsage(
             *(r[c] for c in _HOUR), cost_units_total(r["cost_high"], r["cost_low"]), *(r[c] for c in _COUNTS)
@@ -102,7 +102,7 @@ def ccusage_sessions(
             "messages": Count("id"), "responses_without_tokens": Count("id", filter=Q(tokens_known=False))}  # fmt: skip
     per_model = (
         Turn.objects.filter(session__in=picked.values("id"), kind=TurnKind.ASSISTANT_RESPONSE)
-        .values("session", "model")
+        .values("session", "model", "source")
         .annotate(**sums)
         .order_by()
     )

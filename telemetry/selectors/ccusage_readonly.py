@@ -64,12 +64,12 @@ def ccusage_periods(
     where, params = _filters(platform, project)
     rows = db.execute(
         f"SELECT hour, model, platform, {_SUMS}, {COST_UNITS_SQL},"
-        " SUM(messages), SUM(responses_without_tokens) FROM rollup_usage_hour"
-        f" WHERE hour >= ? AND hour < ?{where} GROUP BY hour, model, platform",
+        " SUM(messages), SUM(responses_without_tokens), source FROM rollup_usage_hour"
+        f" WHERE hour >= ? AND hour < ?{where} GROUP BY hour, model, platform, source",
         [_stored(lo), _stored(hi), *params],
     )
     # Token columns are never NULL, so neither are their sums over a group.
-    hours = (HourUsage(_moment(r[0]), *r[1:7], cost_units_total(r[7], r[8]), *r[9:11]) for r in rows)
+    hours = (HourUsage(_moment(r[0]), *r[1:7], cost_units_total(r[7], r[8]), *r[9:12]) for r in rows)
     return periods_report(
         hours, start=start, end=end, tz=tz, period=period, week_starts=week_starts, order=order
     )
@@ -97,10 +97,10 @@ def ccusage_sessions(
     ]
     rows = db.execute(
         f"SELECT session_id, model, {_SUMS}, MAX(timestamp), {COST_UNITS_SQL},"
-        " COUNT(*), SUM(CASE WHEN tokens_known THEN 0 ELSE 1 END) FROM turns"
+        " COUNT(*), SUM(CASE WHEN tokens_known THEN 0 ELSE 1 END), source FROM turns"
         f" WHERE kind = 'assistant_response' AND session_id IN ({chosen_sql.format('id')})"
-        " GROUP BY session_id, model",
+        " GROUP BY session_id, model, source",
         chosen_params,
     )
-    usage = (SessionModelUsage(*r[:6], cost_units_total(r[7], r[8]), _moment(r[6]), *r[9:11]) for r in rows)
+    usage = (SessionModelUsage(*r[:6], cost_units_total(r[7], r[8]), _moment(r[6]), *r[9:12]) for r in rows)
     return sessions_report(chosen, usage, order=order)

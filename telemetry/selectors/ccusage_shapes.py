@@ -24,6 +24,32 @@ WEEK_STARTS = 0
 ORDERS = ("asc", "desc")
 # Periods come oldest first (ccusage's default); sessions most expensive first (ccusage's only order).
 DEFAULT_ORDER = {"day": "asc", "week": "asc", "month": "asc", "session": "desc"}
+# Where an API call's numbers come from (Turn.source, UsageHour.source; docs/metrics.md, "one ledger with
+# provenance"), in the order reports list them. A report says so only when it holds a call that is not
+# the transcript's alone: a store without OpenTelemetry answers exactly as ccusage does.
+SOURCES = ("both", "transcript", "otel", "conflict")
+NOTED_SOURCES = frozenset(SOURCES) - {"transcript"}
+
+
+def source_label(*, platform: str, source: str) -> str:
+    """A usage row's source as reports name it: Claude Code's rows from before OpenTelemetry (source "")
+    counted transcripts only; Cursor's usage comes from Cursor's own records."""
+    if source:
+        return source
+    return "transcript" if platform == "claude_code" else platform
+
+
+def sources_note(*, otel_calls: int, otel_cost: Decimal, conflicts: int) -> str | None:
+    """The line under a usage table whose span holds calls only OpenTelemetry saw or calls whose readings
+    disagree; None when it holds neither."""
+    parts = []
+    if otel_calls:
+        parts.append(f"{otel_calls:,} API calls only OpenTelemetry saw (${otel_cost:,.4f})")
+    if conflicts:
+        parts.append(f"{conflicts:,} calls where transcript and OTel disagree")
+    if not parts:
+        return None
+    return f"includes {'; '.join(parts)}: blueplane report ledger"
 
 
 class ModelBreakdown(TypedDict):
@@ -75,6 +101,7 @@ class HourUsage(NamedTuple):
     cost_usd: Decimal
     messages: int = 0  # assistant responses
     responses_without_tokens: int = 0  # of them, those whose tokens the assistant did not record
+    source: str = ""  # UsageHour.source
 
 
 class SessionModelUsage(NamedTuple):
@@ -90,6 +117,7 @@ class SessionModelUsage(NamedTuple):
     last: datetime  # aware
     messages: int = 0
     responses_without_tokens: int = 0
+    source: str = ""  # Turn.source
 
 
 class SessionKey(NamedTuple):
@@ -150,11 +178,24 @@ def _breakdowns(models: dict[str, dict], *, cursor: bool) -> list[ModelBreakdown
     return sorted(rows, key=lambda r: (-(r["cost"] or 0), r["modelName"]))
 
 
-def _report(key: str, rows: list, totals: dict, *, cursor: bool, platforms: dict[str, dict]) -> dict:
+def _report(
+    key: str, rows: list, totals: dict, *, cursor: bool, platforms: dict[str, dict], sources: dict[str, dict]
+) -> dict:
     written = _written(totals, cursor=cursor)
     if len(platforms) > 1:
         written["platforms"] = {p: _written(t, cursor=cursor) for p, t in sorted(platforms.items())}
-    return {key: rows, "totals": Totals(**written)}
+    report = {key: rows, "totals": Totals(**written)}
+    if NOTED_SOURCES & set(sources):
+        order = {s: i for i, s in enumerate(SOURCES)}
+        report["sources"] = {
+            s: {"messages": sources[s]["messages"], **_written(sources[s], cursor=cursor)}
+            for s in sorted(sources, key=lambda s: (order.get(s, len(order)), s))
+        }
+    return report
+
+
+def _add_source(sources: dict[str, dict], row: HourUsage | SessionModelUsage, platform: str) -> None:
+    _add(sources.setdefault(source_label(platform=platform, source=row.source), _totals_empty()), row)
 
 
 def periods_report(
@@ -176,9 +217,12 @@ def periods_report(
     Cursor's usage in it, every row, breakdown and the totals also carry `responsesWithoutTokens` (the
     responses whose tokens Cursor did not record), and tokens and cost are null where none of the
     responses recorded them; when it holds more than one platform, every period and the totals carry
-    `platforms`: the same sums per platform ({"claude_code": {...}, "cursor": {...}})."""
+    `platforms`: the same sums per platform ({"claude_code": {...}, "cursor": {...}}). When it holds an
+    API call that is not the transcript's alone (OpenTelemetry's), the report also has `sources`: the
+    totals per source (both, transcript, otel, conflict; docs/metrics.md)."""
     zone = ZoneInfo(tz)
     periods: dict[date, dict] = {}
+    sources: dict[str, dict] = {}
     for r in hours:
         if not r.model and r.platform == "claude_code":
             continue  # no model, no usage line ccusage would read
@@ -192,6 +236,7 @@ def periods_report(
         _add(acc["total"], r)
         _add(acc["models"].setdefault(r.model or "(unknown)", _totals_empty()), r)
         _add(acc["platforms"].setdefault(r.platform, _totals_empty()), r)
+        _add_source(sources, r, r.platform)
         acc["agents"].add(AGENTS.get(r.platform, r.platform))
     every = {p for acc in periods.values() for p in acc["platforms"]}
     cursor, split = bool(every - {"claude_code"}), len(every) > 1
@@ -211,7 +256,7 @@ def periods_report(
         _sum(totals, acc["total"])
         for p, t in acc["platforms"].items():
             _sum(platforms.setdefault(p, _totals_empty()), t)
-    return _report(REPORTS[period], rows, totals, cursor=cursor, platforms=platforms)
+    return _report(REPORTS[period], rows, totals, cursor=cursor, platforms=platforms, sources=sources)
 
 
 def sessions_report(
@@ -222,10 +267,13 @@ def sessions_report(
     message (`metadata.lastActivity`). `order` "asc" lists them cheapest first. With Cursor's sessions in
     it, rows and totals say what periods_report says they do."""
     sessions = list(sessions)
+    platform_of = {s.pk: s.platform for s in sessions}
     models: dict[int, dict[str, dict]] = {}
     last: dict[int, datetime] = {}
+    sources: dict[str, dict] = {}
     for r in usage:
         _add(models.setdefault(r.session, {}).setdefault(r.model or "(unknown)", _totals_empty()), r)
+        _add_source(sources, r, platform_of.get(r.session, ""))
         last[r.session] = max(last.get(r.session, r.last), r.last)
     every = {s.platform for s in sessions}
     cursor = bool(every - {"claude_code"})
@@ -249,7 +297,7 @@ def sessions_report(
         _sum(platforms.setdefault(s.platform, _totals_empty()), total)
     if order == "asc":
         rows.reverse()
-    return _report("session", rows, totals, cursor=cursor, platforms=platforms)
+    return _report("session", rows, totals, cursor=cursor, platforms=platforms, sources=sources)
 
 
 def instant(moment: datetime) -> str:

@@ -16,11 +16,10 @@ from django.db.models import Count, Q, Sum
 from ..models import ActivityHour, MetricPoint, Session, ToolCall, Turn, TurnKind, UsageHour
 from ..processing.bounds import cost_units_sums
 from ..processing.costunits import cost_units_total
+from .ccusage_shapes import SOURCES as SOURCES  # Turn.source / UsageHour.source, in report order
 from .spans import hour_span, rollup_filter
 
 PLATFORM = "claude_code"  # the only platform with an OpenTelemetry export so far
-# Turn.source / UsageHour.source, in the order reports list them.
-SOURCES = ("both", "transcript", "otel", "conflict")
 TOKEN_KINDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
 # claude_code.token.usage's `type` attribute -> the token column it reports.
 METRIC_TOKEN_KINDS = {
@@ -114,8 +113,8 @@ def otel_reported(*, start: datetime, end: datetime, project_key: str | None = N
         acc = events.setdefault(model, {"calls": 0, **dict.fromkeys(TOKEN_KINDS, 0), "cost_usd": Decimal(0)})
         acc["calls"] += 1
         for kind in TOKEN_KINDS:
-            acc[kind] += int(reading.get(kind) or 0)
-        acc["cost_usd"] += Decimal(str(reading.get("cost_usd") or 0))
+            acc[kind] += _count(reading.get(kind))
+        acc["cost_usd"] += _amount(reading.get("cost_usd"))
     metrics: dict[str, dict] = {}
     points = _scoped(
         MetricPoint.objects.filter(
@@ -139,6 +138,23 @@ def otel_reported(*, start: datetime, end: datetime, project_key: str | None = N
     ]
 
 
+def _count(value: object) -> int:
+    # The slow path writes whole numbers here; anything else reads as nothing rather than failing a report.
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _amount(value: object) -> Decimal:
+    try:
+        amount = (
+            Decimal(str(value))
+            if isinstance(value, str | int | float) and not isinstance(value, bool)
+            else None
+        )
+    except ArithmeticError:
+        amount = None
+    return amount if amount is not None and amount.is_finite() else Decimal(0)
+
+
 def usage_conflicts(
     *, start: datetime, end: datetime, project_key: str | None = None, limit: int = CONFLICTS_MAX
 ) -> list[Conflict]:
@@ -148,18 +164,19 @@ def usage_conflicts(
         project_key=project_key,
     ).select_related("session")
     return [
-        _conflict(t, session_id=t.session.session_id) for t in turns.order_by("-timestamp", "-id")[:limit]
+        conflict_of(t, session_id=t.session.session_id) for t in turns.order_by("-timestamp", "-id")[:limit]
     ]
 
 
-def _conflict(t: Turn, *, session_id: str) -> Conflict:
+def conflict_of(turn: Turn, *, session_id: str) -> Conflict:
+    """A conflict turn's two readings."""
     return Conflict(
         session_id=session_id,
-        request_id=t.request_id,
-        model=t.model,
-        timestamp=t.timestamp,
-        transcript={k: getattr(t, k) for k in TOKEN_KINDS},
-        otel=dict(t.otel_usage or {}),
+        request_id=turn.request_id,
+        model=turn.model,
+        timestamp=turn.timestamp,
+        transcript={k: getattr(turn, k) for k in TOKEN_KINDS},
+        otel=dict(turn.otel_usage or {}),
     )
 
 
@@ -251,6 +268,33 @@ _OTEL_ACTIVITY = ("otel_active_seconds", "otel_lines_added", "otel_lines_removed
                   "otel_edit_rejects")  # fmt: skip
 
 
+def tool_decisions(
+    *,
+    start: datetime,
+    end: datetime,
+    project_key: str | None = None,
+    platform: str | None = None,
+    tool_name: str | None = None,
+) -> list[dict]:
+    """Claude Code's tool decisions over the span (its OTel tool_decision events): [{tool_name, decision
+    (accept/reject), decision_source (who decided: config, user_temporary, user_permanent, user_reject,
+    hook, ...), calls}], most calls first; only `tool_name`'s when given. Empty for another platform, or
+    without OTel."""
+    if platform not in (None, PLATFORM):
+        return []
+    calls = _scoped(
+        ToolCall.objects.filter(session__platform=PLATFORM, **hour_span(start, end)), project_key=project_key
+    )
+    if tool_name:
+        calls = calls.filter(tool_name=tool_name)
+    return list(
+        calls.exclude(decision="")
+        .values("tool_name", "decision", "decision_source")
+        .annotate(calls=Count("pk"))
+        .order_by("-calls", "tool_name", "decision", "decision_source")
+    )
+
+
 def otel_activity(*, start: datetime, end: datetime, project_key: str | None = None) -> OtelActivity:
     span = hour_span(start, end)
     sums = rollup_filter(
@@ -269,10 +313,65 @@ def otel_activity(*, start: datetime, end: datetime, project_key: str | None = N
     )
 
 
+SEEN_BY_OTEL = ("both", "otel", "conflict")
+_FIGURES = (*TOKEN_KINDS, "cost_usd")
+
+
+class OtelComparison(TypedDict):
+    """One model's usage as the ledger counts the calls OTel saw (sources both, otel, conflict), beside
+    OTel's own two readings and their differences (OTel minus ledger; None where OTel has no reading). A
+    token difference is a conflict's; a cost difference is Claude Code's price against Blueplane's."""
+
+    model: str
+    ledger: dict  # {calls, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd}
+    events: dict | None
+    metrics: dict | None
+    events_difference: dict | None
+    metrics_difference: dict | None
+
+
+def otel_compared(usage: list[SourceUsage], reported: list[OtelReported]) -> list[OtelComparison]:
+    """usage_by_source's and otel_reported's rows side by side, per model."""
+    seen: dict[str, dict] = {}
+    for r in usage:
+        if r["source"] in SEEN_BY_OTEL:
+            acc = seen.setdefault(
+                r["model"], {"calls": 0, **dict.fromkeys(TOKEN_KINDS, 0), "cost_usd": Decimal(0)}
+            )
+            acc["calls"] += r["messages"]
+            for k in _FIGURES:
+                acc[k] += r[k]
+
+    def difference(otel: dict | None, ledger: dict) -> dict | None:
+        if otel is None:
+            return None
+        return {k: otel[k] - ledger[k] for k in (*(("calls",) if "calls" in otel else ()), *_FIGURES)}
+
+    out = []
+    for row in reported:
+        ledger = seen.get(row["model"]) or {
+            "calls": 0,
+            **dict.fromkeys(TOKEN_KINDS, 0),
+            "cost_usd": Decimal(0),
+        }
+        out.append(
+            OtelComparison(
+                model=row["model"], ledger=ledger, events=row["events"], metrics=row["metrics"],
+                events_difference=difference(row["events"], ledger),
+                metrics_difference=difference(row["metrics"], ledger),
+            )
+        )  # fmt: skip
+    return out
+
+
 class Ledger(TypedDict):
+    otel: bool  # whether the span holds anything OpenTelemetry reported
     usage: list[SourceUsage]
+    sources: dict[str, dict]  # sources_of(usage)
     otel_reported: list[OtelReported]
+    compared: list[OtelComparison]
     conflicts: list[Conflict]
+    conflicts_total: int
     joins: JoinCoverage
     activity: OtelActivity
 
@@ -281,13 +380,33 @@ def ledger(*, start: datetime, end: datetime, project_key: str | None = None) ->
     """Everything above over one span: the one reconciled ledger of Claude Code's usage with the
     provenance of every number, OTel's own figures beside it, and how the sources matched."""
     args = {"start": start, "end": end, "project_key": project_key}
+    usage, reported, activity = usage_by_source(**args), otel_reported(**args), otel_activity(**args)
+    joins = join_coverage(**args)
+    sources = sources_of(usage)
     return Ledger(
-        usage=usage_by_source(**args),
-        otel_reported=otel_reported(**args),
+        otel=bool(
+            activity["otel"] or reported or set(sources) & set(SEEN_BY_OTEL) or joins["otel_gaps"]["sessions"]
+        ),
+        usage=usage,
+        sources=sources,
+        otel_reported=reported,
+        compared=otel_compared(usage, reported),
         conflicts=usage_conflicts(**args),
-        joins=join_coverage(**args),
-        activity=otel_activity(**args),
+        conflicts_total=joins["requests"].get("conflict", 0),
+        joins=joins,
+        activity=activity,
     )
+
+
+def span_sources(
+    *, start: datetime, end: datetime, platform: str | None = None, project_key: str | None = None
+) -> dict[str, dict] | None:
+    """Usage per source over the span (sources_of), or None when it holds only transcripts' calls: a
+    usage report adds `sources` only then, so a store without OpenTelemetry answers as before."""
+    if platform not in (None, PLATFORM):
+        return None
+    sources = sources_of(usage_by_source(start=start, end=end, project_key=project_key))
+    return sources if set(sources) & set(SEEN_BY_OTEL) else None
 
 
 def sources_of(rows: list[SourceUsage]) -> dict[str, dict]:
@@ -299,26 +418,8 @@ def sources_of(rows: list[SourceUsage]) -> dict[str, dict]:
         acc = out[r["source"]]
         for k in ("messages", *TOKEN_KINDS, "cost_usd"):
             acc[k] += r[k]
-    return dict(out)
-
-
-def tool_decisions(
-    *, start: datetime, end: datetime, project_key: str | None = None, tool_name: str | None = None
-) -> list[dict]:
-    """Claude Code's tool decisions over the span (its tool_decision events): [{tool_name, decision
-    (accept/reject), decision_source (who decided: config, user_temporary, user_reject, hook, ...),
-    calls}], most calls first; only `tool_name`'s when given."""
-    calls = _scoped(
-        ToolCall.objects.filter(session__platform=PLATFORM, **hour_span(start, end)), project_key=project_key
-    )
-    if tool_name:
-        calls = calls.filter(tool_name=tool_name)
-    return list(
-        calls.exclude(decision="")
-        .values("tool_name", "decision", "decision_source")
-        .annotate(calls=Count("pk"))
-        .order_by("-calls", "tool_name", "decision", "decision_source")
-    )
+    order = {s: i for i, s in enumerate(SOURCES)}
+    return {s: out[s] for s in sorted(out, key=lambda s: (order.get(s, len(order)), s))}
 
 
 def otel_seen(*, start: datetime, end: datetime, project_key: str | None = None) -> bool:
@@ -368,6 +469,6 @@ def session_otel(*, session: Session) -> SessionOtel:
         return SessionOtel(otel=False, requests=requests, tool_calls_in_otel=0, conflicts=[])
     disagreeing = responses.filter(source="conflict").order_by("timestamp", "id")[:CONFLICTS_MAX]
     conflicts = (
-        [_conflict(t, session_id=session.session_id) for t in disagreeing] if requests["conflict"] else []
+        [conflict_of(t, session_id=session.session_id) for t in disagreeing] if requests["conflict"] else []
     )
     return SessionOtel(otel=True, requests=requests, tool_calls_in_otel=in_otel, conflicts=conflicts)

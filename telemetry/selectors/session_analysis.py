@@ -84,6 +84,9 @@ class ApiError(TypedDict):
     at: datetime
     model: str
     agent_id: str
+    request_id: str
+    status_code: int | None  # the API's answer, when OTel or the transcript gave it
+    attempts: int | None  # the request's attempts (Claude Code's OTel span), retries included
 
 
 class SubagentFigures(TypedDict):
@@ -342,11 +345,18 @@ def session_analysis(*, session: Session, turns_limit: int) -> SessionAnalysis:
         files=_files(session),
         tool_errors=tool_errors[:LIST_MAX],
         tool_errors_total=len(tool_errors),
-        api_errors=[
-            ApiError(at=t.timestamp, model=t.model, agent_id=t.agent_id)
-            for t in api_errors.order_by("timestamp", "id")[:LIST_MAX]
-        ],
+        api_errors=[_api_error(t) for t in api_errors.order_by("timestamp", "id")[:LIST_MAX]],
         api_errors_total=api_errors.count(),
         subagents=subagents[:LIST_MAX],
         subagents_total=len(subagents),
     )
+
+
+def _api_error(turn: Turn) -> ApiError:
+    detail = turn.detail if isinstance(turn.detail, dict) else {}
+    status, attempts = detail.get("status_code"), detail.get("attempts")
+    return ApiError(
+        at=turn.timestamp, model=turn.model, agent_id=turn.agent_id, request_id=turn.request_id,
+        status_code=status if isinstance(status, int) else None,
+        attempts=attempts if isinstance(attempts, int) else None,
+    )  # fmt: skip

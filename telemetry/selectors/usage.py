@@ -17,11 +17,12 @@ from ..models import RAW_TRACE_MODELS, UsageHour
 from ..processing import rollups
 from ..processing.bounds import cost_units_sums
 from ..processing.costunits import cost_units_total
+from .ccusage_shapes import source_label
 from .spans import WEEKDAYS as WEEKDAYS  # the API names weeks' first days from here
 from .spans import days_hours, hour_local_day, hour_span, period_name, period_start, rollup_filter
 
 PLATFORMS = tuple(RAW_TRACE_MODELS)  # claude_code, cursor
-USAGE_GROUPS = ("model", "project", "platform")
+USAGE_GROUPS = ("model", "project", "platform", "source")
 PERIODS = ("day", "week", "month")
 # The rollups' measures, and the responses of them whose tokens the assistant did not record.
 MEASURES = (*rollups.USAGE_MEASURES, "responses_without_tokens")
@@ -102,8 +103,10 @@ def usage_by_day(
     project_key: str | None = None,
 ) -> list[UsageRow]:
     """Messages, tokens and cost per local day (start..end inclusive, in IANA zone `tz`) and per the
-    `by` columns (any of model, project, platform), sorted by day then group. Days are sums of UTC
-    hour rows (see spans.hour_local_day). Grouped by project, a row carries the project's name and key."""
+    `by` columns (any of model, project, platform, source), sorted by day then group. Days are sums of
+    UTC hour rows (see spans.hour_local_day). Grouped by project, a row carries the project's name and
+    key; by source, where the numbers came from (ccusage_shapes.source_label: transcript, otel, both,
+    conflict, or cursor)."""
     if unknown := set(by) - set(USAGE_GROUPS):
         raise ValueError(f"cannot group usage by {sorted(unknown)}; choose from {USAGE_GROUPS}")
     zone = ZoneInfo(tz)
@@ -115,10 +118,14 @@ def usage_by_day(
     )
     # Costs summed as integers of 10^-8 USD: exact, whatever the database (SQLite would add floats).
     sums = {**{m: Sum(m) for m in _TOKENS}, **cost_units_sums()}
-    rows = qs.values("hour", *columns).annotate(**sums).order_by()
+    # A source is named by its platform too (Cursor's rows have none): grouped by it, platform comes along.
+    extra = ["platform"] if "source" in by and "platform" not in by else []
+    rows = qs.values("hour", *columns, *extra).annotate(**sums).order_by()
     out: dict[tuple, UsageRow] = {}
     for r in rows:
         r["cost_usd"] = cost_units_total(r.pop("cost_high"), r.pop("cost_low"))
+        if "source" in r:
+            r["source"] = source_label(platform=r["platform"], source=r["source"])
         day = hour_local_day(hour=r["hour"], tz=zone)
         if not start <= day <= end:
             continue
@@ -159,12 +166,12 @@ def usage_report(
     start: date,
     end: date,
     tz: str = "UTC",
-    by: Literal["model", "project", "day", "week", "month", "platform"] = "model",
+    by: Literal["model", "project", "day", "week", "month", "platform", "source"] = "model",
     platform: str | None = None,
     project_key: str | None = None,
     week_starts: int = 0,
 ) -> list[UsageRow]:
-    """Usage over the local days start..end summed per model, project, platform, day, week or month:
+    """Usage over the local days start..end summed per model, project, platform, source, day, week or month:
     periods in order (a week row is named by its first day, `week`; a month by `month`, YYYY-MM; weeks
     start on weekday `week_starts`, 0 Monday .. 6 Sunday), models, projects and platforms by cost
     (highest first, then name). Projects that share a folder name stay apart (grouped by key); their rows
@@ -189,7 +196,8 @@ def usage_report(
             if periods:
                 labels = {"day": key} if by == "day" else {by: period_name(key, by)}
             else:
-                labels = {k: row[k] for k in ("model", "project", "project_key", "platform") if k in row}
+                named = ("model", "project", "project_key", "platform", "source")
+                labels = {k: row[k] for k in named if k in row}
             acc = groups[key] = UsageRow(**labels, **usage_totals_empty())
         usage_totals_add(acc, row)
     rows = [usage_tokens_missing(row) for row in groups.values()]

@@ -63,6 +63,7 @@ def questions(web: Web) -> list[tuple[str, dict, Any]]:
          api(web, f"/api/v1/usage/?group=week&start_of_week=sunday&{SPAN_QUERY}")),
         ("usage_report", {"group": "day", "format": "ccusage", **SPAN},
          api(web, f"/api/v1/usage/?group=day&format=ccusage&{SPAN_QUERY}")),
+        ("ledger", SPAN, api(web, f"/api/v1/ledger/?{SPAN_QUERY}")),
         ("current_session", {"session_id": busiest}, api(web, f"/api/v1/sessions/{busiest}/")),
         ("current_session", {}, api(web, f"/api/v1/sessions/{first}/")),
         ("session_summary", {"session_id": busiest}, api(web, f"/api/v1/sessions/{busiest}/summary/")),
@@ -105,6 +106,9 @@ BAD = [
     ("usage_report", {"group": "year"}, "group"),
     ("usage_report", {"since": "0001-01-01", "until": "9999-12-31"}, None),  # the edges: an answer
     ("productivity", {"days": 10**30}, "days"),
+    ("ledger", {"since": "2026-11-30", "until": "2026-11-01"}, "after until"),
+    ("ledger", {"tz": "Mars/Olympus"}, "unknown time zone"),
+    ("ledger", {"project": "x" * 100_000}, "project"),
     ("session_summary", {"session_id": "no-such-session"}, "no session"),
     ("session_summary", {"session_id": "x" * 1_000_000}, "session_id"),
     ("current_session", {"session_id": "a\x00b"}, "NUL"),
@@ -127,7 +131,7 @@ async def exercise(client: Client, web: Web) -> None:
     """Everything a client does with the server, checked against the API."""
     listed = {tool.name: tool for tool in (await client.list_tools()).tools}
     assert set(listed) == {
-        "usage_report", "current_session", "sessions_search", "session_summary", "similar_sessions",
+        "usage_report", "ledger", "current_session", "sessions_search", "session_summary", "similar_sessions",
         "projects", "tool_performance", "tool_failures", "errors_report", "edit_acceptance",
         "ai_code", "productivity", "pipeline_health",
     }  # fmt: skip

@@ -62,6 +62,9 @@ class UsageRowSerializer(UsageTotalsSerializer):
     project_key = serializers.CharField(required=False, help_text="group=project")
     session_id = serializers.CharField(required=False, help_text="group=session")
     platform = serializers.CharField(required=False, help_text="group=session or platform")
+    source = serializers.CharField(
+        required=False, help_text="group=source: transcript, otel, both, conflict (or cursor)"
+    )
     started_at = LabelDateTime(required=False, allow_null=True, help_text="group=session")
     status = serializers.CharField(required=False, help_text="group=session")
     models = serializers.ListField(child=serializers.CharField(), required=False, help_text="group=session")
@@ -74,11 +77,32 @@ class UsageRowSerializer(UsageTotalsSerializer):
     )  # fmt: skip
 
 
+SOURCES_HELP = (
+    "only when the span holds an API call that is not a transcript's alone (Claude Code's OpenTelemetry "
+    "export): the totals per source, both (transcript and OTel agree), transcript, otel (only OTel saw "
+    "it) and conflict (their tokens differ: the transcript's count; GET /api/v1/ledger/ shows both)"
+)
+
+
+class SourceTotalsSerializer(serializers.Serializer):
+    messages = serializers.IntegerField(help_text="API calls")
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cache_write_tokens = serializers.IntegerField()
+    cache_read_tokens = serializers.IntegerField()
+    cost_usd = serializers.FloatField()
+
+
+class SourcesField(Present, serializers.DictField):
+    pass
+
+
 class UsageReportSerializer(serializers.Serializer):
     group = serializers.CharField()
     span = SpanSerializer()
     rows = UsageRowSerializer(many=True)
     totals = UsageTotalsSerializer()
+    sources = SourcesField(child=SourceTotalsSerializer(), required=False, help_text=SOURCES_HELP)
 
 
 CCUSAGE_MISSING = "null with Cursor's usage where none of the responses recorded tokens"
@@ -144,22 +168,32 @@ class CcusageSessionSerializer(CcusageSumsSerializer):
     modelBreakdowns = CcusageModelSerializer(many=True)
 
 
-class CcusageDailySerializer(serializers.Serializer):
+class CcusageSourceSerializer(CcusageSumsSerializer):
+    messages = serializers.IntegerField(help_text="API calls")
+
+
+class CcusageSourcesMixin(serializers.Serializer):
+    """Blueplane's addition, absent from a report of transcripts alone (which is ccusage's exactly)."""
+
+    sources = SourcesField(child=CcusageSourceSerializer(), required=False, help_text=SOURCES_HELP)
+
+
+class CcusageDailySerializer(CcusageSourcesMixin):
     daily = CcusagePeriodSerializer(many=True)
     totals = CcusageTotalsSerializer()
 
 
-class CcusageWeeklySerializer(serializers.Serializer):
+class CcusageWeeklySerializer(CcusageSourcesMixin):
     weekly = CcusagePeriodSerializer(many=True)
     totals = CcusageTotalsSerializer()
 
 
-class CcusageMonthlySerializer(serializers.Serializer):
+class CcusageMonthlySerializer(CcusageSourcesMixin):
     monthly = CcusagePeriodSerializer(many=True)
     totals = CcusageTotalsSerializer()
 
 
-class CcusageSessionsSerializer(serializers.Serializer):
+class CcusageSessionsSerializer(CcusageSourcesMixin):
     session = CcusageSessionSerializer(many=True)
     totals = CcusageTotalsSerializer()
 
@@ -191,9 +225,23 @@ class ToolStatsSerializer(serializers.Serializer):
     )
 
 
+class ToolDecisionSerializer(serializers.Serializer):
+    tool_name = serializers.CharField()
+    decision = serializers.CharField(help_text="accept or reject")
+    decision_source = serializers.CharField(
+        help_text="who decided: config, user_temporary, user_permanent, user_reject, hook ..."
+    )
+    calls = serializers.IntegerField()
+
+
 class ToolReportSerializer(serializers.Serializer):
     span = SpanSerializer()
     tools = ToolStatsSerializer(many=True)
+    decisions = ToolDecisionSerializer(
+        many=True, required=False,
+        help_text="Claude Code's tool decisions (its OpenTelemetry export), by tool, decision and who "
+        "decided; empty without OTel",
+    )  # fmt: skip
 
 
 class ErrorGroupSerializer(serializers.Serializer):

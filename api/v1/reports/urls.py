@@ -2,10 +2,11 @@
 
 from django.urls import path
 
-from . import ai_code, blocks, export, usage, views
+from . import ai_code, blocks, export, ledger, usage, views
 
 urlpatterns = [
     path("usage/", usage.UsageView.as_view(), name="usage"),
+    path("ledger/", ledger.LedgerView.as_view(), name="ledger"),
     path("blocks/", blocks.BlocksView.as_view(), name="blocks"),
     path("tools/", views.ToolsView.as_view(), name="tools"),
     path("ai-code/", ai_code.AiCodeView.as_view(), name="ai-code"),

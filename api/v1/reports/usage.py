@@ -6,13 +6,13 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from telemetry.selectors import ccusage, ccusage_shapes, sessions, usage
+from telemetry.selectors import ccusage, ccusage_shapes, provenance, sessions, usage
 
 from ..errors import ErrorSerializer
 from .base import Choice, ReportParams, ReportView, parsed, span_of
 from .serializers import CCUSAGE_SERIALIZERS, UsageReportSerializer
 
-GROUPS = ("day", "week", "month", "session", "project", "model", "platform")
+GROUPS = ("day", "week", "month", "session", "project", "model", "platform", "source")
 
 
 class UsageParams(ReportParams):
@@ -89,7 +89,9 @@ class UsageView(ReportView):
         "does not record every response's tokens: `responses_without_tokens` counts those, and tokens "
         "and cost are null (missing, not 0) where none of a row's responses has them. format=ccusage "
         "answers in the shape of `ccusage daily|weekly|monthly|session --json` (ccusage 20), with the "
-        "same additions where the report holds Cursor's usage.",
+        "same additions where the report holds Cursor's usage. Where the span holds API calls that are not a "
+        "transcript's alone (Claude Code's OpenTelemetry export), the answer adds `sources`: the totals per "
+        "source (both, transcript, otel, conflict); group=source splits the rows so.",
         parameters=[UsageParams],
         responses={
             200: PolymorphicProxySerializer(
@@ -106,10 +108,22 @@ class UsageView(ReportView):
             answer = ccusage_report(values)
             return Response(CCUSAGE_SERIALIZERS[values["group"]](answer).data)
         rows = usage_rows(values)
-        report = {
-            "group": values["group"],
-            "span": span_of(values),
-            "rows": rows,
-            "totals": usage.usage_totals(rows),
-        }
-        return Response(UsageReportSerializer(report).data)
+        return Response(UsageReportSerializer(usage_answer(values, rows)).data)
+
+
+def usage_answer(values: dict, rows: list) -> dict:
+    """The json report of `rows`, with `sources` when the span holds calls that are not a transcript's
+    alone (provenance.span_sources)."""
+    days = values["local_days"]
+    report = {
+        "group": values["group"],
+        "span": span_of(values),
+        "rows": rows,
+        "totals": usage.usage_totals(rows),
+    }
+    found = provenance.span_sources(
+        start=days.start, end=days.end, platform=values.get("platform"), project_key=values.get("project")
+    )
+    if found:
+        report["sources"] = found
+    return report

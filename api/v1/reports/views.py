@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from telemetry.selectors import activity, deadletters, derived, errors, system, tools
+from telemetry.selectors import activity, deadletters, derived, errors, provenance, system, tools
 from telemetry.selectors.usage import PLATFORMS
 
 from ..errors import ErrorSerializer
@@ -41,7 +41,9 @@ class ToolsView(ReportView):
     )
     def get(self, request: Request) -> Response:
         values = parsed(ReportParams, request)
-        report = {"span": span_of(values), "tools": tools.tool_stats(**_filters(values))}
+        filters = _filters(values)
+        report = {"span": span_of(values), "tools": tools.tool_stats(**filters),
+                  "decisions": provenance.tool_decisions(**filters)}  # fmt: skip
         return Response(out.ToolReportSerializer(report).data)
 
 

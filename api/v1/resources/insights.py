@@ -10,8 +10,9 @@ from rest_framework.response import Response
 
 from telemetry.models import Session
 from telemetry.selectors import breakdown, similar
+from telemetry.selectors.session_provenance import session_provenance
 
-from .serializers import session_data, session_detail_data
+from .serializers import otel_reading, session_data, session_detail_data
 from .views import PLATFORM_PARAM, SessionScoped
 
 SIMILAR_DEFAULT = 10
@@ -19,8 +20,15 @@ SIMILAR_MAX = 50
 
 
 def summary_data(session: Session) -> dict:
-    """The session's totals (as GET /api/v1/sessions/{id}/) with its tools, extensions and turns."""
-    return {"session": session_detail_data(session), **breakdown.session_breakdown(session=session)}
+    """The session's totals (as GET /api/v1/sessions/{id}/) with its tools, extensions and turns, and for a
+    Claude Code session where its numbers came from (`provenance`: API calls per source, conflicts with
+    both readings, API errors with status and attempts, tool decisions by who decided)."""
+    data = {"session": session_detail_data(session), **breakdown.session_breakdown(session=session)}
+    if session.platform == "claude_code":
+        found = session_provenance(session=session)
+        found["conflicts"] = [{**c, "otel": otel_reading(c["otel"])} for c in found["conflicts"]]
+        data["provenance"] = found
+    return data
 
 
 def similar_data(session: Session, *, limit: int) -> dict:
@@ -44,7 +52,9 @@ def similar_data(session: Session, *, limit: int) -> dict:
 @extend_schema(parameters=[PLATFORM_PARAM], responses=OpenApiTypes.OBJECT)
 class SessionSummary(SessionScoped):
     """One session: its totals, and its tool calls by tool and outcome, code changes by file extension,
-    turns by kind."""
+    turns by kind; for Claude Code, `provenance`: its API calls per source (transcript, otel, both,
+    conflict), the conflicts with both readings, API errors with status code and attempts, and tool
+    decisions (accept/reject) by who decided."""
 
     pagination_class = None
 

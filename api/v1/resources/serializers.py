@@ -41,6 +41,30 @@ def money(**kwargs: object) -> serializers.DecimalField:
     return serializers.DecimalField(max_digits=20, decimal_places=8, read_only=True, **kwargs)
 
 
+# What Claude Code's OpenTelemetry export adds (docs/metrics.md, "one ledger with provenance"); the otel_*
+# figures are null while the session has no OTel metric point.
+SESSION_OTEL_FIELDS = ["api_retries", "otel_gaps", "otel_active_seconds", "otel_lines_added",
+                       "otel_lines_removed", "otel_edit_accepts", "otel_edit_rejects"]  # fmt: skip
+
+
+def otel_reading(value: object) -> object:
+    """Turn.otel_usage as the API writes it: its cost (stored as decimal text) a JSON number, as all money."""
+    if not isinstance(value, dict):
+        return value
+    cost = value.get("cost_usd")
+    if isinstance(cost, str):
+        try:
+            return {**value, "cost_usd": float(cost)}
+        except ValueError:
+            return {**value, "cost_usd": None}
+    return value
+
+
+class OtelUsageField(serializers.JSONField):
+    def to_representation(self, value: object) -> object:
+        return otel_reading(value)
+
+
 class SessionRefMixin(serializers.Serializer):
     """The row's session by its public id and platform, and its project (name and key)."""
 
@@ -69,6 +93,9 @@ class SessionSerializer(ProjectRefMixin, serializers.ModelSerializer):
     started_at = UTCDateTimeField(read_only=True, allow_null=True)
     last_event_at = UTCDateTimeField(read_only=True, allow_null=True)
     ended_at = UTCDateTimeField(read_only=True, allow_null=True)
+    otel_active_seconds = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="Claude Code's own active time (OTel); null without OTel"
+    )
 
     class Meta:
         model = Session
@@ -78,7 +105,7 @@ class SessionSerializer(ProjectRefMixin, serializers.ModelSerializer):
                   "tool_interruptions", "api_errors", "compactions", "subagent_runs", "input_tokens",
                   "output_tokens", "cache_write_tokens", "cache_read_tokens", "tokens", "cost_usd",
                   "lines_added", "lines_removed", "active_seconds", "data_issues",
-                  "responses_without_tokens"]  # fmt: skip
+                  "responses_without_tokens", *SESSION_OTEL_FIELDS]  # fmt: skip
 
     def to_representation(self, instance: Session) -> dict:
         data = super().to_representation(instance)
@@ -114,10 +141,12 @@ class ConversationSerializer(SessionRefMixin, serializers.ModelSerializer):
 
 TURN_FIELDS = ["kind", "timestamp", "model", "stop_reason", "input_tokens", "output_tokens",
                "cache_write_tokens", "cache_write_1h_tokens", "cache_read_tokens", "cost_usd", "price_table",
-               "latency_ms", "chars", "lines", "agent_id", "key", "tokens_known"]  # fmt: skip
+               "latency_ms", "chars", "lines", "agent_id", "key", "tokens_known", "request_id", "source",
+               "otel_usage"]  # fmt: skip
 TOOL_CALL_FIELDS = ["tool_use_id", "tool_name", "mcp_server", "status", "error_type", "started_at",
                     "finished_at", "duration_ms", "message_key", "agent_id", "seen_in_hooks",
-                    "seen_in_transcript"]  # fmt: skip
+                    "seen_in_transcript", "seen_in_otel", "decision", "decision_source",
+                    "otel_duration_ms"]  # fmt: skip
 CODE_CHANGE_FIELDS = ["key", "tool_name", "file_extension", "path_hash", "lines_added", "lines_removed",
                       "status", "timestamp"]  # fmt: skip
 
@@ -134,6 +163,12 @@ class TurnInSessionSerializer(serializers.ModelSerializer):
     tokens_known = serializers.BooleanField(
         read_only=True, help_text="false: the assistant did not record this response's tokens (Cursor)"
     )
+    otel_usage = OtelUsageField(
+        read_only=True, allow_null=True,
+        help_text="OpenTelemetry's own reading of this API call when OTel saw it: input_tokens, "
+        "output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, cost_usd (Claude "
+        "Code's figure); compare with the turn's own numbers when source is conflict",
+    )  # fmt: skip
 
     class Meta:
         model = Turn
@@ -345,6 +380,15 @@ def session_data(session: Session) -> dict:
         "active_seconds": session.active_seconds,
         "data_issues": session.data_issues,
         "responses_without_tokens": session.responses_without_tokens,
+        "api_retries": session.api_retries,
+        "otel_gaps": session.otel_gaps,
+        "otel_active_seconds": None
+        if session.otel_active_seconds is None
+        else float(session.otel_active_seconds),
+        "otel_lines_added": session.otel_lines_added,
+        "otel_lines_removed": session.otel_lines_removed,
+        "otel_edit_accepts": session.otel_edit_accepts,
+        "otel_edit_rejects": session.otel_edit_rejects,
     }
     if session_tokens_missing(session):
         row.update(dict.fromkeys(SESSION_SUMS, None))
@@ -379,6 +423,9 @@ def _turn(at: object, turn: Turn) -> dict:
         "agent_id": turn.agent_id,
         "key": turn.key,
         "tokens_known": turn.tokens_known,
+        "request_id": turn.request_id,
+        "source": turn.source,
+        "otel_usage": otel_reading(turn.otel_usage),
     }
     if not turn.tokens_known:
         row.update(dict.fromkeys(TURN_SUMS, None))
@@ -403,6 +450,10 @@ def _tool_call(at: object, call: ToolCall) -> dict:
         "agent_id": call.agent_id,
         "seen_in_hooks": call.seen_in_hooks,
         "seen_in_transcript": call.seen_in_transcript,
+        "seen_in_otel": call.seen_in_otel,
+        "decision": call.decision,
+        "decision_source": call.decision_source,
+        "otel_duration_ms": call.otel_duration_ms,
     }
 
 
