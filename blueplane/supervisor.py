@@ -31,6 +31,8 @@ from typing import BinaryIO
 
 from django.conf import settings
 
+from telemetry.capture.runtime import otlp_endpoint
+
 from .redis_server import SUPERVISED_ENV, EmbeddedRedis
 from .runstate import STOP_TIMEOUT_S, SupervisorError, leftovers_stop, pid_file_take, pid_path, state_path
 
@@ -335,11 +337,6 @@ BIND_ANY = {"0.0.0.0": "127.0.0.1", "::": "::1"}
 def url_of(host: str, port: int) -> str:
     """The base URL of host:port (an IPv6 address in brackets)."""
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
-def otlp_endpoint() -> str:
-    """Where Claude Code sends its OpenTelemetry export (OTEL_EXPORTER_OTLP_ENDPOINT)."""
-    return url_of(BIND_ANY.get(settings.OTLP_BIND, settings.OTLP_BIND), settings.OTLP_PORT)
 
 
 def otlp_banner() -> str:
