@@ -310,7 +310,12 @@ class Supervisor:
             "redis_started": self.redis_started,
             "otlp": otlp_endpoint(),
             "processes": {
-                c.spec.name: {"pid": c.popen.pid if c.popen else None, "restarts": c.restarts}
+                c.spec.name: {
+                    "pid": c.popen.pid if c.popen else None,
+                    "restarts": c.restarts,
+                    # Exited with EXIT_NO_RESTART: not coming back until the next `up`.
+                    "given_up": c.popen is None and c.restart_at is None,
+                }
                 for c in self.children
             },
         }
