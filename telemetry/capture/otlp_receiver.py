@@ -44,7 +44,8 @@ from .spool import spool_append
 logger = logging.getLogger(__name__)
 
 SPOOL_NAME = "otel"  # $BLUEPLANE_HOME/spool/otel.jsonl, replayed by runcapture like the hooks' files
-# A local Redis stores a request's few hundred entries in a few ms; past this it is frozen or gone.
+# A local Redis stores a request's few hundred entries in a few ms; past this it is frozen or gone. More
+# than the hook's 50 ms (one entry): a request carries up to a few hundred, and Claude Code waits ~2 s.
 REDIS_TIMEOUT_S = 0.2
 MAX_BYTES_DEFAULT = 8 * 1024 * 1024
 PATHS = {f"/v1/{signal}": signal for signal in SIGNALS}
@@ -174,6 +175,9 @@ def error_reply(exc: OtlpError, *, encoding: str) -> Reply:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the exporter sends its three signals on one connection
+    # An idle keep-alive connection holds a thread: closed after this long. Long, because an exporter
+    # that reuses a connection just as it is closed loses that export (Claude Code never retries).
+    timeout = 300
     server: "OtlpServer"
 
     def do_POST(self) -> None:
