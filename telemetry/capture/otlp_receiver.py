@@ -178,6 +178,9 @@ class _Handler(BaseHTTPRequestHandler):
     # An idle keep-alive connection holds a thread: closed after this long. Long, because an exporter
     # that reuses a connection just as it is closed loses that export (Claude Code never retries).
     timeout = 300
+    # The reply goes out as two writes (head, body): with Nagle's algorithm the second waits for the
+    # client's delayed ACK, up to 40 ms a request.
+    disable_nagle_algorithm = True
     server: "OtlpServer"
 
     def do_POST(self) -> None:
