@@ -39,10 +39,13 @@ class PipelineCollector(Collector):
         if checks["redis"]["status"] == "ok":
             try:
                 counters = metrics.fastpath_counters(redis_client_quick())
+                otlp = metrics.otlp_counters(redis_client_quick())
             except REDIS_ERRORS:
-                counters = None
+                counters = otlp = None
             if counters is not None:
                 yield from self._fastpath(counters)
+            if otlp is not None:
+                yield from self._otlp(otlp)
         if checks["database"]["status"] == "ok":
             try:
                 usage, tools = metrics.usage_by_model(), metrics.tool_totals()
@@ -132,6 +135,28 @@ class PipelineCollector(Collector):
             "Fast-path batches by time from read to commit",
             buckets=buckets,
             sum_value=c["latency_sum_s"],
+        )
+
+    def _otlp(self, c: metrics.OtlpCounters) -> Iterator[Metric]:
+        for key, name, doc in (
+            ("requests", "otlp_requests", "OTLP export requests answered 200, by signal"),
+            ("records", "otlp_records", "OTLP records (log records, spans, metric points) taken, by signal"),
+            ("refused", "otlp_records_refused", "OTLP records refused in a partialSuccess, by signal"),
+        ):
+            family = CounterMetricFamily(f"{NS}_{name}", doc, labels=["signal"])
+            for signal in ("logs", "metrics", "traces"):
+                family.add_metric([signal], c[key].get(signal, 0))
+            yield family
+        errors = CounterMetricFamily(
+            f"{NS}_otlp_errors", "OTLP requests answered with an error, by HTTP status", labels=["status"]
+        )
+        for status, n in sorted(c["errors"].items()):
+            errors.add_metric([status], n)
+        yield errors
+        yield CounterMetricFamily(
+            f"{NS}_otlp_spooled",
+            "OTLP requests spooled because Redis could not take them",
+            value=c["spooled"],
         )
 
     def _usage(self, usage: list[metrics.ModelUsage], tools: list[metrics.ToolTotals]) -> Iterator[Metric]:

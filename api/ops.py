@@ -27,6 +27,13 @@ def spool_read() -> health.SpoolState | None:
     return health.SpoolState(files=files, bytes=waiting, oldest_age_s=oldest_s)
 
 
+def otlp_endpoint_read() -> str:
+    """Where the OTLP receiver listens (the selectors do not reach into capture): for the pipeline page."""
+    from telemetry.capture.runtime import otlp_endpoint
+
+    return otlp_endpoint()
+
+
 def _refused(request: HttpRequest) -> JsonResponse | None:
     if request.method not in {"GET", "HEAD"}:
         message = f"{request.method[:20]} is not allowed here: {request.path} answers GET"

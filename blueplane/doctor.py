@@ -4,7 +4,7 @@ The pipeline's checks are /healthz's (telemetry.selectors.health.health_report: 
 dead letters, worker, spool, slow path, failing sessions, disk); added here is what only this machine
 can tell: the installation and versions, whether the supervisor runs, whether Claude Code's settings
 hold our hook and the hook's command runs, whether Cursor's hooks.json holds ours (when Cursor is
-there), and SQLite's own integrity check. A problem is a check that
+there), whether the OTLP receiver answers, and SQLite's own integrity check. A problem is a check that
 is `warn` or `fail`; the command exits 1 when there is one.
 
 The hook is run as Claude Code runs it (`sh -c` and the installed line, an empty payload on stdin) but
@@ -67,6 +67,7 @@ def doctor_report() -> list[Check]:
     checks += _hooks()
     checks.append(_cursor_hooks())
     checks += _pipeline()
+    checks.append(_otlp())
     checks.append(_integrity())
     return checks
 
@@ -312,6 +313,49 @@ def _pipeline() -> list[Check]:
         figures = {k: v for k, v in check.items() if k not in ("status", "message")}
         out.append(_check(name, check["status"], check["message"], _HEALTH_FIXES.get(name, ""), **figures))
     return out
+
+
+def _otlp() -> Check:
+    """The OTLP receiver answers an empty logs export at its endpoint (it stores nothing)."""
+    import urllib.error
+    import urllib.request
+
+    from telemetry.capture.runtime import otlp_endpoint
+
+    from . import runstate
+
+    endpoint = otlp_endpoint()
+    home = Path(settings.BLUEPLANE_HOME)
+    if runstate.supervisor_pid(home) is None:
+        return _check("otlp", "unknown", f"{endpoint}: Blueplane is not running", endpoint=endpoint)
+    ours = ((runstate.state_read(home) or {}).get("processes") or {}).get("otlp") or {}
+    if ours.get("given_up"):
+        return _check(
+            "otlp",
+            "warn",
+            f"{endpoint} is taken by another program: Claude Code's OpenTelemetry export is not received",
+            "set BLUEPLANE_OTLP_PORT to a free port, blueplane down && blueplane up --detach, then "
+            "blueplane install claude-code --otel",
+            endpoint=endpoint,
+        )
+    request = urllib.request.Request(
+        f"{endpoint}/v1/logs", data=b"{}", headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            ok = response.status == 200
+            detail = f"HTTP {response.status}"
+    except (urllib.error.URLError, OSError) as exc:
+        ok, detail = False, str(getattr(exc, "reason", exc))[:120]
+    if ok:
+        return _check("otlp", "ok", f"{endpoint} receives OTLP/HTTP", endpoint=endpoint)
+    return _check(
+        "otlp",
+        "fail",
+        f"{endpoint} does not answer an OTLP export ({detail})",
+        "blueplane logs otlp, then blueplane down && blueplane up --detach",
+        endpoint=endpoint,
+    )
 
 
 def _integrity() -> Check:

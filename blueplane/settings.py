@@ -317,6 +317,16 @@ if BLUEPLANE_PORT > 65535:
 BLUEPLANE_BIND = env_str("BLUEPLANE_BIND", "127.0.0.1").strip()
 ALLOWED_HOSTS += [BLUEPLANE_BIND] if BLUEPLANE_BIND not in {"0.0.0.0", "::"} else ["*"]
 
+# Claude Code's OpenTelemetry export (OTLP/HTTP): `blueplane up` receives it on
+# BLUEPLANE_OTLP_BIND:BLUEPLANE_OTLP_PORT (4318 is OTLP/HTTP's registered port, where Claude Code sends by
+# default). A body over BLUEPLANE_OTLP_MAX_BYTES, compressed or inflated, is refused (413); Claude Code's
+# largest recorded export is ~75 kB.
+OTLP_PORT = env_int("BLUEPLANE_OTLP_PORT", 4318, minimum=1)
+if OTLP_PORT > 65535:
+    raise ImproperlyConfigured(f"BLUEPLANE_OTLP_PORT must be at most 65535, got {OTLP_PORT}")
+OTLP_BIND = env_str("BLUEPLANE_OTLP_BIND", "127.0.0.1").strip()
+OTLP_MAX_BYTES = env_int("BLUEPLANE_OTLP_MAX_BYTES", 8 * 1024 * 1024, minimum=1024)
+
 # `blueplane status` warns when the file system of the database or of the home has less free space.
 BLUEPLANE_DISK_WARN_BYTES = env_int("BLUEPLANE_DISK_WARN_BYTES", 2**30, minimum=0)
 

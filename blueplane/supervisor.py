@@ -31,6 +31,8 @@ from typing import BinaryIO
 
 from django.conf import settings
 
+from telemetry.capture.runtime import otlp_endpoint
+
 from .redis_server import SUPERVISED_ENV, EmbeddedRedis
 from .runstate import STOP_TIMEOUT_S, SupervisorError, leftovers_stop, pid_file_take, pid_path, state_path
 
@@ -38,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 BACKOFF_MIN_S = 1.0
 BACKOFF_MAX_S = 30.0
+# A child exiting with this code cannot run as configured (e.g. the OTLP port belongs to another
+# collector): it said why in one line, and restarting it would only loop. EX_CONFIG of sysexits.h.
+EXIT_NO_RESTART = 78
 # A child that ran this long before dying was healthy: its next restart waits BACKOFF_MIN_S again.
 STABLE_AFTER_S = 60.0
 
@@ -87,6 +92,8 @@ def processes_default(*, port: int, bind: str | None = None) -> list[Process]:
         ),
         Process("capture", [*manage, "runcapture"], command="runcapture"),
         Process("web", [*manage, "runweb", "--bind", bind or settings.BLUEPLANE_BIND, "--port", str(port)]),
+        # Claude Code's OpenTelemetry export (BLUEPLANE_OTLP_BIND:BLUEPLANE_OTLP_PORT).
+        Process("otlp", [*manage, "runotlp"], command="runotlp"),
     ]
 
 
@@ -244,6 +251,16 @@ class Supervisor:
         for child in self.children:
             if child.popen is not None and child.popen.poll() is not None:
                 ran_s = now - child.started_at
+                if child.popen.returncode == EXIT_NO_RESTART:
+                    logger.warning(
+                        "%s (pid %d) cannot run as configured (its own line above says why); not restarted",
+                        child.spec.name,
+                        child.popen.pid,
+                    )
+                    self._group_kill(child.popen.pid)
+                    child.popen = None
+                    changed = True
+                    continue
                 if ran_s >= STABLE_AFTER_S:
                     child.backoff_s = BACKOFF_MIN_S
                 logger.warning(
@@ -291,8 +308,14 @@ class Supervisor:
             "port": self.port,
             "redis": "external" if settings.BLUEPLANE_REDIS_URL else "embedded",
             "redis_started": self.redis_started,
+            "otlp": otlp_endpoint(),
             "processes": {
-                c.spec.name: {"pid": c.popen.pid if c.popen else None, "restarts": c.restarts}
+                c.spec.name: {
+                    "pid": c.popen.pid if c.popen else None,
+                    "restarts": c.restarts,
+                    # Exited with EXIT_NO_RESTART: not coming back until the next `up`.
+                    "given_up": c.popen is None and c.restart_at is None,
+                }
                 for c in self.children
             },
         }
@@ -306,6 +329,8 @@ class Supervisor:
         with self._out_lock:
             print(f"\nBlueplane is running: {names}", flush=True)
             print(banner(port=self.port, home=self.home, bind=settings.BLUEPLANE_BIND), flush=True)
+            if any(c.spec.name == "otlp" for c in self.children):
+                print(otlp_banner(), flush=True)
             print("Press Ctrl-C to stop.\n", flush=True)
 
 
@@ -317,6 +342,14 @@ BIND_ANY = {"0.0.0.0": "127.0.0.1", "::": "::1"}
 def url_of(host: str, port: int) -> str:
     """The base URL of host:port (an IPv6 address in brackets)."""
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def otlp_banner() -> str:
+    """The OTLP receiver's line: not a page to open (it takes POSTs only), so apart from banner()."""
+    return (
+        f"  {'otlp':<10}{otlp_endpoint()}  (Claude Code's OpenTelemetry export: "
+        "blueplane install claude-code --otel)"
+    )
 
 
 def banner(*, port: int, home: Path, bind: str = "127.0.0.1") -> str:

@@ -43,6 +43,10 @@ def session_parse(field: bytes | str) -> tuple[str, str]:
 # `metric:` prefix, which rebuilding the live metrics deletes.
 FASTPATH_METRICS = "fastpath:metrics"
 BATCH_LATENCY_BOUNDS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# The OTLP receiver's counters (capture/otlp_receiver.py): `requests:<signal>`, `records:<signal>` (envelopes
+# sent), `refused:<signal>` (records refused in a partialSuccess), `errors:<status>` (4xx/5xx replies),
+# `spooled` (requests that went to the spool because Redis could not take them).
+OTLP_METRICS = "otlp:metrics"
 # When a Celery worker last ran its heartbeat task (epoch seconds, beat schedules it): /healthz's sign
 # that beat, the broker and a worker all work.
 WORKER_HEARTBEAT = "worker:heartbeat"

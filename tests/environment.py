@@ -23,3 +23,18 @@ _own_temp_dir("BLUEPLANE_HOME", "bp-test-")
 _own_temp_dir("CLAUDE_CONFIG_DIR", "bp-claude-")
 # Tasks called synchronously in tests need no coalescing window (bench/slowpath.py measures it).
 os.environ.setdefault("BLUEPLANE_SLOWPATH_COALESCE_MS", "0")
+
+
+def _free_otlp_port() -> None:
+    # `blueplane up` in tests starts the OTLP receiver too: never on 4318, which the user's own
+    # Blueplane (or another collector) may hold.
+    if "BLUEPLANE_OTLP_PORT" in os.environ and not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        os.environ["BLUEPLANE_OTLP_PORT"] = str(s.getsockname()[1])
+
+
+_free_otlp_port()

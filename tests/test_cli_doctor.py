@@ -33,7 +33,13 @@ def run(env: dict[str, str], *args: str, stdin: bytes = b"") -> subprocess.Compl
 
 
 def home_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "BLUEPLANE_HOME": str(home), "CLAUDE_CONFIG_DIR": str(home / "claude"), **extra}
+    env = {
+        **os.environ,
+        "BLUEPLANE_HOME": str(home),
+        "CLAUDE_CONFIG_DIR": str(home / "claude"),
+        "BLUEPLANE_OTLP_PORT": str(free_port()),  # each home's receiver a port of its own
+        **extra,
+    }
     env.pop("BLUEPLANE_DATABASE_URL", None)
     if "BLUEPLANE_REDIS_URL" not in extra:
         env.pop("BLUEPLANE_REDIS_URL", None)
@@ -232,7 +238,7 @@ def test_logs_bad_input(stopped, tmp_path):
     unknown = run(stopped, "logs", "nginx")
     assert unknown.returncode == 2
     assert unknown.stderr == (
-        "blueplane: no process 'nginx': choose one of fastpath, worker, beat, capture, web, redis, supervisor\n"
+        "blueplane: no process 'nginx': choose one of fastpath, worker, beat, capture, web, otlp, redis, supervisor\n"
     )
     none = run(stopped, "logs")
     assert none.returncode == 1 and none.stderr.startswith("blueplane: no log yet at ")

@@ -16,8 +16,10 @@ def _commands() -> ModuleType:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    if args.mcp or args.statusline:  # only those parts, not the hooks
+    if args.mcp or args.statusline or args.otel:  # only those parts, not the hooks
         codes = []
+        if args.otel:
+            codes.append(_commands().otel_install(args.target, dry_run=args.dry_run))
         if args.statusline:
             codes.append(_commands().statusline_install(args.target, dry_run=args.dry_run, force=args.force))
         if args.mcp:
@@ -27,8 +29,10 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
-    if args.mcp or args.statusline:
+    if args.mcp or args.statusline or args.otel:
         codes = []
+        if args.otel:
+            codes.append(_commands().otel_uninstall(args.target, dry_run=args.dry_run))
         if args.statusline:
             codes.append(_commands().statusline_uninstall(args.target, dry_run=args.dry_run))
         if args.mcp:
@@ -120,6 +124,13 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Code's user config (as `claude mcp add --scope user blueplane`), not the hooks",
         )
         p.add_argument("--statusline", action="store_true", help=f"{name} only Blueplane's status line")
+        p.add_argument(
+            "--otel",
+            action="store_true",
+            help="only "
+            + ("switch on" if name == "install" else "switch off")
+            + " Claude Code's OpenTelemetry export to Blueplane's receiver (the `env` of its settings.json)",
+        )
         if name == "install":
             p.add_argument(
                 "--force", action="store_true", help="with --statusline: replace your own status line"

@@ -8,6 +8,7 @@ that is down or not set up is reported as such and the others still are; status 
 """
 
 import argparse
+import contextlib
 from datetime import datetime
 from pathlib import Path
 from typing import TypedDict
@@ -21,6 +22,7 @@ class ProcessState(TypedDict):
     pid: int | None
     alive: bool
     restarts: int
+    given_up: bool  # exited saying it cannot run as configured; not restarted (its log says why)
 
 
 class SupervisorState(TypedDict):
@@ -46,6 +48,9 @@ class StatusReport(TypedDict):
     slowpath: dict | None
     failing: dict | None
     disk: list[dict]
+    # The OTLP receiver: its endpoint and telemetry.selectors.metrics.otlp_counters() (None when Redis
+    # does not answer).
+    otlp: dict
     warnings: list[str]
 
 
@@ -61,7 +66,15 @@ def supervisor_state(home: Path) -> SupervisorState:
         alive = child is not None and pid_alive(child, marker=None)
         if pid is None:  # the file is a dead supervisor's: its pids may since belong to others
             alive = alive and runstate.child_of_home(child, home)
-        processes.append(ProcessState(name=name, pid=child, alive=alive, restarts=proc.get("restarts", 0)))
+        processes.append(
+            ProcessState(
+                name=name,
+                pid=child,
+                alive=alive,
+                restarts=proc.get("restarts", 0),
+                given_up=bool(proc.get("given_up")),
+            )
+        )
     return SupervisorState(
         running=pid is not None,
         pid=pid,
@@ -98,6 +111,7 @@ def status_report() -> StatusReport:
             f"{_size(spool.get('bytes') or 0)} of events wait in the spool; blueplane up replays them"
         )
     return StatusReport(
+        otlp=_otlp(pipeline["redis"]["ok"]),
         version=version(),
         home=str(home),
         supervisor=sup,
@@ -110,6 +124,19 @@ def status_report() -> StatusReport:
         disk=pipeline["disk"],
         warnings=warnings + pipeline["warnings"],
     )
+
+
+def _otlp(redis_ok: bool) -> dict:
+    from telemetry.capture.runtime import otlp_endpoint
+    from telemetry.connections import redis_client_quick
+    from telemetry.selectors.metrics import otlp_counters
+    from telemetry.selectors.system import REDIS_ERRORS
+
+    counters = None
+    if redis_ok:
+        with contextlib.suppress(*REDIS_ERRORS):
+            counters = otlp_counters(redis_client_quick())
+    return {"endpoint": otlp_endpoint(), "counters": counters}
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -131,6 +158,8 @@ def _print(r: StatusReport) -> None:
         print(f"supervisor  running (pid {sup['pid']}){'' if sup['ready'] else ', starting'}")
         for p in sup["processes"]:
             what = f"pid {p['pid']}" if p["alive"] else "restarting"
+            if p.get("given_up"):
+                what = f"not running: it cannot run as configured (blueplane logs {p['name']})"
             restarts = f", restarted {p['restarts']}x" if p["restarts"] else ""
             print(f"  {p['name']:<9} {what}{restarts}")
         print(f"  admin     http://127.0.0.1:{sup['port'] or settings.BLUEPLANE_PORT}/admin/")
@@ -163,6 +192,15 @@ def _print(r: StatusReport) -> None:
         for f in failing["newest"]:
             retry = f", next try {_when(f['retry_at'])}" if f["retry_at"] else ""
             print(f"  {f['platform']} {f['session_id']}: {f['failures']} failures{retry}: {f['last_error']}")
+    otlp = r["otlp"]
+    if (c := otlp["counters"]) is not None:
+        refused, errors = sum(c["refused"].values()), sum(c["errors"].values())
+        print(
+            f"otlp        {otlp['endpoint']}: {sum(c['requests'].values())} requests, "
+            f"{sum(c['records'].values())} records ({refused} refused, {errors} errors, {c['spooled']} spooled)"
+        )
+    else:
+        print(f"otlp        {otlp['endpoint']}")
     spool = r["spool"]
     if spool.get("files"):
         age = spool.get("oldest_age_s")

@@ -26,6 +26,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     pid = control.up_detached(home=home)
     print(f"Blueplane is running in the background (pid {pid}).")
     print(supervisor.banner(port=settings.BLUEPLANE_PORT, home=home, bind=settings.BLUEPLANE_BIND))
+    print(supervisor.otlp_banner())
     print(f"  {'logs':<10}{runstate.log_path(home)}")  # aligned with the banner's names
     print("Stop it with: blueplane down")
     return 0

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import DatabaseError
 
-from . import cursor_installer, installer
-from .runtime import capture_config_write, home, privacy_get
+from . import cursor_installer, installer, otel_installer
+from .runtime import capture_config_write, home, otlp_endpoint, privacy_get
 
 if TYPE_CHECKING:
     from .importer import ImportStats, Stored
@@ -40,6 +40,7 @@ TARGET = "claude-code"
 CURSOR_TARGET = "cursor"
 BACKUP_SUFFIX = ".blueplane-backup"
 CREATED_NAME = "claude-settings-created.json"
+OTEL_ADDED_NAME = "claude-otel-env.json"
 CLAUDE_BIN_HELP = "name the claude binary with --claude-bin PATH or BLUEPLANE_CLAUDE_BIN"
 
 
@@ -242,6 +243,103 @@ def uninstall(target: str, *, dry_run: bool) -> int:
     return _settings_change(
         Path(settings.CLAUDE_SETTINGS_PATH), installer.settings_uninstall, dry_run=dry_run, verb="uninstall"
     )
+
+
+def _otel_added_path() -> Path:
+    return home() / "capture" / OTEL_ADDED_NAME
+
+
+def _otel_added(path: Path) -> dict[str, str]:
+    """The variables `install --otel` added to the settings file at `path`, with the values it gave."""
+    try:
+        record = json.loads(_otel_added_path().read_text(encoding="utf-8"))
+        added = record.get(str(path.absolute()), {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {k: v for k, v in added.items() if isinstance(v, str)} if isinstance(added, dict) else {}
+
+
+def _otel_added_save(path: Path, added: dict[str, str]) -> None:
+    target = _otel_added_path()
+    try:
+        record = json.loads(target.read_text(encoding="utf-8"))
+        record = record if isinstance(record, dict) else {}
+    except (OSError, ValueError):
+        record = {}
+    key = str(path.absolute())
+    if record.get(key, {}) == added:
+        return
+    record = {**record, key: added} if added else {k: v for k, v in record.items() if k != key}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{OTEL_ADDED_NAME}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, target)
+
+
+def otel_install(target: str, *, dry_run: bool) -> int:
+    """Switch Claude Code's OpenTelemetry export on, to Blueplane's receiver (otel_installer.otel_env),
+    in its settings' `env`; variables the user set otherwise are kept, one line each."""
+    if not _target_ok(target):
+        return _fail(f"unknown target {target!r}; --otel is for {TARGET!r}")
+    path = Path(settings.CLAUDE_SETTINGS_PATH)
+    wanted = otel_installer.otel_env(endpoint=otlp_endpoint())
+    previous = _otel_added(path)  # what an earlier install added: ours to update (a new port)
+    try:
+        current = installer.settings_parse(_read(path))
+        _, owned, notes = otel_installer.settings_otel_install(current, wanted=wanted, added=previous)
+    except (installer.SettingsError, otel_installer.EnvError) as exc:
+        return _fail(f"{path}: {exc}")
+    for note in notes:
+        print(f"{path}: {note}")
+    added = {**previous, **owned}
+    if not dry_run:
+        # Remembered before the file changes: a crash between the two leaves a record of values not
+        # in the file, which uninstall ignores (it compares values).
+        _otel_added_save(path, added)
+
+    def has_ours(data: dict) -> bool:
+        return (
+            installer.settings_has_ours(data)
+            or otel_installer.settings_has_otel(data, added=previous)
+            or otel_installer.settings_has_otel(data, added=added)
+        )
+
+    code = _settings_change(
+        path,
+        lambda data: otel_installer.settings_otel_install(data, wanted=wanted, added=previous)[0],
+        dry_run=dry_run,
+        verb="install",
+        has_ours=has_ours,
+    )
+    if code == 0 and not dry_run:
+        print(
+            f"Claude Code exports OpenTelemetry to {otlp_endpoint()} from its next start (blueplane up receives it)"
+        )
+    return code
+
+
+def otel_uninstall(target: str, *, dry_run: bool) -> int:
+    """Take out the variables `install --otel` added that still hold its values; nothing else."""
+    if not _target_ok(target):
+        return _fail(f"unknown target {target!r}; --otel is for {TARGET!r}")
+    path = Path(settings.CLAUDE_SETTINGS_PATH)
+    added = _otel_added(path)
+    try:
+        installer.settings_parse(_read(path))
+    except installer.SettingsError as exc:
+        return _fail(f"{path}: {exc}")
+    code = _settings_change(
+        path,
+        lambda data: otel_installer.settings_otel_uninstall(data, added=added),
+        dry_run=dry_run,
+        verb="uninstall",
+        has_ours=lambda data: (
+            installer.settings_has_ours(data) or otel_installer.settings_has_otel(data, added=added)
+        ),
+    )
+    if code == 0 and not dry_run:
+        _otel_added_save(path, {})
+    return code
 
 
 def cursor_install(*, dry_run: bool) -> int:

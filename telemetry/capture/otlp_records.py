@@ -226,7 +226,7 @@ def _point(record: dict, privacy: Privacy) -> dict:
     time_ns, start_ns = _ns(point.get("timeUnixNano")), _ns(point.get("startTimeUnixNano"))
     if not time_ns:
         raise _Refused("metric points without a time")
-    value = _number(point.get("asDouble", point.get("asInt")))
+    value = _number(point["asDouble"] if point.get("asDouble") is not None else point.get("asInt"))
     if value is None:
         raise _Refused("metric points without a finite value")
     temporality = "gauge" if kind == "gauge" else _TEMPORALITY.get(data.get("aggregationTemporality"))

@@ -32,6 +32,14 @@ def privacy_get() -> Privacy:
     return Privacy(salt, store_content=settings.CAPTURE_STORE_CONTENT)
 
 
+def otlp_endpoint() -> str:
+    """Where Claude Code sends its OpenTelemetry export (OTEL_EXPORTER_OTLP_ENDPOINT): the receiver's
+    address, loopback for a receiver listening on every interface."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(settings.OTLP_BIND, settings.OTLP_BIND)
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{settings.OTLP_PORT}"
+
+
 def offsets_path() -> str:
     return str(home() / "capture" / "claude-offsets.json")
 

@@ -12,7 +12,7 @@ import redis
 from django.db.models import Sum
 
 from ..models import ToolHour, UsageHour
-from ..wire import BATCH_LATENCY_BOUNDS_S, FASTPATH_METRICS
+from ..wire import BATCH_LATENCY_BOUNDS_S, FASTPATH_METRICS, OTLP_METRICS
 
 LABEL_VALUES_MAX = 100
 OTHER = "other"
@@ -50,6 +50,28 @@ def fastpath_counters(client: redis.Redis) -> FastPathCounters:
         latency_buckets=buckets,
         latency_sum_s=raw.get("latency_us_sum", 0) / 1e6,
     )
+
+
+class OtlpCounters(TypedDict):
+    requests: dict[str, int]  # signal (logs, metrics, traces) -> requests answered 200
+    records: dict[str, int]  # signal -> records put on the stream (or spooled)
+    refused: dict[str, int]  # signal -> records refused in a partialSuccess
+    errors: dict[str, int]  # HTTP status ("400", "413", ...) -> requests answered with it
+    spooled: int  # requests that went to the spool because Redis could not take them
+
+
+def otlp_counters(client: redis.Redis) -> OtlpCounters:
+    """The OTLP receiver's counters since they were first written (wire.OTLP_METRICS)."""
+    out = OtlpCounters(requests={}, records={}, refused={}, errors={}, spooled=0)
+    for key, value in client.hgetall(OTLP_METRICS).items():
+        name, _, label = key.decode().partition(":")
+        if not value.lstrip(b"-").isdigit():
+            continue
+        if name == "spooled":
+            out["spooled"] = int(value)
+        elif name in ("requests", "records", "refused", "errors") and label:
+            out[name][label] = int(value)
+    return out
 
 
 class ModelUsage(TypedDict):

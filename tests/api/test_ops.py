@@ -342,4 +342,5 @@ def test_labels_stay_bounded(client, corpus, monkeypatch):
         "source",
         "tool",
         "le",
+        "signal",  # the OTLP receiver's counters: logs, metrics, traces
     }  # no session or project

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ class Install:
 
     home: Path
     port: int
+    otlp_port: int = field(default_factory=free_port)  # the OTLP receiver's: never 4318
 
     @property
     def env(self) -> dict[str, str]:
@@ -48,6 +49,7 @@ class Install:
             **os.environ,
             "BLUEPLANE_HOME": str(self.home),
             "BLUEPLANE_PORT": str(self.port),
+            "BLUEPLANE_OTLP_PORT": str(self.otlp_port),
             "CLAUDE_CONFIG_DIR": str(self.home / "claude"),  # the capture must not read the user's
         }
         for name in ("BLUEPLANE_REDIS_URL", "BLUEPLANE_DATABASE_URL"):

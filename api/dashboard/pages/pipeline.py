@@ -1,6 +1,6 @@
 """The pipeline page's figures: the fast path's recent events per second and its counters, the event
 stream (entries, pending, how long the oldest has waited), the slow path's lag, dead letters, failing
-sessions, the spool, the worker's heartbeat, and every check of the health report with its status.
+sessions, the spool, the worker's heartbeat, the OTLP receiver's counters, and every check of the health report with its status.
 
 The checks are /healthz's own (telemetry.selectors.health.health_report, which /metrics also reads), so
 the page, /healthz and /metrics never disagree. The page's filters do not apply: the pipeline has no
@@ -13,8 +13,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from api.ops import spool_read
-from telemetry.selectors import health, throughput
+from api.ops import otlp_endpoint_read, spool_read
+from telemetry.connections import redis_client_quick
+from telemetry.selectors import health, metrics, throughput
 from telemetry.selectors.system import REDIS_ERRORS
 
 from ..filters import PageFilters
@@ -53,12 +54,20 @@ def _only(check: dict[str, Any], *names: str) -> dict[str, Any] | None:
 def figures(filters: PageFilters) -> dict:
     report = health.health_report(spool=spool_read())
     checks = report["checks"]
-    fastpath = None
+    fastpath = otlp = None
     if checks["redis"]["status"] == "ok":
         try:
             fastpath = throughput.fastpath_recent()
+            counters = metrics.otlp_counters(redis_client_quick())
+            otlp = {
+                "requests": sum(counters["requests"].values()),
+                "records": sum(counters["records"].values()),
+                "refused": sum(counters["refused"].values()),
+                "errors": sum(counters["errors"].values()),
+                "spooled": counters["spooled"],
+            }
         except REDIS_ERRORS:
-            fastpath = None  # went away since the check: the redis check says so on the next push
+            fastpath = otlp = None  # went away since the check: the redis check says so on the next push
     names = [*(n for n in CHECK_ORDER if n in checks), *(n for n in checks if n not in CHECK_ORDER)]
     failing = checks["failing_sessions"]
     return jsonable(
@@ -71,6 +80,7 @@ def figures(filters: PageFilters) -> dict:
                 {"name": n, "status": checks[n]["status"], "message": checks[n]["message"]} for n in names
             ],
             "fastpath": fastpath,
+            "otlp": {"endpoint": otlp_endpoint_read(), **(otlp or {})},
             "stream": _only(checks["stream"], "entries", "pending", "undelivered", "oldest_waiting_s"),
             "slowpath": _only(checks["slowpath"], *SLOWPATH_FIGURES),
             "dead_letters": _only(checks["dead_letters"], "depth"),

@@ -45,7 +45,12 @@
       spool_bytes: f.spool ? spool.bytes : null,
       spool_files: f.spool ? spool.files : null,
       heartbeat_age_s: f.worker ? f.worker.heartbeat_age_s : null,
+      // Claude Code's OTLP export, as the receiver counted it (null while Redis does not answer).
+      otlp_records: f.otlp && f.otlp.records != null ? f.otlp.records : null,
+      otlp_requests: f.otlp && f.otlp.requests != null ? f.otlp.requests : null,
+      otlp_refused: f.otlp && f.otlp.refused != null ? f.otlp.refused : null,
     });
+    $("otlp-endpoint").textContent = f.otlp ? f.otlp.endpoint : "";
     $("unread").hidden = stream.undelivered == null; // Redis before 7 does not say
     // Flash what a push changed, not the first drawing of the page.
     if (how && how.initial) for (const e of $("kpis").querySelectorAll(".flash")) e.classList.remove("flash");
