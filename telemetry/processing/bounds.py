@@ -72,8 +72,10 @@ JSON_INT_MAX = 2**53 - 1
 DETAIL_TEXT_MAX = 200
 TIME_MIN = datetime(1, 1, 2, tzinfo=UTC)
 TIME_MAX = datetime(9999, 12, 30, tzinfo=UTC)
-# MetricPoint.value / delta are Decimal(30, 9): below 10^21 in magnitude.
-METRIC_MAX = Decimal("999999999999999999999.999999999")
+# MetricPoint.value / delta are Decimal(30, 9), below 10^21; SQLite keeps them as 64-bit floats, which
+# Django reads back rounded to 15 digits, so a bound near 10^21 would come back as 10^21 and fail. 10^18
+# leaves room for that rounding and for sums of a session's points.
+METRIC_MAX = Decimal(10**18 - 1)
 METRIC_KEY_LENGTH = 300
 
 TURN_KEY_LENGTH = 300  # Turn.key, ToolCall.message_key

@@ -56,7 +56,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DURATION_MAX_MS = 365 * 24 * 3600 * 1000
 _NS_MAX = 253_402_214_400 * 10**9  # 9999-12-30: later times are no column's (bounds.TIME_MAX)
 _METRIC_PLACES = Decimal("0.000000001")  # MetricPoint.value's precision
-_METRIC_BIG = Decimal(10) ** 21  # beyond MetricPoint.value's range: left for bounds.py to clamp
+_METRIC_BIG = Decimal(10) ** 21  # past MetricPoint.value's digits: not quantized, bounds.py clamps it
 _DETAIL_TEXT_MAX = 200
 _COST_TEXT_PLACES = Decimal("1e-10")
 
@@ -201,8 +201,9 @@ def _span_facts(session: str, ts: datetime, name: str, p: Mapping, a: Mapping) -
         duration = a.get("duration_ms")
         duration = duration if _is_int(duration) and 0 <= duration <= _DURATION_MAX_MS else None
         failed = a.get("success") is False or p.get("status_code") == 2
+        # Its times too, so the fact has an hour to count in even when it is the call's first news.
         return [ToolFact(session, tool_id, status="failure" if failed else "success", seen_in_otel=True,
-                         otel_duration_ms=duration)]  # fmt: skip
+                         otel_duration_ms=duration, otel_started_at=ts, otel_finished_at=end)]  # fmt: skip
     return []
 
 

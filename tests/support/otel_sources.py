@@ -39,5 +39,7 @@ def otel_envelopes(privacy: Privacy = PRIVACY) -> list[dict]:
     for request in otlp_requests():
         signal = request["path"].rsplit("/", 1)[-1]
         capture_ns = int(request["ts"] * 1e9)
-        out += otlp_envelopes(request["body"], signal=signal, privacy=privacy, capture_ns=capture_ns).envelopes
+        out += otlp_envelopes(
+            request["body"], signal=signal, privacy=privacy, capture_ns=capture_ns
+        ).envelopes
     return out
