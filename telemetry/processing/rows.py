@@ -119,8 +119,10 @@ def facts_apply(platform: str, session_id: str, reduced: Reduced, touched: Touch
     _sequences_apply(platform, reduced)
     # OTel records that make no rows make no session (docs/metrics.md); a session that exists already
     # is still finalised (its sequence gaps may have changed).
-    exists = Session.objects.filter(platform=platform, session_id=session_id).exists()
-    owners = ({session_id} if exists or _says_anything(reduced) else set()) | set(reduced.sessions)
+    wanted = (
+        _says_anything(reduced) or Session.objects.filter(platform=platform, session_id=session_id).exists()
+    )
+    owners = ({session_id} if wanted else set()) | set(reduced.sessions)
     owners |= {k[1] for k in reduced.turns} | {k[1] for k in reduced.tools} | {k[1] for k in reduced.changes}
     owners |= {k[1] for k in reduced.conversations}
     # Cursor's AI-tracking events that name no conversation come under a session id that is no session.
