@@ -95,6 +95,29 @@ class Migration(migrations.Migration):
                 "db_table": "metric_points",
             },
         ),
+        migrations.CreateModel(
+            name="OtelSequence",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("platform", models.CharField(max_length=32)),
+                ("session_id", models.CharField(max_length=256)),
+                ("time", models.DateTimeField()),
+                ("sequence", models.BigIntegerField()),
+            ],
+            options={
+                "db_table": "otel_sequences",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("platform", "session_id", "time", "sequence"), name="otel_sequence_key"
+                    )
+                ],
+            },
+        ),
         migrations.RemoveConstraint(
             model_name="usagehour",
             name="usage_hour_key",

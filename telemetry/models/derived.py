@@ -277,6 +277,29 @@ class MetricPoint(models.Model):
         return f"{self.name} {self.kind} {self.value}"
 
 
+class OtelSequence(models.Model):
+    """An OpenTelemetry log record's place in its Claude Code process's numbering (event time and
+    `event.sequence`), from which the slow path counts possibly lost records (Session.otel_gaps).
+    Keyed by the session's id, not its row: records that make no session (the throwaway id of
+    `--continue`) still hold numbers of the process, and a session's row may come later."""
+
+    platform = models.CharField(max_length=32)
+    session_id = models.CharField(max_length=256)
+    time = models.DateTimeField()
+    sequence = models.BigIntegerField()
+
+    class Meta:
+        db_table = "otel_sequences"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "session_id", "time", "sequence"], name="otel_sequence_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} {self.time} #{self.sequence}"
+
+
 class ChangeStatus(models.TextChoices):
     ACCEPTED = "accepted"
     REJECTED = "rejected"

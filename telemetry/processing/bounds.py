@@ -52,6 +52,8 @@ from .facts import (
     Fact,
     IssueFact,
     IssueKind,
+    MetricFact,
+    SequenceFact,
     SessionFact,
     ToolFact,
     TurnFact,
@@ -70,6 +72,11 @@ JSON_INT_MAX = 2**53 - 1
 DETAIL_TEXT_MAX = 200
 TIME_MIN = datetime(1, 1, 2, tzinfo=UTC)
 TIME_MAX = datetime(9999, 12, 30, tzinfo=UTC)
+# MetricPoint.value / delta are Decimal(30, 9), below 10^21; SQLite keeps them as 64-bit floats, which
+# Django reads back rounded to 15 digits, so a bound near 10^21 would come back as 10^21 and fail. 10^18
+# leaves room for that rounding and for sums of a session's points.
+METRIC_MAX = Decimal(10**18 - 1)
+METRIC_KEY_LENGTH = 300
 
 TURN_KEY_LENGTH = 300  # Turn.key, ToolCall.message_key
 TOOL_KEY_LENGTH = 128  # ToolCall.tool_use_id (and CodeChange.key, which is a tool-use id)
@@ -205,6 +212,10 @@ def _turn_fit(f: TurnFact, problems: _Problems) -> TurnFact:
         rank = _rank_fit(f.rank, f"{what} rank", problems)
         if rank != f.rank:
             changes["rank"] = rank
+    if f.otel_usage is not None and not _otel_usage_ok(f.otel_usage):
+        counts = tuple(_count(v, TOKENS_MAX, f"{what} otel tokens", problems) for v in f.otel_usage[:5])
+        cost = f.otel_usage[5] if counts == f.otel_usage[:5] and isinstance(f.otel_usage[5], str) else ""
+        changes["otel_usage"] = (*counts, cost[:40])
     return replace(f, **changes) if changes else f
 
 
@@ -214,10 +225,35 @@ def _tool_fit(f: ToolFact, problems: _Problems) -> ToolFact:
         changes["tool_use_id"] = key_fit(f.tool_use_id, TOOL_KEY_LENGTH)
     if len(f.message_key) > TURN_KEY_LENGTH:
         changes["message_key"] = key_fit(f.message_key, TURN_KEY_LENGTH)
-    if not _in_time(f.started_at):
-        problems.add(f"tool {f.tool_use_id[:40]} started_at", f.started_at.isoformat(), None)
-        changes["started_at"] = None
+    for name in ("started_at", "otel_started_at", "otel_finished_at"):
+        if not _in_time(getattr(f, name)):
+            problems.add(f"tool {f.tool_use_id[:40]} {name}", getattr(f, name).isoformat(), None)
+            changes[name] = None
+    if f.otel_duration_ms is not None and not (
+        type(f.otel_duration_ms) is int and 0 <= f.otel_duration_ms <= INT64_MAX
+    ):
+        problems.add(f"tool {f.tool_use_id[:40]} otel_duration_ms", f.otel_duration_ms, None)
+        changes["otel_duration_ms"] = None
     return replace(f, **changes) if changes else f
+
+
+def _metric_fit(f: MetricFact, problems: _Problems) -> MetricFact:
+    changes: dict[str, Any] = {}
+    if len(f.key) > METRIC_KEY_LENGTH:
+        changes["key"] = key_fit(f.key, METRIC_KEY_LENGTH)
+    if not _metric_value_ok(f.value):
+        fitted = max(-METRIC_MAX, min(f.value, METRIC_MAX)) if f.value.is_finite() else Decimal(0)
+        problems.add(f"metric {f.name[:40]} value", f.value, fitted)
+        changes["value"] = fitted
+    if not _in_time(f.start_time):
+        problems.add(f"metric {f.name[:40]} start_time", f.start_time.isoformat(), None)
+        changes["start_time"] = None
+    return replace(f, **changes) if changes else f
+
+
+def _sequence_fit(f: SequenceFact, problems: _Problems) -> SequenceFact:
+    fitted = _count(f.sequence, INT64_MAX, "event.sequence", problems)
+    return replace(f, sequence=fitted) if fitted != f.sequence else f
 
 
 def _change_fit(f: ChangeFact, problems: _Problems) -> ChangeFact:
@@ -279,6 +315,8 @@ def _event_time(fact: Fact) -> datetime | None:
         return fact.timestamp
     if kind is ToolFact:
         return fact.finished_at if fact.finished_at is not None else fact.started_at
+    if kind is MetricFact or kind is SequenceFact:
+        return fact.time
     return None
 
 
@@ -317,7 +355,29 @@ def _turn_ok(f: TurnFact) -> bool:
         and TIME_MIN <= f.timestamp <= TIME_MAX
         and (not f.detail or all(map(_json_ok, f.detail.values())))
         and (f.rank is None or all(map(_json_ok, f.rank)))
+        and (f.otel_usage is None or _otel_usage_ok(f.otel_usage))
     )
+
+
+def _otel_usage_ok(usage: tuple) -> bool:
+    return len(usage) == 6 and all(map(_tokens_ok, usage[:5])) and _text_ok(usage[5])
+
+
+def _metric_value_ok(value: Decimal) -> bool:
+    return value.is_finite() and -METRIC_MAX <= value <= METRIC_MAX
+
+
+def _metric_ok(f: MetricFact) -> bool:
+    return (
+        TIME_MIN <= f.time <= TIME_MAX
+        and _in_time(f.start_time)
+        and len(f.key) <= METRIC_KEY_LENGTH
+        and _metric_value_ok(f.value)
+    )
+
+
+def _sequence_ok(f: SequenceFact) -> bool:
+    return TIME_MIN <= f.time <= TIME_MAX and type(f.sequence) is int and 0 <= f.sequence <= INT64_MAX
 
 
 def _tool_ok(f: ToolFact) -> bool:
@@ -326,6 +386,12 @@ def _tool_ok(f: ToolFact) -> bool:
         and len(f.message_key) <= TURN_KEY_LENGTH
         and _in_time(f.started_at)
         and _in_time(f.finished_at)
+        and _in_time(f.otel_started_at)
+        and _in_time(f.otel_finished_at)
+        and (
+            f.otel_duration_ms is None
+            or (type(f.otel_duration_ms) is int and 0 <= f.otel_duration_ms <= INT64_MAX)
+        )
     )
 
 
@@ -364,8 +430,16 @@ _OK = {
     ConversationFact: _conversation_ok,
     AiCommitFact: _ai_commit_ok,
     AiCodeFact: _ai_code_ok,
+    MetricFact: _metric_ok,
+    SequenceFact: _sequence_ok,
 }
-_FIT = {ConversationFact: _conversation_fit, AiCommitFact: _ai_commit_fit, AiCodeFact: _ai_code_fit}
+_FIT = {
+    ConversationFact: _conversation_fit,
+    AiCommitFact: _ai_commit_fit,
+    AiCodeFact: _ai_code_fit,
+    MetricFact: _metric_fit,
+    SequenceFact: _sequence_fit,
+}
 
 
 def _all_ok(facts: list[Fact], ident: int, raw_seq: int | None) -> bool:

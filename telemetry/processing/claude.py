@@ -8,7 +8,7 @@ identity, so the merge counts them once:
   block's `tool_use_id`;
 - a compaction: `PreCompact`/`PostCompact.prompt_id` = the compact-summary record's `promptId`;
 - a sub-agent run: `SubagentStart/Stop.agent_id` = the Task result's `agentId` = sidechain `agentId`;
-- an assistant message: `usage.usage_key` (message id + request id), its lines ranked by
+- an API call: `:<request id>` (api_call_key; an OTel `api_request` has the same), its lines ranked by
   (has stop_reason, token total, position in file), the order usage.py's dedup keeps.
 
 A fork copies its origin's records into its own file; the copied assistant lines carry
@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 
 from . import claude_legacy as legacy
+from .claude_otel import otel_facts
 from .facts import ERROR_TEXT_MAX, ChangeFact, Fact, IssueFact, IssueKind, SessionFact, ToolFact, TurnFact
 from .pricing import price_table_load
 from .usage import SYNTHETIC_MODEL, usage_cost, usage_from_record, usage_key
@@ -172,6 +173,19 @@ def error_digest(value: Any) -> tuple[str, str]:
     return "", ""
 
 
+def api_call_key(*, message_id: Any, request_id: Any, record_uuid: Any) -> str | None:
+    """The turn key of an API call: `:<request id>` whenever the request id is known, which is what
+    every source knows (a transcript line's `requestId`, an OTel `api_request`'s `request_id`), so one
+    call seen by several is one row; else usage.usage_key (`<message id>:`, `uuid:<uuid>`). usage.py
+    keeps ccusage's own key (message id + request id) for its re-implementation of ccusage."""
+    if isinstance(request_id, str) and request_id:
+        return f":{request_id}"
+    return usage_key(
+        message_id=message_id if isinstance(message_id, str) else None, request_id=None,
+        record_uuid=record_uuid if isinstance(record_uuid, str) else None,
+    )  # fmt: skip
+
+
 def _digest(data: bytes) -> str:
     return blake2b(data, digest_size=8).hexdigest()
 
@@ -196,6 +210,11 @@ def claude_facts(*, seq: int, event: Mapping[str, Any]) -> list[Fact]:
     project_key = None
     if isinstance(project, dict) and isinstance(project.get("hash"), str):
         project_key = (project["hash"][:64], _str(project.get("name"))[:255] or project["hash"][:16])
+    if event.get("source") == "otel":
+        # OTel facts carry their own session fact, or none: records that make no rows make no session.
+        event_id = event.get("event_id")
+        return otel_facts(seq=seq, session=session, ts=ts, payload=payload,
+                          event_id=event_id if isinstance(event_id, str) and event_id else f"seq:{seq}")  # fmt: skip
     branch = _str(payload.get("gitBranch"))[:255] if event.get("source") == "transcript" else ""
     facts: list[Fact] = []
     if event.get("source") == "hook":
@@ -336,15 +355,16 @@ def _assistant_facts(
     if requested_by and requested_by != session:
         facts.append(SessionFact(session, ts, parent_session_id=requested_by))
     model = _str(message.get("model"))
+    request = _str(r.get("requestId"))
     key = (
-        usage_key(message_id=message.get("id"), request_id=r.get("requestId"), record_uuid=r.get("uuid"))
+        api_call_key(message_id=message.get("id"), request_id=request, record_uuid=r.get("uuid"))
         or f"seq:{seq}"
     )
     if model == SYNTHETIC_MODEL:
         if r.get("isApiErrorMessage") or r.get("error") or r.get("apiError"):
             error = _str(r.get("error")) or _str(r.get("apiErrorType")) or "api_error"
             facts.append(TurnFact(owner, f"api_error:{key}", "api_error", ts, agent_id=agent,
-                                  detail={"error": error[:100]}))  # fmt: skip
+                                  request_id=request, detail={"error": error[:100], "sources": ["transcript"]}))  # fmt: skip
     else:
         usage = usage_from_record(record={**r, "timestamp": ts.isoformat()}, parent_session_id=None)
         if usage is None:
@@ -359,7 +379,7 @@ def _assistant_facts(
             )
             facts.append(
                 TurnFact(
-                    owner, usage.key, "assistant_response", ts, model=model,
+                    owner, key, "assistant_response", ts, model=model, request_id=request,
                     stop_reason=_str(message.get("stop_reason"))[:64],
                     input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
                     cache_write_tokens=usage.cache_write_tokens,

@@ -93,6 +93,13 @@ class TurnFact:
     rank: tuple | None = None
     detail: dict = field(default_factory=dict)
     tokens_known: bool = True  # False: the assistant did not record this response's tokens (Cursor)
+    request_id: str = ""  # the API request id (Claude Code)
+    # OpenTelemetry's own reading of the API call (docs/metrics.md, "one ledger with provenance"):
+    # (input, output, cache read, cache write, of which 1h, Claude Code's cost as decimal text).
+    otel_usage: tuple | None = None
+    # True when only OpenTelemetry saw this turn so far: its time counts only until another source
+    # gives one (OTel never moves a time the hooks or the transcript gave).
+    weak: bool = False
 
 
 _USAGE_FIELDS = (
@@ -109,6 +116,10 @@ _USAGE_FIELDS = (
 
 
 def turn_merge(a: TurnFact, b: TurnFact) -> TurnFact:
+    if a.weak != b.weak:
+        timestamp = b.timestamp if a.weak else a.timestamp
+    else:
+        timestamp = min(a.timestamp, b.timestamp)
     if a.rank is not None or b.rank is not None:
         # The best line of the message supplies all of its usage, so its numbers stay consistent.
         best = a if b.rank is None or (a.rank is not None and a.rank >= b.rank) else b
@@ -131,13 +142,16 @@ def turn_merge(a: TurnFact, b: TurnFact) -> TurnFact:
         session_id=a.session_id,
         key=a.key,
         kind=_text(a.kind, b.kind),
-        timestamp=min(a.timestamp, b.timestamp),
+        timestamp=timestamp,
         chars=_max(a.chars, b.chars),
         lines=_max(a.lines, b.lines),
         agent_id=_text(a.agent_id, b.agent_id),
         rank=rank,
         detail=detail_merge(a.detail, b.detail),
         tokens_known=a.tokens_known or b.tokens_known,
+        request_id=_text(a.request_id, b.request_id),
+        otel_usage=_max(a.otel_usage, b.otel_usage),
+        weak=a.weak and b.weak,
         **usage,
     )
 
@@ -166,6 +180,20 @@ class ToolFact:
     error_text: str = ""  # the text's start, only when the event kept content (opt-in)
     target_hash: str = ""  # salted hash of what the call acted on (Cursor: joins its hooks to its record)
     mcp_server: str = ""  # set by platforms whose tool names do not say it unambiguously (Cursor)
+    # From Claude Code's OpenTelemetry export. Its times and error type are kept apart: they are the
+    # row's only for a call neither hooks nor transcript saw (OTel never moves their times).
+    seen_in_otel: bool = False
+    decision: str = ""  # accept / reject
+    decision_source: str = ""
+    otel_duration_ms: int | None = None
+    otel_started_at: datetime | None = None
+    otel_finished_at: datetime | None = None
+    otel_error_type: str = ""
+
+    @property
+    def seen_elsewhere(self) -> bool:
+        """Seen by hooks or the transcript, whose times and error type win over OTel's."""
+        return self.seen_in_hooks or self.seen_in_transcript
 
     @property
     def duration_ms(self) -> int | None:
@@ -182,6 +210,7 @@ def _tool_name_rank(fact: ToolFact) -> tuple[bool, str]:
 
 def tool_merge(a: ToolFact, b: ToolFact) -> ToolFact:
     error = max((a.error_hash, a.error_text), (b.error_hash, b.error_text))
+    decision = max((a.decision, a.decision_source), (b.decision, b.decision_source))
     status = a.status if TOOL_STATUS_RANK[a.status] >= TOOL_STATUS_RANK[b.status] else b.status
     return ToolFact(
         session_id=a.session_id,
@@ -200,6 +229,14 @@ def tool_merge(a: ToolFact, b: ToolFact) -> ToolFact:
         error_text=error[1],
         target_hash=_text(a.target_hash, b.target_hash),
         mcp_server=_text(a.mcp_server, b.mcp_server),
+        seen_in_otel=a.seen_in_otel or b.seen_in_otel,
+        # Decision and who made it as a pair (one event states both).
+        decision=decision[0],
+        decision_source=decision[1],
+        otel_duration_ms=_max(a.otel_duration_ms, b.otel_duration_ms),
+        otel_started_at=_min(a.otel_started_at, b.otel_started_at),
+        otel_finished_at=_max(a.otel_finished_at, b.otel_finished_at),
+        otel_error_type=_text(a.otel_error_type, b.otel_error_type),
     )
 
 
@@ -327,9 +364,11 @@ class IssueKind:
     VALUE_OUT_OF_RANGE = "value_out_of_range"  # a value was fitted to its column (bounds.py)
     TIME_OUT_OF_RANGE = "time_out_of_range"  # an event time no column can hold: the event is left out
     TIME_UNKNOWN = "time_unknown"  # a transcript line without a time of its own or any to borrow
+    OTEL_SEQUENCE_GAP = "otel_sequence_gap"  # OTel log records possibly lost (event.sequence jumps)
 
     ALL = (BAD_ENVELOPE, MISSING_FIELD, UNKNOWN_HOOK, UNKNOWN_RECORD, UNKNOWN_SOURCE, DERIVE_ERROR,
-           DERIVE_FAILED, ORPHAN_RESULT, VALUE_OUT_OF_RANGE, TIME_OUT_OF_RANGE, TIME_UNKNOWN)  # fmt: skip
+           DERIVE_FAILED, ORPHAN_RESULT, VALUE_OUT_OF_RANGE, TIME_OUT_OF_RANGE, TIME_UNKNOWN,
+           OTEL_SEQUENCE_GAP)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,8 +383,49 @@ class IssueFact:
     raw_seq: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class MetricFact:
+    """One OpenTelemetry metric data point (a MetricPoint row), keyed by its event id. A point is stated
+    whole by one record, so two copies are equal; the merge still picks one by a total order."""
+
+    session_id: str
+    key: str
+    name: str
+    time: datetime
+    value: Decimal
+    temporality: str
+    series: str
+    start_time: datetime | None = None
+    model: str = ""
+    kind: str = ""
+    attributes: dict = field(default_factory=dict)
+
+
+def metric_merge(a: MetricFact, b: MetricFact) -> MetricFact:
+    return a if repr(a) >= repr(b) else b
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceFact:
+    """An OpenTelemetry log record's place in its process's numbering: its event time and
+    `event.sequence` (for the gap count, recompute.py)."""
+
+    session_id: str
+    time: datetime
+    sequence: int
+
+
 Fact = (
-    SessionFact | TurnFact | ToolFact | ChangeFact | IssueFact | ConversationFact | AiCommitFact | AiCodeFact
+    SessionFact
+    | TurnFact
+    | ToolFact
+    | ChangeFact
+    | IssueFact
+    | ConversationFact
+    | AiCommitFact
+    | AiCodeFact
+    | MetricFact
+    | SequenceFact
 )
 
 
@@ -365,6 +445,10 @@ def fact_key(fact: Fact) -> tuple:
         return ("ai_commit", fact.commit_hash, fact.branch)
     if isinstance(fact, AiCodeFact):
         return ("ai_code", fact.hash)
+    if isinstance(fact, MetricFact):
+        return ("metric", fact.session_id, fact.key)
+    if isinstance(fact, SequenceFact):
+        return ("sequence", fact.session_id, fact.time, fact.sequence)
     return ("session", fact.session_id)
 
 
@@ -424,12 +508,16 @@ class Reduced:
     conversations: dict[tuple, ConversationFact] = field(default_factory=dict)
     ai_commits: dict[tuple, AiCommitFact] = field(default_factory=dict)
     ai_code: dict[tuple, AiCodeFact] = field(default_factory=dict)
+    metrics: dict[tuple, MetricFact] = field(default_factory=dict)
+    sequences: dict[tuple, SequenceFact] = field(default_factory=dict)
 
 
 _MERGED = {
     ConversationFact: ("conversations", conversation_merge),
     AiCommitFact: ("ai_commits", ai_commit_merge),
     AiCodeFact: ("ai_code", ai_code_merge),
+    MetricFact: ("metrics", metric_merge),
+    SequenceFact: ("sequences", lambda a, b: a),
 }
 
 

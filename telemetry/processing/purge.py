@@ -43,6 +43,8 @@ from ..models import (
     CodeChange,
     Conversation,
     DataIssue,
+    MetricPoint,
+    OtelSequence,
     Project,
     RawChunk,
     Session,
@@ -196,7 +198,7 @@ def _buckets(pks: list[int]) -> dict[str, tuple[set[datetime], set[int | None]]]
         part = pks[i : i + _IN_CHUNK]
         for platform, pid in Session.objects.filter(pk__in=part).values_list("platform", "project_id"):
             out.setdefault(platform, (set(), set()))[1].add(pid)
-        for model in (Turn, ToolCall, CodeChange):
+        for model in (Turn, ToolCall, CodeChange, MetricPoint):
             rows = model.objects.filter(session__in=part).values_list(
                 "session__platform", "hour", "project_id"
             )
@@ -291,6 +293,8 @@ def sessions_purge(selection: PurgeSelection, *, client: redis.Redis) -> PurgeCo
             # this session id's, so they go with it.
             AiCommit.objects.all().delete()
             AiCodeLine.objects.filter(session=None).delete()
+        for platform, session_id in keys:  # an OTel session's log numbers, kept by its id (no row)
+            OtelSequence.objects.filter(platform=platform, session_id=session_id).delete()
         counts.raw_events, counts.raw_units, counts.watermarks = removal.raw_sessions_delete(sorted(keys))
         for platform, (hours, pids) in sorted(buckets.items()):
             refreshed |= rollups.rollups_refresh(hours=hours, project_ids=pids, platform=platform)

@@ -23,6 +23,8 @@ from ..models import (
     AiCodeLine,
     AiCommit,
     CodeChange,
+    MetricPoint,
+    OtelSequence,
     Project,
     RawChunk,
     Session,
@@ -79,7 +81,7 @@ def sessions_known() -> set[tuple[str, str]]:
 def _session_buckets(session: Session) -> tuple[set[datetime], set[int | None]]:
     hours: set[datetime] = set()
     pids: set[int | None] = {session.project_id}
-    for model in (Turn, ToolCall, CodeChange):
+    for model in (Turn, ToolCall, CodeChange, MetricPoint):
         for hour, pid in model.objects.filter(session=session).values_list("hour", "project_id").distinct():
             hours.add(hour)
             pids.add(pid)
@@ -102,7 +104,16 @@ def derived_rebuild_all(*, now: datetime | None = None) -> RebuildResult:
     result = RebuildResult()
     sessions = sessions_known()
     with transaction.atomic():
-        for model in (UsageHour, ToolHour, ActivityHour, AiCodeLine, AiCommit, Session, Project):
+        for model in (
+            UsageHour,
+            ToolHour,
+            ActivityHour,
+            AiCodeLine,
+            AiCommit,
+            OtelSequence,
+            Session,
+            Project,
+        ):
             model.objects.all().delete()
         SessionProgress.objects.update(processed_seq=0)
     with refresh.buckets_deferred():  # one recompute per bucket, not one per session
@@ -139,6 +150,7 @@ def derived_rebuild_session(
                 hours |= h
                 pids |= ps
                 session.delete()
+            OtelSequence.objects.filter(platform=p, session_id=session_id).delete()
             SessionProgress.objects.filter(platform=p, session_id=session_id).update(processed_seq=0)
         with transaction.atomic(), refresh.buckets_deferred():
             _replay(p, session_id, result)

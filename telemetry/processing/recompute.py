@@ -17,6 +17,9 @@ from ..models import (
     CodeChange,
     Conversation,
     DataIssue,
+    MetricPoint,
+    MetricTemporality,
+    OtelSequence,
     Session,
     ToolCall,
     ToolStatus,
@@ -27,10 +30,12 @@ from .bounds import INT32_MAX, INT64_MAX, cost_fit, counter_fit
 from .costunits import COST_UNITS_SQL, cost_units_total
 from .cursor_recompute import cursor_composer_rest, cursor_hooks_join, cursor_responses_join
 from .facts import IssueKind
+from .otel_figures import OTEL_FIGURES, OTEL_METRICS, api_retries, otel_figure, otel_figures_fit
 from .rollups import ACTIVE_GAP_CAP, EPOCH_US_SQL
 from .rows import CHANGES, TOOLS, Touched, row_update, sql_fetch
 
 ORPHAN_RESULT = IssueKind.ORPHAN_RESULT
+OTEL_SEQUENCE_GAP = IssueKind.OTEL_SEQUENCE_GAP
 CURSOR = "cursor"
 
 
@@ -49,6 +54,9 @@ def session_finalize(session: Session, touched: Touched) -> None:
         cursor_composer_rest(session, touched)
     _latencies(session)
     _orphans_record(session)
+    if not cursor:
+        _metric_deltas(session, touched)
+        _otel_gaps_record(session)
     _counters(session)
 
 
@@ -78,7 +86,7 @@ def _fork_copies_move(session: Session, touched: Touched) -> None:
 def _project_propagate(session: Session, touched: Touched) -> None:
     if not _project_stale(session):
         return  # the usual case: one cheap read instead of a read and an UPDATE per table
-    for model in (Turn, ToolCall, CodeChange):
+    for model in (Turn, ToolCall, CodeChange, MetricPoint):
         stale = model.objects.filter(session=session).exclude(project_id=session.project_id)
         for hour, project_id in stale.values_list("hour", "project_id").distinct():
             touched.add(hour, project_id)
@@ -95,9 +103,12 @@ def _project_stale(session: Session) -> bool:
         where, params = "(project_id IS NULL OR project_id <> %s)", [session.project_id]
     sql = " UNION ALL ".join(
         f"SELECT 1 FROM (SELECT 1 FROM {table} WHERE session_id = %s AND {where} LIMIT 1) {table}"
-        for table in ("turns", "tool_calls", "code_changes")
+        for table in _PROJECT_TABLES
     )
-    return bool(sql_fetch(sql, [session.pk, *params] * 3))
+    return bool(sql_fetch(sql, [session.pk, *params] * len(_PROJECT_TABLES)))
+
+
+_PROJECT_TABLES = ("turns", "tool_calls", "code_changes", "metric_points")
 
 
 def _changes_status(session: Session, touched: Touched) -> None:
@@ -204,9 +215,104 @@ def _orphans_record(session: Session) -> None:
     )
 
 
+def _metric_deltas(session: Session, touched: Touched) -> None:
+    """Each metric point's `delta`: its value for delta temporality; for a cumulative series, the growth
+    since the series' previous point (the first point's value for the first; a value lower than the
+    previous one is a restarted counter: its value); none for a gauge."""
+    rows = list(
+        MetricPoint.objects.filter(session=session)
+        .order_by("series", "time", "key")
+        .values_list("id", "series", "temporality", "value", "delta", "hour", "project_id")
+    )
+    changed = []
+    previous: tuple[str, Decimal] | None = None
+    for pk, series, temporality, value, stored, hour, project_id in rows:
+        if temporality == MetricTemporality.DELTA:
+            delta = value
+        elif temporality == MetricTemporality.CUMULATIVE:
+            before = previous[1] if previous is not None and previous[0] == series else None
+            delta = value if before is None or value < before else value - before
+            previous = (series, value)
+        else:
+            delta = None
+        if delta != stored:
+            changed.append((pk, delta))
+            touched.add(hour, project_id)
+    for pk, delta in changed:
+        MetricPoint.objects.filter(pk=pk).update(delta=delta)
+
+
+def otel_gaps(rows: list[tuple]) -> list[tuple[tuple, int]]:
+    """Possibly lost OTel log records, from (event time, event.sequence) pairs: sorted, they form runs
+    of one process each (a new run where the sequence does not grow); a jump inside a run is a gap.
+    Returns ((time, sequence) of the record after each gap, how many numbers are missing)."""
+    gaps = []
+    previous = None
+    for moment, sequence in sorted(set(rows)):
+        if previous is not None and sequence > previous + 1:
+            gaps.append(((moment, sequence), sequence - previous - 1))
+        previous = sequence
+    return gaps
+
+
+def _gap_seq(session_id: str, moment, sequence: int) -> int:
+    # A stable negative number per gap (not an event's seq), as for orphan results.
+    text = f"gap:{session_id}:{moment.isoformat()}:{sequence}"
+    return -int.from_bytes(blake2b(text.encode(), digest_size=6).digest(), "big") - 1
+
+
+def _otel_gaps_record(session: Session) -> None:
+    """The session's sequence gaps as data issues, recomputed from every stored number (a record that
+    arrives late closes its gap), and their total in Session.otel_gaps."""
+    rows = OtelSequence.objects.filter(platform=session.platform, session_id=session.session_id)
+    gaps = otel_gaps(list(rows.values_list("time", "sequence")))
+    wanted = {
+        _gap_seq(session.session_id, *after): f"{missing} OTel log record(s) missing before event.sequence "
+        f"{after[1]} at {after[0].isoformat()}"
+        for after, missing in gaps
+    }
+    stored = set(
+        DataIssue.objects.filter(session=session, kind=OTEL_SEQUENCE_GAP).values_list("seq", flat=True)
+    )
+    if stored != set(wanted):
+        DataIssue.objects.filter(
+            session=session, kind=OTEL_SEQUENCE_GAP, seq__in=stored - set(wanted)
+        ).delete()
+        DataIssue.objects.bulk_create(
+            [
+                DataIssue(session=session, seq=q, kind=OTEL_SEQUENCE_GAP, detail=wanted[q])
+                for q in set(wanted) - stored
+            ]
+        )
+    Session.objects.filter(pk=session.pk).update(otel_gaps=counter_fit(sum(m for _, m in gaps)))
+
+
+def _otel_counters(session: Session) -> dict:
+    """The session's otel_* figures (sums of metric deltas; null while it has no metric point) and its
+    API retries (attempts after the first, from the llm_request spans)."""
+    points = MetricPoint.objects.filter(session=session)
+    values: dict = dict.fromkeys(OTEL_FIGURES.values())
+    if points.exists():
+        sums: dict[str, Decimal] = {}
+        for name, kind, delta in points.filter(name__in=OTEL_METRICS).values_list("name", "kind", "delta"):
+            field = otel_figure(name, kind)
+            if field is not None and delta is not None:
+                sums[field] = sums.get(field, Decimal(0)) + delta
+        values = otel_figures_fit(sums)
+    retries = sum(
+        api_retries(detail)
+        for detail in Turn.objects.filter(session=session, detail__has_key="attempts").values_list(
+            "detail", flat=True
+        )
+    )
+    return {**values, "api_retries": counter_fit(retries)}
+
+
 def _counters(session: Session) -> None:
     """Every counter of the session, recomputed from its stored rows (never incremented)."""
     values = {**_turn_counters(session.pk), **_tool_counters(session.pk), **_other_counters(session.pk)}
+    if session.platform != CURSOR:
+        values.update(_otel_counters(session))
     Session.objects.filter(pk=session.pk).update(**values)
     Conversation.objects.filter(session=session).update(
         started_at=session.started_at, last_event_at=session.last_event_at

@@ -25,6 +25,7 @@ from ..models import (
     ActivityHour,
     ChangeStatus,
     CodeChange,
+    MetricPoint,
     Project,
     Session,
     ToolCall,
@@ -37,6 +38,7 @@ from ..models import (
 from .bounds import INT64_MAX, cost_fit, cost_units_sums, counter_fit
 from .costunits import cost_units_total
 from .histograms import LATENCY_BUCKETS, histogram_trim, latency_bucket
+from .otel_figures import OTEL_METRICS, api_retries, otel_figure, otel_figures_fit
 
 HOUR = timedelta(hours=1)
 _HOUR_MS = 3_600_000
@@ -175,7 +177,7 @@ def _usage_refresh(hours: set[datetime], pids: set[int], platform: str, unknown_
             kind=TurnKind.ASSISTANT_RESPONSE,
         )
         .annotate(pid=Coalesce("project_id", Value(unknown_id)))
-        .values("hour", "pid", "model")
+        .values("hour", "pid", "model", "source")
         .annotate(
             n=Count("id"),
             inp=Sum("input_tokens"),
@@ -193,6 +195,7 @@ def _usage_refresh(hours: set[datetime], pids: set[int], platform: str, unknown_
             platform=platform,
             project_id=r["pid"],
             model=r["model"],
+            source=r["source"],
             messages=counter_fit(r["n"]),
             input_tokens=counter_fit(r["inp"], INT64_MAX),
             output_tokens=counter_fit(r["out"], INT64_MAX),
@@ -263,6 +266,8 @@ def _activity_refresh(hours: set[datetime], pids: set[int], platform: str, unkno
             "accepted": 0,
             "rejected": 0,
             "active_ms": 0,
+            "retries": 0,
+            "otel": {},
         }
     )
     in_hours = Q(hour__in=hours)
@@ -293,6 +298,7 @@ def _activity_refresh(hours: set[datetime], pids: set[int], platform: str, unkno
             a["accepted"] += r["n"]
         else:
             a["rejected"] += r["n"]
+    _otel_activity(acc, hours, pids, platform, unknown_id)
     hour_ms = {int(h.timestamp()) * 1000: h for h in hours}
     cap_ms = ACTIVE_GAP_CAP // timedelta(milliseconds=1)
     for sid, pid, times in _session_times(hours, pids, platform, unknown_id):
@@ -324,10 +330,40 @@ def _activity_refresh(hours: set[datetime], pids: set[int], platform: str, unkno
             edits_accepted=counter_fit(a["accepted"]),
             edits_rejected=counter_fit(a["rejected"]),
             active_seconds=counter_fit(round(a["active_ms"] / 1000)),
+            api_retries=counter_fit(a["retries"]),
+            **otel_figures_fit(a["otel"]),
         )
         for (hour, pid), a in sorted(acc.items())
         if hour in hours
     )
+
+
+def _otel_activity(acc: dict, hours: set[datetime], pids: set[int], platform: str, unknown_id: int) -> None:
+    """Per hour: API retries (attempts after the first, on the requests' turns) and the otel_* figures
+    (sums of metric point deltas, Decimal in Python: SQLite would sum floats)."""
+    retried = (
+        Turn.objects.filter(
+            _project_q("project_id", pids, unknown_id), hour__in=hours, session__platform=platform
+        )
+        .filter(detail__has_key="attempts")
+        .annotate(pid=Coalesce("project_id", Value(unknown_id)))
+        .values_list("hour", "pid", "detail")
+    )
+    for hour, pid, detail in retried:
+        acc[(hour, pid)]["retries"] += api_retries(detail)
+    points = (
+        MetricPoint.objects.filter(
+            _project_q("project_id", pids, unknown_id), hour__in=hours, session__platform=platform,
+            name__in=OTEL_METRICS, delta__isnull=False,
+        )
+        .annotate(pid=Coalesce("project_id", Value(unknown_id)))
+        .values_list("hour", "pid", "name", "kind", "delta")
+    )  # fmt: skip
+    for hour, pid, name, kind, delta in points:
+        field = otel_figure(name, kind)
+        if field is not None:
+            sums = acc[(hour, pid)]["otel"]
+            sums[field] = sums.get(field, 0) + delta
 
 
 # Event time as integer epoch milliseconds, computed by the database (converting hundreds of thousands
@@ -383,7 +419,7 @@ def _session_times(
 def rollup_buckets_all() -> dict[str, tuple[set[datetime], set[int | None]]]:
     """Per platform, every hour and project the derived tables hold (for a full recompute)."""
     out: dict[str, tuple[set[datetime], set[int | None]]] = {}
-    for model in (Turn, ToolCall, CodeChange):
+    for model in (Turn, ToolCall, CodeChange, MetricPoint):
         for platform, hour, pid in model.objects.values_list(
             "session__platform", "hour", "project_id"
         ).distinct():

@@ -16,6 +16,8 @@ from ..models import (
     CodeChange,
     Conversation,
     DataIssue,
+    MetricPoint,
+    OtelSequence,
     Project,
     Session,
     SessionProgress,
@@ -105,8 +107,22 @@ def _conversation_get(session: Session) -> int:
     return conversation.pk
 
 
+def _says_anything(reduced: Reduced) -> bool:
+    """Whether the facts would make or change any row but OTel sequence numbers."""
+    return any(
+        (reduced.sessions, reduced.turns, reduced.tools, reduced.changes, reduced.issues,
+         reduced.conversations, reduced.ai_commits, reduced.ai_code, reduced.metrics)
+    )  # fmt: skip
+
+
 def facts_apply(platform: str, session_id: str, reduced: Reduced, touched: Touched) -> dict[str, Session]:
-    owners = {session_id} | set(reduced.sessions)
+    _sequences_apply(platform, reduced)
+    # OTel records that make no rows make no session (docs/metrics.md); a session that exists already
+    # is still finalised (its sequence gaps may have changed).
+    wanted = (
+        _says_anything(reduced) or Session.objects.filter(platform=platform, session_id=session_id).exists()
+    )
+    owners = ({session_id} if wanted else set()) | set(reduced.sessions)
     owners |= {k[1] for k in reduced.turns} | {k[1] for k in reduced.tools} | {k[1] for k in reduced.changes}
     owners |= {k[1] for k in reduced.conversations}
     # Cursor's AI-tracking events that name no conversation come under a session id that is no session.
@@ -117,9 +133,10 @@ def facts_apply(platform: str, session_id: str, reduced: Reduced, touched: Touch
     conversations = {sid: _conversation_get(s) for sid, s in sessions.items()}
     _rows_apply(TURNS, sessions, conversations, list(reduced.turns.values()), touched)
     # A tool call with neither a start nor an end time has no hour to count in yet.
-    tools = [f for f in reduced.tools.values() if f.started_at or f.finished_at]
+    tools = [f for f in reduced.tools.values() if any(tool_times(f))]
     _rows_apply(TOOLS, sessions, conversations, tools, touched)
     _rows_apply(CHANGES, sessions, conversations, list(reduced.changes.values()), touched)
+    _metrics_apply(sessions, list(reduced.metrics.values()), touched)
     for (_, sid), fact in sorted(reduced.conversations.items()):
         if sid in sessions:
             conversation_apply(conversations[sid], fact)
@@ -197,7 +214,35 @@ def _turn_fact(row: Turn) -> TurnFact:
         rank=tuple(rank) if rank is not None else None,
         detail=detail,
         tokens_known=row.tokens_known,
+        request_id=row.request_id,
+        otel_usage=_otel_usage_tuple(row.otel_usage),
+        # Only OTel saw it: its time gives way to any other source's.
+        weak=row.source == "otel" or (row.source == "" and detail.get("sources") == ["otel"]),
     )
+
+
+_OTEL_USAGE = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+               "cache_write_1h_tokens", "cost_usd")  # fmt: skip
+
+
+def _otel_usage_tuple(value: dict | None) -> tuple | None:
+    if not isinstance(value, dict):
+        return None
+    return tuple(value.get(name, "" if name == "cost_usd" else 0) for name in _OTEL_USAGE)
+
+
+def turn_source(fact: TurnFact) -> str:
+    """Where an API call's numbers come from (Turn.source): `transcript` (only a transcript saw it; its
+    lines are ranked), `otel` (only OTel), `both` (both, the same tokens) or `conflict` (both, tokens
+    differ: the transcript's count). "" for other turns and Cursor's."""
+    if fact.kind != "assistant_response":
+        return ""
+    transcript, otel = fact.rank is not None, fact.otel_usage is not None
+    if transcript and otel:
+        mine = (fact.input_tokens, fact.output_tokens, fact.cache_read_tokens, fact.cache_write_tokens,
+                fact.cache_write_1h_tokens)  # fmt: skip
+        return "both" if mine == tuple(fact.otel_usage[:5]) else "conflict"
+    return "transcript" if transcript else "otel" if otel else ""
 
 
 def _turn_values(fact: TurnFact) -> dict:
@@ -222,6 +267,11 @@ def _turn_values(fact: TurnFact) -> dict:
         "agent_id": fact.agent_id[:128],
         "detail": detail,
         "tokens_known": fact.tokens_known,
+        "request_id": fact.request_id[:128],
+        "source": turn_source(fact),
+        "otel_usage": None
+        if fact.otel_usage is None
+        else dict(zip(_OTEL_USAGE, fact.otel_usage, strict=True)),
     }
 
 
@@ -299,15 +349,26 @@ def row_update(row, values: dict, touched: Touched) -> bool:
     return True
 
 
+def tool_times(fact: ToolFact) -> tuple:
+    """(start, end) of a call as its row keeps them: the hooks' and transcript's; OTel's only for a call
+    neither saw."""
+    if fact.seen_elsewhere or not fact.seen_in_otel:
+        return fact.started_at, fact.finished_at
+    return fact.otel_started_at, fact.otel_finished_at
+
+
 def _tool_fact(row: ToolCall) -> ToolFact:
+    # A call only OTel saw keeps OTel's times and error type in its columns: they go back to the
+    # otel_* fields, so a hook or transcript reading that comes later replaces them.
+    otel_only = row.seen_in_otel and not (row.seen_in_hooks or row.seen_in_transcript)
     return ToolFact(
         session_id="",
         tool_use_id=row.tool_use_id,
         tool_name=row.tool_name,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
+        started_at=None if otel_only else row.started_at,
+        finished_at=None if otel_only else row.finished_at,
         status=row.status,
-        error_type=row.error_type,
+        error_type="" if otel_only else row.error_type,
         message_key=row.message_key,
         agent_id=row.agent_id,
         seen_in_hooks=row.seen_in_hooks,
@@ -316,19 +377,30 @@ def _tool_fact(row: ToolCall) -> ToolFact:
         error_text=row.error_text,
         target_hash=row.target_hash,
         mcp_server=row.mcp_server,
+        seen_in_otel=row.seen_in_otel,
+        decision=row.decision,
+        decision_source=row.decision_source,
+        otel_duration_ms=row.otel_duration_ms,
+        otel_started_at=row.started_at if otel_only else None,
+        otel_finished_at=row.finished_at if otel_only else None,
+        otel_error_type=row.error_type if otel_only else "",
     )
 
 
 def _tool_values(fact: ToolFact) -> dict:
-    moment = fact.started_at or fact.finished_at
-    duration = fact.duration_ms
+    started, finished = tool_times(fact)
+    moment = started or finished
+    duration = None
+    if started is not None and finished is not None and finished >= started:
+        duration = round((finished - started).total_seconds() * 1000)
+    error_type = fact.error_type if fact.seen_elsewhere or not fact.seen_in_otel else fact.otel_error_type
     return {
         "tool_name": fact.tool_name[:128],
         "mcp_server": (fact.mcp_server or claude.mcp_server(fact.tool_name))[:128],
         "status": fact.status,
-        "error_type": fact.error_type[:128],
-        "started_at": fact.started_at,
-        "finished_at": fact.finished_at,
+        "error_type": error_type[:128],
+        "started_at": started,
+        "finished_at": finished,
         "hour": hour_floor(moment),
         # Longer than the column holds (24 days) is a start and an end that do not belong together.
         "duration_ms": duration if duration is None or duration <= INT32_MAX else None,
@@ -339,6 +411,10 @@ def _tool_values(fact: ToolFact) -> dict:
         "error_hash": fact.error_hash[:16],
         "error_text": fact.error_text[:ERROR_TEXT_MAX],
         "target_hash": fact.target_hash[:64],
+        "seen_in_otel": fact.seen_in_otel,
+        "decision": fact.decision[:16],
+        "decision_source": fact.decision_source[:32],
+        "otel_duration_ms": fact.otel_duration_ms,
     }
 
 
@@ -398,6 +474,41 @@ def _rows_apply(kind: RowKind, sessions, conversations, facts: list, touched: To
         else:
             row_update(row, kind.to_values(kind.merge(kind.to_fact(row), fact)), touched)
     _rows_insert(kind.model, new)
+
+
+def _metrics_apply(sessions: dict[str, Session], facts: list, touched: Touched) -> None:
+    """Insert the metric points not stored yet (a point is stated whole by one record: a stored one is
+    the same). Their `delta` is recomputed per session afterwards (recompute.py)."""
+    by_session: dict[str, list] = {}
+    for fact in facts:
+        by_session.setdefault(fact.session_id, []).append(fact)
+    for sid, points in sorted(by_session.items()):
+        session = sessions[sid]
+        keys = [p.key for p in points]
+        stored: set[str] = set()
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            stored.update(
+                MetricPoint.objects.filter(session=session, key__in=chunk).values_list("key", flat=True)
+            )
+        new = [p for p in points if p.key not in stored]
+        MetricPoint.objects.bulk_create(
+            MetricPoint(session=session, project_id=session.project_id, key=p.key, name=p.name, model=p.model,
+                        kind=p.kind, attributes=p.attributes, series=p.series, temporality=p.temporality,
+                        start_time=p.start_time, time=p.time, hour=hour_floor(p.time), value=p.value)
+            for p in sorted(new, key=lambda p: p.key)
+        )  # fmt: skip
+        for p in new:
+            touched.add(hour_floor(p.time), session.project_id)
+
+
+def _sequences_apply(platform: str, reduced: Reduced) -> None:
+    if reduced.sequences:
+        OtelSequence.objects.bulk_create(
+            [OtelSequence(platform=platform, session_id=f.session_id, time=f.time, sequence=f.sequence)
+             for f in reduced.sequences.values()],
+            ignore_conflicts=True,
+        )  # fmt: skip
 
 
 def progress_lock(*, platform: str, session_id: str) -> SessionProgress:

@@ -57,9 +57,9 @@ def test_a_hostile_session_among_ordinary_ones_fails_no_catch_up(redis) -> None:
         assert max(turns.values_list(field, flat=True)) == TOKENS_MAX
         assert getattr(h, field) == sum(turns.values_list(field, flat=True))
     # Counts that had to be clamped price nothing: the cost is unknown, never a wrong number.
-    assert turns.get(key="m-u64:req-m-u64").cost_usd is None
-    assert turns.get(key="m-costly:req-m-costly").cost_usd is None
-    assert turns.get(key="m-odd:req-m-odd").input_tokens == 0
+    assert turns.get(key=":req-m-u64").cost_usd is None
+    assert turns.get(key=":req-m-costly").cost_usd is None
+    assert turns.get(key=":req-m-odd").input_tokens == 0
     prompts = {t.key: (t.chars, t.lines) for t in Turn.objects.filter(session=h, kind="user_prompt")}
     assert prompts == {"prompt:p-big": (INT32_MAX, None), "prompt:p-neg": (0, INT32_MAX)}
     assert h.lines_added == INT32_MAX  # two edits of 2^31 - 1 lines each: the sum as the column holds it
@@ -79,7 +79,7 @@ def test_a_hostile_session_among_ordinary_ones_fails_no_catch_up(redis) -> None:
     sub = Turn.objects.get(session=h, key="agent:sub")
     assert sub.detail["duration_ms"] == bounds.JSON_INT_MAX and "total_tokens" not in sub.detail
     # The fork origin no session id can be: its message stays with the session that sent it.
-    assert Turn.objects.filter(session=h, key="m-fork:req-m-fork").exists() and h.parent_session_id == ""
+    assert Turn.objects.filter(session=h, key=":req-m-fork").exists() and h.parent_session_id == ""
     kinds = set(DataIssue.objects.filter(session=h).values_list("kind", flat=True))
     assert {bounds.VALUE_OUT_OF_RANGE, bounds.TIME_OUT_OF_RANGE, DERIVE_ERROR, "missing_field"} <= kinds
     assert h.data_issues == DataIssue.objects.filter(session=h).count()
