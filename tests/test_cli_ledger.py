@@ -114,7 +114,7 @@ def test_usage_by_source_and_the_note(capsys):
     code, out, _ = run(capsys, "usage", *SPAN)
     assert code == 0
     assert (
-        "includes 1 API calls only OpenTelemetry saw ($0.0914); 1 calls where transcript and OTel disagree: "
+        "includes 1 API call only OpenTelemetry saw ($0.0914); 1 call where transcript and OTel disagree: "
         "blueplane report ledger"
     ) in out
 
@@ -139,7 +139,7 @@ def test_a_daily_table_says_what_only_otel_saw(capsys):
     report_cli._print(found, period="day", span=DAY, tz="UTC", breakdown=False)
     out = capsys.readouterr().out
     assert out.rstrip().splitlines()[-1] == (
-        "includes 1 API calls only OpenTelemetry saw ($0.0914); 1 calls where transcript and OTel disagree: "
+        "includes 1 API call only OpenTelemetry saw ($0.0914); 1 call where transcript and OTel disagree: "
         "blueplane report ledger"
     )
 

@@ -16,7 +16,6 @@ Skipped (with the reason) when no CLI is found: CI machines do not carry the ~40
 import collections
 import json
 import re
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,20 +96,6 @@ class RealRuns:
         return collections.Counter(e["event_type"] for e in self.hook_events(name))
 
 
-def _settled(count, *, quiet_s: float = 0.5, timeout_s: float = 5.0) -> int:
-    """Wait until count() stops changing: the CLI does not wait for every hook before it exits."""
-    last, since = count(), time.monotonic()
-    deadline = since + timeout_s
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        now = count()
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet_s:
-            break
-    return last
-
-
 def _lines(path: Path) -> int:
     try:
         return len(path.read_bytes().splitlines())
@@ -170,8 +155,8 @@ def real(tmp_path_factory, redis_server) -> RealRuns:
                 extra_args=["--debug-file", str(debug_log)],
             )
             sessions[name] = Session(name, session_id, homes[home], cwd, run, debug_log)
-            _settled(lambda: client.xlen(EVENTS_STREAM))
-    _settled(lambda: _lines(harness_file))
+            real_claude.settled(lambda: client.xlen(EVENTS_STREAM))
+    real_claude.settled(lambda: _lines(harness_file))
     for session in sessions.values():
         session.hook_statuses = _our_hook_statuses(session.debug_log)
     entries = [fields[b"event"] for _, fields in client.xrange(EVENTS_STREAM)]

@@ -7,7 +7,6 @@ CLI is not installed (`npm install --prefix tests/support/claude-real`).
 
 import collections
 import json
-import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -46,20 +45,6 @@ class Recording(Receiver):
         )
 
 
-def settled(count, *, quiet_s: float = 1.0, timeout_s: float = 15.0) -> int:
-    """Wait until count() stops changing (the CLI's last export happens as it exits)."""
-    last, since = count(), time.monotonic()
-    deadline = since + timeout_s
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        now = count()
-        if now != last:
-            last, since = now, time.monotonic()
-        elif now and time.monotonic() - since >= quiet_s:
-            break
-    return last
-
-
 def test_the_real_cli_exports_logs_metrics_and_traces_in_protobuf_to_the_receiver(redis, tmp_path):
     home = tmp_path / "home"
     (home / ".claude").mkdir(parents=True)
@@ -82,7 +67,7 @@ def test_the_real_cli_exports_logs_metrics_and_traces_in_protobuf_to_the_receive
                 session_id=str(uuid.uuid4()),
             )
             assert run.returncode == 0, run.stderr
-            settled(lambda: redis.xlen(EVENTS_STREAM))
+            real_claude.settled(lambda: redis.xlen(EVENTS_STREAM), quiet_s=1.0, timeout_s=15.0, some=True)
     envelopes = [orjson.loads(fields[b"event"]) for _, fields in redis.xrange(EVENTS_STREAM)]
     by_signal = collections.Counter(e["payload"]["signal"] for e in envelopes)
     assert by_signal["log"] and by_signal["metric"] and by_signal["span"], by_signal

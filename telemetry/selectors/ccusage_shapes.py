@@ -44,9 +44,11 @@ def sources_note(*, otel_calls: int, otel_cost: Decimal, conflicts: int) -> str 
     disagree; None when it holds neither."""
     parts = []
     if otel_calls:
-        parts.append(f"{otel_calls:,} API calls only OpenTelemetry saw (${otel_cost:,.4f})")
+        calls = "API call" if otel_calls == 1 else "API calls"
+        parts.append(f"{otel_calls:,} {calls} only OpenTelemetry saw (${otel_cost:,.4f})")
     if conflicts:
-        parts.append(f"{conflicts:,} calls where transcript and OTel disagree")
+        calls = "call" if conflicts == 1 else "calls"
+        parts.append(f"{conflicts:,} {calls} where transcript and OTel disagree")
     if not parts:
         return None
     return f"includes {'; '.join(parts)}: blueplane report ledger"

@@ -439,36 +439,3 @@ def otel_seen(*, start: datetime, end: datetime, project_key: str | None = None)
     # UNION ALL stops at the first row found (SQLite refuses a LIMIT inside a compound's parts).
     ids = [qs.order_by().values_list("pk", flat=True) for qs in (usage, points, calls)]
     return bool(ids[0].union(*ids[1:], all=True)[:1])
-
-
-class SessionOtel(TypedDict):
-    """One session's provenance: its API calls by source, its tool calls OTel saw, and whether OTel
-    reported anything of it at all (False: the session's otel_* figures are missing, not 0)."""
-
-    otel: bool
-    requests: dict[str, int]  # SOURCES -> calls
-    tool_calls_in_otel: int
-    conflicts: list[Conflict]  # its API calls whose sources disagree, oldest first (at most CONFLICTS_MAX)
-
-
-_SESSION_OTEL = ("otel_active_seconds", "otel_lines_added", "otel_lines_removed", "otel_edit_accepts",
-                 "otel_edit_rejects")  # fmt: skip
-
-
-def session_otel(*, session: Session) -> SessionOtel:
-    requests = dict.fromkeys(SOURCES, 0)
-    responses = Turn.objects.filter(session=session, kind=TurnKind.ASSISTANT_RESPONSE)
-    for row in responses.values("source").annotate(n=Count("pk")).order_by():
-        source = row["source"] or "transcript"
-        requests[source] = requests.get(source, 0) + row["n"]
-    # The otel_* figures are null until an OTel metric point names the session (models.Session).
-    metrics = any(getattr(session, f) is not None for f in _SESSION_OTEL)
-    seen = metrics or session.otel_gaps > 0 or any(n for k, n in requests.items() if k != "transcript")
-    in_otel = ToolCall.objects.filter(session=session, seen_in_otel=True).count()
-    if not (seen or in_otel):
-        return SessionOtel(otel=False, requests=requests, tool_calls_in_otel=0, conflicts=[])
-    disagreeing = responses.filter(source="conflict").order_by("timestamp", "id")[:CONFLICTS_MAX]
-    conflicts = (
-        [conflict_of(t, session_id=session.session_id) for t in disagreeing] if requests["conflict"] else []
-    )
-    return SessionOtel(otel=True, requests=requests, tool_calls_in_otel=in_otel, conflicts=conflicts)

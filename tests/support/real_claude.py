@@ -122,6 +122,21 @@ def harness_find() -> tuple[Harness | None, str]:
     return Harness(claude_bin=claude_bin, root=root), ""
 
 
+def settled(count, *, quiet_s: float = 0.5, timeout_s: float = 5.0, some: bool = False) -> int:
+    """Wait until count() stops changing for quiet_s (with `some`, and is above 0): the CLI does not wait
+    for every hook before it exits, and exports OpenTelemetry a last time as it does. Returns the count."""
+    last, since = count(), time.monotonic()
+    deadline = since + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = count()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif (now or not some) and time.monotonic() - since >= quiet_s:
+            break
+    return last
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -8,6 +8,7 @@ alone, which has no OTel export): a page then hides the card, so a figure only O
 from decimal import Decimal
 
 from telemetry.selectors import provenance
+from telemetry.selectors.session_provenance import session_provenance
 from telemetry.selectors.spans import LocalDays
 
 from ..filters import PageFilters
@@ -133,11 +134,11 @@ def session_otel(session: object) -> dict | None:
     its API calls by source and its disagreeing calls; None when OTel reported nothing of it."""
     if session.platform != PLATFORM:
         return None
-    found = provenance.session_otel(session=session)
+    found = session_provenance(session=session)
     if not found["otel"]:
         return None
     return {
-        "requests": found["requests"],
+        "requests": found["api_calls"],
         "tool_calls_in_otel": found["tool_calls_in_otel"],
         "conflicts": [_conflict(c) for c in found["conflicts"]],
         # None while no OTel metric point named the session: missing, never 0.
