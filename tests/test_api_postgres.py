@@ -25,13 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # The API tests whose answers rest on SQL the two engines read their own way (filters, keysets, sums,
 # time bounds, the ingest's and health's queries). The access rules, the schema, the root and the row
 # renderers are the same code whatever the engine; the 40,000-row streaming tests measure memory, not SQL.
-# Three runs of about a minute, so the two xdist workers can share them: one alone would be the
-# suite's longest test (nearly three minutes), and could leave one worker idle at the end.
+# Runs of about a minute, so the two xdist workers can share them: one alone would be the suite's
+# longest test (over three minutes), and could leave one worker idle at the end.
 ENGINE_BOUND = {
-    "api-reads": [
-        f"tests/api/test_{name}.py"
-        for name in ("sessions", "rows", "reports", "blocks", "insights", "ledger_api")
-    ],
+    "api-reads": [f"tests/api/test_{name}.py" for name in ("sessions", "rows")],
+    "api-reports": [f"tests/api/test_{name}.py" for name in ("reports", "blocks", "insights", "ledger_api")],
     "api-writes": [f"tests/api/test_{name}.py" for name in ("export", "ingest", "ops", "cursor_api")],
     # The dashboard's pages read through selectors of their own (usage by hour, session counts, the
     # sessions list's filters, raw events by seq, failures by day): their plain tests, not the browser's.

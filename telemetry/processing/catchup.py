@@ -88,6 +88,7 @@ def events_derive(
         try:
             event = orjson.loads(raw)
             if isinstance(event, dict):
+                reduced.otel = reduced.otel or event.get("source") == "otel"
                 ident = event_ident(event.get("event_id"), raw)
                 session_id = event.get("session_id")
                 facts = facts_fit(
@@ -161,7 +162,7 @@ def session_catch_up(
             return CatchUpResult(0)
         reduced = derived.reduced
         _issues_attribute(reduced, session_id)
-        touched = Touched()
+        touched = Touched(otel=reduced.otel)
         sessions = facts_apply(platform, session_id, reduced, touched)
         for session in sorted(sessions.values(), key=lambda s: s.session_id):
             session_finalize(session, touched)

@@ -510,6 +510,9 @@ class Reduced:
     ai_code: dict[tuple, AiCodeFact] = field(default_factory=dict)
     metrics: dict[tuple, MetricFact] = field(default_factory=dict)
     sequences: dict[tuple, SequenceFact] = field(default_factory=dict)
+    # Whether any of the events came from OpenTelemetry: only then can a session's OTel figures (metric
+    # deltas, sequence gaps, retries) change, so only then are they recomputed.
+    otel: bool = False
 
 
 _MERGED = {

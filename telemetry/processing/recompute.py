@@ -54,10 +54,11 @@ def session_finalize(session: Session, touched: Touched) -> None:
         cursor_composer_rest(session, touched)
     _latencies(session)
     _orphans_record(session)
-    if not cursor:
+    otel = touched.otel and not cursor
+    if otel:
         _metric_deltas(session, touched)
         _otel_gaps_record(session)
-    _counters(session)
+    _counters(session, otel=otel)
 
 
 def _fork_copies_move(session: Session, touched: Touched) -> None:
@@ -80,7 +81,7 @@ def _fork_copies_move(session: Session, touched: Touched) -> None:
             moved = True
     if moved:
         touched.sessions.add(parent.id)
-        _counters(parent)
+        _counters(parent, otel=False)  # moving tool rows changes no OTel figure
 
 
 def _project_propagate(session: Session, touched: Touched) -> None:
@@ -308,10 +309,11 @@ def _otel_counters(session: Session) -> dict:
     return {**values, "api_retries": counter_fit(retries)}
 
 
-def _counters(session: Session) -> None:
-    """Every counter of the session, recomputed from its stored rows (never incremented)."""
+def _counters(session: Session, *, otel: bool = False) -> None:
+    """Every counter of the session, recomputed from its stored rows (never incremented); the OTel
+    figures only when OTel's events were applied (nothing else changes them)."""
     values = {**_turn_counters(session.pk), **_tool_counters(session.pk), **_other_counters(session.pk)}
-    if session.platform != CURSOR:
+    if otel:
         values.update(_otel_counters(session))
     Session.objects.filter(pk=session.pk).update(**values)
     Conversation.objects.filter(session=session).update(

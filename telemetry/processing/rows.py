@@ -52,6 +52,7 @@ class Touched:
 
     buckets: set[tuple[datetime, int]] = field(default_factory=set)
     sessions: set[int] = field(default_factory=set)
+    otel: bool = False  # the events applied include OpenTelemetry's (Reduced.otel)
 
     def add(self, hour: datetime | None, project_id: int | None) -> None:
         if hour is not None and project_id is not None:
