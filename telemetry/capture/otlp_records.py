@@ -102,7 +102,7 @@ def otlp_envelopes(doc: object, *, signal: str, privacy: Privacy, capture_ns: in
         for scope, record in records:
             try:
                 envelope = _envelope(signal, record, privacy)
-            except _Refused as refused:
+            except (_Refused, NestingError) as refused:
                 out.refuse(str(refused))
                 continue
             envelope["metadata"] = {**metadata, "scope": scope}
@@ -283,20 +283,31 @@ def _salted(text: str, privacy: Privacy) -> str:
 # --- OTLP values ------------------------------------------------------------------------------------
 
 
-def attributes_read(raw: object) -> dict:
+# How deep array and key-value list values may nest. Claude Code's are flat; a deeper one could not be
+# stored (the store's JSON encoder stops at 255 levels), so its record is refused rather than crash.
+NESTING_MAX = 32
+
+
+class NestingError(ValueError):
+    """An attribute value nested deeper than NESTING_MAX."""
+
+
+def attributes_read(raw: object, _depth: int = 0) -> dict:
     """OTLP `attributes` ([{key, value: AnyValue}]) as a plain object, values unwrapped and coerced."""
     out: dict = {}
     if not isinstance(raw, list):
         return out
     for item in raw:
         if isinstance(item, dict) and isinstance(item.get("key"), str):
-            out[item["key"]] = _coerced(item["key"], value_read(item.get("value")))
+            out[item["key"]] = _coerced(item["key"], value_read(item.get("value"), _depth))
     return out
 
 
-def value_read(raw: object) -> object:
+def value_read(raw: object, _depth: int = 0) -> object:
     """An OTLP AnyValue as a plain value. int64 arrives as a JSON string or number; one past 64 bits is
-    kept as its text (the store's JSON holds 64-bit integers only)."""
+    kept as its text (the store's JSON holds 64-bit integers only). NestingError past NESTING_MAX."""
+    if _depth > NESTING_MAX:
+        raise NestingError(f"attribute values nested deeper than {NESTING_MAX} levels")
     if not isinstance(raw, dict):
         return None
     if "stringValue" in raw:
@@ -309,10 +320,10 @@ def value_read(raw: object) -> object:
         return _number(raw["doubleValue"])
     if "arrayValue" in raw:
         values = (raw["arrayValue"] or {}).get("values") if isinstance(raw["arrayValue"], dict) else None
-        return [value_read(v) for v in values] if isinstance(values, list) else []
+        return [value_read(v, _depth + 1) for v in values] if isinstance(values, list) else []
     if "kvlistValue" in raw:
         values = (raw["kvlistValue"] or {}).get("values") if isinstance(raw["kvlistValue"], dict) else None
-        return attributes_read(values)
+        return attributes_read(values, _depth + 1)
     if "bytesValue" in raw:
         return str(raw["bytesValue"])
     return None

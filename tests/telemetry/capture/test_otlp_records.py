@@ -217,6 +217,32 @@ def test_records_without_a_session_or_from_another_service_are_refused_with_the_
     assert conversion.rejected == 1 and "not from claude-code" in conversion.message
 
 
+def test_values_nested_past_the_limit_refuse_their_record_and_the_rest_is_taken():
+    import orjson
+
+    from telemetry.capture.otlp_records import NESTING_MAX
+
+    def nested(depth: int) -> dict:
+        value: dict = {"stringValue": "x"}
+        for _ in range(depth):
+            value = {"arrayValue": {"values": [value]}}
+        return value
+
+    kept = Privacy(b"k" * 32, store_content=True)  # kept content is stored as it came: it must fit the store
+    doc = log_export([*BASE, attr("deep", **nested(NESTING_MAX))])
+    doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"].append(
+        {"attributes": [*BASE, attr("deep", **nested(300))]}
+    )
+    conversion = otlp_envelopes(doc, signal="logs", privacy=kept, capture_ns=NS)
+    assert conversion.rejected == 1 and "nested deeper" in conversion.message
+    [envelope] = conversion.envelopes
+    orjson.dumps(envelope)  # the store's encoder takes it
+    deep_resource = log_export(BASE)
+    deep_resource["resourceLogs"][0]["resource"]["attributes"].append(attr("deep", **nested(300)))
+    with pytest.raises(ValueError, match="nested deeper"):  # the receiver's 400
+        otlp_envelopes(deep_resource, signal="logs", privacy=kept, capture_ns=NS)
+
+
 def metric_export(point: dict, *, kind: str = "sum", temporality: int = 2) -> dict:
     data = {"dataPoints": [point], "aggregationTemporality": temporality, "isMonotonic": True}
     return {
