@@ -288,3 +288,26 @@ def test_an_export_cut_off_mid_transaction_leaves_no_entry_and_is_spooled_whole(
     assert redis.xlen(EVENTS_STREAM) == 0
     sent = spool_replay(redis, str(home), stream=EVENTS_STREAM, settle_s=0)
     assert sent == sum(len(s["logRecords"]) for b in logs["body"]["resourceLogs"] for s in b["scopeLogs"])
+
+
+def test_a_bug_while_handling_an_export_is_answered_500_and_the_next_request_still_works(
+    redis, tmp_path, monkeypatch
+):
+    broken = receiver(redis, tmp_path)
+    real_export = broken.export
+    calls = []
+
+    def export(**kwargs):
+        calls.append(kwargs["path"])
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return real_export(**kwargs)
+
+    monkeypatch.setattr(broken, "export", export)
+    request = REQUESTS[0]
+    body, headers = request_body(request, encoding="json")
+    with receiver_running(broken) as server:
+        client = Client(server.server_port)
+        first = client.post(request["path"], body, headers)
+        assert first.status == 500 and b"internal error" in first.body
+        assert client.post(request["path"], body, headers).status == 200

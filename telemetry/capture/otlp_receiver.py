@@ -187,12 +187,17 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         if body is None:
             return
-        reply = self.server.receiver.export(
-            path=self.path,
-            content_type=self.headers.get("Content-Type"),
-            content_encoding=self.headers.get("Content-Encoding"),
-            body=body,
-        )
+        try:
+            reply = self.server.receiver.export(
+                path=self.path,
+                content_type=self.headers.get("Content-Type"),
+                content_encoding=self.headers.get("Content-Encoding"),
+                body=body,
+            )
+        except Exception:  # a bug of ours: answered and logged, so the exporter is not left waiting
+            logger.exception("otlp: the export to %s could not be handled", self.path[:80])
+            encoding = encoding_guess(self.headers.get("Content-Type"))
+            reply = error_reply(OtlpError(500, "internal error: see the receiver's log"), encoding=encoding)
         self._send(reply)
         self.server.receiver.count(reply.counters)
 
