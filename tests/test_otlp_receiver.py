@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -238,17 +239,26 @@ def test_a_full_disk_with_redis_down_answers_503(tmp_path, tmpfs):
     assert answer.status == 503 and "cannot store" in json.loads(answer.body)["message"]
 
 
+def _upstream(redis_url: str) -> socket.socket:
+    """A connection to the test's Redis, on its unix socket or its TCP address."""
+    if redis_url.startswith("unix://"):
+        up = socket.socket(socket.AF_UNIX)
+        up.connect(redis_url.removeprefix("unix://").partition("?")[0])
+        return up
+    parsed = urlsplit(redis_url)
+    return socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379))
+
+
 def cutting_proxy(listen: Path, upstream: str, *, cut_after: int) -> threading.Thread:
-    """A unix-socket proxy to Redis that passes the first `cut_after` bytes a client sends, then hangs
-    up: a connection lost in the middle of a transaction."""
+    """A unix-socket proxy to Redis (at the URL `upstream`) that passes the first `cut_after` bytes a
+    client sends, then hangs up: a connection lost in the middle of a transaction."""
     server = socket.socket(socket.AF_UNIX)
     server.bind(str(listen))
     server.listen(8)
 
     def serve() -> None:
         conn, _ = server.accept()
-        up = socket.socket(socket.AF_UNIX)
-        up.connect(upstream)
+        up = _upstream(upstream)
         passed = 0
         while passed < cut_after:
             data = conn.recv(65536)
@@ -269,16 +279,10 @@ def cutting_proxy(listen: Path, upstream: str, *, cut_after: int) -> threading.T
 def test_an_export_cut_off_mid_transaction_leaves_no_entry_and_is_spooled_whole(
     redis, redis_server, tmp_path
 ):
-    if not redis_server.startswith("unix://"):
-        pytest.skip("the cutting proxy speaks to a unix-socket Redis")
     logs = max((r for r in REQUESTS if r["path"] == "/v1/logs"), key=lambda r: len(otlp_json_bytes(r)))
     proxy = tmp_path / "proxy.sock"
     # Half the transaction (MULTI and some XADDs) reaches Redis, EXEC never does.
-    cutting_proxy(
-        proxy,
-        redis_server.removeprefix("unix://").partition("?")[0],
-        cut_after=len(otlp_json_bytes(logs)) // 2,
-    )
+    cutting_proxy(proxy, redis_server, cut_after=len(otlp_json_bytes(logs)) // 2)
     home = tmp_path / "home"
     with receiver_running(receiver(redis_client_otlp(f"unix://{proxy}"), home)) as server:
         answer = Client(server.server_port).post(
