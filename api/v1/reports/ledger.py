@@ -80,15 +80,6 @@ class JoinsSerializer(serializers.Serializer):
     )
 
 
-class DecisionSerializer(serializers.Serializer):
-    tool_name = serializers.CharField()
-    decision = serializers.CharField(help_text="accept or reject")
-    decision_source = serializers.CharField(
-        help_text="who decided: config, user_temporary, user_reject, hook ..."
-    )
-    calls = serializers.IntegerField()
-
-
 class OtelActivitySerializer(serializers.Serializer):
     otel = serializers.BooleanField(
         help_text="false: no OTel metric in the span; its otel_* figures are null"
