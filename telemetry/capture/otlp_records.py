@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from hashlib import sha256
 
-from .claude_events import MAX_ID_CHARS, MAX_TYPE_CHARS, iso_from_ns
+from .claude_events import MAX_ID_CHARS, MAX_TYPE_CHARS, iso_from_ns, timestamp_valid
 from .privacy import Privacy, identifier
 
 PLATFORM = "claude_code"
@@ -163,10 +163,10 @@ def _log(record: dict, privacy: Privacy) -> dict:
     sequence = sequence if isinstance(sequence, int) else None
     event_time = attributes.get("event.timestamp")
     ns = _ns(record.get("timeUnixNano")) or _ns(record.get("observedTimeUnixNano"))
-    timestamp = event_time if _iso(event_time) else (iso_from_ns(ns) if ns else None)
+    timestamp = event_time if timestamp_valid(event_time) else (iso_from_ns(ns) if ns else None)
     if timestamp is None:
         raise _Refused("log records without a time")
-    if sequence is not None and _iso(event_time):
+    if sequence is not None and timestamp_valid(event_time):
         natural = f"cc:o:log:{session}:{event_time}:{sequence}"
     else:
         natural = ""
@@ -407,17 +407,6 @@ def _ns(value: object) -> int | None:
     if not isinstance(number, int) or number <= 0:
         return None
     return number
-
-
-def _iso(value: object) -> bool:
-    return (
-        isinstance(value, str)
-        and 19 < len(value) < 40
-        and value[:4].isdigit()
-        and value[4] == "-"
-        and value[10] == "T"
-        and (value[-1] == "Z" or value[-6] in "+-")
-    )
 
 
 def _hex(value: object) -> str:
