@@ -15,6 +15,10 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Whose token it is (docs/team.md). "" is the install's owner, who sees everything (a one-person
+    # install's tokens); a user sees the sessions whose Session.user is theirs, unless admin.
+    user = models.CharField(max_length=150, blank=True, default="")
+    admin = models.BooleanField(default=False, help_text="sees the whole team's data")
 
     class Meta:
         db_table = "api_tokens"
@@ -27,3 +31,17 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TeamSalt(models.Model):
+    """The team server's salt (docs/team.md): given to each machine at `blueplane connect`, so that the
+    same repository hashes to the same project key on every machine. One row, made on first use."""
+
+    salt = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "api_team_salt"
+
+    def __str__(self) -> str:
+        return f"team salt of {self.created_at:%Y-%m-%d}"

@@ -297,6 +297,8 @@ if not SLOWPATH_COALESCE_MIN_MS <= SLOWPATH_COALESCE_MAX_MS <= 30_000:
 # (10^6 events) is ~100 s of work, inside the task's time limit.
 SLOWPATH_MAX_SESSIONS = env_int("BLUEPLANE_SLOWPATH_MAX_SESSIONS", 100, minimum=1)
 SLOWPATH_MAX_EVENTS = env_int("BLUEPLANE_SLOWPATH_MAX_EVENTS", 10_000, minimum=1)
+# PostgreSQL: how long the slow path waits for fast-path writes in flight before it reads (store/horizon.py).
+RAW_HORIZON_WAIT_MS = env_int("BLUEPLANE_RAW_HORIZON_WAIT_MS", 10_000, minimum=1)
 # An active session with no event for this long becomes timed_out (beat and `rebuild` apply the same rule).
 BLUEPLANE_SESSION_IDLE_TIMEOUT_S = env_int("BLUEPLANE_SESSION_IDLE_TIMEOUT_S", 30 * 60, minimum=1)
 # Raw traces older than this many days move to Parquet files under BLUEPLANE_ARCHIVE_DIR.

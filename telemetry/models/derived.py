@@ -76,11 +76,18 @@ class Session(models.Model):
     otel_lines_removed = models.BigIntegerField(null=True, blank=True)
     otel_edit_accepts = models.BigIntegerField(null=True, blank=True)
     otel_edit_rejects = models.BigIntegerField(null=True, blank=True)
+    # Who and where (docs/team.md): the envelope's user_id and machine_id, set by the team server's
+    # ingest; "" for this install's own capture.
+    user = models.CharField(max_length=150, blank=True, default="")
+    machine = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         db_table = "sessions"
         constraints = [models.UniqueConstraint(fields=["platform", "session_id"], name="session_key")]
-        indexes = [models.Index(fields=["status", "last_event_at"], name="session_status_idle")]
+        indexes = [
+            models.Index(fields=["status", "last_event_at"], name="session_status_idle"),
+            models.Index(fields=["user", "machine"], name="session_user_machine"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.platform}:{self.session_id}"

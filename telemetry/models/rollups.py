@@ -26,11 +26,17 @@ class UsageHour(models.Model):
     # provenance and sums over every source count each call once.
     source = models.CharField(max_length=16, blank=True, default="")
 
+    # Who and where (docs/team.md): the user and machine of the bucket's sessions, "" for this install's
+    # own capture. Part of the key, so a team server's totals split by person and machine.
+    user = models.CharField(max_length=150, blank=True, default="")
+    machine = models.CharField(max_length=64, blank=True, default="")
+
     class Meta:
         db_table = "rollup_usage_hour"
         constraints = [
             models.UniqueConstraint(
-                fields=["hour", "platform", "project", "model", "source"], name="usage_hour_key"
+                fields=["hour", "platform", "project", "model", "source", "user", "machine"],
+                name="usage_hour_key",
             )
         ]
 
@@ -54,10 +60,17 @@ class ToolHour(models.Model):
     duration_ms_sum = models.BigIntegerField(default=0)
     duration_histogram = models.JSONField(default=list)
 
+    # Who and where (docs/team.md): the user and machine of the bucket's sessions, "" for this install's
+    # own capture. Part of the key, so a team server's totals split by person and machine.
+    user = models.CharField(max_length=150, blank=True, default="")
+    machine = models.CharField(max_length=64, blank=True, default="")
+
     class Meta:
         db_table = "rollup_tool_hour"
         constraints = [
-            models.UniqueConstraint(fields=["hour", "platform", "project", "tool_name"], name="tool_hour_key")
+            models.UniqueConstraint(
+                fields=["hour", "platform", "project", "tool_name", "user", "machine"], name="tool_hour_key"
+            )
         ]
 
     def __str__(self) -> str:
@@ -87,10 +100,17 @@ class ActivityHour(models.Model):
     otel_edit_accepts = models.BigIntegerField(default=0)
     otel_edit_rejects = models.BigIntegerField(default=0)
 
+    # Who and where (docs/team.md): the user and machine of the bucket's sessions, "" for this install's
+    # own capture. Part of the key, so a team server's totals split by person and machine.
+    user = models.CharField(max_length=150, blank=True, default="")
+    machine = models.CharField(max_length=64, blank=True, default="")
+
     class Meta:
         db_table = "rollup_activity_hour"
         constraints = [
-            models.UniqueConstraint(fields=["hour", "platform", "project"], name="activity_hour_key")
+            models.UniqueConstraint(
+                fields=["hour", "platform", "project", "user", "machine"], name="activity_hour_key"
+            )
         ]
 
     def __str__(self) -> str:

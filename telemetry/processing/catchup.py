@@ -34,6 +34,7 @@ from django.conf import settings
 from django.db import transaction
 
 from ..models import RAW_TRACE_MODELS, SessionProgress
+from ..store.horizon import raw_horizon
 from ..store.keys import session_key
 from ..store.units import session_events_iter
 from . import claude, cursor, failures
@@ -53,6 +54,7 @@ _IN_CHUNK = 500  # ids per IN (...) list: under SQLite's bound-parameter limit
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 SessionKey = tuple[str, str]
+Horizon = dict[str, int] | None  # store/horizon.py: the newest final seq per platform; None: all are
 
 
 # Per platform: one stored envelope -> facts. A platform's derivation slots in here. Its `seq` argument
@@ -120,13 +122,19 @@ class Derived:
     limited: bool = False  # stopped at its limit, not at the session's newest event
 
 
-def session_derive(*, platform: str, session_id: str, after_seq: int, limit: int | None = None) -> Derived:
-    """Read at most `limit` (default SLOWPATH_MAX_EVENTS) of the session's raw events after after_seq,
-    and reduce their facts."""
+def session_derive(
+    *, platform: str, session_id: str, after_seq: int, horizon: Horizon = None, limit: int | None = None
+) -> Derived:
+    """Read at most `limit` (default SLOWPATH_MAX_EVENTS) of the session's raw events after after_seq
+    and not past the horizon (store/horizon.py), and reduce their facts."""
     limit = limit or settings.SLOWPATH_MAX_EVENTS
     derived = Derived(platform, session_id, after_seq, last_seq=after_seq)
     for seq, raw in session_events_iter(
-        platform=platform, session_id=session_id, after_seq=after_seq, page=min(PAGE_EVENTS, limit)
+        platform=platform,
+        session_id=session_id,
+        after_seq=after_seq,
+        through_seq=None if horizon is None else horizon[platform],
+        page=min(PAGE_EVENTS, limit),
     ):
         events_derive(platform=platform, events=[(seq, raw)], into=derived.reduced)
         derived.applied += 1
@@ -138,17 +146,30 @@ def session_derive(*, platform: str, session_id: str, after_seq: int, limit: int
 
 
 def session_catch_up(
-    *, platform: str, session_id: str, derived: Derived | None = None, limit: int | None = None
+    *,
+    platform: str,
+    session_id: str,
+    derived: Derived | None = None,
+    horizon: Horizon | bool = True,
+    limit: int | None = None,
 ) -> CatchUpResult:
     """Apply at most `limit` (default SLOWPATH_MAX_EVENTS) of the session's raw events after its
     watermark, in one transaction. Returns what was applied; `applied == 0` when a repeat finds nothing
     new, `more` when events are left for another call. `derived` is what a caller read before taking
-    the lock; it is used only if the watermark has not moved since (else the events are read again)."""
+    the lock; it is used only if the watermark has not moved since (else the events are read again).
+    `horizon` is the one `derived` was read under; True (the default) takes one now, before the
+    transaction (store/horizon.py)."""
+    if horizon is True:
+        horizon = raw_horizon()
     with transaction.atomic():
         progress = progress_lock(platform=platform, session_id=session_id)
         if derived is None or derived.after_seq != progress.processed_seq:
             derived = session_derive(
-                platform=platform, session_id=session_id, after_seq=progress.processed_seq, limit=limit
+                platform=platform,
+                session_id=session_id,
+                after_seq=progress.processed_seq,
+                horizon=horizon,
+                limit=limit,
             )
         through = _raw_through(RAW_TRACE_MODELS[platform], session_id)
         saved = ["raw_through_seq", "updated_at"]
@@ -217,6 +238,7 @@ def sessions_catch_up(*, sessions: Iterable[SessionKey], now: datetime | None = 
     limit = settings.SLOWPATH_MAX_EVENTS
     run = CatchUpRun()
     keys = sorted({(platform, sid) for platform, sid in sessions if platform in DERIVERS})
+    horizon = raw_horizon() if keys else None
     progress = _progress_read(keys)
     due = []
     for key in keys:
@@ -232,7 +254,9 @@ def sessions_catch_up(*, sessions: Iterable[SessionKey], now: datetime | None = 
     for platform, sid in due[: settings.SLOWPATH_MAX_SESSIONS]:
         after = progress.get((platform, sid), (0, None, None))[0]
         try:
-            derived = session_derive(platform=platform, session_id=sid, after_seq=after, limit=limit)
+            derived = session_derive(
+                platform=platform, session_id=sid, after_seq=after, horizon=horizon, limit=limit
+            )
         except Exception as exc:
             if failures.fault_is_machine(exc):
                 raise
@@ -241,21 +265,21 @@ def sessions_catch_up(*, sessions: Iterable[SessionKey], now: datetime | None = 
         group.append(derived)
         events += derived.applied
         if events >= limit:
-            _group_apply(group, run, limit, now)
+            _group_apply(group, run, limit, now, horizon)
             group, events = [], 0
     if group:
-        _group_apply(group, run, limit, now)
+        _group_apply(group, run, limit, now, horizon)
     return run
 
 
-def _group_apply(group: list[Derived], run: CatchUpRun, limit: int, now: datetime) -> None:
+def _group_apply(group: list[Derived], run: CatchUpRun, limit: int, now: datetime, horizon: Horizon) -> None:
     """Apply a group of sessions in one transaction, each in a savepoint; if the group as a whole fails
     (its shared rollup refresh), apply them again one transaction each."""
     outcome = CatchUpRun()
     try:
         with transaction.atomic(), buckets_deferred():
             for d in group:
-                _session_apply(d, outcome, limit, now)
+                _session_apply(d, outcome, limit, now, horizon)
     except Exception as exc:
         if failures.fault_is_machine(exc):
             raise
@@ -264,7 +288,7 @@ def _group_apply(group: list[Derived], run: CatchUpRun, limit: int, now: datetim
         )
         outcome = CatchUpRun()
         for d in group:
-            _session_apply(d, outcome, limit, now)
+            _session_apply(d, outcome, limit, now, horizon)
     run.applied += outcome.applied
     run.done |= outcome.done
     run.more |= outcome.more
@@ -274,10 +298,12 @@ def _group_apply(group: list[Derived], run: CatchUpRun, limit: int, now: datetim
     run.project_ids |= outcome.project_ids
 
 
-def _session_apply(d: Derived, run: CatchUpRun, limit: int, now: datetime) -> None:
+def _session_apply(d: Derived, run: CatchUpRun, limit: int, now: datetime, horizon: Horizon) -> None:
     key = (d.platform, d.session_id)
     try:
-        result = session_catch_up(platform=d.platform, session_id=d.session_id, derived=d, limit=limit)
+        result = session_catch_up(
+            platform=d.platform, session_id=d.session_id, derived=d, horizon=horizon, limit=limit
+        )
     except Exception as exc:
         if failures.fault_is_machine(exc):
             raise

@@ -54,7 +54,8 @@ def fault_is_machine(exc: BaseException) -> bool:
     cause = exc.__cause__
     sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
     if sqlstate:
-        return sqlstate[:2] in _POSTGRES_MACHINE
+        # 55P03: a lock not granted in time (the raw horizon's wait for a stalled writer, store/horizon.py).
+        return sqlstate[:2] in _POSTGRES_MACHINE or sqlstate == "55P03"
     if isinstance(cause, sqlite3.Error):
         message = str(exc).lower()
         return isinstance(exc, OperationalError) and any(m in message for m in _SQLITE_MACHINE)

@@ -57,12 +57,21 @@ def event_load(*, platform: str, seq: int) -> dict | None:
 
 
 def session_events(
-    *, platform: str, session_id: str, after_seq: int = 0, limit: int | None = None
+    *,
+    platform: str,
+    session_id: str,
+    after_seq: int = 0,
+    through_seq: int | None = None,
+    limit: int | None = None,
 ) -> list[tuple[int, bytes]]:
-    """(seq, raw bytes) of a session's events with seq > after_seq, in seq order."""
+    """(seq, raw bytes) of a session's events with after_seq < seq <= through_seq (None: no upper
+    bound), in seq order."""
     model = RAW_TRACE_MODELS[platform]
     for _ in range(_RETRIES):
-        qs = model.objects.filter(session_key=session_key(session_id), seq__gt=after_seq).order_by("seq")
+        qs = model.objects.filter(session_key=session_key(session_id), seq__gt=after_seq)
+        if through_seq is not None:
+            qs = qs.filter(seq__lte=through_seq)
+        qs = qs.order_by("seq")
         if limit is not None:
             qs = qs[:limit]
         pointers = list(qs.values_list("seq", "chunk_id", "chunk_pos"))
@@ -73,11 +82,13 @@ def session_events(
 
 
 def session_events_iter(
-    *, platform: str, session_id: str, after_seq: int = 0, page: int = 5000
+    *, platform: str, session_id: str, after_seq: int = 0, through_seq: int | None = None, page: int = 5000
 ) -> Iterator[tuple[int, bytes]]:
-    """All of a session's events after a seq, read a page at a time."""
+    """All of a session's events after a seq (and through another), read a page at a time."""
     while True:
-        rows = session_events(platform=platform, session_id=session_id, after_seq=after_seq, limit=page)
+        rows = session_events(
+            platform=platform, session_id=session_id, after_seq=after_seq, through_seq=through_seq, limit=page
+        )
         yield from rows
         if len(rows) < page:
             return

@@ -1,6 +1,7 @@
 """Writes one batch of compressed units and their index rows in one database transaction.
 
-Guarantee: either the whole batch commits or nothing does; an event id already stored is skipped
+Guarantee: either the whole batch commits or nothing does (and on PostgreSQL the slow path reads none
+of it before it commits: horizon.py); an event id already stored is skipped
 (ON CONFLICT DO NOTHING on its unique key), so redelivered entries never make a second row. The
 writer never reads a table. It uses executemany over raw SQL because the ORM's bulk_create is several
 times slower on this path (measured).
@@ -12,6 +13,7 @@ from django.db import connection, transaction
 
 from ..models import RAW_TRACE_MODELS
 from .codec import Codec
+from .horizon import raw_writes_begin
 from .layout import ROW_COLUMNS, StoredUnit
 
 _PLACEHOLDERS = ", ".join(["%s"] * len(ROW_COLUMNS))
@@ -64,6 +66,7 @@ def batch_write(units: list[StoredUnit], codec_id: int) -> int:
         (u.platform, u.session_id, codec_id, len(u.rows), u.raw_bytes, now_ms, False, u.blob) for u in units
     ]
     with transaction.atomic(), connection.cursor() as cursor:
+        raw_writes_begin(cursor)
         chunk_ids = chunks_insert(cursor, chunks)
         rows: dict[str, list[tuple]] = {}
         for unit in units:
