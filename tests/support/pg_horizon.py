@@ -65,7 +65,9 @@ class HeldWrite(threading.Thread):
 
 
 def _seqs(session_id: str) -> list[int]:
-    return sorted(ClaudeRawTrace.objects.filter(session_key=session_key(session_id)).values_list("seq", flat=True))
+    return sorted(
+        ClaudeRawTrace.objects.filter(session_key=session_key(session_id)).values_list("seq", flat=True)
+    )
 
 
 def _state(session_id: str) -> dict:
