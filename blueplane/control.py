@@ -21,9 +21,9 @@ DETACH_READY_TIMEOUT_S = 120.0
 DOWN_TIMEOUT_S = 60.0
 
 
-def up_detached(*, home: Path, timeout_s: float = DETACH_READY_TIMEOUT_S) -> int:
-    """Start the supervisor in a new session and return its pid once Redis answers and every child
-    was started."""
+def up_detached(*, home: Path, roles: list[str] | None = None, timeout_s: float = DETACH_READY_TIMEOUT_S) -> int:
+    """Start the supervisor (of these roles; all when none) in a new session and return its pid once
+    Redis answers and every child was started."""
     if (pid := supervisor_pid(home)) is not None:
         raise AlreadyRunning(pid)
     log = log_path(home)
@@ -31,7 +31,7 @@ def up_detached(*, home: Path, timeout_s: float = DETACH_READY_TIMEOUT_S) -> int
     with log.open("ab") as out:
         log_offset = out.tell()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "blueplane.cli", "up"],
+            [sys.executable, "-m", "blueplane.cli", "up", *(f"--role={role}" for role in roles or [])],
             cwd=home,
             env={**os.environ, "BLUEPLANE_HOME": str(home)},
             stdin=subprocess.DEVNULL,

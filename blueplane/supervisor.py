@@ -65,9 +65,30 @@ def fastpath_consumer() -> str:
     return f"{socket.gethostname()}-{home}"
 
 
+# `blueplane up --role ROLE` runs the processes of those names; a process's name is its role.
+ROLES = ("web", "fastpath", "worker", "beat", "otlp", "capture")
+# The one role that migrates the database on start: the others wait until the schema is current, so a
+# worker host started first does not crash-loop on missing tables. One role, because there is one web
+# tier in front of users (a deploy's new schema arrives with it); concurrent migrations from several web
+# hosts take turns (telemetry/store/schema.py).
+MIGRATING_ROLE = "web"
+
+
+def roles_check(roles: list[str] | None) -> tuple[str, ...]:
+    """The roles `up --role` named, in ROLES order and each once; every role when none was named.
+    Raises ValueError naming the first unknown one."""
+    if not roles:
+        return ROLES
+    for role in roles:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role[:40]!r}: choose from {', '.join(ROLES)}")
+    return tuple(r for r in ROLES if r in roles)
+
+
 def processes_default(*, port: int, bind: str | None = None) -> list[Process]:
-    """What `blueplane up` runs, in start order. A new long-running process is one more line here.
-    The web server listens on bind:port (bind defaults to BLUEPLANE_BIND)."""
+    """What `blueplane up` runs, in start order. A new long-running process is one more line here (and
+    its name one more entry of ROLES). The web server listens on bind:port (bind defaults to
+    BLUEPLANE_BIND)."""
     python = sys.executable
     manage = [python, str(settings.BASE_DIR / "manage.py")]
     celery = [python, "-m", "celery", "-A", "blueplane"]
@@ -117,14 +138,17 @@ class Supervisor:
     children: list[Child] = field(default_factory=list)
     redis: EmbeddedRedis | None = None
     redis_started: bool = False
+    roles: tuple[str, ...] = ROLES
     _out_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def from_settings(cls) -> "Supervisor":
+    def from_settings(cls, *, roles: tuple[str, ...] = ROLES) -> "Supervisor":
+        processes = processes_default(port=settings.BLUEPLANE_PORT)
         return cls(
             home=settings.BLUEPLANE_HOME,
-            processes=processes_default(port=settings.BLUEPLANE_PORT),
+            processes=[p for p in processes if p.name in roles],
             port=settings.BLUEPLANE_PORT,
+            roles=roles,
         )
 
     def run(self) -> int:
@@ -140,7 +164,12 @@ class Supervisor:
             self.redis_started = self.redis_started or bool(stale and stale.get("redis_started"))
             self._state_write(ready=False)  # from here on a killed supervisor leaves a record to clean up
             if not self.stop.is_set():
-                self._migrate()
+                if MIGRATING_ROLE in self.roles:
+                    self._migrate()
+                else:
+                    from telemetry.store.schema import schema_wait
+
+                    schema_wait(cancel=self.stop)
             for spec in self._runnable():
                 if self.stop.is_set():
                     break
@@ -192,7 +221,7 @@ class Supervisor:
         from django.core.management import call_command
         from django.db import connections
 
-        call_command("migrate", interactive=False, verbosity=0)
+        call_command("migrate", interactive=False, verbosity=0)  # ours: one host at a time (store/schema.py)
         connections.close_all()  # the children write; the supervisor holds no connection
         logger.info("database ready")
 
@@ -308,6 +337,7 @@ class Supervisor:
             "port": self.port,
             "redis": "external" if settings.BLUEPLANE_REDIS_URL else "embedded",
             "redis_started": self.redis_started,
+            "roles": list(self.roles),
             "otlp": otlp_endpoint(),
             "processes": {
                 c.spec.name: {
@@ -328,7 +358,10 @@ class Supervisor:
         names = ", ".join(c.spec.name for c in self.children)
         with self._out_lock:
             print(f"\nBlueplane is running: {names}", flush=True)
-            print(banner(port=self.port, home=self.home, bind=settings.BLUEPLANE_BIND), flush=True)
+            if "web" in self.roles:
+                print(banner(port=self.port, home=self.home, bind=settings.BLUEPLANE_BIND), flush=True)
+            else:
+                print(f"  {'home':<10}{self.home}", flush=True)
             if any(c.spec.name == "otlp" for c in self.children):
                 print(otlp_banner(), flush=True)
             print("Press Ctrl-C to stop.\n", flush=True)

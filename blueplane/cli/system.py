@@ -8,6 +8,12 @@ from .options import PROG, CommandError, django_setup
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from ..supervisor import roles_check  # stdlib and Django's settings object only: no set-up yet
+
+    try:
+        roles = roles_check(args.role)
+    except ValueError as exc:
+        raise CommandError(str(exc), exit_code=2) from None
     django_setup()
     from django.conf import settings
 
@@ -17,16 +23,18 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     # Here as well as in runweb: said once, before anything starts, instead of by a web server that
     # the supervisor would restart again and again.
-    if refusal := bind_refusal(settings.BLUEPLANE_BIND):
+    if "web" in roles and (refusal := bind_refusal(settings.BLUEPLANE_BIND)):
         raise CommandError(refusal)
 
     if not args.detach:
-        return supervisor.Supervisor.from_settings().run()
+        return supervisor.Supervisor.from_settings(roles=roles).run()
     home = settings.BLUEPLANE_HOME
-    pid = control.up_detached(home=home)
-    print(f"Blueplane is running in the background (pid {pid}).")
-    print(supervisor.banner(port=settings.BLUEPLANE_PORT, home=home, bind=settings.BLUEPLANE_BIND))
-    print(supervisor.otlp_banner())
+    pid = control.up_detached(home=home, roles=args.role or [])
+    print(f"Blueplane is running in the background (pid {pid}): {', '.join(roles)}.")
+    if "web" in roles:
+        print(supervisor.banner(port=settings.BLUEPLANE_PORT, home=home, bind=settings.BLUEPLANE_BIND))
+    if "otlp" in roles:
+        print(supervisor.otlp_banner())
     print(f"  {'logs':<10}{runstate.log_path(home)}")  # aligned with the banner's names
     print("Stop it with: blueplane down")
     return 0
@@ -60,6 +68,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "up", help="start Redis, migrations, the fast path, workers and the web server (Ctrl-C stops)"
     )
     up.add_argument("--detach", action="store_true", help="run in the background; `blueplane down` stops it")
+    up.add_argument(
+        "--role",
+        action="append",
+        metavar="ROLE",
+        help="run only this role's process (repeatable): web, fastpath, worker, beat, otlp, capture; "
+        "default: all of them. Only a set with web migrates the database; the others wait for it",
+    )
     up.set_defaults(handler=cmd_up)
     sub.add_parser("down", help="stop what `blueplane up --detach` started").set_defaults(handler=cmd_down)
     status.register(sub)
