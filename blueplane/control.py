@@ -21,7 +21,9 @@ DETACH_READY_TIMEOUT_S = 120.0
 DOWN_TIMEOUT_S = 60.0
 
 
-def up_detached(*, home: Path, roles: list[str] | None = None, timeout_s: float = DETACH_READY_TIMEOUT_S) -> int:
+def up_detached(
+    *, home: Path, roles: list[str] | None = None, timeout_s: float = DETACH_READY_TIMEOUT_S
+) -> int:
     """Start the supervisor (of these roles; all when none) in a new session and return its pid once
     Redis answers and every child was started."""
     if (pid := supervisor_pid(home)) is not None:

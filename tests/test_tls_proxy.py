@@ -100,7 +100,7 @@ class Proxied:
             return error.code, error.read()
 
     def logs(self) -> dict[str, str]:
-        files = sorted(self.folder.glob("*.log")) + [self.web_log]
+        files = [*sorted(self.folder.glob("*.log")), self.web_log]
         return {f.name: f.read_text(errors="replace") for f in files if f.exists()}
 
 
@@ -114,8 +114,9 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-@pytest.fixture
-def proxied(redis, redis_server, tmp_path) -> Iterator[Proxied]:
+@pytest.fixture(scope="module")
+def proxied(redis_server, tmp_path_factory) -> Iterator[Proxied]:
+    tmp_path = tmp_path_factory.mktemp("proxied")
     home = tmp_path / "home"
     env = {
         **os.environ,

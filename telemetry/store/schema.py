@@ -62,7 +62,9 @@ def schema_wait(*, cancel: threading.Event, interval_s: float = 2.0) -> bool:
     said = False
     while not schema_current():
         if not said:
-            logger.info("waiting for the database to be migrated (by a web role, or `blueplane manage migrate`)")
+            logger.info(
+                "waiting for the database to be migrated (by a web role, or `blueplane manage migrate`)"
+            )
             said = True
         if cancel.wait(interval_s):
             return False
