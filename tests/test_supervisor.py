@@ -290,3 +290,26 @@ def test_every_url_the_banner_prints_answers() -> None:
         server.wait(timeout=30)
         log.close()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_an_unknown_role_is_one_line_and_starts_nothing(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(BLUEPLANE), "up", "--role", "worker", "--role", "bogus"],
+        env={**os.environ, "BLUEPLANE_HOME": str(tmp_path)}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "blueplane: unknown role 'bogus': choose from web, fastpath, worker, beat, otlp, capture"
+    ]
+    assert not (tmp_path / "run").exists() and not (tmp_path / "redis").exists()
+
+
+def test_roles_pick_processes_in_start_order() -> None:
+    from blueplane.supervisor import ROLES, processes_default, roles_check
+
+    assert [p.name for p in processes_default(port=0)] == [
+        "fastpath", "worker", "beat", "capture", "web", "otlp"
+    ]  # fmt: skip
+    assert set(ROLES) == {p.name for p in processes_default(port=0)}  # every process is a role
+    assert roles_check(None) == ROLES
+    assert roles_check(["worker", "web", "worker"]) == ("web", "worker")
