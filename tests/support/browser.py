@@ -6,14 +6,14 @@ When it cannot, the browser tests skip, unless BLUEPLANE_TEST_BROWSER=required (
 fail. Screenshots go to tests/artifacts/ (BLUEPLANE_TEST_ARTIFACTS overrides; not committed)."""
 
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.support.debian import apt_install
 
 CHROMIUM = Path(os.environ.get("BLUEPLANE_TEST_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(
@@ -32,18 +32,8 @@ NARROW = {"width": 420, "height": 860}
 
 def _install() -> str | None:
     """Install Debian's chromium; None when done, else why not."""
-    if shutil.which("apt-get") is None:
-        return "no apt-get to install chromium with"
-    prefix = [] if os.geteuid() == 0 else (["sudo", "-n"] if shutil.which("sudo") else None)
-    if prefix is None:
-        return "not root and no sudo to install chromium with"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [*prefix, "apt-get", "install", "-y", "-q", "chromium"]
-    done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
-    if done.returncode != 0:  # an old package index: refresh it once
-        subprocess.run([*prefix, "apt-get", "update", "-q"], env=env, capture_output=True, timeout=600)
-        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
-    return None if done.returncode == 0 and CHROMIUM.exists() else f"apt-get failed: {done.stderr[-500:]}"
+    why = apt_install("chromium")
+    return why or (None if CHROMIUM.exists() else f"apt-get installed chromium, but {CHROMIUM} is missing")
 
 
 def chromium_or_skip() -> Path:
