@@ -108,3 +108,58 @@ def test_hostile_values_and_long_keys_derive_on_postgresql(postgres_url, redis):
     assert {"value_out_of_range", "time_out_of_range", "derive_error"} <= set(derived["issues"])
     assert derived["calls"] == [[key_fit(LONG, 128), "success"]]
     assert Decimal(derived["cost"]) == COST_MAX
+
+
+# Numbers a JSON envelope can carry (orjson gives integers up to 2^64 - 1 as int, larger ones as float),
+# at the edges of every integer type: 32-bit (the index columns), signed and unsigned 64-bit.
+_EDGES = [0, -1, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1,
+          2**64 - 1, 2**64, 1e300, 12.75]  # fmt: skip
+
+_INDEX = """
+import json
+from telemetry import tasks
+tasks.sessions_catch_up()
+from telemetry.models import ClaudeRawTrace, SessionProgress
+from telemetry.store import units
+cols = ["input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens", "duration_ms",
+        "lines_added", "lines_removed"]
+rows = {}
+for row in ClaudeRawTrace.objects.values("seq", "event_type", *cols):
+    sid = units.event_load(platform="claude_code", seq=row["seq"])["session_id"]
+    rows[sid + "/" + row["event_type"]] = [row[c] for c in cols]
+print(json.dumps({"rows": rows, "failures": sum(SessionProgress.objects.values_list("failures", flat=True))}))
+"""
+
+
+def test_index_columns_take_any_64_bit_number_on_postgresql(postgres_url, redis):
+    from tests.telemetry.processing.hostile import assistant, hook, usage
+
+    assert manage(postgres_url, "migrate", "--noinput").returncode == 0
+    # The raw index columns are 32-bit (IntegerField): a number outside that range, or not an integer,
+    # leaves its column empty and the event is stored all the same (its bytes keep the number, and the
+    # slow path bounds it: processing/bounds.py). Nothing may make the multi-row INSERT fail.
+    for i, value in enumerate(_EDGES):
+        lines = {"lines_added": value, "lines_removed": value}
+        events = [
+            assistant(f"n{i}", 1, f"m{i}", usage(value)),
+            hook(f"n{i}", "PostToolUse", 2, tool_name="Bash", tool_use_id=f"t{i}", duration_ms=value),
+        ]
+        events[1]["metadata"] |= lines
+        for e in events:  # json, not orjson: orjson refuses to write integers past 64 bits
+            redis.xadd(EVENTS_STREAM, {"event": json.dumps(e).encode()})
+    drained = manage(postgres_url, "runfastpath", "--once", "--consumer", "pg")
+    assert drained.returncode == 0, drained.stderr
+    check = manage(postgres_url, "shell", "-c", _INDEX)  # after a catch-up
+    assert check.returncode == 0, check.stderr
+    got = json.loads(check.stdout.strip().splitlines()[-1])
+
+    assert redis.xlen(DLQ_STREAM) == 0
+    assert redis.xpending(EVENTS_STREAM, "fastpath")["pending"] == 0
+    assert got["failures"] == 0
+    for i, value in enumerate(_EDGES):
+        fits = type(value) is int and -(2**31) <= value <= 2**31 - 1
+        as_int = value if fits else None
+        # A duration may be a float: its whole milliseconds are kept when they fit.
+        duration = int(value) if type(value) is float and -(2**31) <= value <= 2**31 - 1 else as_int
+        assert got["rows"][f"n{i}/assistant"][:4] == [as_int] * 4, value
+        assert got["rows"][f"n{i}/PostToolUse"][4:] == [duration, as_int, as_int], value

@@ -122,6 +122,9 @@ class BatchReading:
                 min_idle_ms=self.reclaim_idle_ms, count=self.batch_size, max_deliveries=self.max_deliveries
             )
             self._dead_letter_poison(reclaimed.poison)
+            if reclaimed.more and (reclaimed.entries or reclaimed.poison):
+                # A dead consumer left more than one page: take the rest now, not reclaim_every_s later.
+                self._next_reclaim = 0.0
             if reclaimed.entries:
                 logger.info("reclaimed %d entries from a stalled consumer", len(reclaimed.entries))
                 return reclaimed.entries

@@ -18,6 +18,11 @@ from .deferred import Deferred
 # Entries of this consumer that may sit between those being checked (batches read ahead or in the
 # reader-to-writer pipe): far more than the few batches the fast path ever has in flight.
 _IN_FLIGHT_MAX = 10_000
+# XAUTOCLAIM pages one reclaim() call may scan. Redis looks at up to 10 x COUNT pending entries per page,
+# so with the default batch of 100 one call passes over up to 10,000 entries of live consumers (not idle
+# enough) before it gives up; the next call goes on from where this one stopped.
+_RECLAIM_PAGES_MAX = 10
+_START = b"0-0"
 
 Entry = tuple[bytes, dict[bytes, bytes]]
 
@@ -26,6 +31,7 @@ Entry = tuple[bytes, dict[bytes, bytes]]
 class Reclaimed:
     entries: list[Entry]  # to process again
     poison: list[DeadLetter]  # delivered too often: dead-letter them
+    more: bool = False  # the pending list was not scanned to its end: reclaim again soon
 
 
 class EventStream:
@@ -40,6 +46,8 @@ class EventStream:
         self.consumer = consumer
         self.dlq_maxlen = dlq_maxlen
         self.max_event_bytes = max_event_bytes
+        # Where the next reclaim() goes on scanning the group's pending list (XAUTOCLAIM's cursor).
+        self._reclaim_cursor = _START
 
     def ensure_group(self) -> None:
         """Create the consumer group from the start of the stream, so events queued before the first
@@ -126,17 +134,34 @@ class EventStream:
 
         XAUTOCLAIM moves them to this consumer and bumps their delivery count; XPENDING then tells how
         often each was delivered. Entries at or over max_deliveries are poison (each delivery crashed
-        or stalled a consumer) and are handed back for the dead-letter stream."""
-        resp = self.r.xautoclaim(
-            EVENTS_STREAM, GROUP, self.consumer, min_idle_ms, start_id="0-0", count=count
-        )
-        claimed = [(sid, fields) for sid, fields in resp[1] if sid is not None]
-        # Entries deleted from the stream while pending come back without fields: nothing to store.
-        gone = [sid for sid, fields in claimed if not fields]
-        if gone:
-            self.ack(gone)
-        claimed = [(sid, fields) for sid, fields in claimed if fields]
-        return self._poison_split(claimed, max_deliveries)
+        or stalled a consumer) and are handed back for the dead-letter stream.
+
+        One XAUTOCLAIM looks at a bounded slice of the pending list (10 x count entries) and returns a
+        cursor: entries of live consumers at its front, not idle enough, would hide every entry behind
+        them if each call started again at 0-0. So the cursor is followed, page after page, until some
+        entries are claimed, the list's end is reached (Redis answers 0-0) or _RECLAIM_PAGES_MAX pages
+        were scanned; it is kept across calls, so the next call goes on from there and a whole pass
+        over the list is never more than a few calls."""
+        claimed: list[Entry] = []
+        cursor = self._reclaim_cursor
+        for _ in range(_RECLAIM_PAGES_MAX):
+            resp = self.r.xautoclaim(
+                EVENTS_STREAM, GROUP, self.consumer, min_idle_ms, start_id=cursor, count=count
+            )
+            cursor = _id_bytes(resp[0])
+            # Redis 7 drops deleted entries from the pending list itself (and lists them in resp[2]);
+            # 6.2 returns them without fields: nothing to store, just acknowledge them.
+            page = [(sid, fields) for sid, fields in resp[1] if sid is not None]
+            gone = [sid for sid, fields in page if not fields]
+            if gone:
+                self.ack(gone)
+            claimed += [(sid, fields) for sid, fields in page if fields]
+            if claimed or cursor == _START:
+                break
+        self._reclaim_cursor = cursor
+        reclaimed = self._poison_split(claimed, max_deliveries)
+        reclaimed.more = cursor != _START
+        return reclaimed
 
     def read_own_pending(
         self, *, after: bytes | str, count: int, max_deliveries: int
@@ -210,6 +235,10 @@ def _fields(flat: list[bytes]) -> dict[bytes, bytes]:
     if len(flat) == 2:  # the wire format's single `event` field
         return {flat[0]: flat[1]}
     return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _id_bytes(stream_id: bytes | str) -> bytes:
+    return stream_id if isinstance(stream_id, bytes) else stream_id.encode()
 
 
 def id_tuple(stream_id: bytes | str) -> tuple[int, int]:

@@ -26,11 +26,13 @@ needs_postgres = pytest.mark.skipif(not server_available(), reason=f"no PostgreS
 
 
 @contextmanager
-def database() -> Iterator[tuple[str, str]]:
-    """A new, empty database of the test's own: yields (its URL, its name); dropped afterwards."""
+def database(template: str | None = None) -> Iterator[tuple[str, str]]:
+    """A new, empty database of the test's own (or a copy of the database named template, which no one
+    may be connected to): yields (its URL, its name); dropped afterwards."""
     name = f"blueplane_test_{uuid.uuid4().hex[:8]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"{copy}')
     try:
         yield f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}", name
     finally:

@@ -49,3 +49,17 @@ def corpus_copies(
             target.parent.mkdir(parents=True, exist_ok=True)
             written += target.write_bytes(_copy_text(path.read_text(), k, step_days).encode())
     return written
+
+
+def envelopes_copies(envelopes: list[bytes], copies: int, *, step_days: int = 1) -> list[bytes]:
+    """`copies` shifted copies of wire-format envelopes (bench/events.py's fixture_envelopes), each its
+    own sessions and events, interleaved (the i-th envelope of every copy, then the next), so that the
+    copies' sessions run side by side as a team's would."""
+    out = []
+    shifted = [
+        [_copy_text(e.decode(), k, step_days).replace('"cc:h:', f'"cc:h{k}:').encode() for e in envelopes]
+        for k in range(copies)
+    ]
+    for i in range(len(envelopes)):
+        out.extend(copy[i] for copy in shifted)
+    return out
