@@ -79,11 +79,16 @@ def corpus(redis) -> None:
     """The repository's real Claude Code transcripts, through the real pipeline: imported into Redis,
     stored by the fast path, derived by the slow path's catch-up (called in-process). What ccusage
     reports for the same files is in tests/fixtures/claude-real/ccusage/."""
+    corpus_load(redis)
+
+
+def corpus_load(client: redis_py.Redis) -> None:
+    """The corpus fixture's work, for a fixture of a wider scope (with the database unblocked)."""
     from telemetry import tasks
     from telemetry.capture.importer import history_import
     from telemetry.capture.privacy import Privacy
     from tests.telemetry.test_consumer import drain, make_consumer
 
-    history_import(str(CLAUDE_PROJECTS), client=redis, privacy=Privacy(b"reports"), progress=False)
-    drain(make_consumer(redis))
+    history_import(str(CLAUDE_PROJECTS), client=client, privacy=Privacy(b"reports"), progress=False)
+    drain(make_consumer(client))
     tasks.sessions_catch_up()

@@ -4,9 +4,10 @@ none). SQLite forgives what PostgreSQL refuses (a number past a column's range, 
 place, an unindexed sort), so an endpoint that is fine on one can answer 500 on the other.
 
 The run is a second pytest in a subprocess: the database engine is chosen when Django reads its settings,
-once per process. It gets a home of its own (its own embedded Redis), and pytest-django makes its
-test database on the server beside the fresh one named by BLUEPLANE_DATABASE_URL, and keeps it
-(--reuse-db) until this test has seen it was used, then drops it. The tests that start real servers
+once per process. It gets a home of its own (its own embedded Redis), and its test database (pytest-django's
+name for it, beside the fresh one named by BLUEPLANE_DATABASE_URL) is a clone of the migrated template
+(tests/support/postgres.py) that it reuses (--reuse-db) instead of migrating one itself; this test drops it
+once it has seen it was used. The tests that start real servers
 (runweb, the fuzz run, the network namespace; marked e2e) run on SQLite only, to keep the suite short:
 what they test is the server, not the engine."""
 
@@ -18,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.support.postgres import ADMIN_URL, database, needs_postgres
+from tests.support.postgres import ADMIN_URL, database, database_clone, needs_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,6 +54,7 @@ def test_the_api_tests_pass_on_postgresql(part: str) -> None:
         for variable in ("BLUEPLANE_HOME", "CLAUDE_CONFIG_DIR", "BLUEPLANE_REDIS_URL"):
             env.pop(variable, None)  # tests/environment.py makes fresh ones for the run
         test_database = f"test_{name}"  # pytest-django's name for it
+        database_clone(test_database)
         try:
             run = subprocess.run(
                 [sys.executable, "-m", "pytest", *ENGINE_BOUND[part], "-q", "-x", "-p", "no:cacheprovider", "--reuse-db",
@@ -62,10 +64,13 @@ def test_the_api_tests_pass_on_postgresql(part: str) -> None:
             report = run.stdout[-20000:] + run.stderr[-5000:]
             assert run.returncode == 0, report
             assert " passed" in run.stdout.splitlines()[-1], report
-            # The run really was on PostgreSQL: its test database is there, migrated.
-            test_url = f"{ADMIN_URL.rsplit('/', 1)[0]}/{test_database}"
-            with psycopg.connect(test_url) as used:
-                assert used.execute("SELECT count(*) FROM django_migrations").fetchone()[0] > 0
+            # The run really was on PostgreSQL: its tests rolled back their transactions in the test
+            # database (a clone starts with no statistics of its own; a backend reports its own as it exits).
+            with psycopg.connect(ADMIN_URL) as admin:
+                rolled_back = admin.execute(
+                    "SELECT xact_rollback FROM pg_stat_database WHERE datname = %s", (test_database,)
+                ).fetchone()
+            assert rolled_back is not None and rolled_back[0] >= 10, rolled_back
         finally:
             with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{test_database}" WITH (FORCE)')

@@ -12,9 +12,7 @@ pytestmark = [pytest.mark.e2e, needs_postgres]
 
 
 def test_a_lower_seq_committed_late_is_not_skipped():
-    with database() as (url, _):
-        migrated = manage(url, "migrate", "--noinput")
-        assert migrated.returncode == 0, migrated.stderr
+    with database(migrated=True) as (url, _):
         ran = manage(url, "shell", "-c", "from tests.support.pg_horizon import main; main()")
         assert ran.returncode == 0, ran.stderr
     result = json.loads(ran.stdout.strip().splitlines()[-1])

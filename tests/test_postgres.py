@@ -28,6 +28,13 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def postgres_migrated_url() -> Iterator[str]:
+    """Migrated by cloning a template: migrating itself is the test above's."""
+    with database(migrated=True) as (url, _):
+        yield url
+
+
 def manage(url: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "BLUEPLANE_DATABASE_URL": url}
     return subprocess.run(
@@ -75,11 +82,10 @@ print(json.dumps({
 """
 
 
-def test_hostile_values_and_long_keys_derive_on_postgresql(postgres_url, redis):
+def test_hostile_values_and_long_keys_derive_on_postgresql(postgres_migrated_url, redis):
     from telemetry.processing.bounds import COST_MAX, INT32_MAX, TOKENS_MAX, key_fit
     from tests.telemetry.processing.hostile import LONG, assistant, hook, hostile, ordinary, usage
 
-    assert manage(postgres_url, "migrate", "--noinput").returncode == 0
     # Token counts and durations over 2^31 - 1 and tool names over 128 characters fit no raw index column
     # on PostgreSQL (int4, varchar(128)): the fast path leaves those columns empty and stores the events.
     events = (
@@ -89,9 +95,11 @@ def test_hostile_values_and_long_keys_derive_on_postgresql(postgres_url, redis):
     for e in events:
         redis.xadd(EVENTS_STREAM, entry(e))
     for step in ("first", "second"):
-        drained = manage(postgres_url, "runfastpath", "--once", "--consumer", "pg")
+        drained = manage(postgres_migrated_url, "runfastpath", "--once", "--consumer", "pg")
         assert drained.returncode == 0, drained.stderr
-        caught = manage(postgres_url, "shell", "-c", "from telemetry import tasks; tasks.sessions_catch_up()")
+        caught = manage(
+            postgres_migrated_url, "shell", "-c", "from telemetry import tasks; tasks.sessions_catch_up()"
+        )
         assert caught.returncode == 0, caught.stderr
         if step == "first":  # the call's second event, in a catch-up of its own
             redis.xadd(
@@ -99,7 +107,7 @@ def test_hostile_values_and_long_keys_derive_on_postgresql(postgres_url, redis):
             )
 
     assert redis.xlen(DLQ_STREAM) == 0  # every event stored, none refused
-    check = manage(postgres_url, "shell", "-c", _DERIVED)
+    check = manage(postgres_migrated_url, "shell", "-c", _DERIVED)
     assert check.returncode == 0, check.stderr
     derived = json.loads(check.stdout.strip().splitlines()[-1])
     assert all(done and failures == 0 for _, done, failures, _ in derived["progress"]), derived["progress"]

@@ -163,7 +163,7 @@ def test_json_is_the_apis_for_the_same_question(copies, redis_server):
 
 @needs_postgres
 def test_a_postgresql_store_is_read_through_django_with_the_same_answer(redis_server, tmp_path):
-    with database() as (url, _):
+    with database(migrated=True) as (url, _):  # store_build's migrate finds nothing to do
         home = store_build(tmp_path, redis_server, database_url=url)
         for name in ("daily", "weekly", "monthly", "session"):
             result = report(home, redis_server, name, "--json", "-z", "UTC", BLUEPLANE_DATABASE_URL=url)

@@ -522,11 +522,9 @@ def test_stopping_during_a_fault_leaves_the_entries_pending(redis, tmp_path):
 def test_on_postgresql_an_entry_the_driver_refuses_is_dead_lettered_alone(redis, tmp_path):
     import psycopg
 
-    with database() as (url, name):
+    with database(migrated=True) as (url, name):
         env = {**os.environ, "BLUEPLANE_DATABASE_URL": url}
         manage = [sys.executable, str(ROOT / "manage.py")]
-        migrated = subprocess.run([*manage, "migrate", "--noinput"], env=env, capture_output=True, text=True)
-        assert migrated.returncode == 0, migrated.stderr
         events = [envelope(session_id="pg") for _ in range(30)]
         events[11] = envelope(session_id="pg\x00nul")  # valid JSON; PostgreSQL text cannot hold a NUL
         events[20] = envelope(session_id="pg", payload={"tool_name": "t" * 300})  # too long for its column
