@@ -36,23 +36,30 @@ def raw_horizon() -> dict[str, int] | None:
     (a writer stalled inside its transaction) raises the database's lock timeout, a fault of the
     machine: the catch-up is tried again later.
 
-    Call it outside a transaction: the exclusive lock is a session lock, taken and released at once, and
-    it must not wait inside a transaction that holds other locks."""
+    The exclusive lock is a session lock, released at once, so it is never held for the rest of a
+    caller's transaction. Callers take the horizon before their transaction where they can; inside
+    one (a test's), a lock timeout aborts that transaction, which the caller rolls back."""
     if connection.vendor != "postgresql":
         return None
-    if connection.in_atomic_block:
-        raise RuntimeError("raw_horizon must be called outside a transaction")
+    local = connection.in_atomic_block  # set_config's is_local: the setting ends with the transaction
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('lock_timeout', %s, false)", [f"{settings.RAW_HORIZON_WAIT_MS}ms"])
+        cursor.execute("SELECT current_setting('lock_timeout')")
+        before = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT set_config('lock_timeout', %s, %s)", [f"{settings.RAW_HORIZON_WAIT_MS}ms", local]
+        )
         try:
             cursor.execute("SELECT pg_advisory_lock(%s)", [WRITE_LOCK])
-            try:
-                horizon = {}
-                for platform, model in RAW_TRACE_MODELS.items():
-                    cursor.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {model._meta.db_table}")
-                    horizon[platform] = cursor.fetchone()[0]
-            finally:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [WRITE_LOCK])
+        except Exception:
+            if not local:  # inside a transaction, it is aborted now; its rollback restores the setting
+                cursor.execute("SELECT set_config('lock_timeout', %s, false)", [before])
+            raise
+        try:
+            horizon = {}
+            for platform, model in RAW_TRACE_MODELS.items():
+                cursor.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {model._meta.db_table}")
+                horizon[platform] = cursor.fetchone()[0]
         finally:
-            cursor.execute("SELECT set_config('lock_timeout', '0', false)")
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [WRITE_LOCK])
+            cursor.execute("SELECT set_config('lock_timeout', %s, %s)", [before, local])
     return horizon
