@@ -12,10 +12,10 @@ returns: its chunks are made inside the same narrowing.
 
 from collections.abc import AsyncIterator, Callable, Iterator
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse, StreamingHttpResponse
 
 from api.tokens import TokenCheck, TokenState, token_check
-from telemetry.scope import NOBODY, viewing
+from telemetry.scope import NOBODY, ScopeRefused, viewing
 
 CHECK_ATTR = "blueplane_token_check"
 TOKEN_COOKIE = "blueplane_token"  # api/dashboard/access.py's; here to keep that module out of the API's
@@ -80,6 +80,16 @@ class ViewerMiddleware:
             else:
                 response.streaming_content = _narrowed(response.streaming_content, user)
         return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """A read a person's token may not make (telemetry.scope.refuse_if_scoped), outside DRF (whose
+        handler answers it itself): 403 saying why."""
+        if not isinstance(exception, ScopeRefused):
+            return None
+        message = str(exception)
+        if header_only(request.path):
+            return JsonResponse({"status": 403, "error": "permission_denied", "message": message}, status=403)
+        return HttpResponseForbidden(message, content_type="text/plain; charset=utf-8")
 
 
 def _narrowed(chunks: Iterator[bytes], user: str) -> Iterator[bytes]:
