@@ -28,7 +28,7 @@ NOBODY = "\x00nobody"
 _viewer: ContextVar[str | None] = ContextVar("blueplane_viewer", default=None)
 
 
-class ScopeRefused(PermissionError):
+class ScopeRefused(Exception):
     """A read that cannot be narrowed to one person's sessions, asked for by a person's token."""
 
 
