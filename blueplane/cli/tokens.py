@@ -35,8 +35,13 @@ def cmd_create(args: argparse.Namespace) -> int:
         json_print({"name": args.name, "user": args.user or "", "admin": args.admin, "token": token})
         return 0
     print(token)
+    whose = (
+        f"{args.user}'s (sees only {args.user}'s sessions)" if args.user and not args.admin
+        else f"a team admin's ({args.user or 'the owner'})" if args.admin
+        else "the owner's (sees everything)"
+    )  # fmt: skip
     print(
-        f"Token {args.name!r} created. It is shown only this once: clients send it as "
+        f"Token {args.name!r} created, {whose}. It is shown only this once: clients send it as "
         "`Authorization: Bearer <token>`.",
     )
     return 0

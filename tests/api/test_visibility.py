@@ -7,6 +7,7 @@ must not name one of bob's sessions or projects."""
 
 import asyncio
 
+import orjson
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -99,6 +100,24 @@ def test_a_bad_user_is_one_clear_error(db, user: str) -> None:
         return
     with pytest.raises(tokens.TokenError, match="a user is 1-64"):
         tokens.token_create(name="t", user=user)
+
+
+def test_the_token_command_takes_a_user_and_admin_and_lists_them(tmp_path) -> None:
+    from tests.test_cli import blueplane
+
+    bad = blueplane("token", "create", "alice-laptop", "--user", "al ice", home=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "a user is 1-64" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    made = blueplane("token", "create", "alice-laptop", "--user", "alice", home=tmp_path)
+    assert made.returncode == 0 and made.stdout.startswith("bp_") and "alice" in made.stdout
+    assert blueplane("token", "create", "carol", "--user", "carol", "--admin", home=tmp_path).returncode == 0
+    listed = orjson.loads(blueplane("token", "list", "--json", home=tmp_path).stdout)
+    assert [(r["name"], r["user"], r["admin"]) for r in listed] == [
+        ("alice-laptop", "alice", False),
+        ("carol", "carol", True),
+    ]
+    table = blueplane("token", "list", home=tmp_path).stdout
+    assert "user" in table and "admin" in table.splitlines()[0]
 
 
 # --- the narrowing itself -------------------------------------------------------------------------------
