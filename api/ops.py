@@ -1,7 +1,7 @@
 """Operations endpoints outside the versioned API: /healthz and /metrics.
 
 Both answer loopback clients freely and others with a valid token, like the API (api/v1/access.py):
-/metrics carries usage and cost. Prometheus sends one with `authorization: {credentials: <token>}`.
+/metrics carries usage and cost: a person's token (docs/team.md) is refused there (403). Prometheus sends one with `authorization: {credentials: <token>}`.
 """
 
 from django.conf import settings
@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from api.v1 import access
 from api.v1.errors import body
 from telemetry.capture.spool import spool_state
+from telemetry.scope import viewer_user
 from telemetry.selectors import health
 
 from .metrics import exposition
@@ -63,4 +64,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
     """The Prometheus exposition (api/metrics.py)."""
     if refused := _refused(request):
         return refused
+    if viewer_user() is not None:
+        # Install-wide operations figures (usage and cost of everyone): not a person's to read.
+        message = "/metrics is the whole install's figures: use the owner's or a team admin's token"
+        return JsonResponse(body(403, "permission_denied", message), status=403)
     return HttpResponse(exposition(spool=spool_read), content_type=CONTENT_TYPE_LATEST)

@@ -49,6 +49,13 @@ class TokenCheck:
     state: TokenState
     name: str | None = None  # the token's name when it was found (valid or revoked)
     revoked_at: datetime | None = None
+    user: str = ""  # whose token it is: "" the install's owner (docs/team.md)
+    admin: bool = False  # sees the whole team
+
+    @property
+    def sees_user(self) -> str | None:
+        """The user a VALID token's holder is narrowed to (telemetry/scope.py), None for everything."""
+        return None if self.admin or not self.user else self.user
 
 
 class TokenRow(TypedDict):
@@ -56,23 +63,31 @@ class TokenRow(TypedDict):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    user: str
+    admin: bool
 
 
 def digest_of(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def token_create(*, name: str) -> str:
-    """A new token named `name`. Returns the token: the only time it exists outside the client."""
+def token_create(*, name: str, user: str = "", admin: bool = False) -> str:
+    """A new token named `name`, of `user` ("" the install's owner, who sees everything) and a team admin
+    when `admin`. Returns the token: the only time it exists outside the client."""
     if not NAME_RE.fullmatch(name):
         raise TokenError(
             f"a token name is 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit; "
             f"got {name[:80]!r}"
         )
+    if user and not NAME_RE.fullmatch(user):
+        raise TokenError(
+            f"a user is 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit; "
+            f"got {user[:80]!r}"
+        )
     token = PREFIX + secrets.token_urlsafe(32)
     try:
         with transaction.atomic():
-            ApiToken.objects.create(name=name, digest=digest_of(token))
+            ApiToken.objects.create(name=name, digest=digest_of(token), user=user, admin=admin)
     except IntegrityError:
         raise TokenError(
             f"a token named {name!r} exists; revoke it first (`blueplane token revoke {name}`) or pick another name"
@@ -83,7 +98,10 @@ def token_create(*, name: str) -> str:
 def token_list() -> list[TokenRow]:
     """Every token, live and revoked, oldest first (no digests)."""
     rows = ApiToken.objects.order_by("created_at", "id")
-    return [TokenRow(**r) for r in rows.values("name", "created_at", "last_used_at", "revoked_at")]
+    return [
+        TokenRow(**r)
+        for r in rows.values("name", "created_at", "last_used_at", "revoked_at", "user", "admin")
+    ]
 
 
 def token_revoke(*, name: str) -> datetime:
@@ -119,14 +137,16 @@ def token_check(header: str | None) -> TokenCheck:
     state, token = bearer_token(header)
     if token is None:
         return TokenCheck(state)
-    row = ApiToken.objects.filter(digest=digest_of(token)).values("id", "name", "revoked_at", "last_used_at")
+    row = ApiToken.objects.filter(digest=digest_of(token)).values(
+        "id", "name", "revoked_at", "last_used_at", "user", "admin"
+    )
     found = row.first()
     if found is None:
         return TokenCheck(TokenState.UNKNOWN)
     if found["revoked_at"] is not None:
         return TokenCheck(TokenState.REVOKED, found["name"], found["revoked_at"])
     _last_used_note(found["id"], found["last_used_at"])
-    return TokenCheck(TokenState.VALID, found["name"])
+    return TokenCheck(TokenState.VALID, found["name"], user=found["user"], admin=found["admin"])
 
 
 def _last_used_note(token_id: int, last_used_at: datetime | None) -> None:

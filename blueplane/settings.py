@@ -140,6 +140,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Narrows every read of a request to what its caller's token may see (docs/team.md).
+    "api.viewer.ViewerMiddleware",
 ]
 
 ROOT_URLCONF = "blueplane.urls"

@@ -10,28 +10,18 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 
-from api import tokens
 from api.tokens import TokenCheck
 from api.v1.access import Refusal, access_decide
+from api.viewer import TOKEN_COOKIE, presented_check, request_check
 
-TOKEN_COOKIE = "blueplane_token"
 COOKIE_MAX_AGE_S = 30 * 24 * 3600
 
 
-def token_presented(*, authorization: str | None, cookie: str | None, query: str | None) -> TokenCheck:
-    """The token a browser presented, by header, query or cookie (in that order), checked."""
-    if authorization:
-        return tokens.token_check(authorization)
-    presented = query or cookie
-    return tokens.token_check(f"Bearer {presented}" if presented else None)
+token_presented = presented_check  # the token a browser presented, by header, query or cookie, checked
 
 
 def page_decide(request: HttpRequest) -> tuple[TokenCheck, Refusal | None]:
-    check = token_presented(
-        authorization=request.META.get("HTTP_AUTHORIZATION"),
-        cookie=request.COOKIES.get(TOKEN_COOKIE),
-        query=request.GET.get("token"),
-    )
+    check = request_check(request)  # by header, query or cookie, checked once (api/viewer.py)
     refusal = access_decide(
         address=request.META.get("REMOTE_ADDR"), token=check, trust_loopback=settings.API_TRUST_LOOPBACK
     )

@@ -26,7 +26,8 @@ Protocol (server to client; every message is one JSON object with a "type"):
       (api.dashboard.filters), and 4401 for a client the access rule refuses (api.dashboard.access)
 
 Both endpoints (and any other path) accept, then send {"type": "error", "message"} and close with a code:
-4400 bad filters or query, 4401 refused by the access rule, 4403 a browser page of another site (its
+4400 bad filters or query, 4401 refused by the access rule, 4403 a person's token (the feeds are
+install-wide, docs/team.md) or a browser page of another site (its
 Origin is not one of ALLOWED_HOSTS), 4404 no such session (page=session) or no feed at that path, and
 1013 (try again later) while the server cannot reach Redis, 1011 when the page's figures failed (the
 server logs why).

@@ -3,7 +3,8 @@ Loopback is trusted (while API_TRUST_LOOPBACK); anyone else presents a valid tok
 `blueplane_token` cookie (which a browser sends with the handshake once a page set it), `?token=`, or
 an Authorization header. A handshake that carries an Origin (a browser's) must come from a page of a
 host this server answers to (ALLOWED_HOSTS): browsers do not apply the same-origin rule to WebSockets,
-so without this any web site could read a loopback user's feed."""
+so without this any web site could read a loopback user's feed. A person's token (docs/team.md) is
+refused (4403): the feeds are install-wide."""
 
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -15,6 +16,7 @@ from django.http.request import validate_host
 
 from api.dashboard.access import TOKEN_COOKIE, token_presented
 from api.v1.access import access_decide
+from api.viewer import sees
 
 from .feed import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED
 
@@ -69,4 +71,13 @@ def socket_refusal(scope: Scope, params: dict[str, str]) -> tuple[int, str] | No
     refusal = access_decide(
         address=client[0] if client else None, token=check, trust_loopback=settings.API_TRUST_LOOPBACK
     )
-    return None if refusal is None else (CLOSE_UNAUTHORIZED, refusal.message)
+    if refusal is not None:
+        return CLOSE_UNAUTHORIZED, refusal.message
+    if sees(check) is not None:
+        # The feeds are install-wide (every event, figures shared by every connection of a page): a
+        # person's token sees only their sessions (docs/team.md), so it gets the pages without the feed.
+        return CLOSE_FORBIDDEN, (
+            "the live feed shows the whole install; a person's token sees their sessions on the pages "
+            "(reload for new data), the owner's or a team admin's token sees the feed"
+        )
+    return None

@@ -1,6 +1,6 @@
 """/mcp on the web server: the MCP server over streamable HTTP (the SDK's app), behind the API's access
 rule (api/v1/access.py: loopback without a token while API_TRUST_LOOPBACK, anyone else with a valid
-Bearer token) and the host names Django answers to (ALLOWED_HOSTS, which is what keeps a web page that
+Bearer token; not a person's token, docs/team.md) and the host names Django answers to (ALLOWED_HOSTS, which is what keeps a web page that
 rebinds its DNS name to 127.0.0.1 from reaching the server). Bodies are capped by BodyLimit around the
 whole application (blueplane/asgi.py) and by the SDK's own limit.
 
@@ -19,6 +19,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from api import tokens
 from api.v1.access import Refusal, access_decide
 from api.v1.errors import body
+from api.viewer import sees
 
 from .server import server_build
 
@@ -56,9 +57,19 @@ def refusal_of(scope: Scope) -> Refusal | None:
     finally:
         close_old_connections()
     client = scope.get("client")
-    return access_decide(
+    refusal = access_decide(
         address=client[0] if client else None, token=check, trust_loopback=settings.API_TRUST_LOOPBACK
     )
+    if refusal is None and sees(check) is not None:
+        # The SDK runs each tool in its session's own task, outside this request's context, where the
+        # narrowing of telemetry/scope.py would not hold: a person's token is not let in at all.
+        return Refusal(
+            403,
+            "permission_denied",
+            "the MCP server over HTTP answers the install's owner and team admins; a person's token reads "
+            "its own sessions through the API and the dashboard",
+        )
+    return refusal
 
 
 async def mcp_http(scope: Scope, receive: Any, send: Any) -> None:

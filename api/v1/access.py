@@ -28,6 +28,7 @@ from rest_framework.request import Request
 
 from api import tokens
 from api.tokens import TokenCheck, TokenState
+from api.viewer import header_only, request_check
 
 HOW_TO_GET_ONE = "create one on the server with `blueplane token create NAME`"
 
@@ -83,8 +84,12 @@ def access_decide(*, address: str | None, token: TokenCheck, trust_loopback: boo
 
 
 def request_decide(request: HttpRequest) -> tuple[TokenCheck, Refusal | None]:
-    """access_decide for a Django request."""
-    check = tokens.token_check(request.META.get("HTTP_AUTHORIZATION"))
+    """access_decide for a Django request (its token checked once, by api/viewer.py)."""
+    check = (
+        request_check(request)
+        if header_only(request.path)
+        else tokens.token_check(request.META.get("HTTP_AUTHORIZATION"))
+    )
     address = request.META.get("REMOTE_ADDR")
     return check, access_decide(address=address, token=check, trust_loopback=settings.API_TRUST_LOOPBACK)
 

@@ -10,9 +10,11 @@ from typing import Any
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, JsonResponse
 from rest_framework import serializers
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from telemetry.scope import ScopeRefused
 
 # A refused value is quoted back at most this long: a megabyte parameter must not make a megabyte error.
 _QUOTE_MAX = 200
@@ -50,6 +52,8 @@ def body(status: int, code: str, message: str, detail: Any = None) -> dict:
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, ScopeRefused):  # install-wide figures asked for with a person's token
+        exc = PermissionDenied(str(exc))
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # not an API exception: a bug, answered by handler500

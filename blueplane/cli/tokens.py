@@ -28,15 +28,20 @@ def cmd_create(args: argparse.Namespace) -> int:
     from api.tokens import TokenError, token_create
 
     try:
-        token = token_create(name=args.name)
+        token = token_create(name=args.name, user=args.user or "", admin=args.admin)
     except TokenError as exc:
         raise CommandError(str(exc), exit_code=2) from None
     if args.json:
-        json_print({"name": args.name, "token": token})
+        json_print({"name": args.name, "user": args.user or "", "admin": args.admin, "token": token})
         return 0
     print(token)
+    whose = (
+        f"{args.user}'s (sees only {args.user}'s sessions)" if args.user and not args.admin
+        else f"a team admin's ({args.user or 'the owner'})" if args.admin
+        else "the owner's (sees everything)"
+    )  # fmt: skip
     print(
-        f"Token {args.name!r} created. It is shown only this once: clients send it as "
+        f"Token {args.name!r} created, {whose}. It is shown only this once: clients send it as "
         "`Authorization: Bearer <token>`.",
     )
     return 0
@@ -60,13 +65,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     shown = [
         {
             "name": r["name"],
+            "user": r["user"] or "(owner)",
+            "admin": "admin" if r["admin"] else "-",
             "created": when(r["created_at"]),
             "last_used": when(r["last_used_at"]) or "never",
             "revoked": when(r["revoked_at"]) or "-",
         }
         for r in rows
     ]
-    table(shown, [("name", "name", "text"), ("created", "created", "text"),
+    table(shown, [("name", "name", "text"), ("user", "user", "text"), ("admin", "admin", "text"),
+                  ("created", "created", "text"),
                   ("last_used", "last used", "text"), ("revoked", "revoked", "text")])  # fmt: skip
     return 0
 
@@ -89,9 +97,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     commands = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
     p = commands.add_parser("create", help="make a token and print it (only this once)")
     p.add_argument("name", help="a name to list and revoke it by, e.g. the client machine's")
-    p.add_argument("--json", action="store_true", help='print {"name": ..., "token": ...}')
+    p.add_argument(
+        "--user",
+        metavar="USER",
+        help="whose token it is: its holder sees only USER's sessions (docs/team.md); without it, everything",
+    )
+    p.add_argument("--admin", action="store_true", help="a team admin's token: sees the whole team")
+    p.add_argument("--json", action="store_true", help='print {"name", "user", "admin", "token"}')
     p.set_defaults(handler=cmd_create)
-    p = commands.add_parser("list", help="every token: created, last used, revoked")
+    p = commands.add_parser("list", help="every token: user, admin, created, last used, revoked")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=cmd_list)
     p = commands.add_parser("revoke", help="refuse a token from now on")

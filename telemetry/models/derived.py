@@ -3,14 +3,20 @@ telemetry.selectors. Every row can be rebuilt from the raw traces (`manage.py re
 
 from django.db import models
 
+from ..scope import ScopedManager
+
 
 class Project(models.Model):
     """A project, identified at capture by its git root: a salted hash of the root plus its folder name."""
+
+    SCOPE = "project"  # what a person's token sees of it (telemetry/scope.py)
 
     key = models.CharField(max_length=64, unique=True, help_text="Salted hash of the git root (or cwd)")
     name = models.CharField(max_length=255)
 
     UNKNOWN_KEY = "unknown"
+
+    objects = ScopedManager()
 
     class Meta:
         db_table = "projects"
@@ -30,6 +36,8 @@ class Session(models.Model):
 
     The counters are recomputed from the session's turns, tool calls and code changes whenever the
     session changes, so they are never incremented twice."""
+
+    SCOPE = "session"  # what a person's token sees of it (telemetry/scope.py)
 
     platform = models.CharField(max_length=16)
     session_id = models.CharField(max_length=256)
@@ -81,6 +89,8 @@ class Session(models.Model):
     user = models.CharField(max_length=150, blank=True, default="")
     machine = models.CharField(max_length=64, blank=True, default="")
 
+    objects = ScopedManager()
+
     class Meta:
         db_table = "sessions"
         constraints = [models.UniqueConstraint(fields=["platform", "session_id"], name="session_key")]
@@ -95,6 +105,8 @@ class Session(models.Model):
 
 class Conversation(models.Model):
     """A conversation: a Claude Code session is one; a Cursor session can hold many (composers)."""
+
+    SCOPE = "session_fk"  # what a person's token sees of it (telemetry/scope.py)
 
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="conversations")
     conversation_id = models.CharField(max_length=256)
@@ -111,6 +123,8 @@ class Conversation(models.Model):
     # last-updated time, zero-padded, then its revision id), so a catch-up keeps the newest whatever
     # order revisions arrive in. "" while none was seen.
     revision = models.CharField(max_length=64, blank=True, default="")
+
+    objects = ScopedManager()
 
     class Meta:
         db_table = "conversations"
@@ -139,6 +153,8 @@ class Turn(models.Model):
     cost, stop reason, latency), a compaction, a sub-agent run, an API error, or the official rate
     limits the status line saw. Tool calls are in
     ToolCall. `key` identifies the source thing (message id, record uuid) so re-derivation upserts."""
+
+    SCOPE = "session_fk"  # what a person's token sees of it (telemetry/scope.py)
 
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="turns")
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="turns")
@@ -176,6 +192,8 @@ class Turn(models.Model):
         null=True, blank=True, help_text="OpenTelemetry's own reading of this API call (tokens, cost_usd)"
     )
 
+    objects = ScopedManager()
+
     class Meta:
         db_table = "turns"
         constraints = [models.UniqueConstraint(fields=["session", "key"], name="turn_key")]
@@ -199,6 +217,8 @@ class ToolStatus(models.TextChoices):
 class ToolCall(models.Model):
     """A tool call, merged from hook events (Pre/PostToolUse, PostToolUseFailure) and transcript
     records (tool_use / tool_result) joined by the tool-use id, so it is counted once."""
+
+    SCOPE = "session_fk"  # what a person's token sees of it (telemetry/scope.py)
 
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="tool_call_set")
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="tool_calls")
@@ -240,6 +260,8 @@ class ToolCall(models.Model):
     )
     otel_duration_ms = models.BigIntegerField(null=True, blank=True, help_text="Claude Code's own run time")
 
+    objects = ScopedManager()
+
     class Meta:
         db_table = "tool_calls"
         constraints = [models.UniqueConstraint(fields=["session", "tool_use_id"], name="tool_call_key")]
@@ -260,6 +282,8 @@ class MetricPoint(models.Model):
     behind OTel's active time, lines of code, edit decisions and the cross-check totals of tokens and
     cost. `delta` is what the point adds, whatever the temporality, so totals are sums of it."""
 
+    SCOPE = "session_fk"  # what a person's token sees of it (telemetry/scope.py)
+
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="metric_points")
     project = models.ForeignKey(Project, null=True, on_delete=models.SET_NULL, related_name="+")
     key = models.CharField(max_length=300, help_text="The point's identity (its event id)")
@@ -274,6 +298,8 @@ class MetricPoint(models.Model):
     hour = models.DateTimeField(help_text="UTC hour of `time` (rollup bucket)")
     value = models.DecimalField(max_digits=30, decimal_places=9)
     delta = models.DecimalField(max_digits=30, decimal_places=9, null=True)
+
+    objects = ScopedManager()
 
     class Meta:
         db_table = "metric_points"
@@ -290,10 +316,14 @@ class OtelSequence(models.Model):
     Keyed by the session's id, not its row: records that make no session (the throwaway id of
     `--continue`) still hold numbers of the process, and a session's row may come later."""
 
+    SCOPE = "session_key"  # what a person's token sees of it (telemetry/scope.py)
+
     platform = models.CharField(max_length=32)
     session_id = models.CharField(max_length=256)
     time = models.DateTimeField()
     sequence = models.BigIntegerField()
+
+    objects = ScopedManager()
 
     class Meta:
         db_table = "otel_sequences"
@@ -316,6 +346,8 @@ class ChangeStatus(models.TextChoices):
 class CodeChange(models.Model):
     """A change an AI edit made to a file: extension and line counts, never the code."""
 
+    SCOPE = "session_fk"  # what a person's token sees of it (telemetry/scope.py)
+
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="code_changes")
     project = models.ForeignKey(Project, null=True, on_delete=models.SET_NULL, related_name="+")
     key = models.CharField(max_length=300, help_text="Tool-use id (+ file) or Cursor edit id")
@@ -327,6 +359,8 @@ class CodeChange(models.Model):
     status = models.CharField(max_length=16, choices=ChangeStatus.choices, default=ChangeStatus.ACCEPTED)
     timestamp = models.DateTimeField()
     hour = models.DateTimeField()
+
+    objects = ScopedManager()
 
     class Meta:
         db_table = "code_changes"
@@ -341,6 +375,8 @@ class DataIssue(models.Model):
     """Bad or surprising input the slow path met (an unknown record kind, a tool result without its
     call, a missing field): recorded and counted, never fatal."""
 
+    SCOPE = "session_fk"  # what a person's token sees of it (telemetry/scope.py)
+
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="issues")
     # The issue's identity within its session: a digest of the event's id, so every stored copy of one
     # event (a re-send with another timestamp is a second raw row) makes one issue, not two; for a tool
@@ -351,6 +387,8 @@ class DataIssue(models.Model):
     )
     kind = models.CharField(max_length=64)
     detail = models.CharField(max_length=500, blank=True, default="")
+
+    objects = ScopedManager()
 
     class Meta:
         db_table = "data_issues"
@@ -366,6 +404,8 @@ class AiCommit(models.Model):
     """A commit Cursor scored (ai-code-tracking.db `scored_commits`): how many of its lines the AI
     (Tab completions, the composer) and the human wrote. The same commit scored on two branches is two
     rows; totals count a commit once."""
+
+    SCOPE = "nobody"  # what a person's token sees of it (telemetry/scope.py)
 
     commit_hash = models.CharField(max_length=64)
     branch = models.CharField(max_length=255)
@@ -385,6 +425,8 @@ class AiCommit(models.Model):
     v1_ai_percentage = models.DecimalField(max_digits=7, decimal_places=2, null=True)
     v2_ai_percentage = models.DecimalField(max_digits=7, decimal_places=2, null=True)
 
+    objects = ScopedManager()
+
     class Meta:
         db_table = "ai_commits"
         constraints = [models.UniqueConstraint(fields=["commit_hash", "branch"], name="ai_commit_key")]
@@ -399,6 +441,8 @@ class AiCodeLine(models.Model):
     its own hash: where it came from (composer, tab, ...), the model, the file's extension (never its
     name or content) and the conversation, when Cursor recorded one."""
 
+    SCOPE = "session_fk"  # what a person's token sees of it (telemetry/scope.py)
+
     hash = models.CharField(max_length=128, unique=True)
     session = models.ForeignKey(Session, null=True, on_delete=models.SET_NULL, related_name="ai_code_lines")
     source = models.CharField(max_length=32, blank=True, default="")
@@ -407,6 +451,8 @@ class AiCodeLine(models.Model):
     request_id = models.CharField(max_length=128, blank=True, default="")
     created_at = models.DateTimeField()
     hour = models.DateTimeField()
+
+    objects = ScopedManager()
 
     class Meta:
         db_table = "ai_code_lines"

@@ -12,6 +12,8 @@ for migrations, the admin and the selectors.
 
 from django.db import models
 
+from ..scope import ScopedManager
+
 
 class RawCodec(models.Model):
     """A compression codec and its dictionary, referenced by every unit compressed with it."""
@@ -30,6 +32,8 @@ class RawCodec(models.Model):
 class RawChunk(models.Model):
     """A compressed unit: the events of one session, framed and compressed together."""
 
+    SCOPE = "session_key"  # what a person's token sees of it (telemetry/scope.py)
+
     id = models.BigAutoField(primary_key=True)
     platform = models.CharField(max_length=16)
     session_id = models.CharField(max_length=256)
@@ -39,6 +43,8 @@ class RawChunk(models.Model):
     created_ms = models.BigIntegerField(help_text="When the unit was written (epoch ms)")
     sealed = models.BooleanField(default=False, help_text="Re-packed; the re-packer leaves it alone")
     body = models.BinaryField()
+
+    objects = ScopedManager()
 
     class Meta:
         db_table = "raw_chunks"
@@ -54,6 +60,8 @@ class RawChunk(models.Model):
 
 class RawTrace(models.Model):
     """One stored event: its index columns and where its bytes are."""
+
+    SCOPE = "raw_trace"  # what a person's token sees of it (telemetry/scope.py)
 
     seq = models.BigAutoField(primary_key=True)
     event_key = models.BinaryField(
@@ -80,6 +88,8 @@ class RawTrace(models.Model):
     chunk_pos = models.IntegerField()
 
     PLATFORM = ""
+
+    objects = ScopedManager()
 
     class Meta:
         abstract = True
@@ -121,6 +131,8 @@ RAW_TRACE_MODELS: dict[str, type[RawTrace]] = {
 class SessionProgress(models.Model):
     """Per session: the newest raw event stored, and how far the slow path has processed."""
 
+    SCOPE = "session_key"  # what a person's token sees of it (telemetry/scope.py)
+
     platform = models.CharField(max_length=16)
     session_id = models.CharField(max_length=256)
     raw_through_seq = models.BigIntegerField(default=0, help_text="Highest raw seq stored for the session")
@@ -132,6 +144,8 @@ class SessionProgress(models.Model):
     last_error = models.CharField(max_length=500, blank=True, default="")
     retry_at = models.DateTimeField(null=True, blank=True, help_text="Not retried before this time")
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ScopedManager()
 
     class Meta:
         db_table = "session_progress"

@@ -2,11 +2,14 @@
 
 from django.db import models
 
+from ..scope import ScopedManager
 from .derived import Project
 
 
 class UsageHour(models.Model):
     """Assistant responses, tokens and cost per hour, platform, project and model."""
+
+    SCOPE = "user"  # what a person's token sees of it (telemetry/scope.py)
 
     hour = models.DateTimeField()
     platform = models.CharField(max_length=16)
@@ -31,6 +34,8 @@ class UsageHour(models.Model):
     user = models.CharField(max_length=150, blank=True, default="")
     machine = models.CharField(max_length=64, blank=True, default="")
 
+    objects = ScopedManager()
+
     class Meta:
         db_table = "rollup_usage_hour"
         constraints = [
@@ -47,6 +52,8 @@ class UsageHour(models.Model):
 class ToolHour(models.Model):
     """Tool calls per hour, platform, project and tool: outcomes and a latency histogram (fixed
     log-spaced buckets, see processing.rollups), so percentiles of any span come from summed hours."""
+
+    SCOPE = "user"  # what a person's token sees of it (telemetry/scope.py)
 
     hour = models.DateTimeField()
     platform = models.CharField(max_length=16)
@@ -65,6 +72,8 @@ class ToolHour(models.Model):
     user = models.CharField(max_length=150, blank=True, default="")
     machine = models.CharField(max_length=64, blank=True, default="")
 
+    objects = ScopedManager()
+
     class Meta:
         db_table = "rollup_tool_hour"
         constraints = [
@@ -79,6 +88,8 @@ class ToolHour(models.Model):
 
 class ActivityHour(models.Model):
     """Prompts, sessions, code changes and active time per hour, platform and project."""
+
+    SCOPE = "user"  # what a person's token sees of it (telemetry/scope.py)
 
     hour = models.DateTimeField()
     platform = models.CharField(max_length=16)
@@ -104,6 +115,8 @@ class ActivityHour(models.Model):
     # own capture. Part of the key, so a team server's totals split by person and machine.
     user = models.CharField(max_length=150, blank=True, default="")
     machine = models.CharField(max_length=64, blank=True, default="")
+
+    objects = ScopedManager()
 
     class Meta:
         db_table = "rollup_activity_hour"

@@ -19,6 +19,7 @@ import orjson
 import redis
 
 from ..models import Session
+from ..scope import refuse_if_scoped
 from ..wire import CDC_STREAM
 
 SessionKey = tuple[str, str]
@@ -155,7 +156,9 @@ def events_recent(
 ) -> list[ChangedEvent]:
     """The newest `limit` events of cdc:events that match (session id, platform, and when project_keys
     is given, a session whose project is one of them), oldest first, each with its project. Looks at
-    most `max_entries` entries back: a filter matching nothing costs a bounded read, not the stream."""
+    most `max_entries` entries back: a filter matching nothing costs a bounded read, not the stream.
+    Everyone's events (Redis, not narrowed by telemetry/scope.py): refused to a person's token."""
+    refuse_if_scoped("the live event stream")
     found: list[ChangedEvent] = []  # newest first
     projects: dict[SessionKey, str | None] = {}
     end = "+"

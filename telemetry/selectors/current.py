@@ -19,6 +19,7 @@ import redis
 
 from ..models import Session
 from ..processing import live
+from ..scope import refuse_if_scoped
 from ..wire import CDC_STREAM
 from .activity import activity_summary
 from .sessions import session_list, sessions_with_tokens
@@ -119,6 +120,7 @@ class ChangeReader:
 def live_signature(*, client: redis.Redis, now: datetime | None = None) -> tuple:
     """The live metrics of this UTC hour and day as they stand: different after the slow path derived
     something new for them (it rewrites them after each catch-up), the same while nothing changed."""
+    refuse_if_scoped("the install's live figures")
     now = (now or datetime.now(UTC)).astimezone(UTC)
     pipe = client.pipeline(transaction=False)
     pipe.hgetall(live.usage_key(now))

@@ -12,6 +12,7 @@ import orjson
 import redis
 
 from ..connections import redis_client
+from ..scope import refuse_if_scoped
 from ..wire import DLQ_STREAM
 
 
@@ -76,12 +77,14 @@ _U64_MAX = 2**64 - 1
 
 def is_dead_letter_id(text: str) -> bool:
     """Whether text is a stream id (<ms>-<n>, each a 64-bit unsigned number), as dead letters have."""
+    refuse_if_scoped("the dead letters")
     return bool(_STREAM_ID.fullmatch(text)) and all(int(part) <= _U64_MAX for part in text.split("-"))
 
 
 def dead_letter_list(*, limit: int = 50, before: str | None = None) -> list[DeadLetterSummary]:
     """The newest dead letters first, up to limit; with `before` (a dead letter's id), those older than
     it (the next page). Raises ValueError for a `before` that is not a stream id."""
+    refuse_if_scoped("the dead letters")
     newest = "+"
     if before is not None:
         if not is_dead_letter_id(before):
@@ -138,6 +141,7 @@ class DeadLetterCounts(TypedDict):
 
 def dead_letter_counts(*, scan_max: int = REASONS_SCAN_MAX) -> DeadLetterCounts:
     """How many dead letters there are and, for the newest scan_max, how many per reason kind."""
+    refuse_if_scoped("the dead letters")
     client = redis_client()
     total = client.xlen(DLQ_STREAM)
     script = client.register_script(_REASONS)
@@ -171,6 +175,7 @@ def _id_time(stream_id: bytes) -> datetime | None:
 def dead_letter_get(*, dead_letter_id: str) -> DeadLetter | None:
     """One dead letter with its event (decoded when it is JSON); None if there is no such id. Raises
     ValueError for a string that is not a stream id."""
+    refuse_if_scoped("the dead letters")
     try:
         found = redis_client().xrange(DLQ_STREAM, min=dead_letter_id, max=dead_letter_id)
     except redis.ResponseError as exc:

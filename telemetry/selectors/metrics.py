@@ -12,6 +12,7 @@ import redis
 from django.db.models import Sum
 
 from ..models import ToolHour, UsageHour
+from ..scope import refuse_if_scoped
 from ..wire import BATCH_LATENCY_BOUNDS_S, FASTPATH_METRICS, OTLP_METRICS
 
 LABEL_VALUES_MAX = 100
@@ -30,6 +31,7 @@ class FastPathCounters(TypedDict):
 
 def fastpath_counters(client: redis.Redis) -> FastPathCounters:
     """The fast path's counters since they were first written (they survive restarts: Redis keeps them)."""
+    refuse_if_scoped("the fast path's counters")
     raw = {
         k.decode(): int(v) for k, v in client.hgetall(FASTPATH_METRICS).items() if v.lstrip(b"-").isdigit()
     }
@@ -62,6 +64,7 @@ class OtlpCounters(TypedDict):
 
 def otlp_counters(client: redis.Redis) -> OtlpCounters:
     """The OTLP receiver's counters since they were first written (wire.OTLP_METRICS)."""
+    refuse_if_scoped("the OTLP receiver's counters")
     out = OtlpCounters(requests={}, records={}, refused={}, errors={}, spooled=0)
     for key, value in client.hgetall(OTLP_METRICS).items():
         name, _, label = key.decode().partition(":")

@@ -20,6 +20,7 @@ from django.db.models import F
 
 from ..connections import redis_client_quick
 from ..models import RAW_TRACE_MODELS, SessionProgress
+from ..scope import refuse_if_scoped
 from ..store.keys import session_key
 from ..wire import DIRTY_SESSIONS, DLQ_STREAM, EVENTS_STREAM, GROUP, session_parse
 from .traces import row_id_span
@@ -134,7 +135,9 @@ class PipelineState(TypedDict):
 
 
 def pipeline_state() -> PipelineState:
-    """Everything `blueplane status` reports about the pipeline, and what needs attention."""
+    """Everything `blueplane status` reports about the pipeline, and what needs attention. The whole
+    install's state (the stream, dirty sessions of everyone): refused to a person's token."""
+    refuse_if_scoped("the pipeline's state")
     database = _database_state()
     redis_state, stream, dirty = _redis_state()
     slowpath = failing = None
