@@ -49,6 +49,7 @@ class TokenCheck:
     state: TokenState
     name: str | None = None  # the token's name when it was found (valid or revoked)
     revoked_at: datetime | None = None
+    user: str = ""  # whose token it is (docs/team.md); "" for the install's owner
 
 
 class TokenRow(TypedDict):
@@ -119,14 +120,16 @@ def token_check(header: str | None) -> TokenCheck:
     state, token = bearer_token(header)
     if token is None:
         return TokenCheck(state)
-    row = ApiToken.objects.filter(digest=digest_of(token)).values("id", "name", "revoked_at", "last_used_at")
+    row = ApiToken.objects.filter(digest=digest_of(token)).values(
+        "id", "name", "revoked_at", "last_used_at", "user"
+    )
     found = row.first()
     if found is None:
         return TokenCheck(TokenState.UNKNOWN)
     if found["revoked_at"] is not None:
         return TokenCheck(TokenState.REVOKED, found["name"], found["revoked_at"])
     _last_used_note(found["id"], found["last_used_at"])
-    return TokenCheck(TokenState.VALID, found["name"])
+    return TokenCheck(TokenState.VALID, found["name"], user=found["user"])
 
 
 def _last_used_note(token_id: int, last_used_at: datetime | None) -> None:
