@@ -120,7 +120,7 @@ class Forwarder:
                 platform=platform,
                 after_seq=cursor.get(platform, 0),
                 through_seq=horizon.get(platform),
-                limit=MAX_EVENTS,
+                limit=min(MAX_EVENTS, settings.FORWARD_BATCH_EVENTS),
             )
             if not events:
                 continue
