@@ -80,7 +80,9 @@ def test_connect_and_disconnect(server: Install, tmp_path: Path):
     assert team_salt != b"own-salt" * 4 and len(team_salt) == 32
 
     status = laptop.run("status")
-    assert status.returncode == 0 and f"team        " in status.stdout and "as alice" in status.stdout, status.stdout
+    assert status.returncode == 0 and "team        " in status.stdout and "as alice" in status.stdout, (
+        status.stdout
+    )
 
     again = laptop.run("connect", server.url, "--token", token)  # a reconnect keeps the machine id
     assert again.returncode == 0
@@ -131,7 +133,9 @@ def test_a_laptop_offline_for_a_week_catches_up_exactly_once(server: Install, tm
         stored = lambda: laptop.query("SELECT count(*) FROM claude_raw_traces")[0][0] == total  # noqa: E731
         laptop.wait_for(stored, what="the week stored locally")
         state = laptop.home / "forward" / "state.json"
-        laptop.wait_for(lambda: state.exists() and "cannot reach" in state.read_text(), what="a forward error")
+        laptop.wait_for(
+            lambda: state.exists() and "cannot reach" in state.read_text(), what="a forward error"
+        )
         status = run("status")
         assert f"{total} events not forwarded yet" in status.stdout, status.stdout
         assert "cannot reach" in status.stdout
@@ -155,7 +159,7 @@ def test_a_laptop_offline_for_a_week_catches_up_exactly_once(server: Install, tm
         assert laptop.state()["processes"]["forward"]["restarts"] >= 1
         time.sleep(0)  # nothing more is sent: the server's count stays
         assert count() == total
-        assert f"0 events not forwarded yet" in run("status").stdout
+        assert "0 events not forwarded yet" in run("status").stdout
         assert token not in all_text(laptop.home, server.home)
     finally:
         run("down")
@@ -186,7 +190,9 @@ def test_two_machines_one_repository_one_project(server: Install, tmp_path: Path
         assert token not in sent.stdout + sent.stderr + connected.stdout + connected.stderr
         machines.append(machine)
 
-    server.wait_for(lambda: server.query("SELECT count(*) FROM claude_raw_traces")[0][0] == 6, what="6 events")
+    server.wait_for(
+        lambda: server.query("SELECT count(*) FROM claude_raw_traces")[0][0] == 6, what="6 events"
+    )
     server.wait_for(lambda: server.query("SELECT count(*) FROM sessions")[0][0] == 2, what="2 sessions")
     both = "SELECT count(*), count(DISTINCT project_id) FROM sessions WHERE project_id IS NOT NULL"
     server.wait_for(lambda: server.query(both) == [(2, 1)], what="both sessions in one project")

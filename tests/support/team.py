@@ -88,7 +88,9 @@ class Machine:
         return env
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(BLUEPLANE), *args], env=self.env, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [str(BLUEPLANE), *args], env=self.env, capture_output=True, text=True, timeout=120
+        )
 
     def manage(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
