@@ -17,7 +17,7 @@ from pathlib import Path
 
 import orjson
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
 from telemetry.capture.runtime import privacy_get
 from telemetry.models import RAW_TRACE_MODELS
@@ -92,7 +92,8 @@ class Forwarder:
                 logger.warning("forward: %s; not forwarding until `blueplane connect` again", exc)
                 self._state(state="revoked", last_error=str(exc))
                 continue
-            except ForwardError as exc:
+            except (ForwardError, DatabaseError) as exc:
+                # DatabaseError: the local store is busy or away (a fault of the machine): later.
                 wait = max(backoff, getattr(exc, "retry_after_s", None) or 0)
                 logger.warning("forward: %s; trying again in %.0f s", exc, wait)
                 self._state(state="retrying", last_error=str(exc))
