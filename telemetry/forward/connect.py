@@ -38,12 +38,18 @@ def connect(home: Path, url: str, *, token: str, level: str = "metadata", ca_fil
         raise ForwardError(f"{url} answered, but not as a Blueplane team server does") from None
     if not salt:
         raise ForwardError(f"{url} sent an empty team salt")
+    try:
+        machine_id = machine_id_kept(home)
+    except OSError as exc:
+        raise ForwardError(f"cannot write under {home}: {exc.strerror or exc}") from None
     team = Team(
-        url=url, token=token, level=level, machine_id=machine_id_kept(home), user=user, server=server,
-        ca_file=ca_file,
-    )  # fmt: skip
-    salt_adopt(home, salt)
-    team_write(home, team)
+        url=url, token=token, level=level, machine_id=machine_id, user=user, server=server, ca_file=ca_file
+    )
+    try:
+        salt_adopt(home, salt)
+        team_write(home, team)
+    except OSError as exc:
+        raise ForwardError(f"cannot write the connection under {home}: {exc.strerror or exc}") from None
     _state_clear(home)
     return team
 
