@@ -339,6 +339,9 @@ BLUEPLANE_DISK_WARN_BYTES = env_int("BLUEPLANE_DISK_WARN_BYTES", 2**30, minimum=
 API_TRUST_LOOPBACK = env_bool("BLUEPLANE_API_TRUST_LOOPBACK", True)
 # POST /api/v1/events: at most this many envelopes per request, and this many bytes per request body.
 API_INGEST_MAX_EVENTS = env_int("BLUEPLANE_API_INGEST_MAX_EVENTS", 1000, minimum=1)
+# A connected machine's forwarder (docs/team.md) posts at most this many events a request (the server
+# takes at most its BLUEPLANE_API_INGEST_MAX_EVENTS).
+FORWARD_BATCH_EVENTS = env_int("BLUEPLANE_FORWARD_BATCH_EVENTS", 1000, minimum=1)
 API_INGEST_MAX_BYTES = env_int("BLUEPLANE_API_INGEST_MAX_MB", 16, minimum=1) * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_INGEST_MAX_BYTES
 # The largest page a list returns (?page_size=).

@@ -31,7 +31,7 @@ from typing import BinaryIO
 
 from django.conf import settings
 
-from telemetry.capture.runtime import otlp_endpoint
+from telemetry.capture.runtime import TEAM_NAME, otlp_endpoint
 
 from .redis_server import SUPERVISED_ENV, EmbeddedRedis
 from .runstate import STOP_TIMEOUT_S, SupervisorError, leftovers_stop, pid_file_take, pid_path, state_path
@@ -115,7 +115,13 @@ def processes_default(*, port: int, bind: str | None = None) -> list[Process]:
         Process("web", [*manage, "runweb", "--bind", bind or settings.BLUEPLANE_BIND, "--port", str(port)]),
         # Claude Code's OpenTelemetry export (BLUEPLANE_OTLP_BIND:BLUEPLANE_OTLP_PORT).
         Process("otlp", [*manage, "runotlp"], command="runotlp"),
+        # Only on a machine connected to a team server (`blueplane connect`, docs/team.md).
+        *([Process("forward", [*manage, "runforward"], command="runforward")] if _connected() else []),
     ]
+
+
+def _connected() -> bool:
+    return (Path(settings.BLUEPLANE_HOME) / TEAM_NAME).exists()
 
 
 @dataclass

@@ -20,6 +20,9 @@ FORBIDDEN = {
     "telemetry.selectors": ("telemetry.capture", "telemetry.ingest", "telemetry.tasks", "telemetry.admin", "api",
                             "blueplane.cli"),
     "telemetry.wire": ("telemetry", "blueplane", "api"),
+    # Forwarding reads the store and capture's privacy filter, and posts over HTTP: nothing above.
+    "telemetry.forward": ("telemetry.ingest", "telemetry.processing", "telemetry.selectors", "telemetry.tasks",
+                          "telemetry.admin", "api", "blueplane.cli"),
     # The dashboard and the live feed read only through selectors (issue 11's first requirement).
     "api.dashboard": ("telemetry.capture", "telemetry.ingest", "telemetry.store", "telemetry.processing",
                       "telemetry.tasks", "telemetry.admin", "telemetry.models", "api.v1.resources", "api.v1.reports",

@@ -39,6 +39,7 @@ def parser_build(*, report_only: bool = False) -> argparse.ArgumentParser:
         reports,
         statusline,
         system,
+        team,
         tokens,
         watch,
     )
@@ -56,6 +57,7 @@ def parser_build(*, report_only: bool = False) -> argparse.ArgumentParser:
         data,
         mcp,
         tokens,
+        team,
     ):
         group.register(sub)
     return parser

@@ -51,6 +51,9 @@ class StatusReport(TypedDict):
     # The OTLP receiver: its endpoint and telemetry.selectors.metrics.otlp_counters() (None when Redis
     # does not answer).
     otlp: dict
+    # The team server this machine forwards to (docs/team.md), None when not connected: server, url,
+    # user, level, machine, backlog (events not yet taken), state and last error.
+    team: dict | None
     warnings: list[str]
 
 
@@ -112,6 +115,7 @@ def status_report() -> StatusReport:
         )
     return StatusReport(
         otlp=_otlp(pipeline["redis"]["ok"]),
+        team=_team(home, pipeline["database"]["ready"]),
         version=version(),
         home=str(home),
         supervisor=sup,
@@ -124,6 +128,28 @@ def status_report() -> StatusReport:
         disk=pipeline["disk"],
         warnings=warnings + pipeline["warnings"],
     )
+
+
+def _team(home: Path, database_ready: bool) -> dict | None:
+    from telemetry.forward.forwarder import backlog, state_read
+    from telemetry.forward.team import team_read
+
+    team = team_read(home)
+    if team is None:
+        return None
+    state = state_read(home)
+    return {
+        "server": team.server,
+        "url": team.url,
+        "user": team.user,
+        "level": team.level,
+        "machine": team.machine_id,
+        "backlog": backlog(home, team) if database_ready else None,
+        "state": state.get("state"),
+        "last_error": state.get("last_error"),
+        "last_ok_at": state.get("last_ok_at"),
+        "set_aside": state.get("set_aside", 0),
+    }
 
 
 def _otlp(redis_ok: bool) -> dict:
@@ -201,6 +227,18 @@ def _print(r: StatusReport) -> None:
         )
     else:
         print(f"otlp        {otlp['endpoint']}")
+    if team := r["team"]:
+        who = team["user"] or "(a token of no user)"
+        print(f"team        {team['server'] or team['url']} ({team['url']}) as {who}, machine {team['machine']}, "
+              f"level {team['level']}")  # fmt: skip
+        if team["backlog"] is not None:
+            print(f"  backlog   {sum(team['backlog'].values())} events not forwarded yet")
+        if team["state"] == "revoked":
+            print(f"  stopped   {team['last_error']} (connect again with a new token)")
+        elif team["last_error"]:
+            print(f"  last error {team['last_error']}")
+        if team["set_aside"]:
+            print(f"  set aside {team['set_aside']} events the server refused (forward/rejected.jsonl)")
     spool = r["spool"]
     if spool.get("files"):
         age = spool.get("oldest_age_s")

@@ -51,7 +51,10 @@ def capture(raw: bytes, *, home: str, capture_ns: int, target: str = "claude-cod
     config = _config(home)
     try:
         privacy = Privacy(
-            salt_load(os.path.join(home, "salt")), store_content=config.get("store_content") is True
+            salt_load(os.path.join(home, "salt")),
+            store_content=config.get("store_content") is True,
+            # Connected to a team server (runtime.TEAM_NAME, restated): projects are origin URLs.
+            team=os.path.exists(os.path.join(home, "team.json")),
         )
         kept, omitted = _pruned_raw(raw)
         envelope = (cursor_hook_envelope if cursor else hook_envelope)(

@@ -106,13 +106,16 @@ class SaltError(Exception):
 class Privacy:
     """The filter one install applies: its salt, and whether the user opted in to keep content."""
 
-    __slots__ = ("_key", "store_content")
+    __slots__ = ("_key", "store_content", "team")
 
-    def __init__(self, salt: bytes, *, store_content: bool = False) -> None:
+    def __init__(self, salt: bytes, *, store_content: bool = False, team: bool = False) -> None:
         if not salt:
             raise SaltError("an empty salt would make unsalted hashes")
         self._key = salt[:64]  # BLAKE2b keys are at most 64 bytes
         self.store_content = store_content
+        # Connected to a team server (docs/team.md): a project is its repository's origin, so that
+        # every clone of it, on any machine, is one project.
+        self.team = team
 
     def digest(self, data: str | bytes) -> str:
         """Salted 64-bit hash (16 hex): equal inputs compare equal within one install, nothing more."""
@@ -155,11 +158,18 @@ class Privacy:
         """The project of a working directory: its git root's salted hash and folder name.
 
         The root is the nearest ancestor holding `.git`; a directory that no longer exists (an old
-        transcript) or is in no repository stands for itself.
+        transcript) or is in no repository stands for itself. In team mode a repository with an
+        `origin` remote is identified by its normalised URL instead (origin_url), named by its last
+        part: the same repository cloned at two paths or on two machines is one project.
         """
         if not cwd or not isinstance(cwd, str):
             return None
-        root = _git_root(cwd) or cwd.rstrip("/") or "/"
+        found = _git_root(cwd)
+        root = found or cwd.rstrip("/") or "/"
+        if self.team and found:
+            origin = git_origin(found)
+            if origin:
+                return {"hash": self.digest("origin:" + origin), "name": origin.rsplit("/", 1)[-1] or origin}
         return {"hash": self.digest(root), "name": os.path.basename(root) or root}
 
     def hook_filter(self, payload: dict) -> dict:
@@ -283,6 +293,62 @@ def _git_root(cwd: str) -> str | None:
             return None
         path = parent
     return None
+
+
+def git_origin(root: str) -> str | None:
+    """The normalised `origin` URL of the repository at root (origin_url), read from its config: in
+    `.git/config`, or, where `.git` is a file (a worktree, a submodule), in the directory it points to
+    (a worktree's config is its main repository's: `commondir`). None without one or on any error."""
+    dot_git = root.rstrip("/") + "/.git"
+    try:
+        if os.path.isdir(dot_git):
+            git_dir = dot_git
+        else:
+            with open(dot_git, encoding="utf-8", errors="replace") as f:
+                line = f.read(4096).strip()
+            if not line.startswith("gitdir:"):
+                return None
+            git_dir = os.path.join(root, line[7:].strip())
+            try:
+                with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as f:
+                    git_dir = os.path.join(git_dir, f.read(4096).strip())
+            except OSError:
+                pass  # a submodule: its config is in its own git dir
+        with open(os.path.join(git_dir, "config"), encoding="utf-8", errors="replace") as f:
+            config = f.read(1 << 20)
+    except OSError:
+        return None
+    section = None
+    for raw in config.splitlines():
+        line = raw.strip()
+        if line.startswith("["):
+            section = line.strip("[]").replace(" ", "").replace("\t", "").lower()
+            continue
+        if section == 'remote"origin"':
+            key, eq, value = line.partition("=")
+            if eq and key.strip().lower() == "url":
+                return origin_url(value.strip().strip('"')) or None
+    return None
+
+
+def origin_url(url: str) -> str:
+    """A remote URL without what differs between clones of one repository: the scheme, the user, a
+    port of ssh, a trailing `.git` or `/`; `git@host:path` (scp-like) is `host/path`. The host is
+    lower-cased. `https://github.com/a/b.git`, `git@github.com:a/b` -> `github.com/a/b`."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        rest = url
+        host, colon, path = rest.partition(":")
+        if colon and "/" not in host:  # scp-like: [user@]host:path
+            rest = host + "/" + path.lstrip("/")
+    host, _slash, path = rest.partition("/")
+    host = host.rpartition("@")[2].lower()
+    if sep and scheme.lower() in ("ssh", "git+ssh"):
+        host = host.partition(":")[0]
+    path = path.rstrip("/")
+    if path.endswith(".git"):
+        path = path[:-4]
+    return f"{host}/{path.rstrip('/')}" if path else host
 
 
 def salt_load(path: str, *, create: bool = True) -> bytes:

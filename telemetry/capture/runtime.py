@@ -15,6 +15,9 @@ from .privacy import Privacy, SaltError, salt_load
 
 CONFIG_NAME = "capture.json"
 SALT_NAME = "salt"
+# Written by `blueplane connect` (telemetry/forward/team.py); while it exists this machine is in team
+# mode (docs/team.md). hook.py restates the name.
+TEAM_NAME = "team.json"
 
 
 def home() -> Path:
@@ -29,7 +32,7 @@ def privacy_get() -> Privacy:
         salt = salt_load(str(home() / SALT_NAME))
     except SaltError as exc:
         raise ImproperlyConfigured(str(exc)) from None
-    return Privacy(salt, store_content=settings.CAPTURE_STORE_CONTENT)
+    return Privacy(salt, store_content=settings.CAPTURE_STORE_CONTENT, team=(home() / TEAM_NAME).exists())
 
 
 def otlp_endpoint() -> str:

@@ -93,3 +93,28 @@ def session_events_iter(
         if len(rows) < page:
             return
         after_seq = rows[-1][0]
+
+
+def events_after(
+    *, platform: str, after_seq: int, through_seq: int | None = None, limit: int = 1000
+) -> list[tuple[int, bytes]]:
+    """(seq, raw bytes) of a platform's events with after_seq < seq <= through_seq, in seq order, at most
+    `limit` (the forwarder's read: telemetry/forward). On SQLite seq order is commit order; on
+    PostgreSQL pass horizon.raw_horizon()'s seq as through_seq."""
+    model = RAW_TRACE_MODELS[platform]
+    for _ in range(_RETRIES):
+        qs = model.objects.filter(seq__gt=after_seq)
+        if through_seq is not None:
+            qs = qs.filter(seq__lte=through_seq)
+        pointers = list(qs.order_by("seq").values_list("seq", "chunk_id", "chunk_pos")[:limit])
+        chunks = _chunks_load({c for _, c, _ in pointers})
+        if all(c in chunks for _, c, _ in pointers):
+            return [(seq, chunks[c][pos]) for seq, c, pos in pointers]
+    raise RuntimeError(
+        f"{platform} events after {after_seq}: their units kept moving; is the re-packer looping?"
+    )
+
+
+def events_count_after(*, platform: str, after_seq: int) -> int:
+    """How many of a platform's events come after a seq (the forwarder's backlog)."""
+    return RAW_TRACE_MODELS[platform].objects.filter(seq__gt=after_seq).count()

@@ -28,6 +28,7 @@ _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 # needs no second look (the common case costs one regex scan); one with it (it may just be a long id
 # inside a string) is parsed again by the standard library, which keeps every number as written.
 _MAYBE_WIDE = re.compile(rb"\d{20}|-\d{19}")
+MACHINE_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class BatchRefused(ValueError):
@@ -109,8 +110,18 @@ def _refuse_envelope(index: int, reason: str, *, status: int = 400, code: str = 
     )
 
 
-def batch_check(body: bytes, *, max_events: int, max_event_bytes: int) -> list[bytes]:
-    """The envelopes of a request body, each as the bytes to queue, in order. Raises BatchRefused."""
+def machine_id_valid(value: object) -> bool:
+    """A forwarding machine's id (docs/team.md): 1-64 of [A-Za-z0-9._-]."""
+    return isinstance(value, str) and MACHINE_ID_RE.fullmatch(value) is not None
+
+
+def batch_check(
+    body: bytes, *, max_events: int, max_event_bytes: int, user: str | None = None
+) -> list[bytes]:
+    """The envelopes of a request body, each as the bytes to queue, in order. Raises BatchRefused.
+
+    With `user` (the token's person, docs/team.md) every envelope's `user_id` becomes it, whatever the
+    client sent: set before the envelope is serialised, so the bytes checked are the bytes queued."""
     items = _parse(body)
     if not isinstance(items, list):
         kind = "an object" if isinstance(items, dict) else f"a JSON {type(items).__name__}"
@@ -128,6 +139,10 @@ def batch_check(body: bytes, *, max_events: int, max_event_bytes: int) -> list[b
             raise _refuse_envelope(index, f"an envelope must be a JSON object, got {_json_kind(item)}")
         if "source" not in item:
             item["source"] = DEFAULT_SOURCE
+        if user:
+            item["user_id"] = user
+        if "machine_id" in item and not machine_id_valid(item["machine_id"]):
+            raise _refuse_envelope(index, "field 'machine_id' must be 1-64 letters, digits, '.', '_' or '-'")
         try:
             raw = orjson.dumps(item)
         except orjson.JSONEncodeError as exc:

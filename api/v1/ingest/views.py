@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.limits import too_large_message
+from api.tokens import TokenCheck
 from api.v1.errors import body
 from telemetry.connections import redis_client_quick
 
@@ -33,6 +34,11 @@ _ERRORS = {
 
 def _error(status: int, code: str, message: str, detail: dict | None = None) -> Response:
     return Response(body(status, code, message, detail), status=status)
+
+
+def _token_user(request: Request) -> str:
+    """The person the request's token belongs to ("" without a token or for an owner's token)."""
+    return request.auth.user if isinstance(request.auth, TokenCheck) else ""
 
 
 class EventIngest(APIView):
@@ -80,6 +86,7 @@ class EventIngest(APIView):
                 raw,
                 max_events=settings.API_INGEST_MAX_EVENTS,
                 max_event_bytes=settings.FASTPATH_MAX_EVENT_BYTES,
+                user=_token_user(request),
             )
         except BatchRefused as exc:
             detail = None if exc.index is None else {"index": exc.index, "reason": exc.reason}
