@@ -86,11 +86,24 @@ CHUNK_ROWS = 500  # rows a database cursor hands over at a time: ~1 MB of Python
 
 
 def export_sessions(
-    *, start: datetime, end: datetime, platform: str | None = None, project_key: str | None = None
+    *,
+    start: datetime,
+    end: datetime,
+    platform: str | None = None,
+    project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
 ) -> QuerySet:
     """The sessions an export over [start, end) holds: those with activity in it (with all their rows,
     also those outside the span)."""
-    return session_list(start=start, end=end, platform=platform, project_key=project_key).order_by("id")
+    return session_list(
+        start=start,
+        end=end,
+        platform=platform,
+        project_key=project_key,
+        user=user,
+        machine=machine,
+    ).order_by("id")
 
 
 def export_rows(*, table: str, sessions: QuerySet, chunk_size: int = CHUNK_ROWS) -> Iterator[tuple]:
