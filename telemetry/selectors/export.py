@@ -24,6 +24,8 @@ TABLES: dict[str, list[tuple[str, str, ColumnKind]]] = {
     "sessions": [
         *_SESSION,
         ("project", "project__name", "str"), ("project_key", "project__key", "str"),
+        # Who and where (docs/team.md): "" for this install's own capture.
+        ("user", "user", "str"), ("machine", "machine", "str"),
         ("parent_session_id", "parent_session_id", "str"), ("git_branch", "git_branch", "str"),
         ("models_used", "models_used", "json"), ("status", "status", "str"), ("end_reason", "end_reason", "str"),
         ("started_at", "started_at", "time"), ("last_event_at", "last_event_at", "time"),
