@@ -281,4 +281,12 @@ def sessions_filtered(
     return people_filter(qs, user=user, machine=machine)
 
 
+def sessions_people() -> tuple[list[str], list[str]]:
+    """The distinct users and machines of the stored sessions, sorted ("" is this install's own
+    capture). Two index-only reads (session_user_machine)."""
+    users = Session.objects.order_by("user").values_list("user", flat=True).distinct()
+    machines = Session.objects.order_by("machine").values_list("machine", flat=True).distinct()
+    return list(users), list(machines)
+
+
 SESSION_STATUSES: tuple[str, ...] = tuple(SessionStatus.values)  # what ?status= may be
