@@ -237,3 +237,52 @@ def otel_rows() -> dict:
         otel_active_seconds=Decimal("23.852"), otel_lines_added=30, otel_lines_removed=2, otel_edit_accepts=11,
     )  # fmt: skip
     return session
+
+
+# --- Sessions of several people and machines, as a team server derives them (docs/team.md) --------------
+
+PEOPLE_DAY = datetime(2026, 11, 20, tzinfo=UTC)
+PEOPLE_PROJECT = ("peopleprojectkey0001", "team-app")  # key, name
+# (session id, user, machine, responses): alice on two machines, bob on one, and this install's own.
+PEOPLE_SESSIONS = [
+    ("people-alice-laptop", "alice", "alice-laptop", 3),
+    ("people-alice-desk", "alice", "alice-desk", 2),
+    ("people-bob", "bob", "bob-laptop", 1),
+    ("people-local", "", "", 4),
+]
+
+
+def people_rows() -> dict:
+    """Claude Code sessions of two users on three machines (and one of this install's own) on PEOPLE_DAY,
+    each with assistant responses (1000 input tokens and 0.01 USD each), a prompt, a Bash call (bob's
+    failed) and an edit; the rollups recomputed from them as the slow path does. Returns the sessions by
+    id."""
+    from decimal import Decimal
+
+    from telemetry.models import CodeChange, Conversation, Project, Session, ToolCall, Turn
+    from telemetry.processing.rollups import rollups_rebuild
+
+    project = Project.objects.create(key=PEOPLE_PROJECT[0], name=PEOPLE_PROJECT[1])
+    out = {}
+    for n, (session_id, user, machine, responses) in enumerate(PEOPLE_SESSIONS):
+        at = PEOPLE_DAY.replace(hour=9 + n)
+        session = out[session_id] = Session.objects.create(
+            platform="claude_code", session_id=session_id, project=project, user=user, machine=machine,
+            models_used=["claude-sonnet-4-5"], started_at=at, last_event_at=at + timedelta(minutes=10),
+            prompts=1, assistant_messages=responses, tool_calls=1, input_tokens=1000 * responses,
+            cost_usd=Decimal("0.01") * responses,
+        )  # fmt: skip
+        talk = Conversation.objects.create(session=session, conversation_id=session_id, started_at=at)
+        common = {"session": session, "conversation": talk, "project": project, "hour": at}
+        Turn.objects.create(**common, key="p", kind="user_prompt", timestamp=at, chars=10)
+        for r in range(responses):
+            Turn.objects.create(**common, key=f"r{r}", kind="assistant_response",
+                                timestamp=at + timedelta(minutes=1 + r), model="claude-sonnet-4-5",
+                                input_tokens=1000, cost_usd=Decimal("0.01"))  # fmt: skip
+        ToolCall.objects.create(**common, tool_use_id="t", tool_name="Bash",
+                                status="failure" if user == "bob" else "success",
+                                started_at=at + timedelta(minutes=5), duration_ms=100)  # fmt: skip
+        CodeChange.objects.create(session=session, project=project, hour=at, key="t", tool_name="Edit", file_extension="py", lines_added=2,
+                                  timestamp=at + timedelta(minutes=6))  # fmt: skip
+    rollups_rebuild()
+    return out

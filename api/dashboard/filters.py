@@ -16,7 +16,7 @@ from telemetry.selectors.spans import LocalDays, days_back, zone_named, zone_unk
 PERIODS = {"today": 1, "7d": 7, "30d": 30, "90d": 90, "all": None}
 PERIOD_LABELS = {"today": "Today", "7d": "7 days", "30d": "30 days", "90d": "90 days", "all": "All time"}
 DEFAULT_PERIOD = "7d"
-TEXT_FILTERS = ("platform", "project", "branch", "model", "status", "tool")
+TEXT_FILTERS = ("platform", "project", "user", "machine", "branch", "model", "status", "tool")
 PLATFORMS = ("claude_code", "cursor")
 MAX_TEXT = 200
 FIRST_DAY = date(1, 1, 1)
@@ -34,6 +34,8 @@ class PageFilters:
     until: date | None = None
     platform: str = ""
     project: str = ""
+    user: str = ""  # docs/team.md; "" is any (this install's own capture cannot be picked out here)
+    machine: str = ""
     branch: str = ""
     model: str = ""
     status: str = ""

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from api.v1.reports import serializers as reports_out
 from api.v1.reports.ai_code import AiCodeParams, AiCodeReportSerializer, ai_code_answer
-from api.v1.reports.base import ReportParams, span_of
+from api.v1.reports.base import ReportParams, people_of, span_of
 from api.v1.reports.ledger import LedgerParams, LedgerSerializer, ledger_answer
 from api.v1.reports.usage import UsageParams, ccusage_report, usage_answer, usage_rows
 from api.v1.reports.views import ErrorParams
@@ -33,6 +33,10 @@ Days = Annotated[int, Field(ge=1, le=4_000_000, description="days to cover when 
 Tz = Annotated[str, Field(description="IANA time zone the days are in, e.g. Europe/Berlin")]
 PlatformArg = Annotated[Platform | None, Field(description="only this assistant")]
 ProjectArg = Annotated[str | None, Field(description="only this project: its key (see the projects tool)")]
+UserArg = Annotated[
+    str | None, Field(max_length=150, description="only this user's (a team server's people)")
+]
+MachineArg = Annotated[str | None, Field(max_length=64, description="only this machine's (a team server's)")]
 Cursor = Annotated[str | None, Field(description="next_cursor of the previous page (same other arguments)")]
 SessionId = Annotated[
     str, Field(max_length=300, description="a Claude Code session id or Cursor conversation id")
@@ -52,7 +56,7 @@ def bounded(answer: dict, key: str, limit: int = ROWS_MAX) -> dict:
 def _span(values: dict) -> dict:
     days = values["local_days"]
     return {"start": days.start, "end": days.end, "platform": values.get("platform"),
-            "project_key": values.get("project")}  # fmt: skip
+            "project_key": values.get("project"), **people_of(values)}  # fmt: skip
 
 
 # --- usage and cost ------------------------------------------------------------------------------
@@ -60,9 +64,12 @@ def _span(values: dict) -> dict:
 
 def usage_report(
     group: Annotated[
-        Literal["day", "week", "month", "session", "project", "model", "platform", "source"],
+        Literal[
+            "day", "week", "month", "session", "project", "model", "platform", "source", "user", "machine"
+        ],
         Field(
-            description="what a row is (source: where the numbers came from: transcript, otel, both, conflict)"
+            description="what a row is (source: where the numbers came from: transcript, otel, both, conflict; "
+            "user, machine: a team server's people and machines, \"\" for the server's own capture)"
         ),
     ] = "day",
     since: Since = None,
@@ -71,6 +78,8 @@ def usage_report(
     tz: Tz = "UTC",
     platform: PlatformArg = None,
     project: ProjectArg = None,
+    user: UserArg = None,
+    machine: MachineArg = None,
     start_of_week: Annotated[
         Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] | None,
         Field(description="group=week: the day weeks start on (default monday; sunday with format=ccusage)"),
@@ -98,7 +107,7 @@ def usage_report(
     left out (the totals still count them)."""
     values = validated(
         UsageParams, group=group, since=since, until=until, days=days, tz=tz, platform=platform,
-        project=project, start_of_week=start_of_week, format=format, limit=limit,
+        project=project, user=user, machine=machine, start_of_week=start_of_week, format=format, limit=limit,
     )  # fmt: skip
     if values["format"] == "ccusage":
         answer = rendered(reports_out.CCUSAGE_SERIALIZERS[values["group"]](ccusage_report(values)).data)
@@ -137,6 +146,8 @@ def sessions_search(
     tz: Tz = "UTC",
     platform: PlatformArg = None,
     project: Annotated[str | None, Field(description="project key or folder name (exact)")] = None,
+    user: UserArg = None,
+    machine: MachineArg = None,
     branch: Annotated[str | None, Field(description="git branch (exact)")] = None,
     model: Annotated[str | None, Field(description="with a response from this model")] = None,
     tool: Annotated[str | None, Field(description="with a call of this tool, e.g. Bash")] = None,
@@ -168,7 +179,7 @@ def sessions_search(
     Use session_summary for one session's detail, current_session for the one being worked in."""
     queryset = filtered(
         filters.SessionFilter, sessions.sessions_with_tokens(sessions.session_list()), since=since,
-        until=until, tz=tz, platform=platform, project=project, branch=branch, model=model, tool=tool,
+        until=until, tz=tz, platform=platform, project=project, user=user, machine=machine, branch=branch, model=model, tool=tool,
         status=status, min_cost=min_cost, min_tokens=min_tokens, search=search,
     )  # fmt: skip
     keys = ordering_keys(sessions.SESSION_ORDERINGS, ordering)
@@ -260,15 +271,16 @@ def projects(
 
 def tool_performance(
     since: Since = None, until: Until = None, days: Days = 30, tz: Tz = "UTC",
-    platform: PlatformArg = None, project: ProjectArg = None,
+    platform: PlatformArg = None, project: ProjectArg = None, user: UserArg = None, machine: MachineArg = None,
 ) -> dict[str, Any]:  # fmt: skip
     """How each tool the assistant called performed over a span: calls, failures, rejections,
     interruptions and their rates, and latency percentiles (p50/p95), and Claude Code's tool decisions
     (accept/reject, by who decided: config, user, hook; from its OpenTelemetry export, empty without
     it). Use it to see which tools fail, are slow or get rejected. The same JSON as GET /api/v1/tools/."""
     values = validated(
-        ReportParams, since=since, until=until, days=days, tz=tz, platform=platform, project=project
-    )
+        ReportParams, since=since, until=until, days=days, tz=tz, platform=platform, project=project,
+        user=user, machine=machine,
+    )  # fmt: skip
     report = {"span": span_of(values), "tools": tools.tool_stats(**_span(values)),
               "decisions": provenance.tool_decisions(**_span(values))}  # fmt: skip
     return bounded(rendered(reports_out.ToolReportSerializer(report).data), "tools")
@@ -277,6 +289,8 @@ def tool_performance(
 def tool_failures(
     tool_name: Annotated[str | None, Field(description="only this tool, e.g. Bash or Edit")] = None,
     project: Annotated[str | None, Field(description="project key or folder name (exact)")] = None,
+    user: UserArg = None,
+    machine: MachineArg = None,
     session_id: Annotated[str | None, Field(description="only this session")] = None,
     status: Annotated[
         Literal["failure", "rejected", "interrupted"],
@@ -295,7 +309,7 @@ def tool_failures(
     user opted in. The rows of GET /api/v1/tool-calls/?status=... ."""
     queryset = filtered(
         filters.ToolCallFilter, derived.tool_call_rows(), tool_name=tool_name, project=project,
-        session=session_id, status=status, error_type=error_type, since=since, until=until, tz=tz,
+        user=user, machine=machine, session=session_id, status=status, error_type=error_type, since=since, until=until, tz=tz,
         platform=platform,
     )  # fmt: skip
     keys = ordering_keys(derived.time_orderings("at"), "-timestamp")
@@ -306,7 +320,7 @@ def tool_failures(
 
 def errors_report(
     since: Since = None, until: Until = None, days: Days = 30, tz: Tz = "UTC",
-    platform: PlatformArg = None, project: ProjectArg = None,
+    platform: PlatformArg = None, project: ProjectArg = None, user: UserArg = None, machine: MachineArg = None,
     tool: Annotated[str | None, Field(description="only this tool")] = None,
     error_type: Annotated[
         str | None,
@@ -320,7 +334,7 @@ def errors_report(
     as GET /api/v1/errors/."""
     values = validated(
         ErrorParams, since=since, until=until, days=days, tz=tz, platform=platform, project=project,
-        tool=tool, error_type=error_type, min_count=min_count, limit=limit,
+        user=user, machine=machine, tool=tool, error_type=error_type, min_count=min_count, limit=limit,
     )  # fmt: skip
     groups = errors.error_groups(
         **_span(values), tool_name=values.get("tool"), error_type=values.get("error_type"),
@@ -332,13 +346,14 @@ def errors_report(
 
 def edit_acceptance(
     since: Since = None, until: Until = None, days: Days = 30, tz: Tz = "UTC",
-    platform: PlatformArg = None, project: ProjectArg = None,
+    platform: PlatformArg = None, project: ProjectArg = None, user: UserArg = None, machine: MachineArg = None,
 ) -> dict[str, Any]:  # fmt: skip
     """How many of the assistant's file edits were accepted, rejected or later reverted, by file
     extension and in total, with lines added and removed. The same JSON as GET /api/v1/acceptance/."""
     values = validated(
-        ReportParams, since=since, until=until, days=days, tz=tz, platform=platform, project=project
-    )
+        ReportParams, since=since, until=until, days=days, tz=tz, platform=platform, project=project,
+        user=user, machine=machine,
+    )  # fmt: skip
     extensions, total = activity.acceptance_by_extension(**_span(values))
     report = {"span": span_of(values), "extensions": extensions[: ROWS_MAX + 1], "total": total}
     return bounded(rendered(reports_out.AcceptanceReportSerializer(report).data), "extensions")
@@ -378,14 +393,15 @@ def ai_code(
 
 def productivity(
     since: Since = None, until: Until = None, days: Days = 30, tz: Tz = "UTC",
-    platform: PlatformArg = None, project: ProjectArg = None,
+    platform: PlatformArg = None, project: ProjectArg = None, user: UserArg = None, machine: MachineArg = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The productivity score (0-100) over a span, the points each part adds (tool success, error share,
     edit acceptance, impact in lines per active hour) and the activity it is computed from (prompts,
     messages, tool calls, errors, lines, active time). The same JSON as GET /api/v1/productivity/."""
     values = validated(
-        ReportParams, since=since, until=until, days=days, tz=tz, platform=platform, project=project
-    )
+        ReportParams, since=since, until=until, days=days, tz=tz, platform=platform, project=project,
+        user=user, machine=machine,
+    )  # fmt: skip
     report = {"span": span_of(values), **activity.productivity_score(**_span(values))}
     return rendered(reports_out.ProductivitySerializer(report).data)
 

@@ -12,6 +12,8 @@ from .options import (
     CommandError,
     database_require,
     local_zone,
+    people,
+    people_options,
     platform_option,
     positive,
     span_options,
@@ -66,7 +68,7 @@ def project_key(project: str | None, *, unique: bool = True) -> str | None:
 
 # --- sessions ----------------------------------------------------------------------------------------
 
-_SESSION_FILTERS = ("platform", "project", "branch", "model", "tool", "status", "since", "until", "tz",
+_SESSION_FILTERS = ("platform", "project", "user", "machine", "branch", "model", "tool", "status", "since", "until", "tz",
                     "min_cost", "min_tokens", "search")  # fmt: skip
 
 
@@ -105,6 +107,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         for r, s in zip(rows, page.rows, strict=True)
     ]  # fmt: skip
     table(shown, [("session_id", "session", "text"), ("project", "project", "text"),
+                  *[(k, k, "text") for k in ("user", "machine") if any(r[k] for r in rows)],
                   ("git_branch", "branch", "text"), ("started", f"started ({args.tz})", "text"),
                   ("status", "status", "text"), ("models", "models", "text"), ("prompts", "prompts", "int"),
                   ("assistant_messages", "messages", "int"), ("tool_calls", "tools", "int"),
@@ -329,7 +332,7 @@ def _span_filters(args: argparse.Namespace) -> tuple:
     _zone(args.tz)  # an unknown zone is a bad argument (exit 2), as in sessions
     span = Span(args)
     return span, {"start": span.start, "end": span.end, "platform": args.platform,
-                  "project_key": project_key(args.project)}  # fmt: skip
+                  "project_key": project_key(args.project), **people(args)}  # fmt: skip
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
@@ -430,6 +433,7 @@ def _zone(tz: str):
 def _platform_project(p: argparse.ArgumentParser) -> None:
     platform_option(p)
     p.add_argument("--project", help="only this project: its key, or its (folder) name")
+    people_options(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

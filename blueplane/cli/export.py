@@ -16,7 +16,16 @@ from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from .options import CommandError, Span, database_require, day, local_zone, platform_option, positive
+from .options import (
+    CommandError,
+    Span,
+    database_require,
+    day,
+    local_zone,
+    people_options,
+    platform_option,
+    positive,
+)
 
 FORMATS = ("json", "jsonl", "csv", "md", "parquet")
 TABLES = ("sessions", "turns", "tool-calls", "code-changes", "all")
@@ -68,6 +77,7 @@ def _filtered(sessions: object, args: argparse.Namespace) -> object:
     """The sessions list's filters (GET /api/v1/sessions/), through the selectors its filters call."""
     from telemetry.selectors import derived
     from telemetry.selectors import sessions as selectors
+    from telemetry.selectors.spans import people_filter
 
     if args.project is not None:
         if not selectors.projects_named(args.project).exists():
@@ -75,6 +85,7 @@ def _filtered(sessions: object, args: argparse.Namespace) -> object:
                 f"no project {args.project[:80]!r} (`blueplane projects` lists them)", exit_code=2
             )
         sessions = selectors.sessions_in_project(sessions, project=args.project)
+    sessions = people_filter(sessions, user=args.user, machine=args.machine)
     if args.branch is not None:
         sessions = sessions.filter(git_branch=args.branch)
     if args.status is not None:
@@ -158,6 +169,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     # The sessions list's filters: the sessions kept, with all their rows.
     p.add_argument("--project", help="only this project (its name or key)")
     platform_option(p)
+    people_options(p)
     p.add_argument("--branch", help="sessions on this git branch")
     p.add_argument("--status", choices=("active", "ended", "timed_out"), help="sessions with this status")
     p.add_argument("--model", help="sessions with a response from this model")

@@ -110,6 +110,17 @@ def platform_option(parser: argparse.ArgumentParser, help: str = "only this plat
     parser.add_argument("--platform", type=platform_name, metavar="claude-code|cursor", help=help)
 
 
+def people_options(parser: argparse.ArgumentParser) -> None:
+    """--user and --machine (docs/team.md), as every report and list on a team server takes them."""
+    parser.add_argument("--user", help="only this user's sessions and usage (exact)")
+    parser.add_argument("--machine", help="only this machine's sessions and usage (exact)")
+
+
+def people(args: argparse.Namespace) -> dict:
+    """The --user and --machine filters as selectors take them (None: any)."""
+    return {"user": getattr(args, "user", None), "machine": getattr(args, "machine", None)}
+
+
 _CCUSAGE_DAY = re.compile(r"\d{4}-?\d{2}-?\d{2}")
 
 

@@ -14,7 +14,15 @@ from contextlib import closing
 from datetime import date
 
 from . import ai_code, blocks, ledger
-from .options import CommandError, ccusage_day, local_zone, platform_option, zone_checked
+from .options import (
+    CommandError,
+    ccusage_day,
+    local_zone,
+    people,
+    people_options,
+    platform_option,
+    zone_checked,
+)
 
 PERIODS = {"daily": "day", "weekly": "week", "monthly": "month", "session": "session"}
 # As spans.WEEKDAYS, which argparse needs before anything but the standard library is imported.
@@ -34,6 +42,7 @@ def ccusage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-z", "--timezone", help="IANA time zone of the days (default: this machine's)")
     p.add_argument("--project", help="only this project: its key or its (folder) name")
     platform_option(p, help="only this platform (ccusage reads claude-code alone)")
+    people_options(p)
     p.add_argument("-b", "--breakdown", action="store_true", help="a row per model under each row")
     p.add_argument(
         "-o",
@@ -58,7 +67,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     days = LocalDays(args.since or date.min, args.until or date.max, tz)
     if days.since > days.until:
         raise CommandError(f"--since {days.since} is after --until {days.until}")
-    query = {"platform": args.platform, "project": args.project, "order": args.order or DEFAULT_ORDER[period]}
+    query = {"platform": args.platform, "project": args.project, **people(args),
+             "order": args.order or DEFAULT_ORDER[period]}  # fmt: skip
     if period == "session":
         query.update(start=days.start, end=days.end, limit=None)
     else:

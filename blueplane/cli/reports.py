@@ -4,7 +4,16 @@ readings disagree, says so in a line under it (`report ledger` has the details).
 
 import argparse
 
-from .options import Span, database_require, platform_option, positive, rows_wanted, span_options
+from .options import (
+    Span,
+    database_require,
+    people,
+    people_options,
+    platform_option,
+    positive,
+    rows_wanted,
+    span_options,
+)
 from .output import report_head, table
 
 _USAGE_COLUMNS = [
@@ -31,13 +40,14 @@ def cmd_usage(args: argparse.Namespace) -> int:
     from telemetry.selectors.ccusage_shapes import sources_note
 
     span = Span(args)
-    where = {"platform": args.platform}
+    where = {"platform": args.platform, **people(args)}
     if args.by == "session":
         rows = sessions.session_usage_list(
             start=span.start, end=span.end, limit=rows_wanted(args.limit), **where
         )
         columns = [("session_id", "session", "text"), ("platform", "platform", "text"),
-                   ("project", "project", "text"), ("started", "started", "text"), *_USAGE_COLUMNS]  # fmt: skip
+                   ("project", "project", "text"), *_people_columns(rows), ("started", "started", "text"),
+                   *_USAGE_COLUMNS]  # fmt: skip
         shown = [
             {**r, "started": r["started_at"].astimezone(span.zone).strftime("%Y-%m-%d %H:%M")}
             if r["started_at"]
@@ -48,6 +58,8 @@ def cmd_usage(args: argparse.Namespace) -> int:
         rows = usage.usage_report(start=span.since, end=span.until, tz=span.tz, by=args.by, **where)
         columns = [(args.by, args.by, "text"), *_USAGE_COLUMNS]
         shown = _names_unique(rows) if args.by == "project" else rows
+        if args.by in ("user", "machine"):  # "": events captured here, not forwarded (docs/team.md)
+            shown = [{**r, args.by: r[args.by] or "(this install)"} for r in shown]
         if any("platforms" in r for r in rows):  # more than one platform: a row per platform under a day
             shown = [s for r in shown for s in (r, *_platform_rows(r, args.by))]
     on = f" on {args.platform}" if args.platform else ""
@@ -73,6 +85,11 @@ def cmd_usage(args: argparse.Namespace) -> int:
     return 0
 
 
+def _people_columns(rows: list[dict]) -> list[tuple[str, str, str]]:
+    """The user and machine columns, when any row has one (a one-person install shows none)."""
+    return [(k, k, "text") for k in ("user", "machine") if any(r.get(k) for r in rows)]
+
+
 def _platform_rows(row: dict, by: str) -> list[dict]:
     return [{**totals, by: f"  └ {name}"} for name, totals in row["platforms"].items()]
 
@@ -93,11 +110,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("usage", help=help, description=help)
     p.add_argument(
         "--by",
-        choices=("model", "project", "platform", "source", "day", "session"),
+        choices=("model", "project", "platform", "source", "user", "machine", "day", "session"),
         default="model",
         help="how to group (default: model)",
     )
     platform_option(p)
+    people_options(p)
     p.add_argument("--limit", type=positive, default=50, help="sessions to list with --by session")
     span_options(p)
     p.set_defaults(handler=cmd_usage)

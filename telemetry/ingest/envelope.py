@@ -4,6 +4,7 @@ Pure: no Redis, no database. An entry that breaks the contract raises InvalidEve
 person can act on; the consumer dead-letters it and carries on.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,10 @@ PLATFORMS = frozenset({"claude_code", "cursor"})
 SOURCES = frozenset({"hook", "transcript", "database", "otel", "http"})
 MAX_ID_CHARS = 256
 MAX_EVENT_TYPE_CHARS = 128
+# Who and where (docs/team.md): optional, and as long as Session.user / Session.machine can hold.
+MAX_USER_CHARS = 150
+MACHINE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
+_machine_ok = MACHINE_ID.fullmatch
 
 
 class InvalidEvent(ValueError):
@@ -82,6 +87,16 @@ def _envelope_problem(envelope: dict) -> str:
     hook_type = envelope.get("hook_type")
     if hook_type is not None and type(hook_type) is not str:
         return "field 'hook_type' must be a string or null"
+    user_id = envelope.get("user_id")
+    if user_id is not None and (type(user_id) is not str or not 0 < len(user_id) <= MAX_USER_CHARS):
+        if type(user_id) is not str:
+            return f"field 'user_id' must be a string or null, got {type(user_id).__name__}"
+        return f"field 'user_id' must be 1-{MAX_USER_CHARS} characters, got {len(user_id)}"
+    machine_id = envelope.get("machine_id")
+    if machine_id is not None and (type(machine_id) is not str or _machine_ok(machine_id) is None):
+        if type(machine_id) is not str:
+            return f"field 'machine_id' must be a string or null, got {type(machine_id).__name__}"
+        return f"field 'machine_id' must be 1-64 of A-Z a-z 0-9 . _ -, got {machine_id[:80]!r}"
     return "field 'metadata' must be an object or null"
 
 
@@ -112,6 +127,7 @@ def event_decode(raw: bytes, *, max_bytes: int) -> Event:
     event_id, platform, source = get("event_id"), get("platform"), get("source")
     event_type, session_id, timestamp = get("event_type"), get("session_id"), get("timestamp")
     payload, hook_type, metadata = get("payload"), get("hook_type"), get("metadata")
+    user_id, machine_id = get("user_id"), get("machine_id")
     if not (
         type(event_id) is str
         and 0 < len(event_id) <= MAX_ID_CHARS
@@ -128,6 +144,8 @@ def event_decode(raw: bytes, *, max_bytes: int) -> Event:
         and type(payload) is dict
         and (hook_type is None or type(hook_type) is str)
         and (metadata is None or type(metadata) is dict)
+        and (user_id is None or (type(user_id) is str and 0 < len(user_id) <= MAX_USER_CHARS))
+        and (machine_id is None or (type(machine_id) is str and _machine_ok(machine_id) is not None))
     ):
         raise InvalidEvent(_envelope_problem(envelope))
     ts_ms = _timestamp_ms(timestamp)

@@ -39,7 +39,7 @@ from ..store.keys import session_key
 from ..store.units import session_events_iter
 from . import claude, cursor, failures
 from .bounds import event_ident, facts_fit
-from .facts import Fact, IssueFact, IssueKind, Reduced, facts_reduce
+from .facts import Fact, IssueFact, IssueKind, Reduced, facts_attribute, facts_reduce
 from .recompute import ORPHAN_RESULT, session_finalize
 from .refresh import buckets_deferred, buckets_refresh
 from .rows import Touched, facts_apply, progress_lock, sql_fetch
@@ -94,7 +94,7 @@ def events_derive(
                 ident = event_ident(event.get("event_id"), raw)
                 session_id = event.get("session_id")
                 facts = facts_fit(
-                    derive(seq=ident, event=event),
+                    facts_attribute(derive(seq=ident, event=event), **_who(event)),
                     ident=ident,
                     session_id=session_id if isinstance(session_id, str) else "",
                     raw_seq=seq,  # issues name the raw row they were read from (the admin links to it)
@@ -107,6 +107,16 @@ def events_derive(
             facts = [IssueFact("", ident or event_ident(None, raw), DERIVE_ERROR, repr(exc)[:500], seq)]
         facts_reduce(facts, reduced)
     return reduced
+
+
+def _who(event: dict) -> dict[str, str]:
+    """The envelope's user and machine (the fast path checked them; a row stored another way is cut to
+    the columns), "" when absent."""
+    user, machine = event.get("user_id"), event.get("machine_id")
+    return {
+        "user": user[:150] if isinstance(user, str) else "",
+        "machine": machine[:64] if isinstance(machine, str) else "",
+    }
 
 
 @dataclass

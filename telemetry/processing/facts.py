@@ -67,6 +67,8 @@ class SessionFact:
     git_branch: str = ""
     end_reason: str = ""  # set by a session-end event
     parent_session_id: str = ""  # a fork's origin
+    user: str = ""  # the envelope's user_id (docs/team.md); "" on this install's own capture
+    machine: str = ""  # the envelope's machine_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -466,6 +468,8 @@ class SessionSummary:
     end_ts: datetime | None = None
     end_reason: str = ""
     parent_session_id: str = ""
+    user: str = ""
+    machine: str = ""
 
 
 def _earliest(current: Any, current_ts: datetime | None, value: Any, ts: datetime) -> tuple[Any, Any]:
@@ -493,6 +497,10 @@ def session_summary_add(summary: SessionSummary | None, fact: SessionFact) -> Se
     ):
         summary.end_ts, summary.end_reason = fact.ts, fact.end_reason
     summary.parent_session_id = _text(summary.parent_session_id, fact.parent_session_id)
+    # One session is one person on one machine; should events disagree, the larger non-empty value
+    # wins, which does not depend on the order they arrive in.
+    summary.user = _text(summary.user, fact.user)
+    summary.machine = _text(summary.machine, fact.machine)
     return summary
 
 
@@ -548,6 +556,14 @@ def facts_reduce(facts: list[Fact], into: Reduced | None = None) -> Reduced:
         else:
             out.issues.setdefault(key, fact)
     return out
+
+
+def facts_attribute(facts: list[Fact], *, user: str, machine: str) -> list[Fact]:
+    """The facts with the envelope's user and machine (docs/team.md) on their session facts: every
+    platform's derivation states the session the same way, so who and where are added here once."""
+    if not user and not machine:
+        return facts
+    return [replace(f, user=user, machine=machine) if isinstance(f, SessionFact) else f for f in facts]
 
 
 def with_session(fact: Any, session_id: str) -> Any:

@@ -177,7 +177,7 @@ def _usage_refresh(hours: set[datetime], pids: set[int], platform: str, unknown_
             kind=TurnKind.ASSISTANT_RESPONSE,
         )
         .annotate(pid=Coalesce("project_id", Value(unknown_id)))
-        .values("hour", "pid", "model", "source")
+        .values("hour", "pid", "model", "source", "session__user", "session__machine")
         .annotate(
             n=Count("id"),
             inp=Sum("input_tokens"),
@@ -196,6 +196,8 @@ def _usage_refresh(hours: set[datetime], pids: set[int], platform: str, unknown_
             project_id=r["pid"],
             model=r["model"],
             source=r["source"],
+            user=r["session__user"],
+            machine=r["session__machine"],
             messages=counter_fit(r["n"]),
             input_tokens=counter_fit(r["inp"], INT64_MAX),
             output_tokens=counter_fit(r["out"], INT64_MAX),
@@ -218,12 +220,12 @@ def _tools_refresh(hours: set[datetime], pids: set[int], platform: str, unknown_
                 _project_q("project_id", pids, unknown_id), hour=hour, session__platform=platform
             )
             .annotate(pid=Coalesce("project_id", Value(unknown_id)))
-            .values_list("pid", "tool_name", "status", "duration_ms")
+            .values_list("pid", "tool_name", "status", "duration_ms", "session__user", "session__machine")
         )
-        for pid, tool, status, duration in rows.iterator(chunk_size=5000):
-            b = buckets.get((hour, pid, tool))
+        for pid, tool, status, duration, user, machine in rows.iterator(chunk_size=5000):
+            b = buckets.get((hour, pid, tool, user, machine))
             if b is None:
-                b = buckets[(hour, pid, tool)] = {
+                b = buckets[(hour, pid, tool, user, machine)] = {
                     "calls": 0,
                     ToolStatus.FAILURE: 0,
                     ToolStatus.REJECTED: 0,
@@ -243,6 +245,8 @@ def _tools_refresh(hours: set[datetime], pids: set[int], platform: str, unknown_
             platform=platform,
             project_id=pid,
             tool_name=tool,
+            user=user,
+            machine=machine,
             calls=counter_fit(b["calls"]),
             failures=counter_fit(b[ToolStatus.FAILURE]),
             rejections=counter_fit(b[ToolStatus.REJECTED]),
@@ -250,13 +254,14 @@ def _tools_refresh(hours: set[datetime], pids: set[int], platform: str, unknown_
             duration_ms_sum=counter_fit(b["sum"], INT64_MAX),
             duration_histogram=histogram_trim(b["hist"]),
         )
-        for (hour, pid, tool), b in sorted(buckets.items())
+        for (hour, pid, tool, user, machine), b in sorted(buckets.items())
     )
 
 
 def _activity_refresh(hours: set[datetime], pids: set[int], platform: str, unknown_id: int) -> None:
     ActivityHour.objects.filter(hour__in=hours, platform=platform, project_id__in=pids).delete()
-    acc: dict[tuple[datetime, int], dict] = defaultdict(
+    # Keyed by (hour, project id, user, machine): the user and machine are the session's.
+    acc: dict[tuple[datetime, int, str, str], dict] = defaultdict(
         lambda: {
             "sessions": set(),
             "prompts": 0,
@@ -275,23 +280,25 @@ def _activity_refresh(hours: set[datetime], pids: set[int], platform: str, unkno
         Turn.objects.filter(_project_q("project_id", pids, unknown_id), in_hours, session__platform=platform)
         .filter(kind__in=[TurnKind.USER_PROMPT, TurnKind.API_ERROR])
         .annotate(pid=Coalesce("project_id", Value(unknown_id)))
-        .values("hour", "pid", "kind")
+        .values("hour", "pid", "kind", "session__user", "session__machine")
         .annotate(n=Count("id"))
         .order_by()
     )
     for r in turns:
-        acc[(r["hour"], r["pid"])]["prompts" if r["kind"] == TurnKind.USER_PROMPT else "api_errors"] += r["n"]
+        acc[(r["hour"], r["pid"], r["session__user"], r["session__machine"])][
+            "prompts" if r["kind"] == TurnKind.USER_PROMPT else "api_errors"
+        ] += r["n"]
     changes = (
         CodeChange.objects.filter(
             _project_q("project_id", pids, unknown_id), in_hours, session__platform=platform
         )
         .annotate(pid=Coalesce("project_id", Value(unknown_id)))
-        .values("hour", "pid", "status")
+        .values("hour", "pid", "status", "session__user", "session__machine")
         .annotate(n=Count("id"), added=Sum("lines_added"), removed=Sum("lines_removed"))
         .order_by()
     )
     for r in changes:
-        a = acc[(r["hour"], r["pid"])]
+        a = acc[(r["hour"], r["pid"], r["session__user"], r["session__machine"])]
         a["added"] += r["added"] or 0
         a["removed"] += r["removed"] or 0
         if r["status"] == ChangeStatus.ACCEPTED:
@@ -301,20 +308,22 @@ def _activity_refresh(hours: set[datetime], pids: set[int], platform: str, unkno
     _otel_activity(acc, hours, pids, platform, unknown_id)
     hour_ms = {int(h.timestamp()) * 1000: h for h in hours}
     cap_ms = ACTIVE_GAP_CAP // timedelta(milliseconds=1)
-    for sid, pid, times in _session_times(hours, pids, platform, unknown_id):
+    for sid, pid, user, machine, times in _session_times(hours, pids, platform, unknown_id):
         # Integer epoch milliseconds: this loop sees every event near the hours, per catch-up.
         previous = None
         for t in times:
             h = hour_ms.get(t - t % _HOUR_MS)
             if h is not None:
-                acc[(h, pid)]["sessions"].add(sid)
+                acc[(h, pid, user, machine)]["sessions"].add(sid)
             if previous is not None:
                 start, end = previous, min(t, previous + cap_ms)
                 edge = start - start % _HOUR_MS
                 while edge < end:
                     h = hour_ms.get(edge)
                     if h is not None:
-                        acc[(h, pid)]["active_ms"] += min(end, edge + _HOUR_MS) - max(start, edge)
+                        acc[(h, pid, user, machine)]["active_ms"] += min(end, edge + _HOUR_MS) - max(
+                            start, edge
+                        )
                     edge += _HOUR_MS
             previous = t
     ActivityHour.objects.bulk_create(
@@ -322,6 +331,8 @@ def _activity_refresh(hours: set[datetime], pids: set[int], platform: str, unkno
             hour=hour,
             platform=platform,
             project_id=pid,
+            user=user,
+            machine=machine,
             sessions=counter_fit(len(a["sessions"])),
             prompts=counter_fit(a["prompts"]),
             api_errors=counter_fit(a["api_errors"]),
@@ -333,7 +344,7 @@ def _activity_refresh(hours: set[datetime], pids: set[int], platform: str, unkno
             api_retries=counter_fit(a["retries"]),
             **otel_figures_fit(a["otel"]),
         )
-        for (hour, pid), a in sorted(acc.items())
+        for (hour, pid, user, machine), a in sorted(acc.items())
         if hour in hours
     )
 
@@ -347,22 +358,22 @@ def _otel_activity(acc: dict, hours: set[datetime], pids: set[int], platform: st
         )
         .filter(detail__has_key="attempts")
         .annotate(pid=Coalesce("project_id", Value(unknown_id)))
-        .values_list("hour", "pid", "detail")
+        .values_list("hour", "pid", "detail", "session__user", "session__machine")
     )
-    for hour, pid, detail in retried:
-        acc[(hour, pid)]["retries"] += api_retries(detail)
+    for hour, pid, detail, user, machine in retried:
+        acc[(hour, pid, user, machine)]["retries"] += api_retries(detail)
     points = (
         MetricPoint.objects.filter(
             _project_q("project_id", pids, unknown_id), hour__in=hours, session__platform=platform,
             name__in=OTEL_METRICS, delta__isnull=False,
         )
         .annotate(pid=Coalesce("project_id", Value(unknown_id)))
-        .values_list("hour", "pid", "name", "kind", "delta")
+        .values_list("hour", "pid", "name", "kind", "delta", "session__user", "session__machine")
     )  # fmt: skip
-    for hour, pid, name, kind, delta in points:
+    for hour, pid, name, kind, delta, user, machine in points:
         field = otel_figure(name, kind)
         if field is not None:
-            sums = acc[(hour, pid)]["otel"]
+            sums = acc[(hour, pid, user, machine)]["otel"]
             sums[field] = sums.get(field, 0) + delta
 
 
@@ -386,8 +397,8 @@ _TIME_SOURCES = (("turns", "timestamp"), ("tool_calls", "started_at"), ("tool_ca
 
 def _session_times(
     hours: set[datetime], pids: set[int], platform: str, unknown_id: int
-) -> Iterator[tuple[int, int, list[int]]]:
-    """(session id, project id, sorted distinct event times in epoch ms) of the sessions of these
+) -> Iterator[tuple[int, int, str, str, list[int]]]:
+    """(session id, project id, user, machine, sorted distinct event times in epoch ms) of the sessions of these
     projects, for the times within ACTIVE_GAP_CAP of the hours: enough to cut each session's active
     intervals at the hour edges. Event times are those of turns, tool call starts and ends, and code
     changes."""
@@ -396,24 +407,25 @@ def _session_times(
     pid_list = sorted(pids)
     project_sql = f"COALESCE(s.project_id, %s) IN ({', '.join(['%s'] * len(pid_list))})"
     times: dict[int, set[int]] = defaultdict(set)
-    project_of: dict[int, int] = {}
+    project_of: dict[int, tuple[int, str, str]] = {}
     with connection.cursor() as cursor:
         for start, end in _runs(hours):
             lo, hi = adapt(start - ACTIVE_GAP_CAP), adapt(end + ACTIVE_GAP_CAP)
             parts, params = [], []
             for table, col in _TIME_SOURCES:
                 parts.append(
-                    f"SELECT t.session_id, COALESCE(s.project_id, %s), {epoch.format(col=f't.{col}')} "
+                    f'SELECT t.session_id, COALESCE(s.project_id, %s), s."user", s.machine, '
+                    f"{epoch.format(col=f't.{col}')} "
                     f"FROM {table} t JOIN sessions s ON s.id = t.session_id "
                     f"WHERE t.{col} >= %s AND t.{col} < %s AND s.platform = %s AND {project_sql}"
                 )
                 params += [unknown_id, lo, hi, platform, unknown_id, *pid_list]
             cursor.execute(" UNION ALL ".join(parts), params)
-            for sid, pid, ms in cursor.fetchall():
+            for sid, pid, user, machine, ms in cursor.fetchall():
                 times[sid].add(int(ms))
-                project_of[sid] = pid
+                project_of[sid] = (pid, user, machine)
     for sid in sorted(times):
-        yield sid, project_of[sid], sorted(times[sid])
+        yield sid, *project_of[sid], sorted(times[sid])
 
 
 def rollup_buckets_all() -> dict[str, tuple[set[datetime], set[int | None]]]:

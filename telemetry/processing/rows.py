@@ -176,6 +176,12 @@ def _session_summary_apply(session: Session, summary: SessionSummary, touched: T
         session.git_branch = summary.git_branch
     if summary.parent_session_id and summary.parent_session_id != session.session_id:
         session.parent_session_id = max(session.parent_session_id, summary.parent_session_id)
+    # Who and where: as facts.session_summary_add merges them (the larger non-empty value).
+    user, machine = max(session.user, summary.user), max(session.machine, summary.machine)
+    if (user, machine) != (session.user, session.machine):
+        session.user, session.machine = user, machine
+        if started_before is not None:
+            _buckets_of_session(session, touched)  # its stored rows count under the new key now
     # Status is a function of the last event: ended when the newest event is a session end; a later
     # event (a resume) makes it active again, as does any event after a time-out.
     if summary.end_ts is not None and summary.end_ts >= session.last_event_at:
@@ -190,6 +196,16 @@ def _session_summary_apply(session: Session, summary: SessionSummary, touched: T
     touched.sessions.add(session.id)
     touched.add(hour_floor(session.started_at), session.project_id)
     touched.add(hour_floor(session.last_event_at), session.project_id)
+
+
+def _buckets_of_session(session: Session, touched: Touched) -> None:
+    """Mark every rollup bucket the session's stored rows count in (rare: a session changes hands only
+    when its user or machine arrives after its first events)."""
+    for model in (Turn, ToolCall, CodeChange, MetricPoint):
+        for hour, project_id in (
+            model.objects.filter(session=session).values_list("hour", "project_id").distinct()
+        ):
+            touched.add(hour, project_id)
 
 
 def _turn_fact(row: Turn) -> TurnFact:

@@ -8,7 +8,7 @@ from django.db.models import Count, Q, Sum
 
 from ..models import ActivityHour, ChangeStatus, CodeChange, ToolHour, UsageHour
 from ..processing import rollups
-from .spans import hour_span, rate, rollup_filter
+from .spans import hour_span, people_filter, rate, rollup_filter
 
 
 class ActivitySummary(TypedDict):
@@ -43,14 +43,24 @@ class ProductivityScore(TypedDict):
 
 
 def activity_summary(
-    *, start: datetime, end: datetime, platform: str | None = None, project_key: str | None = None
+    *,
+    start: datetime,
+    end: datetime,
+    platform: str | None = None,
+    project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
 ) -> ActivitySummary:
     """Totals and rates over the hours overlapping [start, end): prompts, assistant messages, tool
     calls and their failure / interruption rates, API error rate, lines changed, AI edit acceptance
     rate and active time. A rate with no denominator is None."""
     span = hour_span(start, end)
     act = rollup_filter(
-        ActivityHour.objects.filter(**span), platform=platform, project_key=project_key
+        ActivityHour.objects.filter(**span),
+        platform=platform,
+        project_key=project_key,
+        user=user,
+        machine=machine,
     ).aggregate(
         **{
             f: Sum(f)
@@ -60,7 +70,11 @@ def activity_summary(
     )
     act = {k: v or 0 for k, v in act.items()}
     tools = rollup_filter(
-        ToolHour.objects.filter(**span), platform=platform, project_key=project_key
+        ToolHour.objects.filter(**span),
+        platform=platform,
+        project_key=project_key,
+        user=user,
+        machine=machine,
     ).aggregate(
         calls=Sum("calls"),
         failures=Sum("failures"),
@@ -69,9 +83,13 @@ def activity_summary(
     )
     tools = {k: v or 0 for k, v in tools.items()}
     messages = (
-        rollup_filter(UsageHour.objects.filter(**span), platform=platform, project_key=project_key).aggregate(
-            n=Sum("messages")
-        )["n"]
+        rollup_filter(
+            UsageHour.objects.filter(**span),
+            platform=platform,
+            project_key=project_key,
+            user=user,
+            machine=machine,
+        ).aggregate(n=Sum("messages"))["n"]
         or 0
     )
     edits = act["edits_accepted"] + act["edits_rejected"]
@@ -95,14 +113,27 @@ IMPACT_LINES_PER_ACTIVE_HOUR = 200
 
 
 def productivity_score(
-    *, start: datetime, end: datetime, platform: str | None = None, project_key: str | None = None
+    *,
+    start: datetime,
+    end: datetime,
+    platform: str | None = None,
+    project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
 ) -> ProductivityScore:
     """A 0-100 score and its parts (docs/metrics.md):
         score = clamp(50 + 25*tool_success - 15*error_share + 10*acceptance + 10*impact, 0, 100)
     tool_success = 1 - (failures + interruptions) / tool calls; error_share = (tool failures + API
     errors) / (tool calls + assistant messages + API errors); acceptance = AI edit acceptance rate;
     impact = min(1, lines changed per active hour / 200). A part without data counts 0 and is None."""
-    a = activity_summary(start=start, end=end, platform=platform, project_key=project_key)
+    a = activity_summary(
+        start=start,
+        end=end,
+        platform=platform,
+        project_key=project_key,
+        user=user,
+        machine=machine,
+    )
     calls = a["tool_calls"]
     tool_success = 1 - (a["tool_failures"] + a["tool_interruptions"]) / calls if calls else None
     attempts = calls + a["assistant_messages"] + a["api_errors"]
@@ -163,7 +194,13 @@ def _acceptance(extension: str | None, n: dict) -> Acceptance:
 
 
 def acceptance_by_extension(
-    *, start: datetime, end: datetime, platform: str | None = None, project_key: str | None = None
+    *,
+    start: datetime,
+    end: datetime,
+    platform: str | None = None,
+    project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
 ) -> tuple[list[Acceptance], Acceptance]:
     """(per file extension, most changes first; all of them) for the AI edits of the hours overlapping
     [start, end): accepted, rejected and reverted counts and rates, lines added and removed. One query
@@ -173,6 +210,7 @@ def acceptance_by_extension(
         qs = qs.filter(session__platform=platform)
     if project_key:
         qs = qs.filter(project__key=project_key)
+    qs = people_filter(qs, user=user, machine=machine, prefix="session__")
     rows = (
         qs.values("file_extension")
         .annotate(

@@ -105,7 +105,14 @@ class MissingTokensDay(TypedDict):
 
 
 def responses_without_tokens_by_day(
-    *, start: date, end: date, tz: str = "UTC", platform: str | None = None, project_key: str | None = None
+    *,
+    start: date,
+    end: date,
+    tz: str = "UTC",
+    platform: str | None = None,
+    project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
 ) -> list[MissingTokensDay]:
     """Assistant responses per local day (start..end inclusive, zone `tz`), platform, project and model whose tokens the
     assistant did not record (Cursor's), from the usage rollup, in day order: shown as missing tokens,
@@ -116,6 +123,8 @@ def responses_without_tokens_by_day(
         UsageHour.objects.filter(hour__gte=lo, hour__lt=hi, responses_without_tokens__gt=0),
         platform=platform,
         project_key=project_key,
+        user=user,
+        machine=machine,
     )
     out: dict[tuple[date, str, str, str], int] = {}
     rows = (

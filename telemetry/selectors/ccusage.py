@@ -34,7 +34,7 @@ from .ccusage_shapes import (
     sessions_report,
 )
 from .sessions import projects_named, session_list
-from .spans import days_hours
+from .spans import days_hours, people_filter
 
 _SUMS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
 # The fields of HourUsage and SessionModelUsage before their cost, as the queries below name them.
@@ -53,6 +53,8 @@ def ccusage_periods(
     week_starts: int = WEEK_STARTS,
     platform: str | None = None,
     project: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
     order: str = "asc",
 ) -> dict:
     """`ccusage daily|weekly|monthly --json` over the local days start..end in tz: {"daily": [...],
@@ -65,6 +67,7 @@ def ccusage_periods(
         qs = qs.filter(platform=platform)
     if project:
         qs = qs.filter(project__in=projects_named(project))
+    qs = people_filter(qs, user=user, machine=machine)
     # Costs summed as integers of 10^-8 USD: exact, whatever the database (SQLite would add floats).
     sums = {**{m: Sum(m) for m in (*_SUMS, *_COUNTS[:2])}, **cost_units_sums()}
     rows = qs.values("hour", "model", "platform", "source").annotate(**sums).order_by()
@@ -85,6 +88,8 @@ def ccusage_sessions(
     end: datetime,
     platform: str | None = None,
     project: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
     limit: int | None = 1000,
     order: str = "desc",
 ) -> dict:
@@ -93,7 +98,7 @@ def ccusage_sessions(
     the same sessions, cheapest first), each with its usage per model and the time of its last assistant
     message (`metadata.lastActivity`); `limit` None: every session. Two queries whatever the number of
     sessions."""
-    qs = session_list(start=start, end=end, platform=platform)
+    qs = session_list(start=start, end=end, platform=platform, user=user, machine=machine)
     if project:
         qs = qs.filter(project__in=projects_named(project))
     picked = qs.filter(assistant_messages__gt=0).order_by("-cost_usd", "-last_event_at", "-id")[:limit]

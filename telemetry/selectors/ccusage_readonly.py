@@ -38,8 +38,15 @@ def _moment(value: str | datetime) -> datetime:
     return moment.replace(tzinfo=UTC)
 
 
-def _filters(platform: str | None, project: str | None) -> tuple[str, list]:
+def _filters(
+    platform: str | None, project: str | None, user: str | None = None, machine: str | None = None
+) -> tuple[str, list]:
     sql, params = "", []
+    # Both tables read here (rollup_usage_hour, sessions) have the user and machine columns.
+    if user is not None:
+        sql, params = sql + ' AND "user" = ?', [*params, user]
+    if machine is not None:
+        sql, params = sql + " AND machine = ?", [*params, machine]
     if platform:
         sql, params = sql + " AND platform = ?", [*params, platform]
     if project:
@@ -57,11 +64,13 @@ def ccusage_periods(
     week_starts: int = WEEK_STARTS,
     platform: str | None = None,
     project: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
     order: str = "asc",
 ) -> dict:
     """As ccusage.ccusage_periods."""
     lo, hi = days_hours(start, end, ZoneInfo(tz))
-    where, params = _filters(platform, project)
+    where, params = _filters(platform, project, user, machine)
     rows = db.execute(
         f"SELECT hour, model, platform, {_SUMS}, {COST_UNITS_SQL},"
         " SUM(messages), SUM(responses_without_tokens), source FROM rollup_usage_hour"
@@ -82,11 +91,13 @@ def ccusage_sessions(
     end: datetime,
     platform: str | None = None,
     project: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
     limit: int | None = 1000,
     order: str = "desc",
 ) -> dict:
     """As ccusage.ccusage_sessions (`limit` None: every session)."""
-    where, params = _filters(platform, project)
+    where, params = _filters(platform, project, user, machine)
     chosen_sql = (
         f"SELECT {{}} FROM sessions WHERE last_event_at >= ? AND started_at < ?{where}"
         " AND assistant_messages > 0 ORDER BY cost_usd DESC, last_event_at DESC, id DESC LIMIT ?"

@@ -13,7 +13,7 @@ from django.db.models.functions import Coalesce
 
 from ..models import DataIssue, ToolCall, ToolStatus
 from ..processing.facts import IssueKind
-from .spans import hour_span
+from .spans import hour_span, people_filter
 
 FAILED = (ToolStatus.FAILURE, ToolStatus.REJECTED, ToolStatus.INTERRUPTED)
 
@@ -35,6 +35,8 @@ def error_groups(
     end: datetime,
     platform: str | None = None,
     project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
     tool_name: str | None = None,
     error_type: str | None = None,
     min_count: int = 1,
@@ -49,6 +51,7 @@ def error_groups(
         qs = qs.filter(session__platform=platform)
     if project_key:
         qs = qs.filter(project__key=project_key)
+    qs = people_filter(qs, user=user, machine=machine, prefix="session__")
     if tool_name:
         qs = qs.filter(tool_name=tool_name)
     if error_type:

@@ -24,6 +24,8 @@ TABLES: dict[str, list[tuple[str, str, ColumnKind]]] = {
     "sessions": [
         *_SESSION,
         ("project", "project__name", "str"), ("project_key", "project__key", "str"),
+        # Who and where (docs/team.md): "" for this install's own capture.
+        ("user", "user", "str"), ("machine", "machine", "str"),
         ("parent_session_id", "parent_session_id", "str"), ("git_branch", "git_branch", "str"),
         ("models_used", "models_used", "json"), ("status", "status", "str"), ("end_reason", "end_reason", "str"),
         ("started_at", "started_at", "time"), ("last_event_at", "last_event_at", "time"),
@@ -86,11 +88,24 @@ CHUNK_ROWS = 500  # rows a database cursor hands over at a time: ~1 MB of Python
 
 
 def export_sessions(
-    *, start: datetime, end: datetime, platform: str | None = None, project_key: str | None = None
+    *,
+    start: datetime,
+    end: datetime,
+    platform: str | None = None,
+    project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
 ) -> QuerySet:
     """The sessions an export over [start, end) holds: those with activity in it (with all their rows,
     also those outside the span)."""
-    return session_list(start=start, end=end, platform=platform, project_key=project_key).order_by("id")
+    return session_list(
+        start=start,
+        end=end,
+        platform=platform,
+        project_key=project_key,
+        user=user,
+        machine=machine,
+    ).order_by("id")
 
 
 def export_rows(*, table: str, sessions: QuerySet, chunk_size: int = CHUNK_ROWS) -> Iterator[tuple]:

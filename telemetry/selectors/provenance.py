@@ -17,7 +17,7 @@ from ..models import ActivityHour, MetricPoint, Session, ToolCall, Turn, TurnKin
 from ..processing.bounds import cost_units_sums
 from ..processing.costunits import cost_units_total
 from .ccusage_shapes import SOURCES as SOURCES  # Turn.source / UsageHour.source, in report order
-from .spans import hour_span, rollup_filter
+from .spans import hour_span, people_filter, rollup_filter
 
 PLATFORM = "claude_code"  # the only platform with an OpenTelemetry export so far
 TOKEN_KINDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
@@ -71,11 +71,22 @@ def _scoped(qs, *, project_key: str | None, project_field: str = "project__key")
     return qs.filter(**{project_field: project_key}) if project_key else qs
 
 
-def usage_by_source(*, start: datetime, end: datetime, project_key: str | None = None) -> list[SourceUsage]:
+def usage_by_source(
+    *,
+    start: datetime,
+    end: datetime,
+    project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
+) -> list[SourceUsage]:
     """Claude Code's usage per model and source over the span, from the usage rollups; by model, then
     in SOURCES order."""
     qs = rollup_filter(
-        UsageHour.objects.filter(**hour_span(start, end)), platform=PLATFORM, project_key=project_key
+        UsageHour.objects.filter(**hour_span(start, end)),
+        platform=PLATFORM,
+        project_key=project_key,
+        user=user,
+        machine=machine,
     )
     rows = (
         qs.values("model", "source")
@@ -275,6 +286,8 @@ def tool_decisions(
     project_key: str | None = None,
     platform: str | None = None,
     tool_name: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
 ) -> list[dict]:
     """Claude Code's tool decisions over the span (its OTel tool_decision events): [{tool_name, decision
     (accept/reject), decision_source (who decided: config, user_temporary, user_permanent, user_reject,
@@ -287,6 +300,7 @@ def tool_decisions(
     )
     if tool_name:
         calls = calls.filter(tool_name=tool_name)
+    calls = people_filter(calls, user=user, machine=machine, prefix="session__")
     return list(
         calls.exclude(decision="")
         .values("tool_name", "decision", "decision_source")
@@ -399,13 +413,21 @@ def ledger(*, start: datetime, end: datetime, project_key: str | None = None) ->
 
 
 def span_sources(
-    *, start: datetime, end: datetime, platform: str | None = None, project_key: str | None = None
+    *,
+    start: datetime,
+    end: datetime,
+    platform: str | None = None,
+    project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
 ) -> dict[str, dict] | None:
     """Usage per source over the span (sources_of), or None when it holds only transcripts' calls: a
     usage report adds `sources` only then, so a store without OpenTelemetry answers as before."""
     if platform not in (None, PLATFORM):
         return None
-    sources = sources_of(usage_by_source(start=start, end=end, project_key=project_key))
+    sources = sources_of(
+        usage_by_source(start=start, end=end, project_key=project_key, user=user, machine=machine)
+    )
     return sources if set(sources) & set(SEEN_BY_OTEL) else None
 
 

@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce
 from ..models import Conversation, Project, Session, SessionProgress, SessionStatus, ToolCall
 from .derived import sessions_using_model, sessions_with_id
 from .keyset import Key, KeyKind, Ordering
+from .spans import people_filter
 from .usage import UsageTotals, usage_tokens_missing
 
 
@@ -19,6 +20,8 @@ def session_list(
     end: datetime | None = None,
     platform: str | None = None,
     project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
 ) -> QuerySet:
     """Sessions with activity in [start, end) (either bound optional), most recent activity first, with
     their project joined."""
@@ -31,7 +34,7 @@ def session_list(
         qs = qs.filter(platform=platform)
     if project_key:
         qs = qs.filter(project__key=project_key)
-    return qs
+    return people_filter(qs, user=user, machine=machine)
 
 
 class SessionUsage(UsageTotals):
@@ -40,6 +43,8 @@ class SessionUsage(UsageTotals):
     session_id: str
     platform: str
     project: str
+    user: str  # "" for this install's own capture (docs/team.md)
+    machine: str
     started_at: datetime | None
     status: str
     models: list[str]
@@ -54,6 +59,8 @@ def session_usage_list(
     limit: int = 50,
     platform: str | None = None,
     project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
 ) -> list[SessionUsage]:
     """Sessions with activity in [start, end), newest first: project, models, tokens, cost, counts (the
     whole session's, also of a session that reaches outside the span); tokens and cost None when none of
@@ -64,6 +71,8 @@ def session_usage_list(
                 session_id=s.session_id,
                 platform=s.platform,
                 project=s.project.name if s.project else "",
+                user=s.user,
+                machine=s.machine,
                 started_at=s.started_at,
                 status=s.status,
                 models=s.models_used,
@@ -78,7 +87,14 @@ def session_usage_list(
                 responses_without_tokens=s.responses_without_tokens,
             )
         )
-        for s in session_list(start=start, end=end, platform=platform, project_key=project_key)[:limit]
+        for s in session_list(
+            start=start,
+            end=end,
+            platform=platform,
+            project_key=project_key,
+            user=user,
+            machine=machine,
+        )[:limit]
     ]
 
 
@@ -97,12 +113,21 @@ def session_counts(
     end: datetime,
     platform: str | None = None,
     project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
     model: str | None = None,
 ) -> SessionCounts:
     """Counts of the sessions session_list(start, end, ...) holds (so `total` is the length of the API's
     session list for the same span), optionally only those a `model` answered in. One query over the
     sessions' keys and model lists, never their turns."""
-    rows = session_list(start=start, end=end, platform=platform, project_key=project_key)
+    rows = session_list(
+        start=start,
+        end=end,
+        platform=platform,
+        project_key=project_key,
+        user=user,
+        machine=machine,
+    )
     by_project: dict[str, int] = {}
     by_model: dict[str, int] = {}
     total = 0
@@ -235,10 +260,13 @@ def sessions_filtered(
     branch: str = "",
     model: str = "",
     status: str = "",
+    user: str | None = None,
+    machine: str | None = None,
 ) -> QuerySet:
     """The API's session list (with `tokens`) under the same filters as /api/v1/sessions/ applies them:
     activity overlapping [start, end), platform, project (key or folder name), git branch, a response
-    from `model`, status. Empty text means no filter. Order it with SESSION_ORDERINGS (keyset.py)."""
+    from `model`, status; user and machine (None: any; "" is this install's own capture). Empty text
+    means no filter. Order it with SESSION_ORDERINGS (keyset.py)."""
     qs = sessions_active(sessions_with_tokens(session_list()), start=start, end=end)
     if platform:
         qs = qs.filter(platform=platform)
@@ -250,7 +278,15 @@ def sessions_filtered(
         qs = sessions_using_model(qs, model=model)
     if status:
         qs = qs.filter(status=status)
-    return qs
+    return people_filter(qs, user=user, machine=machine)
+
+
+def sessions_people() -> tuple[list[str], list[str]]:
+    """The distinct users and machines of the stored sessions, sorted ("" is this install's own
+    capture). Two index-only reads (session_user_machine)."""
+    users = Session.objects.order_by("user").values_list("user", flat=True).distinct()
+    machines = Session.objects.order_by("machine").values_list("machine", flat=True).distinct()
+    return list(users), list(machines)
 
 
 SESSION_STATUSES: tuple[str, ...] = tuple(SessionStatus.values)  # what ?status= may be

@@ -15,11 +15,30 @@ if TYPE_CHECKING:
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-def rollup_filter(qs: "QuerySet", *, platform: str | None, project_key: str | None) -> "QuerySet":
+def rollup_filter(
+    qs: "QuerySet",
+    *,
+    platform: str | None,
+    project_key: str | None,
+    user: str | None = None,
+    machine: str | None = None,
+) -> "QuerySet":
+    """Rollup rows (or any rows with these columns) of one platform, project, user and machine; None is
+    any. A user or machine of "" is this install's own capture (docs/team.md), so it filters too."""
     if platform:
         qs = qs.filter(platform=platform)
     if project_key:
         qs = qs.filter(project__key=project_key)
+    return people_filter(qs, user=user, machine=machine)
+
+
+def people_filter(qs: "QuerySet", *, user: str | None, machine: str | None, prefix: str = "") -> "QuerySet":
+    """Rows of this user and machine (None: any); `prefix` reaches the columns through a relation
+    ("session__" for a session's rows)."""
+    if user is not None:
+        qs = qs.filter(**{f"{prefix}user": user})
+    if machine is not None:
+        qs = qs.filter(**{f"{prefix}machine": machine})
     return qs
 
 

@@ -34,13 +34,23 @@ class ToolStats(TypedDict):
 
 
 def tool_stats(
-    *, start: datetime, end: datetime, platform: str | None = None, project_key: str | None = None
+    *,
+    start: datetime,
+    end: datetime,
+    platform: str | None = None,
+    project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
 ) -> list[ToolStats]:
     """Per tool over the hours overlapping [start, end): calls, failures, rejections, interruptions,
     their rates (of all calls), mean and p50/p95/p99 latency in ms (from the summed histograms), most
     calls first."""
     qs = rollup_filter(
-        ToolHour.objects.filter(**hour_span(start, end)), platform=platform, project_key=project_key
+        ToolHour.objects.filter(**hour_span(start, end)),
+        platform=platform,
+        project_key=project_key,
+        user=user,
+        machine=machine,
     )
     # The histograms are read as text and decoded by orjson, one call per tool; the counters are summed
     # column-wise per tool. JSONField's json.loads per tool-hour row, and summing row by row in Python,
@@ -86,7 +96,12 @@ class ToolFailureDay(TypedDict):
 
 
 def tool_failures_by_day(
-    *, days: LocalDays, platform: str | None = None, project_key: str | None = None
+    *,
+    days: LocalDays,
+    platform: str | None = None,
+    project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
 ) -> list[ToolFailureDay]:
     """Per local day of `days` (each UTC hour in the day holding its middle, spans.hour_local_day) and
     tool: calls, and failures of any kind (failed, rejected, interrupted), for tools with a failure
@@ -94,7 +109,7 @@ def tool_failures_by_day(
     zone = days.zone
     first, last = days_hours(days.since, days.until, zone)
     qs = rollup_filter(ToolHour.objects.filter(hour__gte=first, hour__lt=last), platform=platform,
-                       project_key=project_key)  # fmt: skip
+                       project_key=project_key, user=user, machine=machine)  # fmt: skip
     sums: dict[tuple[date, str], list[int]] = defaultdict(lambda: [0, 0])
     rows = qs.values_list("hour", "tool_name", "calls", "failures", "rejections", "interruptions")
     for hour, tool, calls, failures, rejections, interruptions in rows:

@@ -22,7 +22,7 @@ from .spans import WEEKDAYS as WEEKDAYS  # the API names weeks' first days from 
 from .spans import days_hours, hour_local_day, hour_span, period_name, period_start, rollup_filter
 
 PLATFORMS = tuple(RAW_TRACE_MODELS)  # claude_code, cursor
-USAGE_GROUPS = ("model", "project", "platform", "source")
+USAGE_GROUPS = ("model", "project", "platform", "source", "user", "machine")
 PERIODS = ("day", "week", "month")
 # The rollups' measures, and the responses of them whose tokens the assistant did not record.
 MEASURES = (*rollups.USAGE_MEASURES, "responses_without_tokens")
@@ -54,6 +54,8 @@ class UsageRow(UsageTotals, total=False):
     project: str
     project_key: str
     platform: str
+    user: str  # "" for this install's own capture (docs/team.md)
+    machine: str
     platforms: dict[str, UsageTotals]  # a period's usage per platform, when the report holds several
 
 
@@ -101,6 +103,8 @@ def usage_by_day(
     by: tuple[str, ...] = ("model",),
     platform: str | None = None,
     project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
 ) -> list[UsageRow]:
     """Messages, tokens and cost per local day (start..end inclusive, in IANA zone `tz`) and per the
     `by` columns (any of model, project, platform, source), sorted by day then group. Days are sums of
@@ -114,7 +118,11 @@ def usage_by_day(
     columns = [c for b in by for c in (("project__key", "project__name") if b == "project" else (b,))]
     names = {"project__key": "project_key", "project__name": "project"}
     qs = rollup_filter(
-        UsageHour.objects.filter(hour__gte=lo, hour__lt=hi), platform=platform, project_key=project_key
+        UsageHour.objects.filter(hour__gte=lo, hour__lt=hi),
+        platform=platform,
+        project_key=project_key,
+        user=user,
+        machine=machine,
     )
     # Costs summed as integers of 10^-8 USD: exact, whatever the database (SQLite would add floats).
     sums = {**{m: Sum(m) for m in _TOKENS}, **cost_units_sums()}
@@ -146,12 +154,22 @@ class UsageHourRow(UsageTotals):
 
 
 def usage_by_hour(
-    *, start: datetime, end: datetime, platform: str | None = None, project_key: str | None = None
+    *,
+    start: datetime,
+    end: datetime,
+    platform: str | None = None,
+    project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
 ) -> list[UsageHourRow]:
     """Messages, tokens and cost per UTC hour overlapping [start, end) and per model, in hour order (a
     day's chart hour by hour; the hours of a local day are its UTC hours, see spans.hour_local_day)."""
     qs = rollup_filter(
-        UsageHour.objects.filter(**hour_span(start, end)), platform=platform, project_key=project_key
+        UsageHour.objects.filter(**hour_span(start, end)),
+        platform=platform,
+        project_key=project_key,
+        user=user,
+        machine=machine,
     )
     sums = {**{m: Sum(m) for m in _TOKENS}, **cost_units_sums()}
     out = []
@@ -166,9 +184,13 @@ def usage_report(
     start: date,
     end: date,
     tz: str = "UTC",
-    by: Literal["model", "project", "day", "week", "month", "platform", "source"] = "model",
+    by: Literal[
+        "model", "project", "day", "week", "month", "platform", "source", "user", "machine"
+    ] = "model",
     platform: str | None = None,
     project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
     week_starts: int = 0,
 ) -> list[UsageRow]:
     """Usage over the local days start..end summed per model, project, platform, source, day, week or month:
@@ -181,7 +203,7 @@ def usage_report(
     periods = by in PERIODS
     daily = usage_by_day(
         start=start, end=end, tz=tz, by=("platform",) if periods else (by,), platform=platform,
-        project_key=project_key,
+        project_key=project_key, user=user, machine=machine,
     )  # fmt: skip
     groups: dict[object, UsageRow] = {}
     split: dict[object, dict[str, UsageTotals]] = {}
@@ -196,7 +218,7 @@ def usage_report(
             if periods:
                 labels = {"day": key} if by == "day" else {by: period_name(key, by)}
             else:
-                named = ("model", "project", "project_key", "platform", "source")
+                named = ("model", "project", "project_key", "platform", "source", "user", "machine")
                 labels = {k: row[k] for k in named if k in row}
             acc = groups[key] = UsageRow(**labels, **usage_totals_empty())
         usage_totals_add(acc, row)

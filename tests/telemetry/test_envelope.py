@@ -103,3 +103,34 @@ def test_a_model_or_tool_name_too_long_for_its_column_leaves_it_empty():
     # PostgreSQL would refuse the whole event at insert; the event is stored, its label column empty.
     event = decode(envelope(payload={"tool_name": "T" * 129, "model": "m" * 128}))
     assert (event.tool_name, event.model) == (None, "m" * 128)
+
+
+def test_user_and_machine_ids_are_accepted():
+    decode(envelope(user_id="alice", machine_id="alice-laptop.home_1"))
+    decode(
+        envelope(user_id="Zoë 🚀", machine_id="m")
+    )  # a user id is any text; a person's name may be unicode
+    decode(envelope(user_id="u" * 150, machine_id="m" * 64))
+    decode(envelope(user_id=None, machine_id=None))  # null is absent: this install's own capture
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"user_id": ""}, "'user_id' must be 1-150 characters, got 0"),
+        ({"user_id": "u" * 151}, "'user_id' must be 1-150 characters, got 151"),
+        ({"user_id": 7}, "'user_id' must be a string or null, got int"),
+        ({"user_id": ["alice"]}, "'user_id' must be a string or null, got list"),
+        ({"machine_id": ""}, "'machine_id' must be 1-64 of"),
+        ({"machine_id": "m" * 65}, "'machine_id' must be 1-64 of"),
+        ({"machine_id": "my laptop"}, "'machine_id' must be 1-64 of"),
+        ({"machine_id": "laptop\n"}, "'machine_id' must be 1-64 of"),
+        ({"machine_id": "ordinateur-élodie"}, "'machine_id' must be 1-64 of"),
+        ({"machine_id": "١٢٣"}, "'machine_id' must be 1-64 of"),  # Unicode digits are not [0-9]
+        ({"machine_id": True}, "'machine_id' must be a string or null, got bool"),
+    ],
+)
+def test_bad_user_or_machine_id_is_rejected_with_the_reason(fields, reason):
+    with pytest.raises(InvalidEvent) as caught:
+        decode(envelope(**fields))
+    assert reason in str(caught.value)

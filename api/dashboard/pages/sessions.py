@@ -11,7 +11,12 @@ from django.core import signing
 
 from telemetry.selectors import derived
 from telemetry.selectors.keyset import keyset_page, keyset_position, value_decode, value_encode
-from telemetry.selectors.sessions import SESSION_ORDERINGS, SESSION_STATUSES, sessions_filtered
+from telemetry.selectors.sessions import (
+    SESSION_ORDERINGS,
+    SESSION_STATUSES,
+    sessions_filtered,
+    sessions_people,
+)
 
 from ..filters import FilterError, PageFilters
 
@@ -66,6 +71,8 @@ def session_row(s: object) -> dict:
         "platform": s.platform,
         "project": s.project.name if s.project else None,
         "project_key": s.project.key if s.project else None,
+        "user": s.user,
+        "machine": s.machine,
         "git_branch": s.git_branch,
         "status": s.status,
         "started_at": _time(s.started_at),
@@ -92,9 +99,12 @@ ORDERING_LABELS = {
 
 
 def choices() -> dict:
-    """What the filter form offers: projects and models that exist, the statuses."""
+    """What the filter form offers: projects and models that exist, the statuses; users and machines
+    only when the sessions have more than one (a one-person install has no such choice to make)."""
     projects = [{"key": p.key, "name": p.name} for p in derived.project_list()]
-    return {"projects": projects, "models": derived.model_names(), "statuses": list(SESSION_STATUSES)}
+    users, machines = sessions_people()
+    return {"projects": projects, "models": derived.model_names(), "statuses": list(SESSION_STATUSES),
+            "users": users if len(users) > 1 else [], "machines": machines if len(machines) > 1 else []}  # fmt: skip
 
 
 def figures(filters: PageFilters, *, ordering: str = DEFAULT_ORDERING, cursor: str = "") -> dict:
@@ -105,7 +115,8 @@ def figures(filters: PageFilters, *, ordering: str = DEFAULT_ORDERING, cursor: s
     days = filters.days()
     qs = sessions_filtered(
         start=days.start, end=days.end, platform=filters.platform, project=filters.project,
-        branch=filters.branch, model=filters.model, status=filters.status,
+        branch=filters.branch, model=filters.model, status=filters.status, user=filters.user or None,
+        machine=filters.machine or None,
     )  # fmt: skip
     keys = SESSION_ORDERINGS[ordering]
     page = keyset_page(

@@ -26,7 +26,8 @@ def scope(filters: PageFilters) -> dict:
     if project:
         keys = project_keys_named(project=project)
         project = keys[0] if len(keys) == 1 else project
-    return {"platform": filters.platform or None, "project_key": project}
+    return {"platform": filters.platform or None, "project_key": project, "user": filters.user or None,
+            "machine": filters.machine or None}  # fmt: skip
 
 
 def tokens(row: UsageTotals) -> int:

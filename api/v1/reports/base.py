@@ -81,6 +81,10 @@ class ReportParams(SpanParams):
     project = serializers.CharField(
         required=False, max_length=64, help_text="only this project, by its key (see /api/v1/projects/)"
     )
+    user = serializers.CharField(required=False, max_length=150, help_text="only this user's (docs/team.md)")
+    machine = serializers.CharField(
+        required=False, max_length=64, help_text="only this machine's (docs/team.md)"
+    )
 
 
 def parsed(params: type[serializers.Serializer], request: Request) -> dict:
@@ -88,6 +92,11 @@ def parsed(params: type[serializers.Serializer], request: Request) -> dict:
     found = params(data=request.query_params)
     found.is_valid(raise_exception=True)
     return found.validated_data
+
+
+def people_of(values: dict) -> dict:
+    """The user and machine filters a report was asked for (None: any)."""
+    return {"user": values.get("user"), "machine": values.get("machine")}
 
 
 def span_of(values: dict) -> dict:

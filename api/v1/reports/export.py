@@ -24,7 +24,7 @@ from telemetry.selectors import export, export_formats
 from telemetry.selectors.export_formats import FLUSH_BYTES
 
 from ..errors import ErrorSerializer
-from .base import Choice, ReportParams, ReportView, parsed
+from .base import Choice, ReportParams, ReportView, parsed, people_of
 
 FORMATS = {
     "json": "application/json",
@@ -103,8 +103,9 @@ class ExportView(ReportView):
         values = parsed(ExportParams, request)
         days = values["local_days"]
         sessions = export.export_sessions(
-            start=days.start, end=days.end, platform=values.get("platform"), project_key=values.get("project")
-        )
+            start=days.start, end=days.end, platform=values.get("platform"), project_key=values.get("project"),
+            **people_of(values),
+        )  # fmt: skip
         fmt = values["format"]
         body = export_formats.WRITERS[fmt](values, sessions)
         pieces = body if fmt == "parquet" else _pieces(body)

@@ -62,6 +62,10 @@ class UsageRowSerializer(UsageTotalsSerializer):
     project_key = serializers.CharField(required=False, help_text="group=project")
     session_id = serializers.CharField(required=False, help_text="group=session")
     platform = serializers.CharField(required=False, help_text="group=session or platform")
+    user = serializers.CharField(required=False, help_text='group=user or session ("": this install\'s own)')
+    machine = serializers.CharField(
+        required=False, help_text='group=machine or session ("": this install\'s own)'
+    )
     source = serializers.CharField(
         required=False, help_text="group=source: transcript, otel, both, conflict (or cursor)"
     )

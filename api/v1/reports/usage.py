@@ -9,14 +9,17 @@ from rest_framework.response import Response
 from telemetry.selectors import ccusage, ccusage_shapes, provenance, sessions, usage
 
 from ..errors import ErrorSerializer
-from .base import Choice, ReportParams, ReportView, parsed, span_of
+from .base import Choice, ReportParams, ReportView, parsed, people_of, span_of
 from .serializers import CCUSAGE_SERIALIZERS, UsageReportSerializer
 
-GROUPS = ("day", "week", "month", "session", "project", "model", "platform", "source")
+GROUPS = ("day", "week", "month", "session", "project", "model", "platform", "source", "user", "machine")
 
 
 class UsageParams(ReportParams):
     group = Choice(choices=GROUPS, default="day", help_text="what a row is")
+    group_by = Choice(
+        choices=GROUPS, required=False, help_text="the same as group (docs/team.md names it so)"
+    )
     format = Choice(
         choices=("json", "ccusage"),
         default="json",
@@ -42,6 +45,8 @@ class UsageParams(ReportParams):
 
     def validate(self, attrs: dict) -> dict:
         attrs = super().validate(attrs)
+        if "group_by" in attrs:
+            attrs["group"] = attrs.pop("group_by")
         if attrs["format"] == "ccusage" and attrs["group"] not in ccusage.REPORTS:
             raise serializers.ValidationError(
                 {"group": f"format=ccusage reports group=day, week, month or session, not {attrs['group']} "
@@ -58,18 +63,18 @@ def usage_rows(values: dict) -> list:
     if values["group"] == "session":
         return sessions.session_usage_list(
             start=days.start, end=days.end, limit=values["limit"], platform=values.get("platform"),
-            project_key=values.get("project"),
+            project_key=values.get("project"), **people_of(values),
         )  # fmt: skip
     return usage.usage_report(
         start=days.since, end=days.until, tz=days.tz, by=values["group"], platform=values.get("platform"),
-        project_key=values.get("project"), week_starts=values["week_starts"],
+        project_key=values.get("project"), week_starts=values["week_starts"], **people_of(values),
     )  # fmt: skip
 
 
 def ccusage_report(values: dict) -> dict:
     days = values["local_days"]
     group = values["group"]
-    filters = {"platform": values.get("platform"), "project": values.get("project"),
+    filters = {"platform": values.get("platform"), "project": values.get("project"), **people_of(values),
                "order": values.get("order") or ccusage_shapes.DEFAULT_ORDER[group]}  # fmt: skip
     if group == "session":
         return ccusage.ccusage_sessions(start=days.start, end=days.end, limit=values["limit"], **filters)
@@ -122,7 +127,11 @@ def usage_answer(values: dict, rows: list) -> dict:
         "totals": usage.usage_totals(rows),
     }
     found = provenance.span_sources(
-        start=days.start, end=days.end, platform=values.get("platform"), project_key=values.get("project")
+        start=days.start,
+        end=days.end,
+        platform=values.get("platform"),
+        project_key=values.get("project"),
+        **people_of(values),
     )
     if found:
         report["sources"] = found

@@ -18,7 +18,7 @@ from telemetry.selectors.usage import PLATFORMS
 
 from ..errors import ErrorSerializer
 from . import serializers as out
-from .base import Choice, ReportParams, ReportView, parsed, redis_guarded, span_of
+from .base import Choice, ReportParams, ReportView, parsed, people_of, redis_guarded, span_of
 
 BAD = OpenApiResponse(ErrorSerializer, description="a parameter is not valid")
 REDIS_DOWN = OpenApiResponse(ErrorSerializer, description="Redis cannot be reached")
@@ -27,7 +27,7 @@ REDIS_DOWN = OpenApiResponse(ErrorSerializer, description="Redis cannot be reach
 def _filters(values: dict) -> dict:
     days = values["local_days"]
     return {"start": days.start, "end": days.end, "platform": values.get("platform"),
-            "project_key": values.get("project")}  # fmt: skip
+            "project_key": values.get("project"), **people_of(values)}  # fmt: skip
 
 
 class ToolsView(ReportView):

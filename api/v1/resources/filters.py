@@ -115,6 +115,14 @@ def project_filter() -> filters.CharFilter:
     return filters.CharFilter(method="by_project", help_text="Project key, or project (folder) name (exact)")
 
 
+def user_filter(field: str = "user") -> filters.CharFilter:
+    return filters.CharFilter(field_name=field, max_length=150, help_text="User (exact; docs/team.md)")
+
+
+def machine_filter(field: str = "machine") -> filters.CharFilter:
+    return filters.CharFilter(field_name=field, max_length=64, help_text="Machine id (exact; docs/team.md)")
+
+
 def moment_filter(help_text: str) -> filters.CharFilter:
     """since or until, documented as what it takes (a date or a date-time), so schema-driven clients
     (and fuzzers) send those; read by SpanForm."""
@@ -140,6 +148,8 @@ class SpanFilterSet(ResourceFilterSet):
 class SessionFilter(SpanFilterSet):
     platform = platform_filter()
     project = project_filter()
+    user = user_filter()
+    machine = machine_filter()
     branch = filters.CharFilter(field_name="git_branch", help_text="Git branch (exact)")
     model = filters.CharFilter(method="by_model", help_text="Sessions with a response from this model")
     tool = filters.CharFilter(method="by_tool", help_text="Sessions with a call of this tool")
@@ -182,6 +192,8 @@ class RowFilter(SpanFilterSet):
     session = filters.CharFilter(method="by_session", help_text="Session id (exact)")
     project = project_filter()
     platform = filters.ChoiceFilter(method="by_platform", choices=PLATFORM_CHOICES, help_text="Platform")
+    user = user_filter("session__user")
+    machine = machine_filter("session__machine")
 
     time_field = "timestamp"
 
@@ -254,10 +266,12 @@ class ProjectFilter(ResourceFilterSet):
 
 class ModelUsageFilter(SpanFilterSet):
     """The rollup hours a model's totals are summed over: since..until (hours overlapping it), platform,
-    project."""
+    project, user, machine."""
 
     platform = platform_filter()
     project = project_filter()
+    user = user_filter()
+    machine = machine_filter()
 
     class Meta(ResourceFilterSet.Meta):
         model = UsageHour

@@ -99,7 +99,8 @@ class SessionSerializer(ProjectRefMixin, serializers.ModelSerializer):
 
     class Meta:
         model = Session
-        fields = ["session_id", "platform", "project", "project_key", "git_branch", "parent_session_id",
+        fields = ["session_id", "platform", "project", "project_key", "user", "machine", "git_branch",
+                  "parent_session_id",
                   "status", "end_reason", "started_at", "last_event_at", "ended_at", "models",
                   "prompts", "assistant_messages", "tool_calls", "tool_failures", "tool_rejections",
                   "tool_interruptions", "api_errors", "compactions", "subagent_runs", "input_tokens",
@@ -352,6 +353,8 @@ def session_data(session: Session) -> dict:
         "platform": session.platform,
         "project": None if project is None else project.name,
         "project_key": None if project is None else project.key,
+        "user": session.user,
+        "machine": session.machine,
         "git_branch": session.git_branch,
         "parent_session_id": session.parent_session_id,
         "status": session.status,

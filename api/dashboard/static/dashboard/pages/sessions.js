@@ -24,6 +24,11 @@
     { label: "Duration", key: "duration_s", format: "duration", num: true },
     { label: "Project", key: (r) => el("span", { title: r.git_branch ? "branch " + r.git_branch : null },
                                        r.project_key ? el("a", { class: "plain", href: filterLink("project", r.project_key), title: "Only this project" }, r.project || "—") : "—") },
+    // Who and where: only on a store with more than one user or machine (the page says so).
+    ...(document.getElementById("sessions-card")?.dataset.people ? [
+      { label: "User", key: (r) => r.user ? el("a", { class: "plain", href: filterLink("user", r.user), title: "Only this user" }, r.user) : "—" },
+      { label: "Machine", key: (r) => r.machine ? el("a", { class: "plain", href: filterLink("machine", r.machine), title: "Only this machine" }, r.machine) : "—" },
+    ] : []),
     { label: "Model(s)", key: (r) => r.models.length ? el("span", {}, r.models.map((m, i) =>
         el("span", { class: "model-tag", style: "border-color:" + BP.color(m) }, m.replace(/^claude-/, "")))) : "—" },
     { label: "Status", key: (r) => el("span", { class: "badge" + (r.status === "active" ? " ok" : "") }, r.status.replace("_", " ")) },
