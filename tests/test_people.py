@@ -14,11 +14,17 @@ from api.dashboard.filters import filters_parse
 from api.dashboard.pages import overview as overview_page
 from api.dashboard.pages import projects as projects_page
 from api.dashboard.pages import sessions as sessions_page
+from api.live import feed
+from api.live.feed import metrics_request_parse
 from api.mcp import tools
 from blueplane import cli
 from telemetry.models import ActivityHour, AiCodeLine, ToolHour, UsageHour
+from telemetry.processing import changes
+from telemetry.processing.catchup import CatchUpRun
 from telemetry.selectors import ai_code, blocks, derived, provenance, sessions, usage
+from telemetry.selectors.changes import derived_changes_merge, derived_entry_decode
 from telemetry.selectors.spans import LocalDays
+from telemetry.wire import DERIVED_STREAM
 from tests.api.resources_support import error, ok
 from tests.factories import PEOPLE_DAY, PEOPLE_PROJECT, people_rows
 
@@ -222,3 +228,23 @@ def test_dashboard_overview_and_projects_offer_and_honour_users_and_machines(tea
 
 def test_dashboard_overview_offers_no_user_choice_on_a_one_person_install(client):
     assert 'name="user"' not in client.get("/").content.decode()
+
+
+def test_live_pages_of_a_user_or_machine_move_only_with_their_changes(team, redis):
+    changes.derived_publish(
+        client=redis, run=CatchUpRun(changed={("claude_code", "people-bob"), ("claude_code", "people-local")})
+    )
+    ((_, fields),) = redis.xrange(DERIVED_STREAM)
+    change = derived_entry_decode(fields)
+    assert change["people"] == [["", ""], ["bob", "bob-laptop"]]
+    alice = metrics_request_parse({"page": "overview", "user": "alice"})
+    assert not feed.change_concerns(alice, change)
+    assert feed.change_concerns(metrics_request_parse({"page": "projects", "machine": "bob-laptop"}), change)
+    assert not feed.change_concerns(
+        metrics_request_parse({"page": "projects", "user": "bob", "machine": "alice-desk"}), change
+    )
+    assert feed.change_concerns(metrics_request_parse({"page": "overview"}), change)
+    unknown = {k: v for k, v in change.items() if k != "people"}  # a record from before: anyone's
+    assert feed.change_concerns(alice, unknown)
+    assert "people" not in derived_changes_merge([change, unknown])
+    assert derived_changes_merge([change, change])["people"] == change["people"]
