@@ -49,7 +49,7 @@ def _page(request: HttpRequest, name: str, context_extra: dict | None = None, **
 
 @dashboard_access
 def overview(request: HttpRequest) -> HttpResponse:
-    return _page(request, "overview")
+    return _page(request, "overview", {"choices": sessions_page.people_choices()})
 
 
 @dashboard_access
@@ -107,7 +107,7 @@ def tools(request: HttpRequest) -> HttpResponse:
 
 @dashboard_access
 def projects(request: HttpRequest) -> HttpResponse:
-    return _page(request, "projects")
+    return _page(request, "projects", {"choices": sessions_page.people_choices()})
 
 
 @dashboard_access

@@ -120,10 +120,15 @@ def metrics_request_parse(params: Mapping[str, str]) -> MetricsRequest:
 
 def change_concerns(request: MetricsRequest, changed: Mapping) -> bool:
     """Whether a slow-path change can move this connection's figures: a session page only moves with
-    its own session; every other page is made of rollups any change can move."""
-    if request.page != "session":
+    its own session; a page filtered by user or machine only with a change of theirs (a change that
+    does not say whose it is may be anyone's); every other page is made of rollups any change can move."""
+    if request.page == "session":
+        return any(session_id == request.session_id for _, session_id in changed.get("sessions", ()))
+    user, machine = request.filters.user, request.filters.machine  # "": any
+    people = changed.get("people")
+    if not (user or machine) or people is None:
         return True
-    return any(session_id == request.session_id for _, session_id in changed.get("sessions", ()))
+    return any((not user or u == user) and (not machine or m == machine) for u, m in people)
 
 
 def dumps(message: dict) -> str:

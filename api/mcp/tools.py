@@ -118,8 +118,9 @@ def usage_report(
 
 
 def ledger(
-    since: Since = None, until: Until = None, days: Days = 30, tz: Tz = "UTC", project: ProjectArg = None
-) -> dict[str, Any]:
+    since: Since = None, until: Until = None, days: Days = 30, tz: Tz = "UTC", project: ProjectArg = None,
+    user: UserArg = None, machine: MachineArg = None,
+) -> dict[str, Any]:  # fmt: skip
     """Where each of Claude Code's usage numbers came from, over a span: usage per model and source
     (both = transcript and OpenTelemetry agree, transcript only, otel only = calls only OTel saw such as
     /compact's, conflict = both saw it with different tokens: the transcript's count), OTel's own
@@ -131,7 +132,9 @@ def ledger(
     "where does this number come from", "do the sources agree", "how often did I reject tools". `otel`
     false: the span holds no OTel data (the export is off); say so rather than reading zeros. The same
     JSON as GET /api/v1/ledger/; a few kilobytes."""
-    values = validated(LedgerParams, since=since, until=until, days=days, tz=tz, project=project)
+    values = validated(
+        LedgerParams, since=since, until=until, days=days, tz=tz, project=project, user=user, machine=machine
+    )
     return rendered(LedgerSerializer(ledger_answer(values)).data)
 
 
@@ -252,13 +255,16 @@ def projects(
         str | None, Field(description="part of the project's name (any case), or its key")
     ] = None,
     platform: PlatformArg = None,
+    user: UserArg = None,
+    machine: MachineArg = None,
     limit: Annotated[int, Field(ge=1, le=100, description="projects per page")] = 50,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Projects (by folder name) with their key, session count, first and last activity and usage
     totals: the rows of GET /api/v1/projects/. Use it to find the `project` key other tools take."""
+    people = {"user": user or None, "machine": machine or None}  # as the API: empty is any
     queryset = filtered(
-        filters.ProjectFilter, derived.project_list_with_totals(platform=platform), search=search
+        filters.ProjectFilter, derived.project_list_with_totals(platform=platform, **people), search=search
     )
     keys = ordering_keys(derived.PROJECT_ORDERINGS, "name")
     rows, next_cursor = queryset_page("projects", queryset, "name", keys, limit, cursor)
@@ -363,6 +369,12 @@ def ai_code(
     since: Since = None, until: Until = None, days: Days = 30, tz: Tz = "UTC",
     platform: PlatformArg = None,
     project: Annotated[str | None, Field(description="only AI lines of this project: its key")] = None,
+    user: Annotated[
+        str | None, Field(max_length=150, description="only AI lines of this user's sessions")
+    ] = None,
+    machine: Annotated[
+        str | None, Field(max_length=64, description="only AI lines of this machine's sessions")
+    ] = None,
     group: Annotated[Literal["day", "week", "month"], Field(description="commits: what a row is")] = "day",
     lines_by: Annotated[
         Literal["source", "model", "extension", "project"], Field(description="AI lines: what a row is")
@@ -380,7 +392,7 @@ def ai_code(
     GET /api/v1/ai-code/; one row per period or group (a few dozen at most for a month)."""
     values = validated(
         AiCodeParams, since=since, until=until, days=days, tz=tz, platform=platform, project=project,
-        group=group, lines_by=lines_by, start_of_week=start_of_week,
+        user=user, machine=machine, group=group, lines_by=lines_by, start_of_week=start_of_week,
     )  # fmt: skip
     answer = rendered(AiCodeReportSerializer(ai_code_answer(values)).data)
     for part in ("commits", "lines"):

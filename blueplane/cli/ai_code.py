@@ -6,7 +6,7 @@ parameters and answered by the same code, so `--json` prints the API's JSON."""
 import argparse
 from datetime import date
 
-from .options import CommandError, ccusage_day, local_zone, platform_option, zone_checked
+from .options import CommandError, ccusage_day, local_zone, people, platform_option, zone_checked
 
 PERIODS = {"daily": "day", "weekly": "week", "monthly": "month"}
 LINES_BY = ("source", "model", "extension", "project")
@@ -34,7 +34,8 @@ def cmd_ai(args: argparse.Namespace) -> int:
     found = AiCodeParams(data=params)
     if not found.is_valid():
         raise _filter_errors(found.errors)
-    report = AiCodeReportSerializer(ai_code_answer(found.validated_data)).data
+    # Beside the checked parameters: the API refuses a blank user, which here is this install's own.
+    report = AiCodeReportSerializer(ai_code_answer({**found.validated_data, **people(args)})).data
     if args.json:
         from .output import json_print
 
@@ -104,6 +105,9 @@ def register(reports: argparse._SubParsersAction) -> None:
                    help="--period weekly: the day weeks start on (default: monday)")  # fmt: skip
     p.add_argument("--lines-by", choices=LINES_BY, default="source", help="AI lines per (default: source)")
     p.add_argument("--project", help="only AI lines of this project: its key or (folder) name")
+    # Commits have no session, so neither user nor machine: these filter the lines, as --project does.
+    p.add_argument("--user", help="only AI lines of this user's sessions (exact)")
+    p.add_argument("--machine", help="only AI lines of this machine's sessions (exact)")
     platform_option(p, help="only this platform (only cursor tracks AI lines)")
     p.add_argument("-j", "--json", action="store_true", help="print the API's JSON (GET /api/v1/ai-code/)")
     p.set_defaults(handler=cmd_ai)

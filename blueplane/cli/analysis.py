@@ -399,7 +399,8 @@ def cmd_projects(args: argparse.Namespace) -> int:
     params = QueryDict(mutable=True)
     if args.search is not None:
         params["search"] = args.search
-    found = ProjectFilter(data=params, queryset=derived.project_list_with_totals(platform=args.platform))
+    found = ProjectFilter(data=params, queryset=derived.project_list_with_totals(platform=args.platform,
+                                                                                 **people(args)))  # fmt: skip
     if not found.is_valid():
         raise _filter_errors(found.errors)
     page = keyset.keyset_page(found.qs, keys=derived.PROJECT_ORDERINGS[args.order], limit=args.limit)
@@ -488,6 +489,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     help = "projects with their sessions and usage totals"
     p = sub.add_parser("projects", help=help, description=help)
     platform_option(p, help="only sessions and usage on this platform")
+    people_options(p)
     p.add_argument("--search", help="part of the project name (any case), or its key")
     p.add_argument("--order", choices=("name", "-name", "-cost_usd", "-session_count", "-last_seen"),
                    default="name", help="sort by (default name)")  # fmt: skip

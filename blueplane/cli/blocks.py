@@ -9,7 +9,15 @@ the ORM. The blocks themselves: telemetry/selectors/blocks.py.
 import argparse
 import os
 
-from .options import CommandError, ccusage_day, local_zone, platform_option, zone_checked
+from .options import (
+    CommandError,
+    ccusage_day,
+    local_zone,
+    people,
+    people_options,
+    platform_option,
+    zone_checked,
+)
 
 
 def token_limit(text: str) -> int | str:
@@ -46,7 +54,7 @@ def _report(args: argparse.Namespace) -> dict:
     now = datetime.now(UTC)
     url = os.environ.get("BLUEPLANE_DATABASE_URL")
     if url is not None and not url.startswith("sqlite:"):
-        entries = _entries_django(args.project, args.platform)  # PostgreSQL: through the ORM
+        entries = _entries_django(args.project, args.platform, **people(args))  # PostgreSQL: the ORM
     else:
         try:
             db = readonly.connect(table="turns")
@@ -55,7 +63,7 @@ def _report(args: argparse.Namespace) -> dict:
         try:
             if args.project is not None and not readonly.project_known(db, args.project):
                 raise CommandError(f"no project named {args.project[:80]!r}", exit_code=2)
-            entries = blocks.entries_sqlite(db, project=args.project, platform=args.platform)
+            entries = blocks.entries_sqlite(db, project=args.project, platform=args.platform, **people(args))
         finally:
             db.close()
     return blocks.blocks_report(
@@ -72,7 +80,7 @@ def _report(args: argparse.Namespace) -> dict:
     )
 
 
-def _entries_django(project: str | None, platform: str | None) -> list:
+def _entries_django(project: str | None, platform: str | None, **people: str | None) -> list:
     from .options import database_require
 
     database_require()
@@ -83,7 +91,7 @@ def _entries_django(project: str | None, platform: str | None) -> list:
 
     if project is not None and not project_list().filter(Q(name=project) | Q(key=project)).exists():
         raise CommandError(f"no project named {project[:80]!r}", exit_code=2)
-    return blocks.entries_orm(project=project, platform=platform)
+    return blocks.entries_orm(project=project, platform=platform, **people)
 
 
 def cmd_blocks(args: argparse.Namespace) -> int:
@@ -157,6 +165,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--project", metavar="NAME", help="only this project's usage (its name or key)")
     platform_option(p, help="only this platform's usage (Claude Code's 5-hour windows: claude-code)")
+    people_options(p)
     p.add_argument("-o", "--order", choices=("asc", "desc"), default="asc", help="by start (default: asc)")
     p.add_argument("-a", "--active", action="store_true", help="only the active block, with its projection")
     p.add_argument("-r", "--recent", action="store_true", help="blocks of the last 3 days and the active one")

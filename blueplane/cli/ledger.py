@@ -5,7 +5,7 @@ GET /api/v1/ledger/ and the MCP tool `ledger`; `--json` prints the API's answer.
 
 import argparse
 
-from .options import database_require, span_options
+from .options import database_require, people, people_options, span_options
 
 NO_OTEL = (
     "no OpenTelemetry data in this period: every number comes from transcripts and hooks "
@@ -29,12 +29,13 @@ def cmd_ledger(args: argparse.Namespace) -> int:
 
     span = Span(args)
     key = project_key(args.project)
-    values = {"local_days": LocalDays(span.since, span.until, span.tz), "project": key}
+    values = {"local_days": LocalDays(span.since, span.until, span.tz), "project": key, **people(args)}
     answer = ledger_answer(values)
     if args.json:
         json_print(LedgerSerializer(answer).data)
         return 0
-    on = f", project {args.project}" if args.project else ""
+    shown = {"project": args.project, **people(args)}  # a user or machine "" is this install's own
+    on = "".join(f", {k} {v or '(this install)'}" for k, v in shown.items() if v is not None)
     print(f"Ledger of Claude Code's usage {span}{on}")
     if not answer["otel"]:
         print(NO_OTEL)
@@ -137,5 +138,6 @@ def register(reports: argparse._SubParsersAction) -> None:
     help = "where each usage number came from: transcript, OpenTelemetry, both, or a conflict"
     p = reports.add_parser("ledger", help=help, description=help)
     p.add_argument("--project", help="only this project: its key, or its (folder) name")
+    people_options(p)
     span_options(p)
     p.set_defaults(handler=cmd_ledger)

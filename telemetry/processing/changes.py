@@ -1,5 +1,7 @@
 """The slow path says what it changed: after a catch-up run committed, one record on `wire.DERIVED_STREAM`
-naming the sessions that applied events, the UTC hours and the projects whose derived rows changed.
+naming the sessions that applied events, the UTC hours and the projects whose derived rows changed, and
+the [user, machine] pairs of those sessions (docs/team.md; a live page filtered by user or machine
+recomputes only for its own).
 
 Guarantee: best effort, after commit. The record is written by transaction.on_commit, so it never names
 a change a rollback undid; a Redis fault is logged and the run goes on (the derived rows are the truth,
@@ -15,23 +17,40 @@ import orjson
 import redis
 from django.db import transaction
 
-from ..models import Project
+from ..models import Project, Session
 from ..wire import DERIVED_MAXLEN, DERIVED_STREAM
 from .catchup import CatchUpRun
 
 logger = logging.getLogger(__name__)
 
 
-def change_record(*, run: CatchUpRun, project_keys: list[str], at: float) -> bytes:
-    """The run's record as stored (selectors.changes.derived_entry_decode reads it)."""
-    return orjson.dumps(
-        {
-            "sessions": sorted([platform, session_id] for platform, session_id in run.changed),
-            "hours": sorted(_hour(h) for h in run.hours),
-            "projects": sorted(project_keys),
-            "at": at,
-        }
-    )
+def change_record(
+    *, run: CatchUpRun, project_keys: list[str], at: float, people: set[tuple[str, str]] | None = None
+) -> bytes:
+    """The run's record as stored (selectors.changes.derived_entry_decode reads it); `people` only when
+    known (a reader takes a record without it as anyone's)."""
+    record: dict = {
+        "sessions": sorted([platform, session_id] for platform, session_id in run.changed),
+        "hours": sorted(_hour(h) for h in run.hours),
+        "projects": sorted(project_keys),
+        "at": at,
+    }
+    if people is not None:
+        record["people"] = sorted([user, machine] for user, machine in people)
+    return orjson.dumps(record)
+
+
+def _people_of(sessions: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The distinct (user, machine) of these sessions (a run's sessions are bounded: a few queries)."""
+    by_platform: dict[str, list[str]] = {}
+    for platform, session_id in sessions:
+        by_platform.setdefault(platform, []).append(session_id)
+    out: set[tuple[str, str]] = set()
+    for platform, ids in by_platform.items():
+        for i in range(0, len(ids), 500):  # under SQLite's bound-parameter limit
+            rows = Session.objects.filter(platform=platform, session_id__in=ids[i : i + 500])
+            out.update(rows.values_list("user", "machine").distinct().order_by())
+    return out
 
 
 def _hour(hour: datetime) -> str:
@@ -44,10 +63,11 @@ def derived_publish(*, client: redis.Redis, run: CatchUpRun) -> bool:
     if not run.changed:
         return False
     keys = list(Project.objects.filter(pk__in=run.project_ids).values_list("key", flat=True))
+    record = change_record(run=run, project_keys=keys, at=time.time(), people=_people_of(run.changed))
     try:
         client.xadd(
             DERIVED_STREAM,
-            {"change": change_record(run=run, project_keys=keys, at=time.time())},
+            {"change": record},
             maxlen=DERIVED_MAXLEN,
             approximate=True,
         )

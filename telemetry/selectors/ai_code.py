@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Count, QuerySet
 
 from ..models import AiCodeLine, AiCommit
-from .spans import days_hours, hour_local_day, period_name, period_start, rate
+from .spans import days_hours, hour_local_day, people_filter, period_name, period_start, rate
 
 PLATFORM = "cursor"  # the only platform that scores commits and tracks AI lines
 PERIODS = ("day", "week", "month")
@@ -145,11 +145,15 @@ def ai_lines_by(
     by: Literal["source", "model", "extension", "project"] = "source",
     platform: str | None = None,
     project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
 ) -> tuple[list[LineRow], int]:
     """AI-generated fragments of code Cursor recorded in the local days start..end, per source
     (composer, tab, ...), model, file extension (".py" and "py" are one) or project (through the
     session of the conversation Cursor recorded; None when it recorded none or the session is unknown),
-    most first, and their total. Only their counts: never a file's name or content."""
+    most first, and their total; only `project_key`'s, `user`'s and `machine`'s when given (None: any;
+    through the session too, so a line of no known session has none of them). Only their counts: never
+    a file's name or content."""
     if by not in LINE_GROUPS:
         raise ValueError(f"cannot group AI lines by {by!r}; choose from {LINE_GROUPS}")
     zone = ZoneInfo(tz)
@@ -159,6 +163,7 @@ def ai_lines_by(
     qs: QuerySet = AiCodeLine.objects.filter(hour__gte=lo, hour__lt=hi)
     if project_key:
         qs = qs.filter(session__project__key=project_key)
+    qs = people_filter(qs, user=user, machine=machine, prefix="session__")
     columns = _LINE_COLUMNS[by]
     # Hours cut the span at UTC hours; a local day's edge inside an hour is decided per row's hour.
     groups: dict[tuple, dict] = {}

@@ -240,9 +240,12 @@ def entries_sqlite(
     start: datetime | None = None,
     project: str | None = None,
     platform: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
 ) -> list[Entry]:
     """The entries at or after `start` (UTC), of the project whose name or key is `project`, on
-    `platform` (claude_code, cursor)."""
+    `platform` (claude_code, cursor), of `user` and `machine` (None: any; "" is this install's own
+    capture, docs/team.md)."""
     lo = stored_time(start or datetime(1, 1, 1, tzinfo=UTC))
     joins, wheres = [], []
     params: tuple = (lo[:13] + ":00:00", lo)  # the hour first: turns are indexed by (hour, model)
@@ -250,10 +253,12 @@ def entries_sqlite(
         joins.append("JOIN projects p ON p.id = t.project_id")
         wheres.append("AND (p.name = ? OR p.key = ?)")
         params = (*params, project, project)
-    if platform is not None:
+    session_wheres = [(c, v) for c, v in (("platform", platform), ("user", user), ("machine", machine))
+                      if v is not None]  # fmt: skip
+    if session_wheres:
         joins.append("JOIN sessions s ON s.id = t.session_id")
-        wheres.append("AND s.platform = ?")
-        params = (*params, platform)
+        wheres.extend(f'AND s."{column}" = ?' for column, _ in session_wheres)
+        params = (*params, *(v for _, v in session_wheres))
     sql = _ENTRIES_SQL.format(join=" ".join(joins), where=" ".join(wheres))
     return [Entry(_utc(ts), *rest) for ts, *rest in db.execute(sql, params)]
 
@@ -270,7 +275,12 @@ def _utc(value: str | datetime) -> datetime:
 
 
 def entries_orm(
-    *, start: datetime | None = None, project: str | None = None, platform: str | None = None
+    *,
+    start: datetime | None = None,
+    project: str | None = None,
+    platform: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
 ) -> list[Entry]:
     """As entries_sqlite, through the ORM (any engine Django supports)."""
     # Imported here: the statusline and `report blocks` import this module without Django.
@@ -286,6 +296,10 @@ def entries_orm(
         rows = rows.filter(Q(project__name=project) | Q(project__key=project))
     if platform is not None:
         rows = rows.filter(session__platform=platform)
+    if user is not None:
+        rows = rows.filter(session__user=user)
+    if machine is not None:
+        rows = rows.filter(session__machine=machine)
     units = Coalesce(Cast(Round(F("cost_usd") * Value(COST_SCALE)), BigIntegerField()), Value(0))
     fields = ("timestamp", "model", "input_tokens", "output_tokens", "cache_write_tokens",
               "cache_read_tokens", "units")  # fmt: skip

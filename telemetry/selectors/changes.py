@@ -13,7 +13,7 @@ the slow path derived it, so session_project_keys answers None for a session not
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import orjson
 import redis
@@ -49,6 +49,9 @@ class DerivedChange(TypedDict):
     hours: list[str]  # UTC hours whose rollups changed, ISO 8601
     projects: list[str]  # keys of the projects whose rows changed
     at: float  # epoch seconds of the commit
+    # [user, machine] of the sessions (docs/team.md); absent when unknown (a record written before it
+    # was added, or a merge with one): then the change may concern anyone.
+    people: NotRequired[list[list[str]]]
 
 
 def entry_time(entry_id: bytes | str) -> str:
@@ -104,12 +107,15 @@ def derived_entry_decode(fields: dict) -> DerivedChange | None:
         return None
     try:
         record = orjson.loads(raw)
-        return DerivedChange(
+        change = DerivedChange(
             sessions=[[str(p), str(s)] for p, s in record.get("sessions", [])],
             hours=[str(h) for h in record.get("hours", [])],
             projects=[str(p) for p in record.get("projects", [])],
             at=float(record.get("at", 0)),
         )
+        if "people" in record:
+            change["people"] = [[str(u), str(m)] for u, m in record["people"]]
+        return change
     except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
         return None
 
@@ -119,15 +125,21 @@ def derived_changes_merge(changes: Iterable[DerivedChange]) -> DerivedChange:
     sessions: set[tuple[str, str]] = set()
     hours: set[str] = set()
     projects: set[str] = set()
+    people: set[tuple[str, str]] | None = set()
     at = 0.0
     for change in changes:
         sessions.update((p, s) for p, s in change["sessions"])
         hours.update(change["hours"])
         projects.update(change["projects"])
         at = max(at, change["at"])
-    return DerivedChange(
+        if people is not None:
+            people = people | {(u, m) for u, m in change["people"]} if "people" in change else None
+    merged = DerivedChange(
         sessions=[list(s) for s in sorted(sessions)], hours=sorted(hours), projects=sorted(projects), at=at
     )
+    if people is not None:
+        merged["people"] = [list(p) for p in sorted(people)]
+    return merged
 
 
 def session_project_keys(*, sessions: Iterable[SessionKey]) -> dict[SessionKey, str | None]:

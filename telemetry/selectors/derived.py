@@ -45,6 +45,7 @@ from ..models import (
 from ..processing import rollups
 from ..processing.facts import IssueKind
 from .keyset import Key, Ordering, ordering_reversed
+from .spans import people_filter
 
 ORPHAN_RESULT = IssueKind.ORPHAN_RESULT  # the admin links these issues to their tool call
 ISSUE_KINDS = IssueKind.ALL  # every kind the slow path records
@@ -249,12 +250,15 @@ def _subtotal(queryset: QuerySet, expression: Aggregate, output: Field) -> Coale
 _USAGE_MEASURES = (*rollups.USAGE_MEASURES, "responses_without_tokens")
 
 
-def project_list_with_totals(*, platform: str | None = None) -> QuerySet:
+def project_list_with_totals(
+    *, platform: str | None = None, user: str | None = None, machine: str | None = None
+) -> QuerySet:
     """Projects with their sessions (count, first start, last activity) and their usage (messages,
     tokens by kind, cost, responses without recorded tokens) summed from the hourly usage rollup, never from turns. On one platform, only
-    the projects with sessions there, and their totals there."""
-    usage = UsageHour.objects.all()
-    sessions = Session.objects.all()
+    the projects with sessions there, and their totals there; likewise for one user or machine (None:
+    any; "" is this install's own capture, docs/team.md)."""
+    usage = people_filter(UsageHour.objects.all(), user=user, machine=machine)
+    sessions = people_filter(Session.objects.all(), user=user, machine=machine)
     if platform:
         usage, sessions = usage.filter(platform=platform), sessions.filter(platform=platform)
     big, money = BigIntegerField(), DecimalField(max_digits=20, decimal_places=8)
@@ -268,7 +272,8 @@ def project_list_with_totals(*, platform: str | None = None) -> QuerySet:
         ),
         **measures,
     )
-    return qs.filter(session_count__gt=0) if platform else qs
+    narrowed = platform or user is not None or machine is not None
+    return qs.filter(session_count__gt=0) if narrowed else qs
 
 
 PROJECT_ORDERINGS: dict[str, Ordering] = {

@@ -2,8 +2,9 @@
 disagreeing), what OpenTelemetry itself reported beside it, how well the sources' join keys matched, and
 the figures only OTel has (docs/metrics.md, "one ledger with provenance").
 
-Every function takes a span [start, end) of UTC instants (hours overlapping it, as the rollups) and an
-optional project key. Sums over all sources count each API call once; OTel's own readings are shown
+Every function takes a span [start, end) of UTC instants (hours overlapping it, as the rollups), an
+optional project key, and optional user and machine (None: any; "" is this install's own capture,
+docs/team.md). Sums over all sources count each API call once; OTel's own readings are shown
 beside them, never added to them."""
 
 from collections import defaultdict
@@ -67,8 +68,19 @@ class Conflict(TypedDict):
     otel: dict
 
 
-def _scoped(qs, *, project_key: str | None, project_field: str = "project__key"):
-    return qs.filter(**{project_field: project_key}) if project_key else qs
+def _scoped(
+    qs,
+    *,
+    project_key: str | None,
+    project_field: str = "project__key",
+    user: str | None = None,
+    machine: str | None = None,
+    people_prefix: str = "session__",
+):
+    """Rows of one project, user and machine (None: any); `people_prefix` reaches the session's user and
+    machine ("" for sessions themselves)."""
+    qs = qs.filter(**{project_field: project_key}) if project_key else qs
+    return people_filter(qs, user=user, machine=machine, prefix=people_prefix)
 
 
 def usage_by_source(
@@ -107,7 +119,14 @@ def usage_by_source(
     return sorted(out, key=lambda r: (r["model"], order.get(r["source"], len(order)), r["source"]))
 
 
-def otel_reported(*, start: datetime, end: datetime, project_key: str | None = None) -> list[OtelReported]:
+def otel_reported(
+    *,
+    start: datetime,
+    end: datetime,
+    project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
+) -> list[OtelReported]:
     """Per model, OpenTelemetry's own usage figures over the span (api_request events, and the
     claude_code.token.usage / cost.usage metrics), for the cross-check against the ledger."""
     span = hour_span(start, end)
@@ -117,6 +136,8 @@ def otel_reported(*, start: datetime, end: datetime, project_key: str | None = N
         .exclude(otel_usage=None)
         .values_list("model", "otel_usage"),
         project_key=project_key,
+        user=user,
+        machine=machine,
     )
     for model, reading in turns.iterator():
         if not isinstance(reading, dict):
@@ -135,6 +156,8 @@ def otel_reported(*, start: datetime, end: datetime, project_key: str | None = N
         .annotate(total=Sum("delta"))
         .order_by(),
         project_key=project_key,
+        user=user,
+        machine=machine,
     )
     for p in points:
         acc = metrics.setdefault(p["model"], {**dict.fromkeys(TOKEN_KINDS, 0), "cost_usd": Decimal(0)})
@@ -167,12 +190,20 @@ def _amount(value: object) -> Decimal:
 
 
 def usage_conflicts(
-    *, start: datetime, end: datetime, project_key: str | None = None, limit: int = CONFLICTS_MAX
+    *,
+    start: datetime,
+    end: datetime,
+    project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
+    limit: int = CONFLICTS_MAX,
 ) -> list[Conflict]:
     """The API calls whose transcript and OTel tokens differ, newest first (at most `limit`)."""
     turns = _scoped(
         Turn.objects.filter(session__platform=PLATFORM, source="conflict", **hour_span(start, end)),
         project_key=project_key,
+        user=user,
+        machine=machine,
     ).select_related("session")
     return [
         conflict_of(t, session_id=t.session.session_id) for t in turns.order_by("-timestamp", "-id")[:limit]
@@ -203,13 +234,22 @@ class JoinCoverage(TypedDict):
     otel_gaps: dict[str, int]  # sessions, records (possibly lost)
 
 
-def join_coverage(*, start: datetime, end: datetime, project_key: str | None = None) -> JoinCoverage:
+def join_coverage(
+    *,
+    start: datetime,
+    end: datetime,
+    project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
+) -> JoinCoverage:
     span = hour_span(start, end)
+    people = {"user": user, "machine": machine}
     requests = dict.fromkeys(SOURCES, 0)
     for row in (
         _scoped(
             Turn.objects.filter(session__platform=PLATFORM, kind=TurnKind.ASSISTANT_RESPONSE, **span),
             project_key=project_key,
+            **people,
         )
         .values("source")
         .annotate(n=Count("pk"))
@@ -217,7 +257,9 @@ def join_coverage(*, start: datetime, end: datetime, project_key: str | None = N
     ):
         source = row["source"] or "transcript"
         requests[source] = requests.get(source, 0) + row["n"]
-    calls = _scoped(ToolCall.objects.filter(session__platform=PLATFORM, **span), project_key=project_key)
+    calls = _scoped(
+        ToolCall.objects.filter(session__platform=PLATFORM, **span), project_key=project_key, **people
+    )
     tool_calls = calls.aggregate(
         total=Count("pk"),
         in_otel=Count("pk", filter=Q(seen_in_otel=True)),
@@ -232,6 +274,7 @@ def join_coverage(*, start: datetime, end: datetime, project_key: str | None = N
     for detail in _scoped(
         Turn.objects.filter(session__platform=PLATFORM, kind=TurnKind.USER_PROMPT, **span),
         project_key=project_key,
+        **people,
     ).values_list("detail", flat=True):
         sources = set(detail.get("sources") or ()) if isinstance(detail, dict) else set()
         prompts["total"] += 1
@@ -244,6 +287,8 @@ def join_coverage(*, start: datetime, end: datetime, project_key: str | None = N
             platform=PLATFORM, otel_gaps__gt=0, last_event_at__gte=start, started_at__lt=end
         ),
         project_key=project_key,
+        people_prefix="",
+        **people,
     ).aggregate(sessions=Count("pk"), records=Sum("otel_gaps"))
     return JoinCoverage(
         requests=requests,
@@ -296,11 +341,13 @@ def tool_decisions(
     if platform not in (None, PLATFORM):
         return []
     calls = _scoped(
-        ToolCall.objects.filter(session__platform=PLATFORM, **hour_span(start, end)), project_key=project_key
+        ToolCall.objects.filter(session__platform=PLATFORM, **hour_span(start, end)),
+        project_key=project_key,
+        user=user,
+        machine=machine,
     )
     if tool_name:
         calls = calls.filter(tool_name=tool_name)
-    calls = people_filter(calls, user=user, machine=machine, prefix="session__")
     return list(
         calls.exclude(decision="")
         .values("tool_name", "decision", "decision_source")
@@ -309,15 +356,23 @@ def tool_decisions(
     )
 
 
-def otel_activity(*, start: datetime, end: datetime, project_key: str | None = None) -> OtelActivity:
+def otel_activity(
+    *,
+    start: datetime,
+    end: datetime,
+    project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
+) -> OtelActivity:
     span = hour_span(start, end)
+    people = {"user": user, "machine": machine}
     sums = rollup_filter(
-        ActivityHour.objects.filter(**span), platform=PLATFORM, project_key=project_key
+        ActivityHour.objects.filter(**span), platform=PLATFORM, project_key=project_key, **people
     ).aggregate(**{f: Sum(f) for f in (*_ACTIVITY, *_OTEL_ACTIVITY)})
     seen = _scoped(
-        MetricPoint.objects.filter(session__platform=PLATFORM, **span), project_key=project_key
+        MetricPoint.objects.filter(session__platform=PLATFORM, **span), project_key=project_key, **people
     ).exists()
-    decisions = tool_decisions(start=start, end=end, project_key=project_key)
+    decisions = tool_decisions(start=start, end=end, project_key=project_key, **people)
     otel_figures = {f: (sums[f] or 0) if seen else None for f in _OTEL_ACTIVITY}
     return OtelActivity(
         otel=seen,
@@ -390,10 +445,17 @@ class Ledger(TypedDict):
     activity: OtelActivity
 
 
-def ledger(*, start: datetime, end: datetime, project_key: str | None = None) -> Ledger:
+def ledger(
+    *,
+    start: datetime,
+    end: datetime,
+    project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
+) -> Ledger:
     """Everything above over one span: the one reconciled ledger of Claude Code's usage with the
     provenance of every number, OTel's own figures beside it, and how the sources matched."""
-    args = {"start": start, "end": end, "project_key": project_key}
+    args = {"start": start, "end": end, "project_key": project_key, "user": user, "machine": machine}
     usage, reported, activity = usage_by_source(**args), otel_reported(**args), otel_activity(**args)
     joins = join_coverage(**args)
     sources = sources_of(usage)
@@ -444,7 +506,14 @@ def sources_of(rows: list[SourceUsage]) -> dict[str, dict]:
     return {s: out[s] for s in sorted(out, key=lambda s: (order.get(s, len(order)), s))}
 
 
-def otel_seen(*, start: datetime, end: datetime, project_key: str | None = None) -> bool:
+def otel_seen(
+    *,
+    start: datetime,
+    end: datetime,
+    project_key: str | None = None,
+    user: str | None = None,
+    machine: str | None = None,
+) -> bool:
     """Whether OpenTelemetry reported anything over the span: an API call (alone or beside a transcript),
     a metric point, a tool call. One query; a page asks this before the ledger's dozen."""
     span = hour_span(start, end)
@@ -452,11 +521,17 @@ def otel_seen(*, start: datetime, end: datetime, project_key: str | None = None)
         UsageHour.objects.filter(**span, source__in=[s for s in SOURCES if s != "transcript"]),
         platform=PLATFORM,
         project_key=project_key,
+        user=user,
+        machine=machine,
     )
-    points = _scoped(MetricPoint.objects.filter(session__platform=PLATFORM, **span), project_key=project_key)
+    people = {"user": user, "machine": machine}
+    points = _scoped(
+        MetricPoint.objects.filter(session__platform=PLATFORM, **span), project_key=project_key, **people
+    )
     calls = _scoped(
         ToolCall.objects.filter(session__platform=PLATFORM, seen_in_otel=True, **span),
         project_key=project_key,
+        **people,
     )
     # UNION ALL stops at the first row found (SQLite refuses a LIMIT inside a compound's parts).
     ids = [qs.order_by().values_list("pk", flat=True) for qs in (usage, points, calls)]

@@ -85,7 +85,9 @@ def figures(filters: PageFilters) -> dict:
         **chart,
         "platforms": _platforms(days, in_span, chart, where, missing),
         "ai_lines": _ai_lines(filters, days),
-        "otel": overview_otel(filters, days, where["project_key"]),
+        "otel": overview_otel(
+            filters, days, where["project_key"], user=where["user"], machine=where["machine"]
+        ),
         "projects": projects,
         "sessions": [_recent(s) for s in recent],
     }
@@ -141,8 +143,10 @@ def _platforms(
 
 def _ai_lines(filters: PageFilters, days: LocalDays) -> dict | None:
     """Cursor's AI-authored lines in the period; None when the store holds none, or when the page is of
-    Claude Code alone or of one project (Cursor scores commits without naming their repository)."""
-    if filters.platform == "claude_code" or filters.project or not ai_lines_pages.ai_lines_stored_any():
+    Claude Code alone, of one project, user or machine (Cursor scores commits without naming their
+    repository, or any session)."""
+    narrowed = filters.project or filters.user or filters.machine
+    if filters.platform == "claude_code" or narrowed or not ai_lines_pages.ai_lines_stored_any():
         return None
     found = ai_lines_pages.ai_lines_summary(start=days.since, end=days.until, tz=days.tz)
     return {**found, "by_day": [{**d, "day": d["day"].isoformat()} for d in found["by_day"]]}

@@ -105,15 +105,29 @@ def _activity(act: provenance.OtelActivity) -> dict:
     }
 
 
-def overview_otel(filters: PageFilters, days: LocalDays, project_key: str | None) -> dict | None:
+def overview_otel(
+    filters: PageFilters,
+    days: LocalDays,
+    project_key: str | None,
+    *,
+    user: str | None = None,
+    machine: str | None = None,
+) -> dict | None:
     """The overview's two OTel cards over its days: usage by source with OTel's own figures and the
     conflicts, and the activity only OTel reports beside Blueplane's. None without OTel data in the span,
     or on a page of Cursor alone."""
     if not _otel_platform(filters):
         return None
-    if not provenance.otel_seen(start=days.start, end=days.end, project_key=project_key):
+    where = {
+        "start": days.start,
+        "end": days.end,
+        "project_key": project_key,
+        "user": user,
+        "machine": machine,
+    }
+    if not provenance.otel_seen(**where):
         return None
-    found = provenance.ledger(start=days.start, end=days.end, project_key=project_key)
+    found = provenance.ledger(**where)
     by_source = provenance.sources_of(found["usage"])
     empty = {"messages": 0, **dict.fromkeys(TOKEN_KINDS, 0), "cost_usd": Decimal(0)}
     total = dict(empty)

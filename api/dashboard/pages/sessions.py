@@ -102,9 +102,15 @@ def choices() -> dict:
     """What the filter form offers: projects and models that exist, the statuses; users and machines
     only when the sessions have more than one (a one-person install has no such choice to make)."""
     projects = [{"key": p.key, "name": p.name} for p in derived.project_list()]
-    users, machines = sessions_people()
     return {"projects": projects, "models": derived.model_names(), "statuses": list(SESSION_STATUSES),
-            "users": users if len(users) > 1 else [], "machines": machines if len(machines) > 1 else []}  # fmt: skip
+            **people_choices()}  # fmt: skip
+
+
+def people_choices() -> dict:
+    """The users and machines a page's filters offer: only when the sessions have more than one (a
+    one-person install has no such choice to make). The overview and projects pages offer them too."""
+    users, machines = sessions_people()
+    return {"users": users if len(users) > 1 else [], "machines": machines if len(machines) > 1 else []}
 
 
 def figures(filters: PageFilters, *, ordering: str = DEFAULT_ORDERING, cursor: str = "") -> dict:

@@ -12,7 +12,7 @@ from telemetry.selectors import ai_code
 from telemetry.selectors.spans import WEEKDAYS
 
 from ..errors import ErrorSerializer
-from .base import Choice, ReportParams, ReportView, SpanSerializer, parsed, span_of
+from .base import Choice, ReportParams, ReportView, SpanSerializer, parsed, people_of, span_of
 from .serializers import Present
 
 
@@ -90,7 +90,9 @@ def ai_code_answer(values: dict) -> dict:
     commits, totals = ai_code.ai_commit_report(
         **span, by=values["group"], week_starts=WEEKDAYS.index(values["start_of_week"])
     )
-    lines, total = ai_code.ai_lines_by(**span, by=values["lines_by"], project_key=values.get("project"))
+    lines, total = ai_code.ai_lines_by(
+        **span, by=values["lines_by"], project_key=values.get("project"), **people_of(values)
+    )
     return {
         "span": span_of(values),
         "platform": ai_code.PLATFORM,
@@ -107,7 +109,8 @@ class AiCodeView(ReportView):
         "once however many branches it was scored on, per day, week or month, with lines added and "
         "deleted by the AI (Tab and composer) and the human, and the AI's share of the added lines. "
         "Lines: the fragments of code Cursor recorded as AI-generated, by source, model, file extension "
-        "or project. `project` filters the lines (commits have no project). Another platform than "
+        "or project. `project`, `user` and `machine` filter the lines (commits have none of them: Cursor "
+        "scores them apart from any session). Another platform than "
         "cursor answers empty.",
         parameters=[AiCodeParams],
         responses={

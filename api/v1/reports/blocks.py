@@ -14,7 +14,7 @@ from telemetry.selectors.spans import zone_named, zone_unknown
 from telemetry.selectors.usage import PLATFORMS
 
 from ..errors import ErrorSerializer
-from .base import Choice, ReportView, parsed
+from .base import Choice, ReportView, parsed, people_of
 
 
 class TokenLimit(serializers.CharField):
@@ -35,6 +35,10 @@ class BlocksParams(serializers.Serializer):
         required=False, max_length=255, help_text="only this project (name or key)"
     )
     platform = Choice(choices=PLATFORMS, required=False, help_text="only this platform's usage")
+    user = serializers.CharField(required=False, max_length=150, help_text="only this user's (docs/team.md)")
+    machine = serializers.CharField(
+        required=False, max_length=64, help_text="only this machine's (docs/team.md)"
+    )
     active = serializers.BooleanField(default=False, help_text="only the active block")
     recent = serializers.BooleanField(default=False, help_text="blocks of the last 3 days and the active one")
     order = Choice(choices=("asc", "desc"), default="asc", help_text="by start")
@@ -70,7 +74,9 @@ class BlocksView(ReportView):
     def get(self, request: Request) -> Response:
         values = parsed(BlocksParams, request)
         report = blocks.blocks_report(
-            blocks.entries_orm(project=values.get("project"), platform=values.get("platform")),
+            blocks.entries_orm(
+                project=values.get("project"), platform=values.get("platform"), **people_of(values)
+            ),
             now=datetime.now(UTC),
             tz=values["tz"],
             since=values.get("since"),

@@ -13,7 +13,7 @@ from telemetry.selectors import provenance
 from ..errors import ErrorSerializer
 from ..params import SpanParams
 from ..resources.serializers import otel_reading
-from .base import ReportView, SpanSerializer, parsed, span_of
+from .base import ReportView, SpanSerializer, parsed, people_of, span_of
 from .serializers import SourceTotalsSerializer, ToolDecisionSerializer
 
 SOURCE_HELP = ("both (transcript and OTel agree), transcript (only a transcript saw it), otel (only OTel), "
@@ -21,10 +21,15 @@ SOURCE_HELP = ("both (transcript and OTel agree), transcript (only a transcript 
 
 
 class LedgerParams(SpanParams):
-    """The span of local days and which project (the ledger is Claude Code's: the only OTel exporter)."""
+    """The span of local days, which project, user and machine (the ledger is Claude Code's: the only
+    OTel exporter)."""
 
     project = serializers.CharField(
         required=False, max_length=64, help_text="only this project, by its key (see /api/v1/projects/)"
+    )
+    user = serializers.CharField(required=False, max_length=150, help_text="only this user's (docs/team.md)")
+    machine = serializers.CharField(
+        required=False, max_length=64, help_text="only this machine's (docs/team.md)"
     )
 
 
@@ -118,7 +123,9 @@ class LedgerSerializer(serializers.Serializer):
 
 def ledger_answer(values: dict) -> dict:
     days = values["local_days"]
-    found = provenance.ledger(start=days.start, end=days.end, project_key=values.get("project"))
+    found = provenance.ledger(
+        start=days.start, end=days.end, project_key=values.get("project"), **people_of(values)
+    )
     found.pop("otel_reported")  # inside `compared`, beside the ledger's figures
     found["conflicts"] = [{**c, "otel": otel_reading(c["otel"])} for c in found["conflicts"]]
     return {"span": span_of(values), "project": values.get("project"), **found}

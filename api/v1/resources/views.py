@@ -80,6 +80,17 @@ class ResourceView(GenericAPIView):
             raise ValidationError({"platform": f"unknown platform {platform[:40]!r}; choose from {choices}"})
         return platform
 
+    def people_param(self) -> dict:
+        """?user= and ?machine=, checked as the FilterSets check them (empty: any; docs/team.md), for views
+        whose totals are summed before the filters run."""
+        out = {}
+        for name, most in (("user", 150), ("machine", 64)):
+            value = self.request.query_params.get(name) or None
+            if value is not None and len(value) > most:
+                raise ValidationError({name: f"Ensure this value has at most {most} characters."})
+            out[name] = value
+        return out
+
 
 class SessionScoped(ResourceView):
     """Views under sessions/{session_id}/: the session is found first (404 if unknown; 400 if two
@@ -292,7 +303,15 @@ class SessionEvents(SessionScoped, ListAPIView):
         parameters=[
             OpenApiParameter(
                 "platform", OpenApiTypes.STR, enum=PLATFORMS, description="Only sessions and usage there"
-            )
+            ),
+            OpenApiParameter(
+                "user", OpenApiTypes.STR, description="Only this user's sessions and usage (docs/team.md)"
+            ),
+            OpenApiParameter(
+                "machine",
+                OpenApiTypes.STR,
+                description="Only this machine's sessions and usage (docs/team.md)",
+            ),
         ]
     )
 )
@@ -306,7 +325,7 @@ class ProjectList(ResourceView, ListAPIView):
     default_ordering = "name"
 
     def get_queryset(self) -> QuerySet:
-        return derived.project_list_with_totals(platform=self.platform_param())
+        return derived.project_list_with_totals(platform=self.platform_param(), **self.people_param())
 
 
 class ModelList(ResourceView, ListAPIView):
