@@ -299,6 +299,14 @@ if not SLOWPATH_COALESCE_MIN_MS <= SLOWPATH_COALESCE_MAX_MS <= 30_000:
 # (10^6 events) is ~100 s of work, inside the task's time limit.
 SLOWPATH_MAX_SESSIONS = env_int("BLUEPLANE_SLOWPATH_MAX_SESSIONS", 100, minimum=1)
 SLOWPATH_MAX_EVENTS = env_int("BLUEPLANE_SLOWPATH_MAX_EVENTS", 10_000, minimum=1)
+# The dirty marks are split into this many shards, each drained by a task of its own, so that several
+# workers share the catch-up instead of repeating it (telemetry/wire.py). 1: one hash, one task at a
+# time, a laptop's layout. A team server sets about its number of worker processes, the same on every host.
+SLOWPATH_SHARDS = env_int("BLUEPLANE_SLOWPATH_SHARDS", 1, minimum=1)
+if SLOWPATH_SHARDS > 64:  # wire.SHARDS_MAX: readers look at every possible shard's key
+    raise ImproperlyConfigured(f"BLUEPLANE_SLOWPATH_SHARDS must be at most 64, got {SLOWPATH_SHARDS}")
+if SLOWPATH_SHARDS > 1:  # one shard: beat's one catch-up task drains every mark; several: one task each
+    CELERY_BEAT_SCHEDULE["sweep-dirty-sessions"]["task"] = "telemetry.slowpath_sweep"
 # PostgreSQL: how long the slow path waits for fast-path writes in flight before it reads (store/horizon.py).
 RAW_HORIZON_WAIT_MS = env_int("BLUEPLANE_RAW_HORIZON_WAIT_MS", 10_000, minimum=1)
 # An active session with no event for this long becomes timed_out (beat and `rebuild` apply the same rule).

@@ -4,6 +4,7 @@ import time
 
 from celery import current_app, shared_task
 from celery.signals import worker_ready
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from .connections import redis_client
@@ -21,20 +22,36 @@ from .wire import CATCH_UP_TASK, WORKER_HEARTBEAT
     retry_jitter=True,
     max_retries=5,
 )
-def sessions_catch_up(sessions: list[list[str]] | None = None, backlog: bool = False) -> int:
-    """One bounded run over the dirty sessions (and any named): derive their new raw events into rows
-    (see processing.catchup). `backlog`: a follow-up of a run that left work, which starts at once.
-    Returns how many sessions were tried."""
+def sessions_catch_up(
+    sessions: list[list[str]] | None = None, backlog: bool = False, shard: int | None = None
+) -> int:
+    """One bounded run over the dirty sessions of a shard (None: of every shard) and any named: derive
+    their new raw events into rows (see processing.catchup, processing.dirty). `backlog`: a follow-up
+    of a run that left work, which starts at once. Returns how many sessions were tried."""
     return dirty.dirty_sessions_catch_up(
         client=redis_client(),
         sessions=[(platform, session_id) for platform, session_id in sessions or []],
         backlog=backlog,
-        enqueue=_backlog_enqueue,
+        enqueue=lambda: _backlog_enqueue(shard),
+        shard=shard,
+        shards=settings.SLOWPATH_SHARDS,
     )
 
 
-def _backlog_enqueue() -> None:
-    current_app.send_task(CATCH_UP_TASK, kwargs={"backlog": True})
+def _backlog_enqueue(shard: int | None) -> None:
+    kwargs = {"backlog": True} if shard is None else {"backlog": True, "shard": shard}
+    current_app.send_task(CATCH_UP_TASK, kwargs=kwargs)
+
+
+@shared_task(name="telemetry.slowpath_sweep", ignore_result=True)
+def slowpath_sweep() -> list[int]:
+    """Beat's periodic wake-up of the slow path with several shards: one catch-up task per shard (and per
+    shard past a lowered count that still holds marks). Returns the shards enqueued."""
+    return dirty.sweep(
+        redis_client(),
+        shards=settings.SLOWPATH_SHARDS,
+        enqueue=lambda shard: current_app.send_task(CATCH_UP_TASK, kwargs={"shard": shard}),
+    )
 
 
 @shared_task(

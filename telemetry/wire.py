@@ -6,6 +6,8 @@ task named `CATCH_UP_TASK`, which the fast path enqueues by name. docs/wire-form
 (The hook restates EVENTS_STREAM: it may import only the standard library.)
 """
 
+import zlib
+
 EVENTS_STREAM = "telemetry:events"
 DLQ_STREAM = "telemetry:dlq"
 CDC_STREAM = "cdc:events"
@@ -20,6 +22,34 @@ GROUP = "fastpath"  # the fast path's consumer group on EVENTS_STREAM
 DIRTY_SESSIONS = "slowpath:dirty"
 # Set while a catch-up task is queued and has not started: the fast path enqueues one only when unset.
 SCHEDULED_FLAG = "slowpath:scheduled"
+# The marks are split into settings.SLOWPATH_SHARDS shards so that several workers drain disjoint sets of
+# sessions: each shard has its own hash and flag, and a catch-up task drains one shard. Shard 0's keys
+# are the two above, so one shard (the default) is exactly the unsharded layout. At most SHARDS_MAX:
+# readers and the sweep look at every possible shard key (marks left in a shard past a lowered count are
+# found without scanning the keyspace).
+SHARDS_MAX = 64
+
+
+def dirty_key(shard: int) -> str:
+    """The dirty hash of a shard."""
+    return DIRTY_SESSIONS if shard == 0 else f"{DIRTY_SESSIONS}:{shard}"
+
+
+def scheduled_key(shard: int) -> str:
+    """The wake-up flag of a shard."""
+    return SCHEDULED_FLAG if shard == 0 else f"{SCHEDULED_FLAG}:{shard}"
+
+
+DIRTY_KEYS = tuple(dirty_key(shard) for shard in range(SHARDS_MAX))
+
+
+def session_shard(field: str | bytes, shards: int) -> int:
+    """The shard of a session's field (session_field()): stable across processes and restarts (CRC-32,
+    not Python's salted hash), so every fast path and worker agrees."""
+    if shards <= 1:
+        return 0
+    return zlib.crc32(field.encode() if isinstance(field, str) else field) % shards
+
 
 CATCH_UP_TASK = "telemetry.sessions_catch_up"
 

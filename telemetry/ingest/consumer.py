@@ -94,6 +94,7 @@ class StreamConsumer(BatchReading):
     max_deliveries: int = 5
     trim_every_s: float = 10.0
     cdc_maxlen: int = 100_000  # events, not entries (notify.py)
+    shards: int = 1  # of the slow path's dirty marks (settings.SLOWPATH_SHARDS, notify.py)
     dlq_maxlen: int = 100_000
     retry_max_s: float = 5.0  # the longest wait between two tries while a fault lasts
     wal_max_bytes: int = 64 * 1024 * 1024  # checkpoint.py
@@ -147,6 +148,7 @@ class StreamConsumer(BatchReading):
             max_deliveries=settings.FASTPATH_MAX_DELIVERIES,
             trim_every_s=settings.FASTPATH_TRIM_EVERY_S,
             cdc_maxlen=settings.CDC_MAXLEN,
+            shards=settings.SLOWPATH_SHARDS,
             dlq_maxlen=settings.DLQ_MAXLEN,
             retry_max_s=settings.FASTPATH_RETRY_MAX_S,
             wal_max_bytes=settings.SQLITE_WAL_MAX_BYTES,
@@ -223,7 +225,11 @@ class StreamConsumer(BatchReading):
             counted = notify.counters(publish, inserted=stored.inserted, latency_s=t1 - batch.arrived)
             commands = [
                 notify.publish_command(
-                    publish, ack_ids=stored.ack_ids, cdc_maxlen=self.cdc_maxlen, counted=counted
+                    publish,
+                    ack_ids=stored.ack_ids,
+                    cdc_maxlen=self.cdc_maxlen,
+                    counted=counted,
+                    shards=self.shards,
                 )
             ]
         else:
@@ -249,9 +255,13 @@ class StreamConsumer(BatchReading):
         t0 = time.monotonic()
         replies = self._replies(done)
         self._unsettled = None
-        enqueued = bool(done.publish.units) and replies[0] == 1
-        if enqueued:
-            self._wake(done.publish.sessions)
+        enqueued = False
+        if done.publish.units:
+            grouped = notify.sessions_by_shard(done.publish.sessions, self.shards)
+            for (shard, sessions), due in zip(grouped.items(), replies[0], strict=True):
+                if due == 1:
+                    self._wake(sessions, None if self.shards == 1 else shard)
+                    enqueued = True
         self.last_flush = FlushStats(
             entries=done.batch.entries,
             inserted=done.inserted,
@@ -280,11 +290,11 @@ class StreamConsumer(BatchReading):
             return replies
         return []
 
-    def _wake(self, sessions: list[tuple[str, str]]) -> None:
+    def _wake(self, sessions: list[tuple[str, str]], shard: int | None) -> None:
         # A failed wake-up loses nothing: the dirty marks are set, the flag expires and the next batch or
         # beat's sweep wakes a worker. Say so once, not once per batch.
         try:
-            notify.wake_slow_path(sessions)
+            notify.wake_slow_path(sessions, shard)
         except Exception as exc:
             if not self._waking_failed:
                 logger.warning("could not wake the slow path (%s); its periodic sweep will", describe(exc))

@@ -14,6 +14,11 @@ enqueues one task per task run, not one per batch. If the process dies between t
 that enqueue, the marks stay; the flag expires after SCHEDULED_TTL_S and the next batch, or beat's
 periodic sweep, wakes a worker.
 
+With several shards (settings.SLOWPATH_SHARDS), each session is marked in its shard's hash
+(wire.session_shard) and each shard has its own flag: the one script marks every shard the batch
+touches and sets each of their flags, and a task is enqueued per shard whose flag it set, naming that
+shard, so that one task per shard runs at a time and tasks of different shards drain disjoint sessions.
+
 The change stream `cdc:events` holds at most `cdc_maxlen` events (not entries: an entry is a batch, of
 one event or of hundreds). Beside the stream, a list holds each entry's event count, oldest first, and a
 counter their sum; the same script that adds an entry drops the oldest counts until the sum is within
@@ -38,12 +43,13 @@ from ..wire import (
     BATCH_LATENCY_BOUNDS_S,
     CATCH_UP_TASK,
     CDC_STREAM,
-    DIRTY_SESSIONS,
     EVENTS_STREAM,
     FASTPATH_METRICS,
     GROUP,
-    SCHEDULED_FLAG,
+    dirty_key,
+    scheduled_key,
     session_field,
+    session_shard,
 )
 from .batching import WriteBatch
 
@@ -54,12 +60,12 @@ CDC_COUNTS = f"{CDC_STREAM}:counts"  # events per entry of CDC_STREAM, oldest fi
 CDC_EVENTS = f"{CDC_STREAM}:total"  # their sum
 
 # One command for the change record (capped by events), every dirty mark of a batch (a HINCRBY each
-# cost more than the rest of the pipeline), the wake-up flag and the acknowledgement, which so runs only
+# cost more than the rest of the pipeline), the wake-up flags and the acknowledgement, which so runs only
 # if all before it did (a script stops at its first failing command: under OOM or MISCONF, the XADD).
-# Returns whether this batch set the flag, i.e. whether a wake-up is due.
-# KEYS: cdc, counts, total, dirty, flag, events, metrics. ARGV: cap, events, records, flag ttl, group,
-# number of session fields, the fields, number of counters, counter name and increment pairs, then the
-# stream ids to acknowledge.
+# Returns, per shard the batch touched, whether this batch set its flag, i.e. whether a wake-up is due.
+# KEYS: cdc, counts, total, events, metrics, then a dirty hash and its flag per shard. ARGV: cap, events,
+# records, flag ttl, group, number of shards, per shard the number of its session fields and the fields,
+# number of counters, counter name and increment pairs, then the stream ids to acknowledge.
 _PUBLISH = """
 redis.call('XADD', KEYS[1], '*', 'records', ARGV[3])
 redis.call('RPUSH', KEYS[2], ARGV[2])
@@ -75,18 +81,24 @@ while total > cap do
   end
 end
 redis.call('XTRIM', KEYS[1], 'MAXLEN', redis.call('LLEN', KEYS[2]))
-local last = 6 + tonumber(ARGV[6])
-for i = 7, last do
-  redis.call('HINCRBY', KEYS[4], ARGV[i], 1)
+local at = 7
+local due = {}
+for shard = 1, tonumber(ARGV[6]) do
+  local dirty = KEYS[4 + 2 * shard]
+  local last = at + tonumber(ARGV[at])
+  for i = at + 1, last do
+    redis.call('HINCRBY', dirty, ARGV[i], 1)
+  end
+  at = last + 1
+  due[shard] = redis.call('SET', KEYS[5 + 2 * shard], 1, 'NX', 'EX', ARGV[4]) and 1 or 0
 end
-local counters = last + 1
-last = counters + 2 * tonumber(ARGV[counters])
+local counters = at
+local last = counters + 2 * tonumber(ARGV[counters])
 for i = counters + 1, last, 2 do
-  redis.call('HINCRBY', KEYS[7], ARGV[i], ARGV[i + 1])
+  redis.call('HINCRBY', KEYS[5], ARGV[i], ARGV[i + 1])
 end
-local due = redis.call('SET', KEYS[5], 1, 'NX', 'EX', ARGV[4]) and 1 or 0
 if #ARGV > last then
-  redis.call('XACK', KEYS[6], ARGV[5], unpack(ARGV, last + 1))
+  redis.call('XACK', KEYS[4], ARGV[5], unpack(ARGV, last + 1))
 end
 return due
 """
@@ -104,25 +116,35 @@ def counters(batch: WriteBatch, *, inserted: int, latency_s: float) -> list[str 
     return out
 
 
+def sessions_by_shard(sessions: Sequence[tuple[str, str]], shards: int) -> dict[int, list[tuple[str, str]]]:
+    """A batch's sessions grouped by their shard, shards in ascending order (publish_command's reply has
+    one flag per shard, in this order)."""
+    grouped: dict[int, list[tuple[str, str]]] = {}
+    for session in sessions:
+        grouped.setdefault(session_shard(session_field(*session), shards), []).append(session)
+    return dict(sorted(grouped.items()))
+
+
 def publish_command(
-    batch: WriteBatch, *, ack_ids: list[bytes], cdc_maxlen: int, counted: Sequence[str | int] = ()
+    batch: WriteBatch,
+    *,
+    ack_ids: list[bytes],
+    cdc_maxlen: int,
+    counted: Sequence[str | int] = (),
+    shards: int = 1,
 ) -> tuple:
     """The batch's change record, dirty marks, counters (from counters()) and acknowledgement, in that
-    order, as one command whose reply says whether wake_slow_path() is due (1) or a task is already
-    waiting (0)."""
-    fields = [session_field(platform, session_id) for platform, session_id in batch.sessions]
+    order, as one command whose reply has, per shard of sessions_by_shard(), whether wake_slow_path() is
+    due for it (1) or a task of that shard is already waiting (0)."""
+    grouped = sessions_by_shard(batch.sessions, shards)
     events = sum(len(unit.rows) for unit in batch.units)
-    keys = (
-        CDC_STREAM,
-        CDC_COUNTS,
-        CDC_EVENTS,
-        DIRTY_SESSIONS,
-        SCHEDULED_FLAG,
-        EVENTS_STREAM,
-        FASTPATH_METRICS,
-    )
+    keys: list[str] = [CDC_STREAM, CDC_COUNTS, CDC_EVENTS, EVENTS_STREAM, FASTPATH_METRICS]
+    marks: list[str | int] = [len(grouped)]
+    for shard, sessions in grouped.items():
+        keys += (dirty_key(shard), scheduled_key(shard))
+        marks += (len(sessions), *(session_field(platform, session_id) for platform, session_id in sessions))
     return ("EVAL", _PUBLISH, len(keys), *keys, cdc_maxlen, events, batch.changes, SCHEDULED_TTL_S, GROUP,
-            len(fields), *fields, len(counted) // 2, *counted, *ack_ids)  # fmt: skip
+            *marks, len(counted) // 2, *counted, *ack_ids)  # fmt: skip
 
 
 def slow_path_connect() -> None:
@@ -132,6 +154,8 @@ def slow_path_connect() -> None:
         producer.connection.ensure_connection(max_retries=1)
 
 
-def wake_slow_path(sessions: list[tuple[str, str]]) -> None:
-    """Enqueue one catch-up task naming the batch's sessions (it drains every dirty session)."""
-    current_app.send_task(CATCH_UP_TASK, args=[[list(s) for s in sessions]])
+def wake_slow_path(sessions: list[tuple[str, str]], shard: int | None = None) -> None:
+    """Enqueue one catch-up task naming the batch's sessions of a shard (it drains every dirty session of
+    that shard). With one shard the task is named no shard, as before shards: it drains every mark."""
+    kwargs = {} if shard is None else {"shard": shard}
+    current_app.send_task(CATCH_UP_TASK, args=[[list(s) for s in sessions]], kwargs=kwargs)

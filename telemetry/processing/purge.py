@@ -56,7 +56,7 @@ from ..models import (
     UsageHour,
 )
 from ..store import archive, removal
-from ..wire import CDC_STREAM, DERIVED_STREAM, DIRTY_SESSIONS, DLQ_STREAM, EVENTS_STREAM, GROUP, session_field
+from ..wire import CDC_STREAM, DERIVED_STREAM, DIRTY_KEYS, DLQ_STREAM, EVENTS_STREAM, GROUP, session_field
 from . import live, rollups
 from .cursor import AI_TRACKING_SESSION
 
@@ -336,9 +336,19 @@ def _dirty_marks(client: redis.Redis, keys: set[Key], *, delete: bool) -> int:
     fields = [session_field(p, s) for p, s in sorted(keys)]
     if not fields:
         return 0
-    if delete:
-        return sum(client.hdel(DIRTY_SESSIONS, *fields[i : i + _PAGE]) for i in range(0, len(fields), _PAGE))
-    return sum(map(bool, client.hmget(DIRTY_SESSIONS, fields)))
+    # Every shard's hash: a session is marked in its shard's, but after the shard count changed it may
+    # still be marked in another (processing.dirty).
+    total = 0
+    for i in range(0, len(fields), _PAGE):
+        page = fields[i : i + _PAGE]
+        pipe = client.pipeline(transaction=False)
+        for key in DIRTY_KEYS:
+            pipe.hdel(key, *page) if delete else pipe.hmget(key, page)
+        replies = pipe.execute()
+        total += (
+            sum(replies) if delete else sum(any(v is not None for v in f) for f in zip(*replies, strict=True))
+        )
+    return total
 
 
 def _names(value: bytes, keys: set[Key]) -> bool:

@@ -22,7 +22,7 @@ from ..connections import redis_client_quick
 from ..models import RAW_TRACE_MODELS, SessionProgress
 from ..scope import refuse_if_scoped
 from ..store.keys import session_key
-from ..wire import DIRTY_SESSIONS, DLQ_STREAM, EVENTS_STREAM, GROUP, session_parse
+from ..wire import DIRTY_KEYS, DLQ_STREAM, EVENTS_STREAM, GROUP, session_parse
 from .traces import row_id_span
 
 # Down, unreachable, refusing us (auth) or answering oddly: status reports it rather than failing.
@@ -169,8 +169,25 @@ def _database_state() -> DatabaseState:
 
 
 class DirtyMarks(TypedDict):
-    total: int  # marks in DIRTY_SESSIONS
+    total: int  # marks in every shard's hash (wire.DIRTY_KEYS)
     sample: list[tuple[str, str]]  # (platform, session_id) of up to LAG_SESSIONS_MAX + 1 of them
+
+
+def _dirty_marks(client: redis.Redis) -> DirtyMarks:
+    """The marks of every shard's hash (processing.dirty: also those past a lowered count)."""
+    pipe = client.pipeline(transaction=False)
+    for key in DIRTY_KEYS:
+        pipe.hlen(key)
+    sizes = pipe.execute()
+    sample: list[tuple[str, str]] = []
+    for key, size in zip(DIRTY_KEYS, sizes, strict=True):
+        if not size or len(sample) > LAG_SESSIONS_MAX:
+            continue
+        for field, _ in client.hscan_iter(key, count=LAG_SESSIONS_MAX):
+            sample.append(session_parse(field))
+            if len(sample) > LAG_SESSIONS_MAX:
+                break
+    return DirtyMarks(total=sum(sizes), sample=sample)
 
 
 def _redis_state() -> tuple[RedisState, StreamState | None, DirtyMarks | None]:
@@ -178,12 +195,7 @@ def _redis_state() -> tuple[RedisState, StreamState | None, DirtyMarks | None]:
         redis_client_quick().ping()
         stream = stream_state()
         client = redis_client_quick()
-        sample = []
-        for field, _ in client.hscan_iter(DIRTY_SESSIONS, count=LAG_SESSIONS_MAX):
-            sample.append(session_parse(field))
-            if len(sample) > LAG_SESSIONS_MAX:
-                break
-        dirty = DirtyMarks(total=client.hlen(DIRTY_SESSIONS), sample=sample)
+        dirty = _dirty_marks(client)
     except REDIS_ERRORS as exc:
         return RedisState(ok=False, error=_one_line(exc)), None, None
     return RedisState(ok=True, error=None), stream, dirty

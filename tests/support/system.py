@@ -23,7 +23,7 @@ import redis
 
 from blueplane.pids import pids_working_in
 from blueplane.redis_server import EmbeddedRedis
-from telemetry.wire import DIRTY_SESSIONS, EVENTS_STREAM, GROUP
+from telemetry.wire import DIRTY_KEYS, EVENTS_STREAM, GROUP
 
 BLUEPLANE = Path(sys.executable).parent / "blueplane"
 CLAUDE_PROJECTS = Path(__file__).resolve().parents[1] / "fixtures" / "claude-real" / "projects"
@@ -105,7 +105,10 @@ class Install:
         every session's watermark at its newest raw event."""
         client = self.redis()
         try:
-            if client.hlen(DIRTY_SESSIONS) or client.xpending(EVENTS_STREAM, GROUP)["pending"]:
+            if (
+                any(client.hlen(key) for key in DIRTY_KEYS)
+                or client.xpending(EVENTS_STREAM, GROUP)["pending"]
+            ):
                 return False
             lag = client.xinfo_groups(EVENTS_STREAM)[0].get("lag")
             if lag:
