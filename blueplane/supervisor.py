@@ -66,7 +66,7 @@ def fastpath_consumer() -> str:
 
 
 # `blueplane up --role ROLE` runs the processes of those names; a process's name is its role.
-ROLES = ("web", "fastpath", "worker", "beat", "otlp", "capture")
+ROLES = ("web", "fastpath", "worker", "beat", "otlp", "capture", "forward")  # forward: only once connected
 # The one role that migrates the database on start: the others wait until the schema is current, so a
 # worker host started first does not crash-loop on missing tables. One role, because there is one web
 # tier in front of users (a deploy's new schema arrives with it); concurrent migrations from several web

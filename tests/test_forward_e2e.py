@@ -104,7 +104,8 @@ def week_of_events(n: int, sessions: int = 20) -> list[dict]:
         {"event_id": f"wk:{uuid.uuid4()}", "platform": "claude_code", "source": "hook", "event_type": "PostToolUse",
          "hook_type": "PostToolUse", "session_id": f"week-{i % sessions}",
          "timestamp": (start + timedelta(seconds=i * 7 * 86400 // n)).isoformat(),
-         "payload": {"hook_event_name": "PostToolUse", "tool_name": "Bash", "session_id": f"week-{i % sessions}"},
+         "payload": {"hook_event_name": "PostToolUse", "tool_name": "Bash", "tool_use_id": f"toolu_{i}",
+                     "session_id": f"week-{i % sessions}"},
          "metadata": {"capture_ts": i}}
         for i in range(n)
     ]  # fmt: skip
@@ -155,6 +156,15 @@ def test_a_laptop_offline_for_a_week_catches_up_exactly_once(server: Install, tm
         count = lambda: server.query("SELECT count(*) FROM claude_raw_traces")[0][0]  # noqa: E731
         server.wait_for(lambda: count() == total, what="every event on the server", timeout_s=120)
         assert who_sent(server) == [["alice", machine, total]]
+        # Derived on the server as alice's, from her machine: her sessions and their usage rollups.
+        people = lambda: server.query('SELECT DISTINCT "user", machine FROM sessions')  # noqa: E731
+        server.wait_for(lambda: people() == [("alice", machine)], what="alice's sessions on the server")
+        rollups = {
+            row
+            for table in ("rollup_usage_hour", "rollup_tool_hour", "rollup_activity_hour")
+            for row in server.query(f'SELECT DISTINCT "user", machine FROM {table}')
+        }
+        assert rollups == {("alice", machine)}
         laptop.wait_for(lambda: seq_forwarded() == total, what="the cursor at the end")
         assert laptop.state()["processes"]["forward"]["restarts"] >= 1
         assert count() == total

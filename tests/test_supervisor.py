@@ -299,7 +299,7 @@ def test_an_unknown_role_is_one_line_and_starts_nothing(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "blueplane: unknown role 'bogus': choose from web, fastpath, worker, beat, otlp, capture"
+        "blueplane: unknown role 'bogus': choose from web, fastpath, worker, beat, otlp, capture, forward"
     ]
     assert not (tmp_path / "run").exists() and not (tmp_path / "redis").exists()
 
@@ -310,6 +310,7 @@ def test_roles_pick_processes_in_start_order() -> None:
     assert [p.name for p in processes_default(port=0)] == [
         "fastpath", "worker", "beat", "capture", "web", "otlp"
     ]  # fmt: skip
-    assert set(ROLES) == {p.name for p in processes_default(port=0)}  # every process is a role
+    # Every process is a role; `forward` runs only once this machine is connected to a team server.
+    assert set(ROLES) == {p.name for p in processes_default(port=0)} | {"forward"}
     assert roles_check(None) == ROLES
     assert roles_check(["worker", "web", "worker"]) == ("web", "worker")
